@@ -1,0 +1,168 @@
+/**
+ * Every error Tessera raises is a `TesseraError` with a stable `code`. The brand lives on
+ * a registered symbol so that `instanceof` holds even when two copies of the package meet
+ * (a user's bundle and a worker's, say).
+ */
+const kBrand = Symbol.for('tessera.error');
+
+export class TesseraError extends Error {
+  readonly code: string;
+
+  constructor(message: string, code = 'ERR_TESSERA', options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'TesseraError';
+    this.code = code;
+  }
+
+  get [kBrand](): true {
+    return true;
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // Subclasses keep the ordinary prototype check; the base class accepts any branded error.
+    if (this === TesseraError) {
+      return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kBrand] === true;
+    }
+    return Function.prototype[Symbol.hasInstance].call(this, value);
+  }
+}
+
+/** Options or arguments given at the door were wrong. */
+export class InvalidArgumentError extends TesseraError {
+  constructor(message: string) {
+    super(message, 'ERR_INVALID_ARGUMENT');
+    this.name = 'InvalidArgumentError';
+  }
+}
+
+/** A task refers to a key that is neither in the graph nor already computed. */
+export class MissingKeyError extends TesseraError {
+  readonly key: string;
+  readonly missing: string;
+
+  constructor(key: string, missing: string) {
+    super(
+      key === ''
+        ? `key '${missing}' was requested but is not in the graph`
+        : `task '${key}' refers to key '${missing}', which is not in the graph`,
+      'ERR_MISSING_KEY',
+    );
+    this.name = 'MissingKeyError';
+    this.key = key;
+    this.missing = missing;
+  }
+}
+
+/** The graph has a cycle; `keys` lists the keys on it, in order. */
+export class CycleError extends TesseraError {
+  readonly keys: readonly string[];
+
+  constructor(keys: readonly string[]) {
+    super(`the graph has a cycle: ${[...keys, keys[0]].join(' -> ')}`, 'ERR_GRAPH_CYCLE');
+    this.name = 'CycleError';
+    this.keys = keys;
+  }
+}
+
+/** A function refers to a variable from its enclosing scope, which cannot travel with it. */
+export class CapturedVariableError extends TesseraError {
+  readonly functionName: string;
+  readonly variables: readonly string[];
+
+  constructor(functionName: string, variables: readonly string[]) {
+    const list = variables.map((v) => `'${v}'`).join(', ');
+    super(
+      `function ${functionName} uses ${list} from its enclosing scope; a function that runs on ` +
+        `another thread or machine travels as source and cannot take its surroundings along. ` +
+        `Pass ${variables.length === 1 ? 'it' : 'them'} as ${variables.length === 1 ? 'an argument' : 'arguments'}, ` +
+        `or export the function from a module and register it with fromModule(import.meta.url, { ${functionName === '(anonymous)' ? 'fn' : functionName} }).`,
+      'ERR_CAPTURED_VARIABLE',
+    );
+    this.name = 'CapturedVariableError';
+    this.functionName = functionName;
+    this.variables = variables;
+  }
+}
+
+/** A function that cannot be shipped at all: native, bound, or a class. */
+export class FunctionNotPortableError extends TesseraError {
+  readonly functionName: string;
+
+  constructor(functionName: string, reason: string) {
+    super(`function ${functionName} cannot travel to another thread or machine: ${reason}`, 'ERR_FUNCTION_NOT_PORTABLE');
+    this.name = 'FunctionNotPortableError';
+    this.functionName = functionName;
+  }
+}
+
+/** A value (a task's result or a literal) that cannot be copied to another thread or process. */
+export class UnserializableError extends TesseraError {
+  readonly key: string;
+  readonly path: string;
+  readonly reason: string;
+
+  constructor(key: string, path: string, reason: string) {
+    super(
+      `the result of task '${key}' cannot travel between threads or processes: ${path === '' ? 'the value' : `the value at ${path}`} ${reason}`,
+      'ERR_UNSERIALIZABLE',
+    );
+    this.name = 'UnserializableError';
+    this.key = key;
+    this.path = path;
+    this.reason = reason;
+  }
+}
+
+/** The error a task raised, carried back with its key and the stack from where it ran. */
+export class TaskError extends TesseraError {
+  readonly key: string;
+  readonly remoteName: string;
+  readonly remoteMessage: string;
+  readonly remoteStack: string;
+
+  constructor(key: string, remote: { name: string; message: string; stack: string }, options?: ErrorOptions) {
+    super(`task '${key}' failed: ${remote.name}: ${remote.message}`, 'ERR_TASK_FAILED', options);
+    this.name = 'TaskError';
+    this.key = key;
+    this.remoteName = remote.name;
+    this.remoteMessage = remote.message;
+    this.remoteStack = remote.stack;
+    this.stack = `${this.name}: ${this.message}\n    --- remote stack ---\n${remote.stack}`;
+  }
+}
+
+/** A computation was cancelled through its AbortSignal or by the user. */
+export class CancelledError extends TesseraError {
+  constructor(message = 'the computation was cancelled', options?: ErrorOptions) {
+    super(message, 'ERR_CANCELLED', options);
+    this.name = 'CancelledError';
+  }
+}
+
+/** A worker (thread or process) died while it held or ran the task. */
+export class WorkerLostError extends TesseraError {
+  readonly key: string;
+
+  constructor(key: string, message: string) {
+    super(message, 'ERR_WORKER_LOST');
+    this.name = 'WorkerLostError';
+    this.key = key;
+  }
+}
+
+/** Serialise an unknown thrown value into the parts a TaskError carries. */
+export function describeError(error: unknown): { name: string; message: string; stack: string } {
+  if (error instanceof Error) {
+    return { name: error.name, message: error.message, stack: error.stack ?? `${error.name}: ${error.message}` };
+  }
+  const message = typeof error === 'string' ? error : safeString(error);
+  return { name: 'NonErrorThrown', message, stack: `thrown value: ${message}` };
+}
+
+function safeString(value: unknown): string {
+  try {
+    return typeof value === 'object' ? JSON.stringify(value) : String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}

@@ -1,0 +1,46 @@
+import { FunctionNotPortableError } from '../errors.js';
+import { builtins } from './builtins.js';
+import type { FnRef } from './fn-ref.js';
+
+/**
+ * The receiving side: turns a reference back into a callable, once per id. Source is
+ * evaluated at global scope (indirect eval), so it sees globals and nothing else, exactly
+ * what the check at graph-building time allowed.
+ */
+export class FunctionCache {
+  readonly #fns = new Map<string, Function>();
+
+  has(id: string): boolean {
+    return this.#fns.has(id);
+  }
+
+  get(id: string): Function {
+    const fn = this.#fns.get(id);
+    if (fn === undefined) throw new FunctionNotPortableError(id, 'it was never sent to this thread or worker');
+    return fn;
+  }
+
+  async load(ref: FnRef): Promise<Function> {
+    const known = this.#fns.get(ref.id);
+    if (known !== undefined) return known;
+    let fn: unknown;
+    switch (ref.kind) {
+      case 'builtin':
+        fn = builtins[ref.name];
+        break;
+      case 'source':
+        fn = (0, eval)(ref.expr);
+        break;
+      case 'module': {
+        const module = (await import(ref.url)) as Record<string, unknown>;
+        fn = module[ref.exportName];
+        break;
+      }
+    }
+    if (typeof fn !== 'function') {
+      throw new FunctionNotPortableError(ref.name, `loading ${ref.kind} reference ${ref.id} gave no function`);
+    }
+    this.#fns.set(ref.id, fn);
+    return fn;
+  }
+}

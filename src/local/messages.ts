@@ -1,0 +1,43 @@
+import type { FnRef } from '../functions/fn-ref.js';
+import type { RefSite } from '../graph/task.js';
+
+/** One step of a node as it travels to a thread: the function by id, args with refs in place. */
+export interface WireStep {
+  readonly fn: string;
+  /** Keys of the step's dependencies; refs in `sites` point into this list. */
+  readonly deps: readonly string[];
+  readonly args: readonly unknown[];
+  readonly sites: readonly RefSite[] | null;
+  readonly flat: boolean;
+}
+
+export interface WireNode {
+  readonly steps: readonly WireStep[];
+  readonly stepKeys: readonly string[];
+  /** True when the result must come back: someone outside the batch needs it. */
+  readonly out: boolean;
+}
+
+/** Messages from the main thread to a pool thread. */
+export type ToThread = {
+  readonly op: 'run';
+  readonly id: number;
+  /** Functions this thread has not seen yet. */
+  readonly fns: readonly FnRef[];
+  readonly nodes: readonly WireNode[];
+  /** Values of keys computed elsewhere that this batch needs. */
+  readonly inputs: readonly (readonly [string, unknown])[];
+};
+
+export interface RemoteError {
+  readonly name: string;
+  readonly message: string;
+  readonly stack: string;
+}
+
+/** Messages from a pool thread to the main thread. */
+export type FromThread =
+  | { readonly op: 'done'; readonly id: number; readonly results: readonly unknown[]; readonly elapsedMs: number }
+  | { readonly op: 'task-failed'; readonly id: number; readonly key: string; readonly error: RemoteError }
+  | { readonly op: 'unportable'; readonly id: number; readonly key: string; readonly path: string; readonly reason: string }
+  | { readonly op: 'batch-failed'; readonly id: number; readonly error: RemoteError };

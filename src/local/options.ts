@@ -1,0 +1,42 @@
+import { availableParallelism } from 'node:os';
+import { InvalidArgumentError } from '../errors.js';
+
+export interface Progress {
+  readonly done: number;
+  readonly total: number;
+}
+
+/** Options of `get()`, `compute()` and `.compute()` when they run locally. */
+export interface LocalOptions {
+  /** 'threads' (default): all cores through worker threads. 'sync': one by one, in-process, for debugging. */
+  readonly scheduler?: 'threads' | 'sync';
+  /** Number of worker threads (default: the machine's available parallelism). */
+  readonly workers?: number;
+  /** Fuse linear chains of tasks into one (default true). */
+  readonly fuse?: boolean;
+  /** Cancels the computation; it rejects with CancelledError. */
+  readonly signal?: AbortSignal;
+  /** Called as nodes finish (at most every few milliseconds), and once at the end. */
+  readonly onProgress?: (progress: Progress) => void;
+}
+
+export interface ResolvedLocalOptions {
+  readonly scheduler: 'threads' | 'sync';
+  readonly workers: number;
+  readonly fuse: boolean;
+  readonly signal: AbortSignal | undefined;
+  readonly onProgress: ((progress: Progress) => void) | undefined;
+}
+
+export function resolveLocalOptions(options: LocalOptions = {}): ResolvedLocalOptions {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
+  const { scheduler = 'threads', workers = availableParallelism(), fuse = true, signal, onProgress } = options;
+  if (scheduler !== 'threads' && scheduler !== 'sync') {
+    throw new InvalidArgumentError(`options.scheduler must be 'threads' or 'sync', got ${JSON.stringify(scheduler)}`);
+  }
+  if (!Number.isInteger(workers) || workers < 1) throw new InvalidArgumentError(`options.workers must be a positive integer, got ${String(workers)}`);
+  if (typeof fuse !== 'boolean') throw new InvalidArgumentError('options.fuse must be a boolean');
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('options.signal must be an AbortSignal');
+  if (onProgress !== undefined && typeof onProgress !== 'function') throw new InvalidArgumentError('options.onProgress must be a function');
+  return { scheduler, workers, fuse, signal, onProgress };
+}

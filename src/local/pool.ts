@@ -1,0 +1,224 @@
+import { Worker } from 'node:worker_threads';
+import { WorkerLostError, describeError } from '../errors.js';
+import type { FnRef } from '../functions/fn-ref.js';
+import type { FromThread, ToThread, WireNode } from './messages.js';
+
+/** A batch of nodes for one thread, and what it needs. */
+export interface Job {
+  readonly nodes: readonly WireNode[];
+  readonly fns: readonly FnRef[];
+  readonly inputs: readonly (readonly [string, unknown])[];
+  readonly transfer: readonly ArrayBuffer[];
+}
+
+export type JobReply = Exclude<FromThread, { op: 'batch-failed' }>;
+
+interface Pending {
+  readonly job: Job;
+  readonly resolve: (reply: JobReply) => void;
+  readonly reject: (error: Error) => void;
+  readonly owner: object;
+  id: number;
+}
+
+// Two batches per thread: the next is already there when the current one ends.
+const PIPELINE = 2;
+
+type PoolState = 'open' | 'closing' | 'closed';
+
+/**
+ * A pool of worker threads shared by every local computation in the process. Threads start
+ * on first use, stay for the next computation, and are unref'd while idle so that an idle
+ * pool never keeps the process alive.
+ */
+export class ThreadPool {
+  readonly size: number;
+  #state: PoolState = 'open';
+  readonly #threads: PoolThread[] = [];
+  readonly #queue: Pending[] = [];
+  #nextId = 1;
+
+  constructor(size: number) {
+    this.size = size;
+  }
+
+  get state(): PoolState {
+    return this.#state;
+  }
+
+  /** Runs a job on the least busy thread; `owner` groups jobs so `abort(owner)` can drop them. */
+  run(job: Job, owner: object): Promise<JobReply> {
+    if (this.#state !== 'open') return Promise.reject(new WorkerLostError('', 'the thread pool is closed'));
+    return new Promise<JobReply>((resolve, reject) => {
+      this.#queue.push({ job, resolve, reject, owner, id: 0 });
+      this.#dispatch();
+    });
+  }
+
+  /**
+   * Drops an owner's jobs: queued ones never run; a thread running one is terminated (a task
+   * may loop forever) and its other jobs go back to the queue.
+   */
+  abort(owner: object, reason: Error): void {
+    for (let i = this.#queue.length - 1; i >= 0; i--) {
+      const pending = this.#queue[i]!;
+      if (pending.owner === owner) {
+        this.#queue.splice(i, 1);
+        pending.reject(reason);
+      }
+    }
+    for (const thread of [...this.#threads]) {
+      if (![...thread.inFlight.values()].some((p) => p.owner === owner)) continue;
+      this.#remove(thread);
+      for (const pending of thread.inFlight.values()) {
+        if (pending.owner === owner) pending.reject(reason);
+        else this.#queue.unshift(pending);
+      }
+      thread.inFlight.clear();
+      void thread.worker.terminate();
+    }
+    this.#dispatch();
+  }
+
+  /** Lets running jobs finish, then stops every thread. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return;
+    this.#state = 'closing';
+    while (this.#threads.some((t) => t.inFlight.size > 0) || this.#queue.length > 0) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    this.destroy();
+  }
+
+  /** Stops every thread now; jobs still running reject. Idempotent. */
+  destroy(error: Error = new WorkerLostError('', 'the thread pool was destroyed')): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    for (const pending of this.#queue.splice(0)) pending.reject(error);
+    for (const thread of this.#threads.splice(0)) {
+      for (const pending of thread.inFlight.values()) pending.reject(error);
+      thread.inFlight.clear();
+      void thread.worker.terminate();
+    }
+  }
+
+  #dispatch(): void {
+    while (this.#queue.length > 0) {
+      let thread = this.#leastBusy();
+      if (thread === undefined || (thread.inFlight.size > 0 && this.#threads.length < this.size)) {
+        thread = this.#spawn();
+      }
+      if (thread.inFlight.size >= PIPELINE) return;
+      const pending = this.#queue.shift()!;
+      this.#send(thread, pending);
+    }
+  }
+
+  #leastBusy(): PoolThread | undefined {
+    let best: PoolThread | undefined;
+    for (const t of this.#threads) if (best === undefined || t.inFlight.size < best.inFlight.size) best = t;
+    return best;
+  }
+
+  #send(thread: PoolThread, pending: Pending): void {
+    pending.id = this.#nextId++;
+    const fns = pending.job.fns.filter((ref) => !thread.known.has(ref.id));
+    for (const ref of fns) thread.known.add(ref.id);
+    const message: ToThread = { op: 'run', id: pending.id, fns, nodes: pending.job.nodes, inputs: pending.job.inputs };
+    if (thread.inFlight.size === 0) thread.worker.ref();
+    thread.inFlight.set(pending.id, pending);
+    // Buffers may be listed for transfer once only; a retried job copies instead.
+    const transfer = pending.job.transfer.filter((b) => b.byteLength > 0);
+    thread.worker.postMessage(message, transfer);
+  }
+
+  #spawn(): PoolThread {
+    const worker = new Worker(bootstrap(), { eval: true, stdout: false, stderr: false });
+    const thread: PoolThread = { worker, known: new Set(), inFlight: new Map() };
+    worker.unref();
+    worker.on('message', (message: FromThread) => {
+      const pending = thread.inFlight.get(message.id);
+      if (pending === undefined) return;
+      thread.inFlight.delete(message.id);
+      if (thread.inFlight.size === 0) worker.unref();
+      if (message.op === 'batch-failed') {
+        const { name, message: text } = message.error;
+        pending.reject(new WorkerLostError('', `a pool thread failed to run a batch: ${name}: ${text}`));
+      } else {
+        pending.resolve(message);
+      }
+      this.#dispatch();
+    });
+    const lost = (error: unknown): void => {
+      if (!this.#threads.includes(thread)) return;
+      this.#remove(thread);
+      const { message } = describeError(error);
+      for (const pending of thread.inFlight.values()) {
+        pending.reject(new WorkerLostError(pending.job.nodes[0]?.stepKeys[0] ?? '', `a pool thread died while running tasks: ${message}`));
+      }
+      thread.inFlight.clear();
+      this.#dispatch();
+    };
+    worker.on('error', lost);
+    worker.on('exit', (code) => lost(new Error(`thread exited with code ${code}`)));
+    this.#threads.push(thread);
+    return thread;
+  }
+
+  #remove(thread: PoolThread): void {
+    const i = this.#threads.indexOf(thread);
+    if (i >= 0) this.#threads.splice(i, 1);
+  }
+}
+
+interface PoolThread {
+  readonly worker: Worker;
+  /** Function ids this thread has loaded. */
+  readonly known: Set<string>;
+  readonly inFlight: Map<number, Pending>;
+}
+
+let bootstrapCode: string | undefined;
+
+/**
+ * The code a thread starts with. When this process runs TypeScript through tsx (tests,
+ * `tsx script.ts`), threads register tsx too, so they can load this package's sources and
+ * the user's .ts modules; otherwise they import the compiled thread body directly.
+ */
+function bootstrap(): string {
+  if (bootstrapCode !== undefined) return bootstrapCode;
+  const fromSource = import.meta.url.endsWith('.ts');
+  const entry = new URL(fromSource ? './thread.ts' : './thread.js', import.meta.url).href;
+  let tsx: string | undefined;
+  if (fromSource || process.execArgv.some((a) => a.includes('tsx'))) {
+    try {
+      tsx = import.meta.resolve('tsx/esm/api');
+    } catch {
+      tsx = undefined;
+    }
+  }
+  bootstrapCode =
+    tsx === undefined
+      ? `import(${JSON.stringify(entry)});`
+      : `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(entry)}); });`;
+  return bootstrapCode;
+}
+
+const pools = new Map<number, ThreadPool>();
+
+/** The process-wide pool with `size` threads, created on first use. */
+export function sharedPool(size: number): ThreadPool {
+  let pool = pools.get(size);
+  if (pool === undefined || pool.state !== 'open') {
+    pool = new ThreadPool(size);
+    pools.set(size, pool);
+  }
+  return pool;
+}
+
+/** Stops the threads of every shared pool (they would end with the process anyway). */
+export async function shutdownThreads(): Promise<void> {
+  const all = [...pools.values()];
+  pools.clear();
+  await Promise.all(all.map((p) => p.close()));
+}

@@ -1,0 +1,65 @@
+import { type CallSpec, resolveArgs } from '../graph/task.js';
+
+/** A step failed: which key, and what it threw. */
+export class StepFailure {
+  readonly key: string;
+  readonly error: unknown;
+  constructor(key: string, error: unknown) {
+    this.key = key;
+    this.error = error;
+  }
+}
+
+/**
+ * Runs a node's chain of steps (one step unless fused). Each step after the first has one
+ * dependency, the previous step; the first step's come from `lookup` by position. Stays
+ * synchronous until a step returns a promise, so plain functions pay nothing for async
+ * support. Failures are thrown (or rejected) as StepFailure naming the step's key.
+ */
+export function runChain(
+  steps: readonly CallSpec[],
+  stepKeys: readonly string[],
+  fnOf: (step: number) => Function,
+  lookup: (dependency: number) => unknown,
+): unknown {
+  let value: unknown;
+  for (let s = 0; s < steps.length; s++) {
+    const key = stepKeys[s]!;
+    const prev = value;
+    try {
+      value = fnOf(s)(...resolveArgs(steps[s]!, s === 0 ? lookup : () => prev));
+    } catch (error) {
+      throw new StepFailure(key, error);
+    }
+    if (isThenable(value)) return finishAsync(value, s, steps, stepKeys, fnOf);
+  }
+  return value;
+}
+
+async function finishAsync(
+  pending: PromiseLike<unknown>,
+  from: number,
+  steps: readonly CallSpec[],
+  stepKeys: readonly string[],
+  fnOf: (step: number) => Function,
+): Promise<unknown> {
+  let value: unknown;
+  try {
+    value = await pending;
+  } catch (error) {
+    throw new StepFailure(stepKeys[from]!, error);
+  }
+  for (let s = from + 1; s < steps.length; s++) {
+    const prev = value;
+    try {
+      value = await fnOf(s)(...resolveArgs(steps[s]!, () => prev));
+    } catch (error) {
+      throw new StepFailure(stepKeys[s]!, error);
+    }
+  }
+  return value;
+}
+
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}

@@ -1,0 +1,107 @@
+import { UnserializableError } from '../errors.js';
+
+const CLONEABLE_PROTOTYPES: ReadonlySet<unknown> = new Set<unknown>([
+  Object.prototype, Array.prototype, Map.prototype, Set.prototype, Date.prototype, RegExp.prototype,
+  ArrayBuffer.prototype, SharedArrayBuffer.prototype, DataView.prototype, Boolean.prototype,
+  Number.prototype, String.prototype, BigInt.prototype, null,
+]);
+
+/**
+ * Throws UnserializableError (naming `key` and the path inside the value) unless the value
+ * survives structured clone intact: no functions or symbols, and no class instances, which
+ * would arrive as plain objects and silently lose their methods.
+ */
+export function assertPortable(value: unknown, key: string): void {
+  const problem = findProblem(value, '', new Set());
+  if (problem !== null) throw new UnserializableError(key, problem.path, problem.reason);
+}
+
+function findProblem(value: unknown, path: string, seen: Set<object>): { path: string; reason: string } | null {
+  switch (typeof value) {
+    case 'number': case 'string': case 'boolean': case 'undefined': case 'bigint':
+      return null;
+    case 'function':
+      return { path, reason: `is a function (${value.name === '' ? 'anonymous' : value.name})` };
+    case 'symbol':
+      return { path, reason: `is a symbol (${value.toString()})` };
+    case 'object':
+      break;
+  }
+  if (value === null || ArrayBuffer.isView(value)) return null;
+  if (seen.has(value)) return null;
+  seen.add(value);
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (value instanceof Error) {
+    return null;
+  }
+  if (!CLONEABLE_PROTOTYPES.has(proto)) {
+    const name = (proto as { constructor?: { name?: string } } | null)?.constructor?.name ?? 'unknown';
+    if (value instanceof Promise) return { path, reason: 'is a Promise; return the awaited value instead' };
+    return { path, reason: `is an instance of class ${name}, which would arrive as a plain object without its methods; return plain data` };
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (typeof item === 'number' || typeof item === 'string') continue;
+      const p = findProblem(item, `${path}[${i}]`, seen);
+      if (p !== null) return p;
+    }
+    return null;
+  }
+  if (value instanceof Map) {
+    for (const [k, v] of value) {
+      const p = findProblem(k, `${path}<map key>`, seen) ?? findProblem(v, `${path}.get(${describeKey(k)})`, seen);
+      if (p !== null) return p;
+    }
+    return null;
+  }
+  if (value instanceof Set) {
+    for (const v of value) {
+      const p = findProblem(v, `${path}<set member>`, seen);
+      if (p !== null) return p;
+    }
+    return null;
+  }
+  if (proto === Object.prototype || proto === null) {
+    for (const k of Object.keys(value)) {
+      const p = findProblem((value as Record<string, unknown>)[k], `${path}.${k}`, seen);
+      if (p !== null) return p;
+    }
+  }
+  return null;
+}
+
+function describeKey(k: unknown): string {
+  return typeof k === 'string' ? JSON.stringify(k) : String(k);
+}
+
+/**
+ * ArrayBuffers inside a value that may be moved rather than copied to another thread: those
+ * behind typed arrays, DataViews and bare ArrayBuffers, in the value itself or one level
+ * down in an array or plain object. Deeper ones are copied; shared memory never moves.
+ */
+export function transferables(value: unknown, out: ArrayBuffer[] = []): ArrayBuffer[] {
+  addBuffer(value, out);
+  if (Array.isArray(value)) {
+    const first: unknown = value[0];
+    if (typeof first === 'object' && first !== null) for (const item of value as unknown[]) addBuffer(item, out);
+  } else if (typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype) {
+    for (const item of Object.values(value)) addBuffer(item, out);
+  }
+  return out;
+}
+
+// Small buffers are cheaper to copy than to detach and re-wrap.
+const MIN_TRANSFER_BYTES = 64 * 1024;
+
+function addBuffer(value: unknown, out: ArrayBuffer[]): void {
+  let buffer: unknown;
+  if (ArrayBuffer.isView(value)) {
+    // A view onto part of a larger buffer (a Buffer from Node's pool, say) must be copied.
+    if (value.byteOffset !== 0 || value.byteLength !== value.buffer.byteLength) return;
+    buffer = value.buffer;
+  } else if (value instanceof ArrayBuffer) {
+    buffer = value;
+  }
+  if (buffer instanceof ArrayBuffer && buffer.byteLength >= MIN_TRANSFER_BYTES && !out.includes(buffer)) out.push(buffer);
+}
