@@ -161,8 +161,13 @@ export function describeError(error: unknown): { name: string; message: string; 
 
 function safeString(value: unknown): string {
   try {
-    return typeof value === 'object' ? JSON.stringify(value) : String(value);
+    // JSON.stringify gives undefined for undefined, functions and symbols.
+    const json = JSON.stringify(value) as string | undefined;
+    if (json !== undefined) return json;
   } catch {
-    return Object.prototype.toString.call(value);
+    // Cycles and bigints; described below.
   }
+  if (typeof value === 'symbol') return value.toString();
+  if (typeof value === 'bigint') return `${value}n`;
+  return Object.prototype.toString.call(value);
 }

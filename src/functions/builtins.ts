@@ -21,7 +21,7 @@ export const builtins = {
   /** `obj[key]`: picks one element of a tuple or one field of a record. */
   getItem: (obj: Readonly<Record<string | number, unknown>>, key: string | number): unknown => obj[key],
   /** Concatenates arrays. */
-  concat: <T>(...parts: readonly (readonly T[])[]): T[] => parts.flat() as T[],
+  concat: <T>(...parts: readonly (readonly T[])[]): T[] => ([] as T[]).concat(...parts),
 } as const;
 
 export type BuiltinName = keyof typeof builtins;

@@ -9,6 +9,13 @@ import type { FnRef } from './fn-ref.js';
  */
 export class FunctionCache {
   readonly #fns = new Map<string, Function>();
+  readonly #typescriptLoader: string | undefined;
+  #typescriptReady: Promise<void> | undefined;
+
+  /** `typescriptLoader`: tsx's register API, used once the first .ts module is loaded. */
+  constructor(typescriptLoader?: string) {
+    this.#typescriptLoader = typescriptLoader;
+  }
 
   has(id: string): boolean {
     return this.#fns.has(id);
@@ -32,6 +39,7 @@ export class FunctionCache {
         fn = (0, eval)(ref.expr);
         break;
       case 'module': {
+        if (/\.[mc]?tsx?$/.test(ref.url)) await this.#loadTypeScript();
         const module = (await import(ref.url)) as Record<string, unknown>;
         fn = module[ref.exportName];
         break;
@@ -42,5 +50,14 @@ export class FunctionCache {
     }
     this.#fns.set(ref.id, fn);
     return fn;
+  }
+
+  #loadTypeScript(): Promise<void> {
+    const loader = this.#typescriptLoader;
+    if (loader === undefined) return Promise.resolve();
+    this.#typescriptReady ??= import(loader).then((api: { register: () => unknown }) => {
+      api.register();
+    });
+    return this.#typescriptReady;
   }
 }

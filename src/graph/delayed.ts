@@ -97,7 +97,7 @@ export function delayed(fnOrValue: unknown, options: DelayedOptions = {}): unkno
     if (deps.length === 0) return new Delayed(key, undefined, fnOrValue, []);
     return new Delayed(key, new Task(builtins.identity, [value]), undefined, dedupe(deps));
   }
-  const fn = fnOrValue as Function;
+  const fn = fnOrValue;
   const prefix = name ?? (fn.name === '' ? 'task' : fn.name);
   // Check that the function can travel now, at graph-building time.
   new Task(fn, []);

@@ -12,10 +12,10 @@ export interface Plan {
   readonly size: number;
   /** Node key (for a fused chain: its last key, the one the outside refers to). */
   readonly keys: readonly string[];
-  /** The chain of tasks a node runs, in order; null for a literal value. */
-  readonly steps: readonly (readonly Task[] | null)[];
-  /** The key of each step (inner keys of a fused chain, then the node key). */
-  readonly stepKeys: readonly (readonly string[] | null)[];
+  /** The task a node runs (for a fused chain, its last); null for a literal value. */
+  readonly tasks: readonly (Task | null)[];
+  /** Fused nodes: the whole chain and its keys, in order, the node's own task last. */
+  readonly fused: ReadonlyMap<number, FusedChain>;
   readonly literals: readonly unknown[];
   /**
    * Dependencies of node i: depIdx[depStart[i] .. depStart[i + 1]), in the order of its
@@ -28,6 +28,11 @@ export interface Plan {
   /** Node index of each requested key, in request order. */
   readonly outputs: Int32Array;
   readonly isOutput: Uint8Array;
+}
+
+export interface FusedChain {
+  readonly steps: readonly Task[];
+  readonly keys: readonly string[];
 }
 
 export interface PlanOptions {
@@ -50,11 +55,13 @@ export function compile(graph: Graph, outputs: readonly string[], options: PlanO
   const index = new Map<string, number>();
   const keys: string[] = [];
   const values: unknown[] = [];
-  const color: number[] = [];
-  const postOrder: number[] = [];
-  const edgeStart: number[] = [];
-  let edges = new Int32Array(1024);
+  // Per-node numbers live in typed arrays: graphs of millions of tasks are the point.
+  let color: Uint8Array = new Uint8Array(1024);
+  let edgeStart: Int32Array = new Int32Array(1024);
+  let edges: Int32Array = new Int32Array(1024);
   let edgeCount = 0;
+  let postOrder: Int32Array = new Int32Array(1024);
+  let n = 0;
 
   const discover = (key: string, parent: string): number => {
     let i = index.get(key);
@@ -65,8 +72,10 @@ export function compile(graph: Graph, outputs: readonly string[], options: PlanO
     index.set(key, i);
     keys.push(key);
     values.push(value);
-    color.push(WHITE);
-    edgeStart.push(-1);
+    if (i === color.length) {
+      color = grow(color, i * 2);
+      edgeStart = grow(edgeStart, i * 2);
+    }
     return i;
   };
 
@@ -85,11 +94,7 @@ export function compile(graph: Graph, outputs: readonly string[], options: PlanO
       const deps = value instanceof Task ? value.dependencies : EMPTY;
       const pos = stackPos[top]!;
       if (pos === 0 && deps.length > 0) {
-        if (edgeCount + deps.length > edges.length) {
-          const grown = new Int32Array(Math.max(edges.length * 2, edgeCount + deps.length));
-          grown.set(edges);
-          edges = grown;
-        }
+        if (edgeCount + deps.length > edges.length) edges = grow(edges, Math.max(edges.length * 2, edgeCount + deps.length));
         edgeStart[node] = edgeCount;
         edgeCount += deps.length;
       }
@@ -107,14 +112,14 @@ export function compile(graph: Graph, outputs: readonly string[], options: PlanO
         }
       } else {
         color[node] = BLACK;
-        postOrder.push(node);
+        if (n === postOrder.length) postOrder = grow(postOrder, n * 2);
+        postOrder[n++] = node;
         stackNode.pop();
         stackPos.pop();
       }
     }
   }
 
-  const n = postOrder.length;
   const depsOf = (i: number): number => {
     const v = values[i];
     return v instanceof Task ? v.dependencies.length : 0;
@@ -132,7 +137,8 @@ export function compile(graph: Graph, outputs: readonly string[], options: PlanO
   const head = new Int32Array(n).fill(-1);
   const next = new Int32Array(n).fill(-1);
   if (fuse) {
-    for (const i of postOrder) {
+    for (let k = 0; k < n; k++) {
+      const i = postOrder[k]!;
       if (depsOf(i) !== 1) continue;
       const d = edges[edgeStart[i]!]!;
       if (dependentCount[d] === 1 && requested[d] === 0 && values[d] instanceof Task) {
@@ -147,43 +153,41 @@ export function compile(graph: Graph, outputs: readonly string[], options: PlanO
   const newIndex = new Int32Array(n).fill(-1);
   let size = 0;
   let edgeTotal = 0;
-  for (const i of postOrder) {
+  for (let k = 0; k < n; k++) {
+    const i = postOrder[k]!;
     if (absorbed[i] === 1) continue;
     newIndex[i] = size++;
     edgeTotal += depsOf(head[i] === -1 ? i : head[i]!);
   }
   const planKeys = new Array<string>(size);
-  const steps = new Array<Task[] | null>(size);
-  const stepKeys = new Array<string[] | null>(size);
+  const tasks = new Array<Task | null>(size);
+  const fused = new Map<number, FusedChain>();
   const literals = new Array<unknown>(size);
   const depStart = new Int32Array(size + 1);
   const depIdx = new Int32Array(edgeTotal);
   let e = 0;
-  for (const i of postOrder) {
+  for (let k = 0; k < n; k++) {
+    const i = postOrder[k]!;
     const j = newIndex[i]!;
     if (j < 0) continue;
     planKeys[j] = keys[i]!;
     depStart[j] = e;
     const value = values[i];
     if (!(value instanceof Task)) {
-      steps[j] = null;
-      stepKeys[j] = null;
+      tasks[j] = null;
       literals[j] = value;
       continue;
     }
+    tasks[j] = value;
     const first = head[i] === -1 ? i : head[i]!;
-    if (first === i) {
-      steps[j] = [value];
-      stepKeys[j] = [keys[i]!];
-    } else {
+    if (first !== i) {
       const chain: Task[] = [];
       const chainKeys: string[] = [];
       for (let k = first; k !== -1; k = k === i ? -1 : next[k]!) {
         chain.push(values[k] as Task);
         chainKeys.push(keys[k]!);
       }
-      steps[j] = chain;
-      stepKeys[j] = chainKeys;
+      fused.set(j, { steps: chain, keys: chainKeys });
     }
     // Only a chain's first step has outside dependencies.
     const count = depsOf(first);
@@ -204,7 +208,13 @@ export function compile(graph: Graph, outputs: readonly string[], options: PlanO
   const isOutput = new Uint8Array(size);
   for (const j of outIdx) isOutput[j] = 1;
 
-  return { size, keys: planKeys, steps, stepKeys, literals, depStart, depIdx, dependentStart, dependentIdx, outputs: outIdx, isOutput };
+  return { size, keys: planKeys, tasks, fused, literals, depStart, depIdx, dependentStart, dependentIdx, outputs: outIdx, isOutput };
 }
 
 const EMPTY: readonly string[] = [];
+
+function grow<T extends Uint8Array | Int32Array>(array: T, length: number): T {
+  const grown = (array instanceof Uint8Array ? new Uint8Array(length) : new Int32Array(length)) as T;
+  grown.set(array);
+  return grown;
+}

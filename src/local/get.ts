@@ -42,4 +42,4 @@ async function runGraph(graph: Graph, keys: readonly string[], options: GetOptio
   return resolved.scheduler === 'sync' ? runSync(plan, resolved) : runThreads(plan, resolved);
 }
 
-setDefaultRunner({ run: (graph, keys, options) => runGraph(graph, keys, options as GetOptions) });
+setDefaultRunner({ run: (graph, keys, options: GetOptions) => runGraph(graph, keys, options) });

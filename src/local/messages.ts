@@ -1,5 +1,5 @@
 import type { FnRef } from '../functions/fn-ref.js';
-import type { RefSite } from '../graph/task.js';
+import type { RefSite } from '../graph/call.js';
 
 /** One step of a node as it travels to a thread: the function by id, args with refs in place. */
 export interface WireStep {
@@ -7,8 +7,8 @@ export interface WireStep {
   /** Keys of the step's dependencies; refs in `sites` point into this list. */
   readonly deps: readonly string[];
   readonly args: readonly unknown[];
-  readonly sites: readonly RefSite[] | null;
-  readonly flat: boolean;
+  readonly argRefs: readonly number[] | null;
+  readonly deepRefs: readonly RefSite[] | null;
 }
 
 export interface WireNode {

@@ -133,7 +133,8 @@ export class ThreadPool {
   }
 
   #spawn(): PoolThread {
-    const worker = new Worker(bootstrap(), { eval: true, stdout: false, stderr: false });
+    const { code, tsx } = bootstrap();
+    const worker = new Worker(code, { eval: true, stdout: false, stderr: false, workerData: { tsx } });
     const thread: PoolThread = { worker, known: new Set(), inFlight: new Map() };
     worker.unref();
     worker.on('message', (message: FromThread) => {
@@ -160,7 +161,9 @@ export class ThreadPool {
       this.#dispatch();
     };
     worker.on('error', lost);
-    worker.on('exit', (code) => lost(new Error(`thread exited with code ${code}`)));
+    worker.on('exit', (code) => {
+      lost(new Error(`thread exited with code ${code}`));
+    });
     this.#threads.push(thread);
     return thread;
   }
@@ -178,15 +181,22 @@ interface PoolThread {
   readonly inFlight: Map<number, Pending>;
 }
 
-let bootstrapCode: string | undefined;
+interface Bootstrap {
+  readonly code: string;
+  /** tsx's register API, for threads that meet a .ts module later. */
+  readonly tsx: string | undefined;
+}
+
+let cachedBootstrap: Bootstrap | undefined;
 
 /**
- * The code a thread starts with. When this process runs TypeScript through tsx (tests,
- * `tsx script.ts`), threads register tsx too, so they can load this package's sources and
- * the user's .ts modules; otherwise they import the compiled thread body directly.
+ * How a thread starts. Running from this package's TypeScript sources (its own tests),
+ * threads register tsx first; from the compiled package they import the thread body
+ * directly and register tsx only if a task's module is TypeScript, because a tsx loader
+ * costs every thread start-up time and memory.
  */
-function bootstrap(): string {
-  if (bootstrapCode !== undefined) return bootstrapCode;
+function bootstrap(): Bootstrap {
+  if (cachedBootstrap !== undefined) return cachedBootstrap;
   const fromSource = import.meta.url.endsWith('.ts');
   const entry = new URL(fromSource ? './thread.ts' : './thread.js', import.meta.url).href;
   let tsx: string | undefined;
@@ -197,11 +207,12 @@ function bootstrap(): string {
       tsx = undefined;
     }
   }
-  bootstrapCode =
-    tsx === undefined
-      ? `import(${JSON.stringify(entry)});`
-      : `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(entry)}); });`;
-  return bootstrapCode;
+  const code =
+    fromSource && tsx !== undefined
+      ? `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(entry)}); });`
+      : `import(${JSON.stringify(entry)});`;
+  cachedBootstrap = { code, tsx };
+  return cachedBootstrap;
 }
 
 const pools = new Map<number, ThreadPool>();

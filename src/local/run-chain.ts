@@ -1,14 +1,17 @@
-import { type CallSpec, resolveArgs } from '../graph/task.js';
+import { type CallSpec, resolveArgs } from '../graph/call.js';
 
-/** A step failed: which key, and what it threw. */
-export class StepFailure {
+/** A step failed: which key, and what it threw. Internal; executors turn it into TaskError. */
+export class StepFailure extends Error {
   readonly key: string;
   readonly error: unknown;
   constructor(key: string, error: unknown) {
+    super(`task '${key}' failed`);
     this.key = key;
     this.error = error;
   }
 }
+
+type AnyFunction = (...args: unknown[]) => unknown;
 
 /**
  * Runs a node's chain of steps (one step unless fused). Each step after the first has one
@@ -27,7 +30,7 @@ export function runChain(
     const key = stepKeys[s]!;
     const prev = value;
     try {
-      value = fnOf(s)(...resolveArgs(steps[s]!, s === 0 ? lookup : () => prev));
+      value = (fnOf(s) as AnyFunction)(...resolveArgs(steps[s]!, s === 0 ? lookup : () => prev));
     } catch (error) {
       throw new StepFailure(key, error);
     }
@@ -52,12 +55,26 @@ async function finishAsync(
   for (let s = from + 1; s < steps.length; s++) {
     const prev = value;
     try {
-      value = await fnOf(s)(...resolveArgs(steps[s]!, () => prev));
+      value = await (fnOf(s) as AnyFunction)(...resolveArgs(steps[s]!, () => prev));
     } catch (error) {
       throw new StepFailure(stepKeys[s]!, error);
     }
   }
   return value;
+}
+
+/** Runs one task (a node that is not a fused chain); same contract as runChain. */
+export function runTask(spec: CallSpec, key: string, fn: Function, lookup: (dependency: number) => unknown): unknown {
+  let value: unknown;
+  try {
+    value = (fn as AnyFunction)(...resolveArgs(spec, lookup));
+  } catch (error) {
+    throw new StepFailure(key, error);
+  }
+  if (!isThenable(value)) return value;
+  return Promise.resolve(value).catch((error: unknown) => {
+    throw new StepFailure(key, error);
+  });
 }
 
 export function isThenable(value: unknown): value is PromiseLike<unknown> {

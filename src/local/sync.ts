@@ -2,14 +2,14 @@ import { CancelledError, TaskError, describeError } from '../errors.js';
 import type { Plan } from '../graph/plan.js';
 import { assertPortable } from '../serialize/check-value.js';
 import type { ResolvedLocalOptions } from './options.js';
-import { StepFailure, isThenable, runChain } from './run-chain.js';
+import { StepFailure, isThenable, runChain, runTask } from './run-chain.js';
 
 // The synchronous loop hands the event loop back this often, so an AbortSignal can fire.
 const YIELD_EVERY_MS = 20;
 
 /** Runs a plan in this thread, node by node in plan order. Returns the outputs' values. */
 export async function runSync(plan: Plan, options: ResolvedLocalOptions): Promise<unknown[]> {
-  const { size, steps, stepKeys, literals, depStart, depIdx, dependentStart, isOutput } = plan;
+  const { size, tasks, fused, keys, literals, depStart, depIdx, dependentStart, isOutput } = plan;
   const results = new Array<unknown>(size);
   const waiting = new Int32Array(size);
   for (let i = 0; i < size; i++) waiting[i] = dependentStart[i + 1]! - dependentStart[i]!;
@@ -20,20 +20,21 @@ export async function runSync(plan: Plan, options: ResolvedLocalOptions): Promis
   let lastYield = performance.now();
 
   for (let i = 0; i < size; i++) {
-    const chain = steps[i];
-    if (chain == null) {
+    const task = tasks[i];
+    if (task == null) {
       results[i] = literals[i];
     } else {
       let value: unknown;
       base = depStart[i]!;
       try {
-        value = runChain(chain, stepKeys[i]!, (s) => chain[s]!.fn, lookup);
+        const chain = fused.get(i);
+        value = chain === undefined ? runTask(task, keys[i]!, task.fn, lookup) : runChain(chain.steps, chain.keys, (s) => chain.steps[s]!.fn, lookup);
         if (isThenable(value)) value = await value;
       } catch (error) {
         if (error instanceof StepFailure) throw new TaskError(error.key, describeError(error.error), { cause: error.error });
         throw error;
       }
-      assertPortable(value, plan.keys[i]!);
+      assertPortable(value, keys[i]!);
       results[i] = value;
     }
     // Release what nobody else needs.

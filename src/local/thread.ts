@@ -3,7 +3,7 @@
  * given, keeps results that only this batch needs, and sends back the rest, moving large
  * buffers rather than copying them.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { UnserializableError, describeError } from '../errors.js';
 import { FunctionCache } from '../functions/load.js';
 import { assertPortable, transferables } from '../serialize/check-value.js';
@@ -13,14 +13,11 @@ import { StepFailure, isThenable, runChain } from './run-chain.js';
 const port = parentPort;
 if (port === null) throw new Error('tessera: thread.ts must run in a worker thread');
 
-const fns = new FunctionCache();
+const fns = new FunctionCache((workerData as { tsx?: string } | null)?.tsx);
 
 port.on('message', (message: ToThread) => {
-  switch (message.op) {
-    case 'run':
-      void run(message);
-      break;
-  }
+  // One kind of message today; the union leaves room for more.
+  void run(message);
 });
 
 function reply(message: FromThread, transfer: ArrayBuffer[] = []): void {

@@ -38,7 +38,6 @@ class ThreadRun {
   readonly batchOf: Int32Array;
   readonly results: unknown[];
   readonly ready = new IntMinHeap();
-  readonly wire: (WireNode | undefined)[];
   readonly maxInFlight: number;
   inFlight = 0;
   done = 0;
@@ -59,7 +58,6 @@ class ThreadRun {
     this.undispatched = new Int32Array(n);
     this.batchOf = new Int32Array(n);
     this.results = new Array<unknown>(n);
-    this.wire = new Array<WireNode | undefined>(n);
     this.maxInFlight = options.workers * 2;
   }
 
@@ -67,7 +65,7 @@ class ThreadRun {
     return new Promise<unknown[]>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
-      const { size, depStart, dependentStart, steps, literals } = this.plan;
+      const { size, depStart, dependentStart, tasks, literals } = this.plan;
       const signal = this.options.signal;
       if (signal?.aborted === true) {
         reject(new CancelledError(undefined, { cause: signal.reason }));
@@ -79,7 +77,7 @@ class ThreadRun {
         this.undispatched[i] = dependentStart[i + 1]! - dependentStart[i]!;
       }
       for (let i = 0; i < size; i++) {
-        if (steps[i] == null) {
+        if (tasks[i] == null) {
           this.results[i] = literals[i];
           this.complete(i);
         }
@@ -187,7 +185,7 @@ class ThreadRun {
           const value = this.results[dep];
           inputs.push([keys[dep]!, value]);
           // The last consumer may take the buffers; literals stay the caller's.
-          if (this.undispatched[dep] === countIn(dependentStart, dependentIdx, dep, this.batchOf, id) && isOutput[dep] === 0 && this.plan.steps[dep] != null) {
+          if (this.undispatched[dep] === countIn(dependentStart, dependentIdx, dep, this.batchOf, id) && isOutput[dep] === 0 && this.plan.tasks[dep] != null) {
             transferables(value, transfer);
           }
         }
@@ -203,21 +201,23 @@ class ThreadRun {
 
     this.inFlight++;
     this.pool.run({ nodes, fns: [...fns.values()], inputs, transfer }, this).then(
-      (reply) => this.onReply(members, returned, reply),
-      (error: unknown) => this.fail(error instanceof Error ? error : new WorkerLostError('', String(error))),
+      (reply) => {
+        this.onReply(members, returned, reply);
+      },
+      (error: unknown) => {
+        this.fail(error instanceof Error ? error : new WorkerLostError('', String(error)));
+      },
     );
   }
 
   wireNode(i: number, out: boolean, fns: Map<string, FnRef>): WireNode {
-    let node = this.wire[i];
-    if (node === undefined || node.out !== out) {
-      const chain = this.plan.steps[i]!;
-      const steps: WireStep[] = chain.map((t) => ({ fn: t.ref.id, deps: t.dependencies, args: t.args, sites: t.sites, flat: t.flat }));
-      node = { steps, stepKeys: this.plan.stepKeys[i]!, out };
-      this.wire[i] = node;
-    }
-    for (const t of this.plan.steps[i]!) fns.set(t.ref.id, t.ref);
-    return node;
+    const chain = this.plan.fused.get(i);
+    const tasks = chain === undefined ? [this.plan.tasks[i]!] : chain.steps;
+    const steps: WireStep[] = tasks.map((t) => {
+      fns.set(t.ref.id, t.ref);
+      return { fn: t.ref.id, deps: t.dependencies, args: t.args, argRefs: t.argRefs, deepRefs: t.deepRefs };
+    });
+    return { steps, stepKeys: chain === undefined ? [this.plan.keys[i]!] : chain.keys, out };
   }
 
   onReply(members: readonly number[], returned: readonly number[], reply: JobReply): void {

@@ -1,0 +1,20 @@
+/**
+ * `npm run bench -- NAME [options]`: runs one benchmark, which prints JSON lines.
+ * NAME is one of: local, distributed, adaptive, simulate, comm.
+ */
+const suites: Record<string, string> = {
+  local: './local.js',
+  distributed: './distributed.js',
+  adaptive: './adaptive.js',
+  simulate: './simulate.js',
+  comm: './comm.js',
+};
+
+const name = process.argv[2];
+const path = name === undefined ? undefined : suites[name];
+if (path === undefined) {
+  console.error(`usage: npm run bench -- <${Object.keys(suites).join('|')}> [options]`);
+  process.exit(2);
+}
+process.argv.splice(2, 1);
+await import(path);
