@@ -11,8 +11,10 @@
  * ```
  */
 export { delayed, compute, computeWith, toGraph, Delayed } from './graph/delayed.js';
-export type { Lazy, DelayedOptions, ComputeOptions, Computed } from './graph/delayed.js';
+export type { Lazy, DelayedOptions, Computed } from './graph/delayed.js';
+export type { ComputeOptions, Progress, RemoteRunner } from './graph/runner.js';
 export { task, ref, Task, Ref } from './graph/task.js';
+export type { Refable } from './graph/task.js';
 export type { Graph } from './graph/graph.js';
 export { compile } from './graph/plan.js';
 export type { Plan, PlanOptions } from './graph/plan.js';
@@ -21,8 +23,8 @@ export { builtins } from './functions/builtins.js';
 export type { BuiltinName } from './functions/builtins.js';
 export type { FnRef } from './functions/fn-ref.js';
 export { get } from './local/get.js';
-export type { GetOptions, RemoteRunner } from './local/get.js';
-export type { LocalOptions, Progress } from './local/options.js';
+export type { GetOptions } from './local/get.js';
+export type { LocalOptions } from './local/options.js';
 export { shutdownThreads } from './local/pool.js';
 export {
   TesseraError,
@@ -36,3 +38,14 @@ export {
   CancelledError,
   WorkerLostError,
 } from './errors.js';
+export { Client } from './client/client.js';
+export type { ClientOptions, ClientStatus, SubmitOptions } from './client/client.js';
+export { Future } from './client/future.js';
+export type { FutureStatus } from './client/future.js';
+export { LocalCluster } from './deploy/local/cluster.js';
+export type { LocalClusterOptions, LocalClusterState } from './deploy/local/cluster.js';
+export { Scheduler } from './scheduler/server.js';
+export type { SchedulerOptions, SchedulerServerState } from './scheduler/server.js';
+export type { SchedulerStateOptions } from './scheduler/state.js';
+export { Worker } from './worker/worker.js';
+export type { WorkerOptions, WorkerStatus } from './worker/worker.js';

@@ -28,8 +28,12 @@ export function portableExpression(fn: Function): string {
       continue;
     }
     const captured = freeVariables(ast);
+    // esbuild's keepNames (tsx) wraps named inner functions in `__name(fn, "name")`; give
+    // the travelling copy its own definition of that helper.
+    const helper = captured.indexOf('__name');
+    if (helper >= 0) captured.splice(helper, 1);
     if (captured.length > 0) throw new CapturedVariableError(name, captured);
-    return expr;
+    return helper < 0 ? expr : `((__name) => ${expr})((f, n) => Object.defineProperty(f, 'name', { value: n, configurable: true }))`;
   }
   throw new FunctionNotPortableError(name, 'its source could not be parsed');
 }

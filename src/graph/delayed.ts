@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { InvalidArgumentError } from '../errors.js';
 import { builtins } from '../functions/builtins.js';
-import { getDefaultRunner } from './runner.js';
+import { type ComputeOptions, getDefaultRunner } from './runner.js';
 import { Ref, Task, isPlainObject } from './task.js';
 import { tokenize } from './tokenize.js';
 
@@ -18,8 +18,6 @@ export interface DelayedOptions {
   readonly pure?: boolean;
 }
 
-/** Options accepted by `.compute()`; the executors define them (see LocalOptions). */
-export type ComputeOptions = object;
 
 /**
  * A lazy value: the result of a call that has not run yet. Passing it to another delayed

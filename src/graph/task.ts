@@ -65,8 +65,14 @@ export class Task<R = unknown> implements CallSpec {
   }
 }
 
+/** A value, or a ref standing for one, at any depth of arrays and plain objects. */
+export type Refable<T> =
+  | T
+  | Ref
+  | (T extends readonly unknown[] ? { [I in keyof T]: Refable<T[I]> } : T extends Record<string, unknown> ? { [K in keyof T]: Refable<T[K]> } : never);
+
 /** A task: `task(fn, ...args)`. Arguments may be literals, `ref(key)`, or nest refs. */
-export function task<A extends unknown[], R>(fn: (...args: A) => R, ...args: { [I in keyof A]: A[I] | Ref }): Task<Awaited<R>> {
+export function task<A extends unknown[], R>(fn: (...args: A) => R, ...args: { [I in keyof A]: Refable<A[I]> }): Task<Awaited<R>> {
   return new Task<Awaited<R>>(fn, args);
 }
 

@@ -1,20 +1,12 @@
 import { InvalidArgumentError } from '../errors.js';
 import { type Graph, assertGraph } from '../graph/graph.js';
 import { compile } from '../graph/plan.js';
-import { setDefaultRunner } from '../graph/runner.js';
-import { type LocalOptions, resolveLocalOptions } from './options.js';
+import { type ComputeOptions, setDefaultRunner } from '../graph/runner.js';
+import { resolveLocalOptions } from './options.js';
 import { runSync } from './sync.js';
 import { runThreads } from './threads.js';
 
-/** Something that computes graphs elsewhere, such as a cluster Client. */
-export interface RemoteRunner {
-  get(graph: Graph, keys: readonly string[]): Promise<unknown[]>;
-}
-
-export interface GetOptions extends LocalOptions {
-  /** Compute on a cluster through this client instead of locally. */
-  readonly client?: RemoteRunner;
-}
+export type GetOptions = ComputeOptions;
 
 /**
  * Computes keys of a graph. One key gives one result; an array of keys gives an array.
@@ -42,4 +34,4 @@ async function runGraph(graph: Graph, keys: readonly string[], options: GetOptio
   return resolved.scheduler === 'sync' ? runSync(plan, resolved) : runThreads(plan, resolved);
 }
 
-setDefaultRunner({ run: (graph, keys, options: GetOptions) => runGraph(graph, keys, options) });
+setDefaultRunner({ run: runGraph });

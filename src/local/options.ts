@@ -1,24 +1,11 @@
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError } from '../errors.js';
+import type { ComputeOptions, Progress } from '../graph/runner.js';
 
-export interface Progress {
-  readonly done: number;
-  readonly total: number;
-}
+export type { Progress } from '../graph/runner.js';
 
-/** Options of `get()`, `compute()` and `.compute()` when they run locally. */
-export interface LocalOptions {
-  /** 'threads' (default): all cores through worker threads. 'sync': one by one, in-process, for debugging. */
-  readonly scheduler?: 'threads' | 'sync';
-  /** Number of worker threads (default: the machine's available parallelism). */
-  readonly workers?: number;
-  /** Fuse linear chains of tasks into one (default true). */
-  readonly fuse?: boolean;
-  /** Cancels the computation; it rejects with CancelledError. */
-  readonly signal?: AbortSignal;
-  /** Called as nodes finish (at most every few milliseconds), and once at the end. */
-  readonly onProgress?: (progress: Progress) => void;
-}
+/** Options of a local run (ComputeOptions without `client`). */
+export type LocalOptions = Omit<ComputeOptions, 'client'>;
 
 export interface ResolvedLocalOptions {
   readonly scheduler: 'threads' | 'sync';

@@ -21,7 +21,9 @@ interface Pending {
   id: number;
 }
 
-// Two batches per thread: the next is already there when the current one ends.
+// Two batches per thread: the next is already there when the current one ends. Only jobs
+// of one owner share a thread this way, so that aborting an owner (which terminates its
+// threads) never takes another owner's job, whose moved buffers could not be sent again.
 const PIPELINE = 2;
 
 type PoolState = 'open' | 'closing' | 'closed';
@@ -68,12 +70,9 @@ export class ThreadPool {
       }
     }
     for (const thread of [...this.#threads]) {
-      if (![...thread.inFlight.values()].some((p) => p.owner === owner)) continue;
+      if (thread.owner !== owner || thread.inFlight.size === 0) continue;
       this.#remove(thread);
-      for (const pending of thread.inFlight.values()) {
-        if (pending.owner === owner) pending.reject(reason);
-        else this.#queue.unshift(pending);
-      }
+      for (const pending of thread.inFlight.values()) pending.reject(reason);
       thread.inFlight.clear();
       void thread.worker.terminate();
     }
@@ -104,19 +103,23 @@ export class ThreadPool {
 
   #dispatch(): void {
     while (this.#queue.length > 0) {
-      let thread = this.#leastBusy();
-      if (thread === undefined || (thread.inFlight.size > 0 && this.#threads.length < this.size)) {
+      const owner = this.#queue[0]!.owner;
+      let thread = this.#leastBusy(owner);
+      if ((thread === undefined || thread.inFlight.size > 0) && this.#threads.length < this.size) {
         thread = this.#spawn();
       }
-      if (thread.inFlight.size >= PIPELINE) return;
-      const pending = this.#queue.shift()!;
-      this.#send(thread, pending);
+      if (thread === undefined) return;
+      this.#send(thread, this.#queue.shift()!);
     }
   }
 
-  #leastBusy(): PoolThread | undefined {
+  /** The idle thread, or the least busy one already working for `owner` with room. */
+  #leastBusy(owner: object): PoolThread | undefined {
     let best: PoolThread | undefined;
-    for (const t of this.#threads) if (best === undefined || t.inFlight.size < best.inFlight.size) best = t;
+    for (const t of this.#threads) {
+      const fits = t.inFlight.size === 0 || (t.owner === owner && t.inFlight.size < PIPELINE);
+      if (fits && (best === undefined || t.inFlight.size < best.inFlight.size)) best = t;
+    }
     return best;
   }
 
@@ -125,17 +128,22 @@ export class ThreadPool {
     const fns = pending.job.fns.filter((ref) => !thread.known.has(ref.id));
     for (const ref of fns) thread.known.add(ref.id);
     const message: ToThread = { op: 'run', id: pending.id, fns, nodes: pending.job.nodes, inputs: pending.job.inputs };
+    try {
+      thread.worker.postMessage(message, pending.job.transfer);
+    } catch (error) {
+      for (const ref of fns) thread.known.delete(ref.id);
+      pending.reject(error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
     if (thread.inFlight.size === 0) thread.worker.ref();
+    thread.owner = pending.owner;
     thread.inFlight.set(pending.id, pending);
-    // Buffers may be listed for transfer once only; a retried job copies instead.
-    const transfer = pending.job.transfer.filter((b) => b.byteLength > 0);
-    thread.worker.postMessage(message, transfer);
   }
 
   #spawn(): PoolThread {
     const { code, tsx } = bootstrap();
     const worker = new Worker(code, { eval: true, stdout: false, stderr: false, workerData: { tsx } });
-    const thread: PoolThread = { worker, known: new Set(), inFlight: new Map() };
+    const thread: PoolThread = { worker, known: new Set(), inFlight: new Map(), owner: undefined };
     worker.unref();
     worker.on('message', (message: FromThread) => {
       const pending = thread.inFlight.get(message.id);
@@ -179,6 +187,8 @@ interface PoolThread {
   /** Function ids this thread has loaded. */
   readonly known: Set<string>;
   readonly inFlight: Map<number, Pending>;
+  /** Whose jobs are in flight (one owner at a time). */
+  owner: object | undefined;
 }
 
 interface Bootstrap {

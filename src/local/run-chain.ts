@@ -1,3 +1,4 @@
+import { CancelledError } from '../errors.js';
 import { type CallSpec, resolveArgs } from '../graph/call.js';
 
 /** A step failed: which key, and what it threw. Internal; executors turn it into TaskError. */
@@ -24,9 +25,11 @@ export function runChain(
   stepKeys: readonly string[],
   fnOf: (step: number) => Function,
   lookup: (dependency: number) => unknown,
+  signal?: AbortSignal,
 ): unknown {
   let value: unknown;
   for (let s = 0; s < steps.length; s++) {
+    if (s > 0) throwIfAborted(signal);
     const key = stepKeys[s]!;
     const prev = value;
     try {
@@ -34,7 +37,7 @@ export function runChain(
     } catch (error) {
       throw new StepFailure(key, error);
     }
-    if (isThenable(value)) return finishAsync(value, s, steps, stepKeys, fnOf);
+    if (isThenable(value)) return finishAsync(value, s, steps, stepKeys, fnOf, signal);
   }
   return value;
 }
@@ -45,6 +48,7 @@ async function finishAsync(
   steps: readonly CallSpec[],
   stepKeys: readonly string[],
   fnOf: (step: number) => Function,
+  signal: AbortSignal | undefined,
 ): Promise<unknown> {
   let value: unknown;
   try {
@@ -53,6 +57,7 @@ async function finishAsync(
     throw new StepFailure(stepKeys[from]!, error);
   }
   for (let s = from + 1; s < steps.length; s++) {
+    throwIfAborted(signal);
     const prev = value;
     try {
       value = await (fnOf(s) as AnyFunction)(...resolveArgs(steps[s]!, () => prev));
@@ -75,6 +80,10 @@ export function runTask(spec: CallSpec, key: string, fn: Function, lookup: (depe
   return Promise.resolve(value).catch((error: unknown) => {
     throw new StepFailure(key, error);
   });
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted === true) throw new CancelledError(undefined, { cause: signal.reason });
 }
 
 export function isThenable(value: unknown): value is PromiseLike<unknown> {

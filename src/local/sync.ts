@@ -1,8 +1,8 @@
-import { CancelledError, TaskError, describeError } from '../errors.js';
+import { TaskError, describeError } from '../errors.js';
 import type { Plan } from '../graph/plan.js';
 import { assertPortable } from '../serialize/check-value.js';
 import type { ResolvedLocalOptions } from './options.js';
-import { StepFailure, isThenable, runChain, runTask } from './run-chain.js';
+import { StepFailure, isThenable, runChain, runTask, throwIfAborted } from './run-chain.js';
 
 // The synchronous loop hands the event loop back this often, so an AbortSignal can fire.
 const YIELD_EVERY_MS = 20;
@@ -18,6 +18,7 @@ export async function runSync(plan: Plan, options: ResolvedLocalOptions): Promis
   const lookup = (dependency: number): unknown => results[depIdx[base + dependency]!];
   const signal = options.signal;
   let lastYield = performance.now();
+  throwIfAborted(signal);
 
   for (let i = 0; i < size; i++) {
     const task = tasks[i];
@@ -28,7 +29,7 @@ export async function runSync(plan: Plan, options: ResolvedLocalOptions): Promis
       base = depStart[i]!;
       try {
         const chain = fused.get(i);
-        value = chain === undefined ? runTask(task, keys[i]!, task.fn, lookup) : runChain(chain.steps, chain.keys, (s) => chain.steps[s]!.fn, lookup);
+        value = chain === undefined ? runTask(task, keys[i]!, task.fn, lookup) : runChain(chain.steps, chain.keys, (s) => chain.steps[s]!.fn, lookup, signal);
         if (isThenable(value)) value = await value;
       } catch (error) {
         if (error instanceof StepFailure) throw new TaskError(error.key, describeError(error.error), { cause: error.error });
@@ -45,10 +46,10 @@ export async function runSync(plan: Plan, options: ResolvedLocalOptions): Promis
     if ((i & 1023) === 1023 && performance.now() - lastYield > YIELD_EVERY_MS) {
       await new Promise((resolve) => setImmediate(resolve));
       lastYield = performance.now();
-      if (signal?.aborted === true) throw new CancelledError(undefined, { cause: signal.reason });
+      throwIfAborted(signal);
       options.onProgress?.({ done: i + 1, total: size });
     }
-    if (signal?.aborted === true) throw new CancelledError(undefined, { cause: signal.reason });
+    throwIfAborted(signal);
   }
   options.onProgress?.({ done: size, total: size });
   return Array.from(plan.outputs, (j) => results[j]);

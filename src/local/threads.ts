@@ -36,6 +36,8 @@ class ThreadRun {
   /** Dependents not yet dispatched: a value can be dropped (or moved) when this reaches 0. */
   readonly undispatched: Int32Array;
   readonly batchOf: Int32Array;
+  /** Nodes whose value shares a buffer with another's: never moved to a thread. */
+  readonly pinned: Uint8Array;
   readonly results: unknown[];
   readonly ready = new IntMinHeap();
   readonly maxInFlight: number;
@@ -57,6 +59,7 @@ class ThreadRun {
     this.missing = new Int32Array(n);
     this.undispatched = new Int32Array(n);
     this.batchOf = new Int32Array(n);
+    this.pinned = new Uint8Array(n);
     this.results = new Array<unknown>(n);
     this.maxInFlight = options.workers * 2;
   }
@@ -101,8 +104,8 @@ class ThreadRun {
     if (this.finished) return;
     this.finished = true;
     this.options.signal?.removeEventListener('abort', this.onAbort);
-    this.pool.abort(this, error);
     this.reject(error);
+    this.pool.abort(this, error);
   }
 
   /** Marks node i computed and wakes its dependents. */
@@ -185,7 +188,7 @@ class ThreadRun {
           const value = this.results[dep];
           inputs.push([keys[dep]!, value]);
           // The last consumer may take the buffers; literals stay the caller's.
-          if (this.undispatched[dep] === countIn(dependentStart, dependentIdx, dep, this.batchOf, id) && isOutput[dep] === 0 && this.plan.tasks[dep] != null) {
+          if (this.undispatched[dep] === countIn(dependentStart, dependentIdx, dep, this.batchOf, id) && isOutput[dep] === 0 && this.plan.tasks[dep] != null && this.pinned[dep] === 0) {
             transferables(value, transfer);
           }
         }
@@ -228,6 +231,7 @@ class ThreadRun {
         const perNode = reply.elapsedMs / members.length;
         this.msPerNode = this.msPerNode < 0 ? perNode : 0.7 * this.msPerNode + 0.3 * perNode;
         for (let k = 0; k < returned.length; k++) this.results[returned[k]!] = reply.results[k];
+        if (returned.length > 1) this.pinShared(returned, reply.results);
         for (const m of members) this.complete(m);
         this.progress();
         this.pump();
@@ -239,6 +243,22 @@ class ThreadRun {
       case 'unportable':
         this.fail(new UnserializableError(reply.key, reply.path, reply.reason));
         return;
+    }
+  }
+
+  /** Results of one reply that share a buffer (a task returning its input) stay copies. */
+  pinShared(nodes: readonly number[], values: readonly unknown[]): void {
+    const owner = new Map<ArrayBuffer, number>();
+    for (let k = 0; k < nodes.length; k++) {
+      for (const buffer of transferables(values[k])) {
+        const other = owner.get(buffer);
+        if (other === undefined) {
+          owner.set(buffer, nodes[k]!);
+        } else {
+          this.pinned[other] = 1;
+          this.pinned[nodes[k]!] = 1;
+        }
+      }
     }
   }
 
