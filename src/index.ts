@@ -18,7 +18,7 @@ export type { Refable } from './graph/task.js';
 export type { Graph } from './graph/graph.js';
 export { compile } from './graph/plan.js';
 export type { Plan, PlanOptions } from './graph/plan.js';
-export { fromModule } from './functions/portable.js';
+export { fromModule } from './functions/from-module.js';
 export { builtins } from './functions/builtins.js';
 export type { BuiltinName } from './functions/builtins.js';
 export type { FnRef } from './functions/fn-ref.js';

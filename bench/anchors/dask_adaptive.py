@@ -22,11 +22,18 @@ Prints one JSON line (times in seconds, all measured from t0 unless stated):
                           workers == minimum and no worker processes beyond it);
                           null if not reached within --scale-down-cap (60 s)
   backAtMinimum, workersAtEnd
+  settledSeconds          last result -> last change of the registered-worker count
+                          within that wait (i.e. when scale-down stopped)
   resultsRetrievable      after the scale-down wait, gathering the same futures
                           again returns every correct value (within 60 s)
   statusesAfterScaleDown  future statuses just before that re-gather
   regatherSeconds, workersStartedForRegather  (>0 means Dask had to recompute
                           lost results on fresh workers)
+  scaleDownAfterReleaseSeconds  after that, the futures are released: time until
+                          the cluster is back at minimum (null if not within the cap).
+                          Dask keeps workers that hold results the client still
+                          references, so with minimum 0 it typically stops at 1
+                          worker until the results are released.
 """
 
 import argparse
@@ -162,12 +169,20 @@ def main(argv=None):
 
         # Integrate the samples.
         def integrate(index, until):
+            # index 1: registered workers, 2: worker processes; t0 <= samples < until
             total = 0.0
-            for (ta, *va), (tb, *_vb) in zip(samples, samples[1:]):
-                if ta >= until:
+            for a, b in zip(samples, samples[1:]):
+                if a[0] >= until:
                     break
-                total += va[index] * (min(tb, until) - ta)
+                total += a[index] * (min(b[0], until) - a[0])
             return total
+
+        # Last change of the registered-worker count during the scale-down wait
+        # (useful when Dask settles above minimum: it keeps a worker for held results).
+        settled = last_result
+        for a, b in zip(samples, samples[1:]):
+            if b[0] > last_result and b[1] != a[1]:
+                settled = b[0]
 
         peak = max([s[1] for s in samples] + [0])
         with events.lock:
@@ -177,7 +192,14 @@ def main(argv=None):
         level = 0
         for _t, d in sorted([(t, 1) for t in added] + [(t, -1) for t in removed]):
             level += d
-            peak = max(peak, level)
+            # Last change of the registered-worker count during the scale-down wait
+        # (useful when Dask settles above minimum: it keeps a worker for held results).
+        settled = last_result
+        for a, b in zip(samples, samples[1:]):
+            if b[0] > last_result and b[1] != a[1]:
+                settled = b[0]
+
+        peak = max(peak, level)
         first_worker = min((t for t in added if t >= t0), default=None)
 
         # Are the results still retrievable after scale-down?
@@ -195,6 +217,20 @@ def main(argv=None):
         regather = time.monotonic() - r0
         with events.lock:
             started_for_regather = len(events.added) - n_added_before
+
+        # Dask keeps a worker alive while it holds results the client still wants;
+        # so also measure how long scale-down to minimum takes once they are released.
+        del futures, fut
+        rel0 = time.monotonic()
+        released_back = None
+        while time.monotonic() < rel0 + args.scale_down_cap:
+            if (
+                len(cluster.scheduler.workers) <= args.minimum
+                and len(cluster.workers) <= args.minimum
+            ):
+                released_back = time.monotonic() - rel0
+                break
+            time.sleep(args.sample)
 
         line = {
             "anchor": "dask",
@@ -217,10 +253,12 @@ def main(argv=None):
             "scaleDownSeconds": None if back_at is None else back_at - last_result,
             "backAtMinimum": back_at is not None,
             "workersAtEnd": workers_at_end,
+            "settledSeconds": settled - last_result,
             "resultsRetrievable": retrievable,
             "statusesAfterScaleDown": dict(statuses),
             "regatherSeconds": regather,
             "workersStartedForRegather": started_for_regather,
+            "scaleDownAfterReleaseSeconds": released_back,
             "daskVersion": dask.__version__,
             "distributedVersion": distributed.__version__,
         }

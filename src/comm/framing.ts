@@ -1,0 +1,207 @@
+/**
+ * Packets on a byte stream:
+ *
+ *     u32 BE  L        length of everything after this field
+ *     u32 BE  n        number of frames (at least 1)
+ *     n × u32 BE       length of each frame
+ *     frame bytes, back to back
+ *
+ * so that L = 4 + 4n + Σ lengths.
+ */
+import { FrameTooLargeError, MalformedFrameError } from './errors.js';
+
+export const DEFAULT_MAX_MESSAGE_SIZE = 512 * 1024 * 1024;
+/** L is a u32, so no packet can be larger than this whatever the options say. */
+export const MAX_PACKET_SIZE = 0xffff_ffff;
+/** More frames than this in one packet is nonsense; senders stay well below it. */
+export const MAX_FRAMES_PER_PACKET = 1 << 20;
+
+/** Frames smaller than this are copied next to the packet header rather than written alone. */
+const COALESCE_BELOW = 16 * 1024;
+
+const EMPTY = Buffer.alloc(0);
+
+/** The bytes of one packet: the header, with small frames coalesced into it, and large frames by reference. */
+export function encodePacket(frames: readonly Uint8Array[]): Uint8Array[] {
+  const n = frames.length;
+  if (n === 0 || n > MAX_FRAMES_PER_PACKET) throw new RangeError(`a packet needs 1 to ${MAX_FRAMES_PER_PACKET} frames, not ${n}`);
+  let length = 4 + 4 * n;
+  for (const frame of frames) length += frame.byteLength;
+  if (length > MAX_PACKET_SIZE) throw new FrameTooLargeError(length, MAX_PACKET_SIZE);
+
+  const chunks: Uint8Array[] = [];
+  let i = 0;
+  // The header and any small frames right after it go out as one buffer.
+  let runBytes = 8 + 4 * n;
+  let end = i;
+  while (end < n && frames[end]!.byteLength < COALESCE_BELOW) runBytes += frames[end++]!.byteLength;
+  const head = Buffer.allocUnsafe(runBytes);
+  head.writeUInt32BE(length, 0);
+  head.writeUInt32BE(n, 4);
+  let offset = 8;
+  for (const frame of frames) {
+    head.writeUInt32BE(frame.byteLength, offset);
+    offset += 4;
+  }
+  for (; i < end; i++) {
+    head.set(frames[i]!, offset);
+    offset += frames[i]!.byteLength;
+  }
+  chunks.push(head);
+
+  while (i < n) {
+    const frame = frames[i]!;
+    if (frame.byteLength >= COALESCE_BELOW) {
+      chunks.push(frame);
+      i++;
+      continue;
+    }
+    runBytes = 0;
+    end = i;
+    while (end < n && frames[end]!.byteLength < COALESCE_BELOW) runBytes += frames[end++]!.byteLength;
+    const run = Buffer.allocUnsafe(runBytes);
+    for (offset = 0; i < end; i++) {
+      run.set(frames[i]!, offset);
+      offset += frames[i]!.byteLength;
+    }
+    chunks.push(run);
+  }
+  return chunks;
+}
+
+/** The part of a socket that writing needs. */
+export interface PacketSink {
+  cork(): void;
+  uncork(): void;
+  write(chunk: Uint8Array): boolean;
+}
+
+/**
+ * Write one packet. Corking turns the chunks into a single writev, so large frames go to
+ * the kernel straight from the caller's memory. Returns false when the socket wants a
+ * 'drain' before more is written.
+ */
+export function writePacket(sink: PacketSink, frames: readonly Uint8Array[]): boolean {
+  const chunks = encodePacket(frames);
+  let ok = true;
+  sink.cork();
+  try {
+    for (const chunk of chunks) ok = sink.write(chunk);
+  } finally {
+    sink.uncork();
+  }
+  return ok;
+}
+
+type Stage = 'length' | 'table' | 'frames';
+
+/**
+ * Turns chunks of a byte stream into packets. Each byte is copied at most once: a piece that
+ * lies within one chunk is a view onto it, and a piece that spans chunks is assembled in a
+ * buffer of its exact size, allocated once — so a large frame starts at offset 0 of its
+ * own memory, aligned for any typed array.
+ *
+ * `push` throws `FrameTooLargeError` or `MalformedFrameError`; after that the stream cannot
+ * be resynchronised and the reader must be dropped.
+ */
+export class FrameReader {
+  /** May be raised after the handshake; checked as each packet begins. */
+  maxMessageSize: number;
+  readonly #onPacket: (frames: Uint8Array[]) => void;
+
+  #stage: Stage = 'length';
+  #need = 8;
+  #partial: Buffer | null = null;
+  #filled = 0;
+  #lengths: number[] = [];
+  #frames: Uint8Array[] = [];
+
+  constructor(maxMessageSize: number, onPacket: (frames: Uint8Array[]) => void) {
+    this.maxMessageSize = maxMessageSize;
+    this.#onPacket = onPacket;
+  }
+
+  /** True between packets: nothing of a next packet has arrived. */
+  get idle(): boolean {
+    return this.#stage === 'length' && this.#partial === null;
+  }
+
+  push(chunk: Buffer): void {
+    let offset = 0;
+    for (;;) {
+      let piece: Buffer;
+      const partial = this.#partial;
+      if (partial !== null) {
+        const take = Math.min(this.#need - this.#filled, chunk.length - offset);
+        chunk.copy(partial, this.#filled, offset, offset + take);
+        this.#filled += take;
+        offset += take;
+        if (this.#filled < this.#need) return;
+        piece = partial;
+        this.#partial = null;
+      } else if (this.#need === 0) {
+        piece = EMPTY;
+      } else if (chunk.length - offset >= this.#need) {
+        piece = chunk.subarray(offset, offset + this.#need);
+        offset += this.#need;
+      } else {
+        if (offset === chunk.length) return;
+        this.#partial = Buffer.allocUnsafe(this.#need);
+        this.#filled = chunk.copy(this.#partial, 0, offset);
+        return;
+      }
+      this.#advance(piece);
+    }
+  }
+
+  #advance(piece: Buffer): void {
+    switch (this.#stage) {
+      case 'length': {
+        const length = piece.readUInt32BE(0);
+        const count = piece.readUInt32BE(4);
+        if (length > this.maxMessageSize) throw new FrameTooLargeError(length, this.maxMessageSize);
+        if (count === 0 || count > MAX_FRAMES_PER_PACKET || 4 + 4 * count > length) {
+          throw new MalformedFrameError(`a packet of ${length} bytes cannot hold ${count} frames`);
+        }
+        this.#stage = 'table';
+        this.#need = 4 * count;
+        this.#lengths = [length - 4 - 4 * count];
+        return;
+      }
+      case 'table': {
+        const expected = this.#lengths[0]!;
+        const lengths: number[] = [];
+        let sum = 0;
+        for (let at = 0; at < piece.length; at += 4) {
+          const frameLength = piece.readUInt32BE(at);
+          lengths.push(frameLength);
+          sum += frameLength;
+        }
+        if (sum !== expected) throw new MalformedFrameError(`frame lengths add up to ${sum} bytes, not ${expected}`);
+        this.#lengths = lengths;
+        this.#frames = [];
+        this.#stage = 'frames';
+        this.#need = lengths[0]!;
+        return;
+      }
+      case 'frames': {
+        const frames = this.#frames;
+        frames.push(piece);
+        if (frames.length < this.#lengths.length) {
+          this.#need = this.#lengths[frames.length]!;
+          return;
+        }
+        this.#stage = 'length';
+        this.#need = 8;
+        this.#frames = [];
+        this.#lengths = [];
+        this.#onPacket(frames);
+        return;
+      }
+      default: {
+        const never: never = this.#stage;
+        throw new Error(`unreachable stage ${String(never)}`);
+      }
+    }
+  }
+}

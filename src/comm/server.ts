@@ -1,0 +1,188 @@
+import net from 'node:net';
+import tls from 'node:tls';
+import { InvalidArgumentError } from '../errors.js';
+import { formatAddress, type Scheme } from './address.js';
+import { Connection, type ConnectionOptions, type Message, resolveConnectionOptions, retype } from './connection.js';
+import { ListenError } from './errors.js';
+import { type Hello, serverHandshake } from './handshake.js';
+import { numberOption, stringOption } from './options.js';
+
+export interface ServerTlsOptions {
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
+  /** When given, clients must present a certificate signed by it (mutual TLS). */
+  readonly ca?: string | Buffer;
+}
+
+/** A peer that was turned away: a failed handshake, or a failed TLS negotiation. */
+export interface RefusedInfo {
+  readonly remoteAddress: string;
+  readonly error: Error;
+}
+
+export interface ListenOptions<M extends Message> extends ConnectionOptions {
+  /** Default 127.0.0.1; pass 0.0.0.0 (or ::) to accept from other machines. */
+  readonly host?: string;
+  /** Default 0: any free port (read it back from `server.address`). */
+  readonly port?: number;
+  /** When set, clients must present it. */
+  readonly token?: string;
+  readonly tls?: ServerTlsOptions;
+  /** Milliseconds a new peer has to complete the handshake. Default 10 000. */
+  readonly handshakeTimeout?: number;
+  /** A peer passed the handshake. Set `conn.onMessage` here; messages wait until then. */
+  readonly onConnection: (conn: Connection<M>, hello: Hello) => void;
+  /** A peer was turned away; the server goes on serving. */
+  readonly onRefused?: (info: RefusedInfo) => void;
+  /** The listening socket failed after it started, or onConnection threw. */
+  readonly onError?: (error: Error) => void;
+}
+
+export type ServerState = 'listening' | 'closing' | 'closed';
+
+/** A listening endpoint. Make one with `listen()`. */
+// M is a phantom: it names the message type given to listen(), and other modules annotate
+// with it (`Server<PeerMessage>`), so it cannot go although the class never uses it.
+// eslint-disable-next-line @typescript-eslint/no-unused-vars
+export class Server<M extends Message = Message> {
+  /** `tcp://host:port` or `tls://host:port`, with the port actually bound. */
+  readonly address: string;
+  #state: ServerState = 'listening';
+  readonly #server: net.Server;
+  readonly #connections: ReadonlySet<Connection>;
+  #closing: Promise<void> | null = null;
+
+  /** @internal */
+  constructor(server: net.Server, address: string, connections: ReadonlySet<Connection>) {
+    this.#server = server;
+    this.address = address;
+    this.#connections = connections;
+  }
+
+  get state(): ServerState {
+    return this.#state;
+  }
+
+  /** Open connections, including those still in their handshake. */
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  /** Stop accepting, close every connection gracefully, resolve once all is closed. */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutDown();
+    return this.#closing;
+  }
+
+  async #shutDown(): Promise<void> {
+    this.#state = 'closing';
+    const stopped = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    await Promise.allSettled([...this.#connections].map((conn) => conn.close()));
+    await stopped;
+    this.#state = 'closed';
+  }
+}
+
+/** Listen for peers; each one that passes the handshake is handed to `onConnection`. */
+export async function listen<M extends Message = Message>(options: ListenOptions<M>): Promise<Server<M>> {
+  const host = stringOption('host', options.host, false) ?? '127.0.0.1';
+  const port = numberOption('port', options.port, 0, { min: 0, max: 65535, integer: true });
+  const token = stringOption('token', options.token, false);
+  const timeout = numberOption('handshakeTimeout', options.handshakeTimeout, 10_000, { min: 1, max: 2 ** 31 - 1 });
+  const connectionOptions = resolveConnectionOptions(options);
+  if (typeof options.onConnection !== 'function') throw new InvalidArgumentError('options.onConnection must be a function');
+  const { onConnection, onRefused, onError } = options;
+  const tlsOptions = options.tls;
+  if (tlsOptions !== undefined) {
+    // Untyped callers may leave either out.
+    const given: Partial<ServerTlsOptions> = tlsOptions;
+    if (given.cert === undefined || given.key === undefined) throw new InvalidArgumentError('options.tls needs both cert and key');
+  }
+  const scheme: Scheme = tlsOptions === undefined ? 'tcp' : 'tls';
+
+  // Assigned once, after listening starts; `accept` reads it (undefined) before then, which a
+  // const would turn into a temporal-dead-zone ReferenceError.
+  // eslint-disable-next-line prefer-const
+  let server: Server<M> | undefined;
+  const connections = new Set<Connection>();
+  const accept = (socket: net.Socket): void => {
+    if (server === undefined || server.state !== 'listening') {
+      socket.destroy();
+      return;
+    }
+    const live = server;
+    const conn = new Connection<Message>(socket, connectionOptions);
+    connections.add(conn);
+    conn.onClose(() => connections.delete(conn));
+    void serverHandshake(conn, { token, timeout }).then(
+      (hello) => {
+        if (live.state !== 'listening') {
+          conn.destroy();
+          return;
+        }
+        try {
+          onConnection(retype<M>(conn), hello);
+        } catch (error) {
+          const failure = asError(error);
+          conn.destroy(failure);
+          report(onError, failure);
+        }
+      },
+      (error: unknown) => {
+        if (live.state === 'listening') report(onRefused, { remoteAddress: conn.remoteAddress, error: asError(error) });
+      },
+    );
+  };
+
+  const raw =
+    tlsOptions === undefined
+      ? net.createServer(accept)
+      : tls.createServer(
+          {
+            cert: tlsOptions.cert,
+            key: tlsOptions.key,
+            ...(tlsOptions.ca === undefined ? {} : { ca: tlsOptions.ca, requestCert: true, rejectUnauthorized: true }),
+            handshakeTimeout: timeout,
+          },
+          accept,
+        );
+  if (raw instanceof tls.Server) {
+    raw.on('tlsClientError', (error: Error, socket: tls.TLSSocket) => {
+      report(onRefused, { remoteAddress: formatAddress('tls', socket.remoteAddress ?? 'unknown', socket.remotePort ?? 0), error });
+    });
+  }
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      raw.once('error', reject);
+      raw.listen(port, host, () => {
+        raw.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    throw new ListenError(formatAddress(scheme, host, port), { cause: error });
+  }
+  raw.on('error', (error: Error) => report(onError, error));
+  const bound = raw.address() as net.AddressInfo;
+  server = new Server<M>(raw, formatAddress(scheme, bound.address, bound.port), connections);
+  return server;
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/**
+ * Call a user's callback from inside the server's own event handling. One that throws must
+ * not take the server down with it; its error surfaces on the next turn instead.
+ */
+function report<T>(callback: ((value: T) => void) | undefined, value: T): void {
+  try {
+    callback?.(value);
+  } catch (error) {
+    process.nextTick(() => {
+      throw error;
+    });
+  }
+}

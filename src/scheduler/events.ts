@@ -1,0 +1,284 @@
+/**
+ * What goes into and comes out of the scheduler's state machine (`SchedulerState.handle`).
+ *
+ * The I/O shell turns wire messages into events and commands into wire messages; the
+ * machine itself never sees a socket or a clock. Times are milliseconds (`now`,
+ * `startedAt`, `finishedAt`), sizes are bytes, and workers are named by the id they
+ * registered with (their address).
+ */
+
+/** The parts of an error that travel: what a TaskError is rebuilt from. */
+export interface TaskErrorInfo {
+  readonly name: string;
+  readonly message: string;
+  readonly stack: string;
+}
+
+export interface WorkerMemory {
+  /** Bytes of task results the worker holds in memory. */
+  readonly managed: number;
+  /** Bytes of task results spilled to disk. */
+  readonly spilled: number;
+  /** Resident size of the worker process. */
+  readonly process: number;
+}
+
+/** One task of a submitted graph. */
+export interface GraphTask {
+  readonly key: string;
+  readonly dependencies: readonly string[];
+  /** Opaque to the scheduler; handed to the worker in `compute-task`. */
+  readonly spec: unknown;
+  /** Graph order: lower runs first among tasks of equal user priority and generation. */
+  readonly priority?: number;
+  /** Worker ids (or names) the task may run on. */
+  readonly restrictions?: readonly string[];
+  /** How many times a failure is retried before the task errs. */
+  readonly retries?: number;
+}
+
+// ---------------------------------------------------------------------------------------
+// Events
+// ---------------------------------------------------------------------------------------
+
+export interface AddWorkerEvent {
+  readonly op: 'add-worker';
+  readonly worker: string;
+  readonly name: string;
+  readonly nthreads: number;
+  readonly memoryLimit: number;
+  readonly now: number;
+}
+
+export interface RemoveWorkerEvent {
+  readonly op: 'remove-worker';
+  readonly worker: string;
+  /** 'lost' counts against the tasks it was running (see `allowedFailures`); the others do not. */
+  readonly reason: 'lost' | 'retired' | 'closed';
+  readonly now: number;
+}
+
+export interface UpdateGraphEvent {
+  readonly op: 'update-graph';
+  readonly client: string;
+  readonly tasks: readonly GraphTask[];
+  /** Keys whose results the client wants; may name keys submitted earlier. */
+  readonly wanted: readonly string[];
+  /** Higher runs first. Default 0. */
+  readonly userPriority?: number;
+  readonly now: number;
+}
+
+/** Optional: the worker began executing the task (improves duration estimates). */
+export interface TaskStartedEvent {
+  readonly op: 'task-started';
+  readonly worker: string;
+  readonly key: string;
+  readonly startedAt: number;
+}
+
+export interface TaskFinishedEvent {
+  readonly op: 'task-finished';
+  readonly worker: string;
+  readonly key: string;
+  readonly nbytes: number;
+  readonly startedAt: number;
+  readonly finishedAt: number;
+  readonly now: number;
+}
+
+export interface TaskErredEvent {
+  readonly op: 'task-erred';
+  readonly worker: string;
+  readonly key: string;
+  readonly error: TaskErrorInfo;
+  readonly now: number;
+}
+
+/** The worker now holds copies of these keys (after fetching them from peers). */
+export interface AddKeysEvent {
+  readonly op: 'add-keys';
+  readonly worker: string;
+  readonly keys: readonly string[];
+}
+
+/** `worker` asked `from` for `key` and `from` did not have it. */
+export interface MissingDataEvent {
+  readonly op: 'missing-data';
+  readonly worker: string;
+  readonly key: string;
+  readonly from: string;
+}
+
+export interface ReleaseKeysEvent {
+  readonly op: 'release-keys';
+  readonly client: string;
+  readonly keys: readonly string[];
+}
+
+export interface ClientRemovedEvent {
+  readonly op: 'client-removed';
+  readonly client: string;
+}
+
+/** Like release-keys, and the client is told `key-cancelled` for each key it held. */
+export interface CancelEvent {
+  readonly op: 'cancel';
+  readonly client: string;
+  readonly keys: readonly string[];
+}
+
+/** Data the client put directly on a worker. It has no lineage: if lost, it is lost. */
+export interface ScatterEvent {
+  readonly op: 'scatter';
+  readonly client: string;
+  readonly worker: string;
+  readonly keys: ReadonlyArray<{ readonly key: string; readonly nbytes: number }>;
+}
+
+export interface HeartbeatEvent {
+  readonly op: 'heartbeat';
+  readonly worker: string;
+  readonly now: number;
+  readonly memory: WorkerMemory;
+}
+
+/** Paused workers keep what they run and hold but get no new tasks. */
+export interface WorkerStatusEvent {
+  readonly op: 'worker-status';
+  readonly worker: string;
+  readonly status: 'running' | 'paused';
+}
+
+/** The victim's answer to a `steal-request`: did it give the task up? */
+export interface StealResponseEvent {
+  readonly op: 'steal-response';
+  readonly worker: string;
+  readonly key: string;
+  readonly accepted: boolean;
+}
+
+/** Graceful: move away what only these workers hold, then `close-worker` each. */
+export interface RetireWorkersEvent {
+  readonly op: 'retire-workers';
+  readonly workers: readonly string[];
+  readonly now: number;
+}
+
+/** Periodic: work stealing, worker time-to-live, stale steals, running-time estimates. */
+export interface TickEvent {
+  readonly op: 'tick';
+  readonly now: number;
+}
+
+export type SchedulerEvent =
+  | AddWorkerEvent
+  | RemoveWorkerEvent
+  | UpdateGraphEvent
+  | TaskStartedEvent
+  | TaskFinishedEvent
+  | TaskErredEvent
+  | AddKeysEvent
+  | MissingDataEvent
+  | ReleaseKeysEvent
+  | ClientRemovedEvent
+  | CancelEvent
+  | ScatterEvent
+  | HeartbeatEvent
+  | WorkerStatusEvent
+  | StealResponseEvent
+  | RetireWorkersEvent
+  | TickEvent;
+
+// ---------------------------------------------------------------------------------------
+// Commands
+// ---------------------------------------------------------------------------------------
+
+/** Where a dependency of a task can be fetched from. */
+export interface DependencyLocation {
+  readonly key: string;
+  readonly whoHas: readonly string[];
+  readonly nbytes: number;
+}
+
+export interface ComputeTaskCommand {
+  readonly op: 'compute-task';
+  readonly worker: string;
+  readonly key: string;
+  readonly spec: unknown;
+  /** [userPriority (higher first), generation (lower first), graph order (lower first)]. */
+  readonly priority: readonly [number, number, number];
+  readonly dependencies: readonly DependencyLocation[];
+}
+
+/** Drop these keys: cancel them if queued or running, delete their data if held. */
+export interface FreeKeysCommand {
+  readonly op: 'free-keys';
+  readonly worker: string;
+  readonly keys: readonly string[];
+}
+
+/** Give this task up if it has not started; answer with `steal-response`. */
+export interface StealRequestCommand {
+  readonly op: 'steal-request';
+  readonly worker: string;
+  readonly key: string;
+}
+
+/** The target worker should fetch these keys and report them with `add-keys`. */
+export interface ReplicateCommand {
+  readonly op: 'replicate';
+  readonly worker: string;
+  readonly keys: ReadonlyArray<{ readonly key: string; readonly whoHas: readonly string[] }>;
+}
+
+export interface CloseWorkerCommand {
+  readonly op: 'close-worker';
+  readonly worker: string;
+}
+
+/** A retirement was given up because the worker alone holds data no other worker can take. */
+export interface RetireAbortedCommand {
+  readonly op: 'retire-aborted';
+  readonly worker: string;
+  readonly reason: string;
+}
+
+export interface KeyInMemoryCommand {
+  readonly op: 'key-in-memory';
+  readonly clients: readonly string[];
+  readonly key: string;
+  readonly nbytes: number;
+}
+
+export interface KeyErredCommand {
+  readonly op: 'key-erred';
+  readonly clients: readonly string[];
+  readonly key: string;
+  readonly error: TaskErrorInfo;
+}
+
+export interface KeyCancelledCommand {
+  readonly op: 'key-cancelled';
+  readonly clients: readonly string[];
+  readonly key: string;
+}
+
+/** Scattered data was lost with its worker and cannot be recomputed. */
+export interface KeyLostCommand {
+  readonly op: 'key-lost';
+  readonly clients: readonly string[];
+  readonly key: string;
+  readonly error: TaskErrorInfo;
+}
+
+export type WorkerCommand =
+  | ComputeTaskCommand
+  | FreeKeysCommand
+  | StealRequestCommand
+  | ReplicateCommand
+  | CloseWorkerCommand;
+
+export type ClientCommand = KeyInMemoryCommand | KeyErredCommand | KeyCancelledCommand | KeyLostCommand;
+
+export type SchedulerCommand = WorkerCommand | ClientCommand | RetireAbortedCommand;

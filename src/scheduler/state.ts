@@ -1,0 +1,1362 @@
+/**
+ * The scheduler's core: a pure, synchronous state machine. `handle(event)` applies one
+ * event and returns the commands it implies; there is no I/O, no timer and no clock here
+ * (time arrives in events), so the same core runs in unit tests, in simulations of
+ * thousands of workers and in the server.
+ *
+ * ```ts
+ * const state = new SchedulerState({ saturation: 1.1 });
+ * state.handle({ op: 'add-worker', worker: 'tcp://w1', name: 'w1', nthreads: 2, memoryLimit: 4e9, now: 0 });
+ * const commands = state.handle({
+ *   op: 'update-graph', client: 'c1', now: 0, wanted: ['add-1'],
+ *   tasks: [
+ *     { key: 'inc-1', dependencies: [], spec: incSpec },
+ *     { key: 'add-1', dependencies: ['inc-1'], spec: addSpec },
+ *   ],
+ * }); // → [{ op: 'compute-task', worker: 'tcp://w1', key: 'inc-1', ... }]
+ * ```
+ *
+ * Task life, as in Dask: released → waiting → (queued | no-worker) → processing → memory,
+ * or erred; a task nobody needs any more is released (its data freed) and, once nothing
+ * depends on it, forgotten. A task is "needed" while a client wants it or a dependent in
+ * an active state (waiting, no-worker, queued, processing) does; that single count is what
+ * frees intermediate results as soon as their last dependent has finished.
+ */
+import { InvalidArgumentError, MissingKeyError } from '../errors.js';
+import type {
+  AddWorkerEvent,
+  CancelEvent,
+  GraphTask,
+  RetireWorkersEvent,
+  ScatterEvent,
+  SchedulerCommand,
+  SchedulerEvent,
+  StealResponseEvent,
+  TaskErredEvent,
+  TaskErrorInfo,
+  TaskFinishedEvent,
+  UpdateGraphEvent,
+  WorkerMemory,
+} from './events.js';
+import { IndexedHeap } from './priority-queue.js';
+import { decideWorker, isRootish, WorkerPool } from './placement.js';
+import { planSteals } from './stealing.js';
+import {
+  comparePriority,
+  ERRED,
+  FORGOTTEN,
+  isActive,
+  keyPrefix,
+  MEMORY,
+  nextMark,
+  NO_WORKER,
+  noTasks,
+  occupancy,
+  Prefix,
+  PROCESSING,
+  QUEUED,
+  RELEASED,
+  runsBefore,
+  SCATTERED,
+  TASK_STATE_NAMES,
+  TaskState,
+  WAITING,
+  WorkerState,
+  type HeldTaskStateName,
+  type TaskStateCode,
+  type WorkerStatus,
+} from './records.js';
+
+export interface SchedulerStateOptions {
+  /** Bytes per second between workers, for the cost of moving data. Default 100 MB/s. */
+  bandwidth?: number;
+  /** Expected duration of a task whose prefix has not finished a task yet. Default 500 ms. */
+  defaultTaskDurationMs?: number;
+  /** Workers that may die while running a task before it errs. Default 3. */
+  allowedFailures?: number;
+  /** A worker not heard from for longer is removed on the next tick. Default 300,000 ms; Infinity disables. */
+  workerTtlMs?: number;
+  /**
+   * Queued root-ish tasks go to a worker while it processes fewer than
+   * ceil(nthreads × saturation). Default 1.1 (one spare task per worker at least);
+   * Infinity disables queuing (root-ish tasks are then placed at once).
+   */
+  saturation?: number;
+  /** Rebalance on ticks by stealing from saturated workers. Default true. */
+  workStealing?: boolean;
+  /** A steal request unanswered for this long is given up. Default 30,000 ms. */
+  stealTimeoutMs?: number;
+}
+
+interface ResolvedOptions {
+  readonly bandwidth: number;
+  readonly defaultTaskDurationMs: number;
+  readonly allowedFailures: number;
+  readonly workerTtlMs: number;
+  readonly saturation: number;
+  readonly workStealing: boolean;
+  readonly stealTimeoutMs: number;
+}
+
+function resolveOptions(o: SchedulerStateOptions): ResolvedOptions {
+  const positive = (name: string, v: number | undefined, dflt: number, allowInfinity: boolean): number => {
+    if (v === undefined) return dflt;
+    if (typeof v !== 'number' || Number.isNaN(v) || v <= 0 || (!allowInfinity && !Number.isFinite(v))) {
+      throw new InvalidArgumentError(`options.${name} must be a positive number${allowInfinity ? ' or Infinity' : ''}`);
+    }
+    return v;
+  };
+  const allowedFailures = o.allowedFailures ?? 3;
+  if (!Number.isInteger(allowedFailures) || allowedFailures < 0) {
+    throw new InvalidArgumentError('options.allowedFailures must be a non-negative integer');
+  }
+  if (o.workStealing !== undefined && typeof o.workStealing !== 'boolean') {
+    throw new InvalidArgumentError('options.workStealing must be a boolean');
+  }
+  return {
+    bandwidth: positive('bandwidth', o.bandwidth, 100e6, false),
+    defaultTaskDurationMs: positive('defaultTaskDurationMs', o.defaultTaskDurationMs, 500, false),
+    allowedFailures,
+    workerTtlMs: positive('workerTtlMs', o.workerTtlMs, 300_000, true),
+    saturation: positive('saturation', o.saturation, 1.1, true),
+    workStealing: o.workStealing ?? true,
+    stealTimeoutMs: positive('stealTimeoutMs', o.stealTimeoutMs, 30_000, true),
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Query results
+// ---------------------------------------------------------------------------------------
+
+export type StateCounts = Record<HeldTaskStateName, number>;
+
+export interface WorkerSnapshot {
+  readonly worker: string;
+  readonly name: string;
+  readonly status: WorkerStatus;
+  readonly nthreads: number;
+  readonly memoryLimit: number;
+  /** Tasks assigned to it and not yet reported back. */
+  readonly processing: number;
+  /** Task results it holds. */
+  readonly inMemory: number;
+  readonly nbytes: number;
+  /** Seconds of work assigned to it, estimated. */
+  readonly occupancy: number;
+  readonly memory: WorkerMemory;
+  readonly lastSeen: number;
+}
+
+export interface PrefixSnapshot {
+  readonly prefix: string;
+  /** Estimated seconds per task in use now. */
+  readonly duration: number;
+  /** Whether a task of the prefix has finished (else the estimate is the default or running time). */
+  readonly measured: boolean;
+  readonly counts: StateCounts;
+}
+
+export interface SchedulerSnapshot {
+  readonly now: number;
+  readonly tasks: number;
+  readonly byState: StateCounts;
+  readonly workers: readonly WorkerSnapshot[];
+  readonly prefixes: readonly PrefixSnapshot[];
+  readonly totalThreads: number;
+  readonly stealsInFlight: number;
+  readonly retiring: readonly string[];
+  readonly clients: number;
+  /** Seconds of work in waiting, no-worker, queued and processing tasks, estimated. */
+  readonly expectedRemainingWork: number;
+}
+
+export interface TaskInfo {
+  readonly key: string;
+  readonly prefix: string;
+  readonly state: HeldTaskStateName;
+  readonly priority: readonly [number, number, number];
+  readonly dependencies: readonly string[];
+  readonly dependents: readonly string[];
+  readonly whoHas: readonly string[];
+  readonly processingOn: string | null;
+  readonly nbytes: number;
+  readonly wantedBy: readonly string[];
+  readonly retries: number;
+  readonly suspicious: number;
+  readonly error: TaskErrorInfo | null;
+}
+
+interface StealRecord {
+  readonly victim: WorkerState;
+  /** null: the victim is retiring; place the task afresh. */
+  readonly thief: WorkerState | null;
+  readonly at: number;
+}
+
+function countsOf(raw: readonly number[]): StateCounts {
+  const out = {} as Record<HeldTaskStateName, number>;
+  for (let s = 0; s < FORGOTTEN; s++) out[TASK_STATE_NAMES[s] as HeldTaskStateName] = raw[s] as number;
+  return out;
+}
+
+function missingKeyError(key: string, missing: string): TaskErrorInfo {
+  const e = new MissingKeyError(key, missing);
+  return { name: e.name, message: e.message, stack: `${e.name}: ${e.message}` };
+}
+
+function workerLostError(ts: TaskState): TaskErrorInfo {
+  const message =
+    `task '${ts.key}' was running on ${ts.suspicious} workers that died while running it; ` +
+    `it is probably what killed them (raise allowedFailures to keep trying)`;
+  return { name: 'WorkerLostError', message, stack: `WorkerLostError: ${message}` };
+}
+
+function scatteredLostError(ts: TaskState): TaskErrorInfo {
+  const message = `the scattered data of '${ts.key}' was lost with the workers that held it and cannot be recomputed`;
+  return { name: 'WorkerLostError', message, stack: `WorkerLostError: ${message}` };
+}
+
+const NO_LOCATIONS: readonly never[] = Object.freeze([]);
+
+export class SchedulerState {
+  readonly options: Readonly<ResolvedOptions>;
+  private readonly defaultDuration: number;
+  private readonly queuing: boolean;
+
+  private readonly tasks = new Map<string, TaskState>();
+  private readonly prefixes = new Map<string, Prefix>();
+  private readonly workers = new Map<string, WorkerState>();
+  private readonly workersByName = new Map<string, WorkerState>();
+  private readonly clients = new Map<string, Set<TaskState>>();
+  /** Root-ish tasks ready to run, highest priority on top. */
+  private readonly queue = new IndexedHeap<TaskState>(runsBefore);
+  private readonly pool = new WorkerPool();
+  private readonly unrunnable = new Set<TaskState>();
+  private readonly steals = new Map<TaskState, StealRecord>();
+  private readonly retiring = new Set<WorkerState>();
+  private readonly counts: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
+  /** Prefixes given a running age at the last tick. */
+  private aged: Prefix[] = [];
+  private generation = 0;
+  private now = 0;
+  private totalThreads = 0;
+
+  // Per-event work lists.
+  private out: SchedulerCommand[] = [];
+  private readonly ready: TaskState[] = [];
+  private readonly releases: TaskState[] = [];
+  /** The open free-keys command per worker, appended to until another command goes there. */
+  private readonly openFree = new Map<WorkerState, string[]>();
+
+  constructor(options: SchedulerStateOptions = {}) {
+    this.options = resolveOptions(options);
+    this.defaultDuration = this.options.defaultTaskDurationMs / 1000;
+    this.queuing = Number.isFinite(this.options.saturation);
+  }
+
+  /** Apply one event; returns the commands it implies, in order. */
+  handle(event: SchedulerEvent): SchedulerCommand[] {
+    switch (event.op) {
+      case 'add-worker':
+        this.advance(event.now);
+        this.addWorker(event);
+        break;
+      case 'remove-worker': {
+        this.advance(event.now);
+        const ws = this.workers.get(event.worker);
+        if (ws !== undefined) this.removeWorker(ws, event.reason);
+        break;
+      }
+      case 'update-graph':
+        this.advance(event.now);
+        this.updateGraph(event);
+        break;
+      case 'task-started': {
+        const ws = this.workers.get(event.worker);
+        const ts = this.tasks.get(event.key);
+        if (ws !== undefined && ts !== undefined && ts.processingOn === ws) ts.startedAt = event.startedAt;
+        break;
+      }
+      case 'task-finished':
+        this.advance(event.now);
+        this.taskFinished(event);
+        break;
+      case 'task-erred':
+        this.advance(event.now);
+        this.taskErred(event);
+        break;
+      case 'add-keys': {
+        const ws = this.workers.get(event.worker);
+        if (ws !== undefined) for (const key of event.keys) this.addReplica(ws, key);
+        break;
+      }
+      case 'missing-data':
+        this.missingData(event.key, event.from);
+        break;
+      case 'release-keys':
+        for (const key of event.keys) {
+          const ts = this.tasks.get(key);
+          if (ts !== undefined) this.unwant(ts, event.client, true);
+        }
+        break;
+      case 'client-removed':
+        this.clientRemoved(event.client);
+        break;
+      case 'cancel':
+        this.cancel(event);
+        break;
+      case 'scatter':
+        this.scatter(event);
+        break;
+      case 'heartbeat': {
+        this.advance(event.now);
+        const ws = this.workers.get(event.worker);
+        if (ws !== undefined) {
+          ws.lastSeen = event.now;
+          ws.memory = event.memory;
+        }
+        break;
+      }
+      case 'worker-status':
+        this.workerStatus(event.worker, event.status);
+        break;
+      case 'steal-response':
+        this.stealResponse(event);
+        break;
+      case 'retire-workers':
+        this.advance(event.now);
+        this.retireWorkers(event);
+        break;
+      case 'tick':
+        this.advance(event.now);
+        this.tick();
+        break;
+      default: {
+        const unknown: never = event;
+        throw new InvalidArgumentError(`unknown scheduler event ${JSON.stringify((unknown as { op: unknown }).op)}`);
+      }
+    }
+    this.settle();
+    const out = this.out;
+    this.out = [];
+    this.openFree.clear();
+    return out;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Queries
+  // -------------------------------------------------------------------------------------
+
+  /**
+   * Seconds of work left in waiting, no-worker, queued and processing tasks: each counted
+   * at its prefix's estimate, which running tasks raise as they outlast it. O(prefixes).
+   */
+  expectedRemainingWork(): number {
+    let s = 0;
+    for (const p of this.prefixes.values()) {
+      const c = p.counts;
+      const n = (c[WAITING] as number) + (c[NO_WORKER] as number) + (c[QUEUED] as number) + (c[PROCESSING] as number);
+      if (n > 0) s += n * p.duration;
+    }
+    return s;
+  }
+
+  /** Seconds of work assigned to workers, estimated. O(workers). */
+  totalOccupancy(): number {
+    let s = 0;
+    for (const ws of this.workers.values()) s += occupancy(ws, this.options.bandwidth);
+    return s;
+  }
+
+  /** Held tasks by state. O(1). */
+  stateCounts(): StateCounts {
+    return countsOf(this.counts);
+  }
+
+  get taskCount(): number {
+    return this.tasks.size;
+  }
+
+  get workerCount(): number {
+    return this.workers.size;
+  }
+
+  hasWorker(worker: string): boolean {
+    return this.workers.has(worker);
+  }
+
+  /**
+   * Up to `n` idle workers (nothing processing, not already leaving) to retire on
+   * scale-down, those holding the fewest bytes first: they cost least to drain.
+   * O(workers log workers).
+   */
+  workersToRetire(n: number): string[] {
+    const idle: WorkerState[] = [];
+    for (const ws of this.workers.values()) {
+      if ((ws.status === 'running' || ws.status === 'paused') && ws.processing.size === 0) idle.push(ws);
+    }
+    idle.sort((a, b) => a.nbytes - b.nbytes || a.hasWhat.size - b.hasWhat.size);
+    return idle.slice(0, Math.max(0, n)).map((ws) => ws.id);
+  }
+
+  /** One task's record, or undefined if the scheduler does not hold it. */
+  taskInfo(key: string): TaskInfo | undefined {
+    const ts = this.tasks.get(key);
+    if (ts === undefined) return undefined;
+    return {
+      key: ts.key,
+      prefix: ts.prefix.name,
+      state: TASK_STATE_NAMES[ts.state] as HeldTaskStateName,
+      priority: [ts.userPriority, ts.generation, ts.order],
+      dependencies: ts.dependencies.map((d) => d.key),
+      dependents: ts.dependents.filter((d) => d.state !== FORGOTTEN).map((d) => d.key),
+      whoHas: ts.whoHas === null ? [] : ts.whoHas.map((w) => w.id),
+      processingOn: ts.processingOn === null ? null : ts.processingOn.id,
+      nbytes: ts.nbytes,
+      wantedBy: ts.wantedBy === null ? [] : [...ts.wantedBy],
+      retries: ts.retries,
+      suspicious: ts.suspicious,
+      error: ts.error,
+    };
+  }
+
+  /** Everything a dashboard or the adaptive scaler needs, in one object. O(workers + prefixes). */
+  snapshot(): SchedulerSnapshot {
+    const bw = this.options.bandwidth;
+    const workers: WorkerSnapshot[] = [];
+    for (const ws of this.workers.values()) {
+      workers.push({
+        worker: ws.id,
+        name: ws.name,
+        status: ws.status,
+        nthreads: ws.nthreads,
+        memoryLimit: ws.memoryLimit,
+        processing: ws.processing.size,
+        inMemory: ws.hasWhat.size,
+        nbytes: ws.nbytes,
+        occupancy: occupancy(ws, bw),
+        memory: ws.memory,
+        lastSeen: ws.lastSeen,
+      });
+    }
+    const prefixes: PrefixSnapshot[] = [];
+    for (const p of this.prefixes.values()) {
+      prefixes.push({ prefix: p.name, duration: p.duration, measured: p.measured >= 0, counts: countsOf(p.counts) });
+    }
+    return {
+      now: this.now,
+      tasks: this.tasks.size,
+      byState: countsOf(this.counts),
+      workers,
+      prefixes,
+      totalThreads: this.totalThreads,
+      stealsInFlight: this.steals.size,
+      retiring: [...this.retiring].map((w) => w.id),
+      clients: this.clients.size,
+      expectedRemainingWork: this.expectedRemainingWork(),
+    };
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Events
+  // -------------------------------------------------------------------------------------
+
+  private advance(now: number): void {
+    if (now > this.now) this.now = now;
+  }
+
+  private addWorker(e: AddWorkerEvent): void {
+    const existing = this.workers.get(e.worker);
+    // The same address registering again is a restart: whatever it held or ran is gone.
+    if (existing !== undefined) this.removeWorker(existing, 'lost');
+    const nthreads = Math.max(1, Math.floor(e.nthreads));
+    const slots = this.queuing ? Math.max(1, Math.ceil(nthreads * this.options.saturation)) : Infinity;
+    const ws = new WorkerState(e.worker, e.name, nthreads, e.memoryLimit, slots, e.now);
+    this.workers.set(ws.id, ws);
+    if (e.name !== e.worker) this.workersByName.set(e.name, ws);
+    this.totalThreads += nthreads;
+    this.pool.add(ws);
+    this.retryUnrunnable();
+  }
+
+  private removeWorker(ws: WorkerState, reason: 'lost' | 'retired' | 'closed'): void {
+    if (ws.status === 'closed') return;
+    this.retiring.delete(ws);
+    ws.retirePending = null;
+    ws.retireFresh = null;
+    ws.status = 'closed';
+    this.pool.remove(ws);
+    this.workers.delete(ws.id);
+    if (this.workersByName.get(ws.name) === ws) this.workersByName.delete(ws.name);
+    this.totalThreads -= ws.nthreads;
+    this.openFree.delete(ws);
+    if (this.steals.size > 0) {
+      for (const [ts, rec] of this.steals) if (rec.victim === ws || rec.thief === ws) this.dropSteal(ts, rec);
+    }
+
+    // Its copies are gone; a key with no copy left is lost.
+    const lost: TaskState[] = [];
+    for (const ts of ws.hasWhat) {
+      const holders = ts.whoHas;
+      if (holders === null) continue;
+      const i = holders.indexOf(ws);
+      if (i < 0) continue;
+      holders[i] = holders[holders.length - 1] as WorkerState;
+      holders.pop();
+      if (holders.length === 0) lost.push(ts);
+    }
+    ws.hasWhat.clear();
+    ws.nbytes = 0;
+
+    // What it was running goes back to waiting (with every input still in memory, so far),
+    // unless workers keep dying under the task.
+    const rerun: TaskState[] = [];
+    const failed: TaskState[] = [];
+    for (const ts of [...ws.processing]) {
+      this.unassign(ts);
+      if (reason === 'lost') ts.suspicious++;
+      this.setState(ts, WAITING);
+      ts.waitingOn = 0;
+      if (ts.suspicious > this.options.allowedFailures) failed.push(ts);
+      else rerun.push(ts);
+    }
+    for (const ts of lost) this.dataLost(ts);
+    for (const ts of rerun) if (ts.state === WAITING && ts.waitingOn === 0) this.ready.push(ts);
+    for (const ts of failed) if (ts.state === WAITING) this.err(ts, workerLostError(ts), false);
+    for (const ts of lost) this.recomputeOrRelease(ts);
+
+    if (this.retiring.size > 0) for (const r of this.retiring) this.replanTargeting(r, ws);
+  }
+
+  private updateGraph(e: UpdateGraphEvent): void {
+    const generation = ++this.generation;
+    const userPriority = e.userPriority ?? 0;
+    const specs = e.tasks;
+    const created: TaskState[] = [];
+    const createdFrom: GraphTask[] = [];
+    for (let i = 0; i < specs.length; i++) {
+      const g = specs[i] as GraphTask;
+      // A key already held keeps its record: same key, same result.
+      if (this.tasks.has(g.key)) continue;
+      const restrictions =
+        g.restrictions !== undefined && g.restrictions.length > 0 ? [...new Set(g.restrictions)] : null;
+      const retries = g.retries !== undefined && g.retries > 0 ? Math.floor(g.retries) : 0;
+      const ts = this.newTask(g.key, g.spec, userPriority, generation, g.priority ?? i, restrictions, retries);
+      created.push(ts);
+      createdFrom.push(g);
+    }
+    // Link once every key of the batch exists, so dependencies may come in any order.
+    for (let i = 0; i < created.length; i++) {
+      const ts = created[i] as TaskState;
+      const names = (createdFrom[i] as GraphTask).dependencies;
+      if (names.length === 0) continue;
+      const mark = nextMark();
+      const deps: TaskState[] = [];
+      let missing: string | null = null;
+      for (const name of names) {
+        const d = this.tasks.get(name);
+        if (d === undefined) {
+          missing ??= name;
+          continue;
+        }
+        if (d.mark === mark || d === ts) continue;
+        d.mark = mark;
+        deps.push(d);
+        if (d.dependents === noTasks()) d.dependents = [ts];
+        else d.dependents.push(ts);
+      }
+      ts.dependencies = deps;
+      if (missing !== null) {
+        this.setState(ts, ERRED);
+        ts.error = missingKeyError(ts.key, missing);
+      }
+    }
+    const client = e.client;
+    for (const key of e.wanted) {
+      const ts = this.tasks.get(key);
+      if (ts === undefined) {
+        this.out.push({ op: 'key-erred', clients: [client], key, error: missingKeyError('', key) });
+        continue;
+      }
+      this.want(ts, client);
+      if (ts.state === MEMORY) this.out.push({ op: 'key-in-memory', clients: [client], key, nbytes: ts.nbytes });
+      else if (ts.state === ERRED) this.out.push({ op: 'key-erred', clients: [client], key, error: ts.error as TaskErrorInfo });
+      else if (ts.state === RELEASED) this.compute(ts);
+    }
+    // Whatever no wanted key leads to is forgotten again.
+    for (const ts of created) if (ts.state === RELEASED || ts.state === ERRED) this.releases.push(ts);
+  }
+
+  private taskFinished(e: TaskFinishedEvent): void {
+    const ws = this.workers.get(e.worker);
+    if (ws === undefined) return;
+    ws.lastSeen = e.now;
+    const ts = this.tasks.get(e.key);
+    if (ts === undefined) {
+      this.free(ws, e.key);
+      return;
+    }
+    if (ts.state === PROCESSING && ts.processingOn === ws) {
+      const seconds = (e.finishedAt - e.startedAt) / 1000;
+      if (seconds >= 0 && Number.isFinite(seconds)) ts.prefix.learn(seconds, this.defaultDuration);
+      this.unassign(ts);
+      this.toMemory(ts, ws, e.nbytes);
+    } else if (ts.state === MEMORY) {
+      this.addReplica(ws, e.key);
+    } else {
+      // Stale: it no longer runs there (released, moved, recomputing); drop the copy.
+      this.free(ws, e.key);
+    }
+  }
+
+  private taskErred(e: TaskErredEvent): void {
+    const ws = this.workers.get(e.worker);
+    if (ws === undefined) return;
+    ws.lastSeen = e.now;
+    const ts = this.tasks.get(e.key);
+    if (ts === undefined || ts.state !== PROCESSING || ts.processingOn !== ws) return;
+    this.unassign(ts);
+    if (ts.retries > 0) {
+      ts.retries--;
+      this.setState(ts, WAITING);
+      this.rewait(ts);
+      return;
+    }
+    this.err(ts, e.error, false);
+  }
+
+  private addReplica(ws: WorkerState, key: string): void {
+    const ts = this.tasks.get(key);
+    if (ts === undefined || ts.state !== MEMORY || ts.whoHas === null) {
+      // A copy of something not in memory is dropped, unless the worker is computing it
+      // (free-keys would cancel that).
+      if (ts === undefined || ts.processingOn !== ws) this.free(ws, key);
+      return;
+    }
+    if (ts.whoHas.includes(ws)) return;
+    ts.whoHas.push(ws);
+    ws.hasWhat.add(ts);
+    if (ts.nbytes > 0) ws.nbytes += ts.nbytes;
+    if (this.retiring.size > 0 && ws.status !== 'closing') {
+      // A copy landed on a worker that stays: retiring holders no longer need to move it.
+      for (const h of ts.whoHas) if (h.retirePending !== null) h.retirePending.delete(ts);
+    }
+  }
+
+  private missingData(key: string, from: string): void {
+    const ts = this.tasks.get(key);
+    const holder = this.workers.get(from);
+    if (ts === undefined || holder === undefined || ts.state !== MEMORY || ts.whoHas === null) return;
+    const i = ts.whoHas.indexOf(holder);
+    if (i < 0) return;
+    ts.whoHas[i] = ts.whoHas[ts.whoHas.length - 1] as WorkerState;
+    ts.whoHas.pop();
+    holder.hasWhat.delete(ts);
+    if (ts.nbytes > 0) holder.nbytes -= ts.nbytes;
+    if (holder.retirePending !== null) holder.retirePending.delete(ts);
+    if (ts.whoHas.length === 0) {
+      this.dataLost(ts);
+      this.recomputeOrRelease(ts);
+    }
+  }
+
+  private clientRemoved(client: string): void {
+    const wanted = this.clients.get(client);
+    if (wanted === undefined) return;
+    this.clients.delete(client);
+    for (const ts of wanted) this.unwant(ts, client, false);
+  }
+
+  private cancel(e: CancelEvent): void {
+    for (const key of e.keys) {
+      const ts = this.tasks.get(key);
+      if (ts !== undefined && this.unwant(ts, e.client, true)) {
+        this.out.push({ op: 'key-cancelled', clients: [e.client], key });
+      }
+    }
+  }
+
+  private scatter(e: ScatterEvent): void {
+    const ws = this.workers.get(e.worker);
+    for (const { key, nbytes } of e.keys) {
+      if (ws === undefined) {
+        const error: TaskErrorInfo = {
+          name: 'WorkerLostError',
+          message: `scattered data '${key}' went to worker '${e.worker}', which the scheduler does not know`,
+          stack: '',
+        };
+        this.out.push({ op: 'key-lost', clients: [e.client], key, error });
+        continue;
+      }
+      let ts = this.tasks.get(key);
+      if (ts === undefined) {
+        ts = this.newTask(key, undefined, 0, ++this.generation, 0, null, 0);
+        ts.flags |= SCATTERED;
+      }
+      this.want(ts, e.client);
+      if (ts.state === MEMORY) {
+        this.addReplica(ws, key);
+        this.out.push({ op: 'key-in-memory', clients: [e.client], key, nbytes: ts.nbytes });
+        continue;
+      }
+      if (isActive(ts.state)) this.leaveActiveState(ts);
+      this.toMemory(ts, ws, nbytes);
+    }
+  }
+
+  private workerStatus(worker: string, status: 'running' | 'paused'): void {
+    const ws = this.workers.get(worker);
+    if (ws === undefined) return;
+    ws.reported = status;
+    if (ws.status === 'closing' || ws.status === 'closed' || ws.status === status) return;
+    ws.status = status;
+    if (status === 'paused') {
+      this.pool.remove(ws);
+    } else {
+      this.pool.add(ws);
+      this.retryUnrunnable();
+    }
+  }
+
+  private stealResponse(e: StealResponseEvent): void {
+    const ts = this.tasks.get(e.key);
+    if (ts === undefined) return;
+    let rec = this.steals.get(ts);
+    if (rec !== undefined && rec.victim.id === e.worker) this.dropSteal(ts, rec);
+    else rec = undefined;
+    // Even a late answer to an expired request counts: if the worker gave the task up, it
+    // is no longer running there.
+    if (!e.accepted || ts.state !== PROCESSING || ts.processingOn?.id !== e.worker) return;
+    this.unassign(ts);
+    const thief = rec === undefined ? null : rec.thief;
+    if (thief !== null && thief.status === 'running' && this.workers.get(thief.id) === thief) {
+      this.assign(ts, thief);
+    } else {
+      this.setState(ts, WAITING);
+      this.rewait(ts);
+    }
+  }
+
+  private retireWorkers(e: RetireWorkersEvent): void {
+    const leaving: WorkerState[] = [];
+    for (const id of e.workers) {
+      const ws = this.workers.get(id);
+      if (ws === undefined || ws.status === 'closing' || ws.status === 'closed') continue;
+      this.pool.remove(ws);
+      ws.status = 'closing';
+      ws.retirePending = new Map();
+      ws.retireFresh = [...ws.hasWhat];
+      this.retiring.add(ws);
+      leaving.push(ws);
+    }
+    if (leaving.length === 0) return;
+    // Copies already on their way to a worker that is now leaving need another home.
+    for (const r of this.retiring) for (const ws of leaving) this.replanTargeting(r, ws);
+    // Ask for back what they have not started; what they run, they finish.
+    for (const ws of leaving) {
+      for (const ts of ws.processing) {
+        if (this.steals.has(ts) || !Number.isNaN(ts.startedAt)) continue;
+        this.steals.set(ts, { victim: ws, thief: null, at: this.now });
+        this.toWorker(ws, { op: 'steal-request', worker: ws.id, key: ts.key });
+      }
+    }
+  }
+
+  private tick(): void {
+    const now = this.now;
+    const ttl = this.options.workerTtlMs;
+    if (Number.isFinite(ttl)) {
+      for (const ws of [...this.workers.values()]) {
+        if (now - ws.lastSeen > ttl) {
+          this.toWorker(ws, { op: 'close-worker', worker: ws.id });
+          this.removeWorker(ws, 'lost');
+        }
+      }
+    }
+    this.surveyRunningAges(now);
+    if (this.steals.size > 0) {
+      const timeout = this.options.stealTimeoutMs;
+      for (const [ts, rec] of this.steals) if (now - rec.at > timeout) this.dropSteal(ts, rec);
+    }
+    if (this.options.workStealing) {
+      for (const plan of planSteals(this.workers.values(), this.steals, this.options.bandwidth)) {
+        this.steals.set(plan.task, { victim: plan.victim, thief: plan.thief, at: now });
+        this.toWorker(plan.victim, { op: 'steal-request', worker: plan.victim.id, key: plan.task.key });
+      }
+    }
+  }
+
+  /**
+   * Tasks running longer than their prefix's estimate raise it: a prefix's estimate is at
+   * least the mean age of its running tasks, so the first minutes of a job of long tasks
+   * are not planned at the default duration. O(processing tasks).
+   */
+  private surveyRunningAges(now: number): void {
+    const previous = this.aged;
+    const aged: Prefix[] = [];
+    for (const ws of this.workers.values()) {
+      for (const ts of ws.processing) {
+        const started = ts.startedAt;
+        if (Number.isNaN(started)) continue;
+        const p = ts.prefix;
+        if (p.ageCount === 0) aged.push(p);
+        p.ageSum += now - started;
+        p.ageCount++;
+      }
+    }
+    for (const p of previous) if (p.ageCount === 0) {
+      p.runningAge = 0;
+      p.refresh(this.defaultDuration);
+    }
+    for (const p of aged) {
+      p.runningAge = p.ageSum / p.ageCount / 1000;
+      p.ageSum = 0;
+      p.ageCount = 0;
+      p.refresh(this.defaultDuration);
+    }
+    this.aged = aged;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Transitions
+  // -------------------------------------------------------------------------------------
+
+  private newTask(
+    key: string,
+    spec: unknown,
+    userPriority: number,
+    generation: number,
+    order: number,
+    restrictions: readonly string[] | null,
+    retries: number,
+  ): TaskState {
+    const name = keyPrefix(key);
+    let prefix = this.prefixes.get(name);
+    if (prefix === undefined) {
+      prefix = new Prefix(name, this.defaultDuration);
+      this.prefixes.set(name, prefix);
+    }
+    const ts = new TaskState(key, prefix, spec, noTasks(), userPriority, generation, order, restrictions, retries);
+    this.tasks.set(key, ts);
+    prefix.counts[RELEASED] = (prefix.counts[RELEASED] as number) + 1;
+    this.counts[RELEASED] = (this.counts[RELEASED] as number) + 1;
+    return ts;
+  }
+
+  private setState(ts: TaskState, state: TaskStateCode): void {
+    const old = ts.state;
+    const pc = ts.prefix.counts;
+    const gc = this.counts;
+    if (old !== FORGOTTEN) {
+      pc[old] = (pc[old] as number) - 1;
+      gc[old] = (gc[old] as number) - 1;
+    }
+    if (state !== FORGOTTEN) {
+      pc[state] = (pc[state] as number) + 1;
+      gc[state] = (gc[state] as number) + 1;
+    }
+    ts.state = state;
+  }
+
+  /** Released → waiting for `root` and, first, every released task its lineage needs. */
+  private compute(root: TaskState): void {
+    const mark = nextMark();
+    const stack: TaskState[] = [root];
+    while (stack.length > 0) {
+      const ts = stack[stack.length - 1] as TaskState;
+      if (ts.state !== RELEASED) {
+        stack.pop();
+        continue;
+      }
+      if (ts.mark !== mark) {
+        ts.mark = mark;
+        let pushed = false;
+        for (const d of ts.dependencies) {
+          // A marked dependency still released is on the stack below: a cycle; skip it.
+          if (d.state === RELEASED && d.mark !== mark) {
+            stack.push(d);
+            pushed = true;
+          }
+        }
+        if (pushed) continue;
+      }
+      stack.pop();
+      this.enterWaiting(ts);
+    }
+  }
+
+  private enterWaiting(ts: TaskState): void {
+    if ((ts.flags & SCATTERED) !== 0) {
+      this.err(ts, scatteredLostError(ts), true);
+      return;
+    }
+    let missing = 0;
+    let erred: TaskState | null = null;
+    const deps = ts.dependencies;
+    for (let i = 0; i < deps.length; i++) {
+      const d = deps[i] as TaskState;
+      d.activeDependents++;
+      if (d.state === MEMORY) continue;
+      if (d.state === ERRED) erred = d;
+      else missing++;
+    }
+    this.setState(ts, WAITING);
+    if (erred !== null) {
+      this.err(ts, erred.error as TaskErrorInfo, false);
+      return;
+    }
+    ts.waitingOn = missing;
+    if (missing === 0) this.ready.push(ts);
+  }
+
+  /** For a task now in waiting: count what it waits for; ready if nothing. */
+  private rewait(ts: TaskState): void {
+    let missing = 0;
+    const deps = ts.dependencies;
+    for (let i = 0; i < deps.length; i++) if ((deps[i] as TaskState).state !== MEMORY) missing++;
+    ts.waitingOn = missing;
+    if (missing === 0) this.ready.push(ts);
+  }
+
+  /** Places ready tasks in priority order: root-ish ones into the queue, the rest on workers. */
+  private placeReady(): void {
+    const ready = this.ready;
+    if (ready.length === 0) return;
+    if (ready.length > 1) ready.sort(comparePriority);
+    const bw = this.options.bandwidth;
+    for (let i = 0; i < ready.length; i++) {
+      const ts = ready[i] as TaskState;
+      if (ts.state !== WAITING || ts.waitingOn !== 0) continue;
+      if (this.queuing && isRootish(ts)) {
+        this.setState(ts, QUEUED);
+        this.queue.push(ts);
+        continue;
+      }
+      if (!this.queuing && ts.restrictions === null && ts.dependencies.length === 0) {
+        const ws = this.pool.leastLoaded();
+        if (ws !== undefined) {
+          this.assign(ts, ws);
+          continue;
+        }
+      }
+      const ws = decideWorker(ts, this.pool, ts.restrictions === null ? null : this.resolve(ts.restrictions), bw);
+      if (ws !== null) this.assign(ts, ws);
+      else {
+        this.setState(ts, NO_WORKER);
+        this.unrunnable.add(ts);
+      }
+    }
+    ready.length = 0;
+  }
+
+  /** Hands queued tasks, best first, to the least loaded workers while they have slots. */
+  private fillSlots(): void {
+    const queue = this.queue;
+    const pool = this.pool;
+    while (queue.size > 0) {
+      const ws = pool.leastLoaded();
+      if (ws === undefined || ws.processing.size >= ws.slots) return;
+      this.assign(queue.pop() as TaskState, ws);
+    }
+  }
+
+  private resolve(names: readonly string[]): WorkerState[] {
+    const out: WorkerState[] = [];
+    for (const n of names) {
+      const ws = this.workers.get(n) ?? this.workersByName.get(n);
+      if (ws !== undefined) out.push(ws);
+    }
+    return out;
+  }
+
+  private retryUnrunnable(): void {
+    if (this.unrunnable.size === 0) return;
+    for (const ts of this.unrunnable) {
+      this.setState(ts, WAITING);
+      ts.waitingOn = 0;
+      this.ready.push(ts);
+    }
+    this.unrunnable.clear();
+  }
+
+  /** → processing on `ws`, and the compute-task command. */
+  private assign(ts: TaskState, ws: WorkerState): void {
+    ts.processingOn = ws;
+    ws.processing.add(ts);
+    ws.addPrefix(ts.prefix);
+    const deps = ts.dependencies;
+    let transfer = 0;
+    let locations: readonly { key: string; whoHas: string[]; nbytes: number }[] = NO_LOCATIONS;
+    if (deps.length > 0) {
+      const locs = new Array<{ key: string; whoHas: string[]; nbytes: number }>(deps.length);
+      for (let i = 0; i < deps.length; i++) {
+        const d = deps[i] as TaskState;
+        const holders = d.whoHas;
+        let local = false;
+        let ids: string[];
+        if (holders === null) ids = [];
+        else {
+          ids = new Array<string>(holders.length);
+          for (let j = 0; j < holders.length; j++) {
+            const h = holders[j] as WorkerState;
+            ids[j] = h.id;
+            if (h === ws) local = true;
+          }
+        }
+        if (!local && d.nbytes > 0) transfer += d.nbytes;
+        locs[i] = { key: d.key, whoHas: ids, nbytes: d.nbytes };
+      }
+      locations = locs;
+    }
+    ts.transferBytes = transfer;
+    ws.transferBytes += transfer;
+    // Without a task-started report, a task sent to a worker with a free thread is taken to
+    // start now; one queued behind others has an unknown start.
+    ts.startedAt = ws.processing.size <= ws.nthreads ? this.now : Number.NaN;
+    this.setState(ts, PROCESSING);
+    this.pool.changed(ws);
+    this.toWorker(ws, {
+      op: 'compute-task',
+      worker: ws.id,
+      key: ts.key,
+      spec: ts.spec,
+      priority: [ts.userPriority, ts.generation, ts.order],
+      dependencies: locations,
+    });
+  }
+
+  /** Takes a processing task off its worker's books (no command). */
+  private unassign(ts: TaskState): void {
+    const ws = ts.processingOn;
+    if (ws === null) return;
+    ts.processingOn = null;
+    ws.processing.delete(ts);
+    ws.removePrefix(ts.prefix);
+    ws.transferBytes -= ts.transferBytes;
+    ts.transferBytes = 0;
+    ts.startedAt = Number.NaN;
+    this.pool.changed(ws);
+    if (this.steals.size > 0) {
+      const rec = this.steals.get(ts);
+      if (rec !== undefined) this.dropSteal(ts, rec);
+    }
+  }
+
+  private dropSteal(ts: TaskState, rec: StealRecord): void {
+    this.steals.delete(ts);
+    if (rec.thief !== null) rec.thief.stealIncoming--;
+  }
+
+  /** Leaves queued / no-worker / processing bookkeeping (state unchanged; counts untouched). */
+  private leaveActiveState(ts: TaskState): void {
+    switch (ts.state) {
+      case QUEUED:
+        this.queue.remove(ts);
+        break;
+      case NO_WORKER:
+        this.unrunnable.delete(ts);
+        break;
+      case PROCESSING: {
+        const ws = ts.processingOn;
+        if (ws !== null) {
+          this.unassign(ts);
+          this.free(ws, ts.key);
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  /** An active task no longer counts as needing its dependencies. */
+  private releaseDependencies(ts: TaskState): void {
+    const deps = ts.dependencies;
+    for (let i = 0; i < deps.length; i++) {
+      const d = deps[i] as TaskState;
+      if (--d.activeDependents === 0) this.releases.push(d);
+    }
+  }
+
+  /** → memory on `ws` (the caller has left the previous state's bookkeeping). */
+  private toMemory(ts: TaskState, ws: WorkerState, nbytes: number): void {
+    const wasActive = isActive(ts.state);
+    ts.nbytes = nbytes;
+    ts.whoHas = [ws];
+    ws.hasWhat.add(ts);
+    if (nbytes > 0) ws.nbytes += nbytes;
+    ts.waitingOn = 0;
+    ts.error = null;
+    this.setState(ts, MEMORY);
+    if (wasActive) this.releaseDependencies(ts);
+    const dependents = ts.dependents;
+    for (let i = 0; i < dependents.length; i++) {
+      const d = dependents[i] as TaskState;
+      if (d.state === WAITING && --d.waitingOn === 0) this.ready.push(d);
+    }
+    if (ts.wantedBy !== null) {
+      this.out.push({ op: 'key-in-memory', clients: [...ts.wantedBy], key: ts.key, nbytes });
+    } else if (ts.activeDependents === 0) {
+      this.releases.push(ts);
+    }
+    if (ws.retireFresh !== null) ws.retireFresh.push(ts);
+  }
+
+  /** A task in memory lost its last copy: → released; whoever counted on it waits again. */
+  private dataLost(ts: TaskState): void {
+    ts.whoHas = null;
+    this.setState(ts, RELEASED);
+    const dependents = ts.dependents;
+    for (let i = 0; i < dependents.length; i++) {
+      const d = dependents[i] as TaskState;
+      switch (d.state) {
+        case WAITING:
+          d.waitingOn++;
+          break;
+        case QUEUED:
+        case NO_WORKER:
+        case PROCESSING:
+          this.leaveActiveState(d);
+          this.setState(d, WAITING);
+          this.rewait(d);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  private recomputeOrRelease(ts: TaskState): void {
+    if (ts.state !== RELEASED) return;
+    if (ts.wantedBy !== null || ts.activeDependents > 0) this.compute(ts);
+    else this.releases.push(ts);
+  }
+
+  /** → erred, and every active task downstream with it. */
+  private err(root: TaskState, error: TaskErrorInfo, lost: boolean): void {
+    const stack: TaskState[] = [root];
+    while (stack.length > 0) {
+      const ts = stack.pop() as TaskState;
+      const state = ts.state;
+      if (state === ERRED || state === MEMORY || state === FORGOTTEN) continue;
+      const wasActive = isActive(state);
+      if (wasActive) this.leaveActiveState(ts);
+      this.setState(ts, ERRED);
+      ts.error = error;
+      ts.waitingOn = 0;
+      if (wasActive) this.releaseDependencies(ts);
+      if (ts.wantedBy !== null) {
+        const clients = [...ts.wantedBy];
+        if (lost && ts === root) this.out.push({ op: 'key-lost', clients, key: ts.key, error });
+        else this.out.push({ op: 'key-erred', clients, key: ts.key, error });
+      } else {
+        this.releases.push(ts);
+      }
+      const dependents = ts.dependents;
+      for (let i = 0; i < dependents.length; i++) {
+        const d = dependents[i] as TaskState;
+        if (isActive(d.state)) stack.push(d);
+      }
+    }
+  }
+
+  /** Releases and forgets what nobody needs any more; cascades down the lineage. */
+  private drainReleases(): void {
+    const releases = this.releases;
+    while (releases.length > 0) {
+      const ts = releases.pop() as TaskState;
+      const state = ts.state;
+      if (state === FORGOTTEN || ts.wantedBy !== null || ts.activeDependents > 0) continue;
+      if (isActive(state)) {
+        this.leaveActiveState(ts);
+        this.setState(ts, RELEASED);
+        ts.waitingOn = 0;
+        this.releaseDependencies(ts);
+      } else if (state === MEMORY) {
+        this.dropData(ts);
+        this.setState(ts, RELEASED);
+      }
+      if (ts.dependents.length === ts.deadDependents) this.forget(ts);
+    }
+  }
+
+  private dropData(ts: TaskState): void {
+    const holders = ts.whoHas;
+    ts.whoHas = null;
+    if (holders === null) return;
+    for (let i = 0; i < holders.length; i++) {
+      const ws = holders[i] as WorkerState;
+      ws.hasWhat.delete(ts);
+      if (ts.nbytes > 0) ws.nbytes -= ts.nbytes;
+      if (ws.retirePending !== null) ws.retirePending.delete(ts);
+      this.free(ws, ts.key);
+    }
+  }
+
+  private forget(ts: TaskState): void {
+    this.setState(ts, FORGOTTEN);
+    if (this.tasks.get(ts.key) === ts) this.tasks.delete(ts.key);
+    ts.spec = undefined;
+    ts.error = null;
+    const deps = ts.dependencies;
+    for (let i = 0; i < deps.length; i++) {
+      const d = deps[i] as TaskState;
+      d.deadDependents++;
+      // Compact lazily, so forgetting many dependents of one task stays O(1) each.
+      if (d.deadDependents > 8 && d.deadDependents * 2 > d.dependents.length) {
+        d.dependents = d.dependents.filter((x) => x.state !== FORGOTTEN);
+        d.deadDependents = 0;
+      }
+      this.releases.push(d);
+    }
+  }
+
+  private want(ts: TaskState, client: string): void {
+    if (ts.wantedBy === null) ts.wantedBy = [client];
+    else if (!ts.wantedBy.includes(client)) ts.wantedBy.push(client);
+    else return;
+    let set = this.clients.get(client);
+    if (set === undefined) {
+      set = new Set();
+      this.clients.set(client, set);
+    }
+    set.add(ts);
+  }
+
+  /** Drops the client's want; returns whether it had one. */
+  private unwant(ts: TaskState, client: string, updateClient: boolean): boolean {
+    const wanted = ts.wantedBy;
+    if (wanted === null) return false;
+    const i = wanted.indexOf(client);
+    if (i < 0) return false;
+    if (wanted.length === 1) {
+      ts.wantedBy = null;
+      this.releases.push(ts);
+    } else wanted.splice(i, 1);
+    if (updateClient) {
+      const set = this.clients.get(client);
+      if (set !== undefined) {
+        set.delete(ts);
+        if (set.size === 0) this.clients.delete(client);
+      }
+    }
+    return true;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Retirement
+  // -------------------------------------------------------------------------------------
+
+  /** Finds homes for the fresh keys of retiring workers; closes the ones done. */
+  private progressRetirements(): boolean {
+    let changed = false;
+    for (const ws of [...this.retiring]) {
+      const fresh = ws.retireFresh;
+      if (fresh !== null && fresh.length > 0) {
+        ws.retireFresh = [];
+        if (!this.planRetirement(ws, fresh)) {
+          changed = true;
+          continue;
+        }
+      }
+      if (ws.processing.size === 0 && ws.retirePending !== null && ws.retirePending.size === 0) {
+        this.toWorker(ws, { op: 'close-worker', worker: ws.id });
+        this.removeWorker(ws, 'retired');
+        changed = true;
+      }
+    }
+    return changed;
+  }
+
+  /**
+   * Sends copies of the keys only leaving workers hold to the workers that stay with the
+   * least data, spreading them. Returns false (and aborts the retirement) if no worker stays.
+   */
+  private planRetirement(ws: WorkerState, keys: readonly TaskState[]): boolean {
+    const pending = ws.retirePending;
+    if (pending === null) return true;
+    let targets: IndexedHeap<{ heapIndex: number; ws: WorkerState; bytes: number }> | null = null;
+    const batches = new Map<WorkerState, { key: string; whoHas: string[] }[]>();
+    for (const ts of keys) {
+      if (ts.state !== MEMORY || ts.whoHas === null || !ws.hasWhat.has(ts) || pending.has(ts)) continue;
+      if (ts.whoHas.some((h) => h.status === 'running' || h.status === 'paused')) continue;
+      if (targets === null) {
+        targets = new IndexedHeap((a, b) => a.bytes < b.bytes);
+        for (const w of this.pool.values()) targets.push({ heapIndex: -1, ws: w, bytes: w.nbytes });
+      }
+      const target = targets.peek();
+      if (target === undefined) {
+        this.abortRetirement(ws);
+        return false;
+      }
+      pending.set(ts, target.ws);
+      target.bytes += ts.nbytes > 0 ? ts.nbytes : 0;
+      targets.update(target);
+      let batch = batches.get(target.ws);
+      if (batch === undefined) {
+        batch = [];
+        batches.set(target.ws, batch);
+      }
+      batch.push({ key: ts.key, whoHas: ts.whoHas.map((h) => h.id) });
+    }
+    for (const [target, batch] of batches) this.toWorker(target, { op: 'replicate', worker: target.id, keys: batch });
+    return true;
+  }
+
+  private abortRetirement(ws: WorkerState): void {
+    this.retiring.delete(ws);
+    ws.retirePending = null;
+    ws.retireFresh = null;
+    ws.status = ws.reported;
+    if (ws.status === 'running') {
+      this.pool.add(ws);
+      this.retryUnrunnable();
+    }
+    this.out.push({
+      op: 'retire-aborted',
+      worker: ws.id,
+      reason: 'no other running worker can take the data it alone holds',
+    });
+  }
+
+  /** Copies planned from `r` to `gone` (which left or is leaving) are planned again. */
+  private replanTargeting(r: WorkerState, gone: WorkerState): void {
+    const pending = r.retirePending;
+    if (pending === null || r === gone) return;
+    const again: TaskState[] = [];
+    for (const [ts, target] of pending) if (target === gone) again.push(ts);
+    if (again.length === 0) return;
+    for (const ts of again) pending.delete(ts);
+    if (r.retireFresh === null) r.retireFresh = again;
+    else r.retireFresh.push(...again);
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Output
+  // -------------------------------------------------------------------------------------
+
+  private settle(): void {
+    do {
+      if (this.releases.length > 0) this.drainReleases();
+      if (this.ready.length > 0) this.placeReady();
+      if (this.queue.size > 0) this.fillSlots();
+    } while (this.retiring.size > 0 && this.progressRetirements());
+  }
+
+  private toWorker(ws: WorkerState, command: SchedulerCommand): void {
+    if (this.openFree.size > 0) this.openFree.delete(ws);
+    this.out.push(command);
+  }
+
+  private free(ws: WorkerState, key: string): void {
+    if (ws.status === 'closed') return;
+    const open = this.openFree.get(ws);
+    if (open !== undefined) {
+      open.push(key);
+      return;
+    }
+    const keys = [key];
+    this.openFree.set(ws, keys);
+    this.out.push({ op: 'free-keys', worker: ws.id, keys });
+  }
+}

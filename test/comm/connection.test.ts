@@ -1,0 +1,256 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseAddress } from '../../src/comm/address.js';
+import { packBatch, unpackBatch } from '../../src/comm/batch.js';
+import { decode } from '../../src/comm/codec.js';
+import { Connection, type CloseReason } from '../../src/comm/connection.js';
+import { connect } from '../../src/comm/dial.js';
+import { ConnectionClosedError, FrameTooLargeError, MalformedFrameError } from '../../src/comm/errors.js';
+import { encodePacket, FrameReader } from '../../src/comm/framing.js';
+import { clientHandshake } from '../../src/comm/handshake.js';
+import { listen, type ListenOptions, type Server } from '../../src/comm/server.js';
+
+type Msg =
+  | { op: 'data'; seq: number; payload?: unknown }
+  | { op: 'echo'; value: unknown }
+  | { op: 'echoed'; value: unknown };
+
+const servers: Server<Msg>[] = [];
+after(async () => {
+  await Promise.all(servers.map((s) => s.close()));
+});
+
+/** A server whose connections are handed to the test, plus a client connected to it. */
+async function pair(
+  serverOptions: Partial<ListenOptions<Msg>> = {},
+  clientOptions: { maxMessageSize?: number; batchInterval?: number } = {},
+): Promise<{ server: Server<Msg>; client: Connection<Msg>; remote: Connection<Msg> }> {
+  let handOver: (conn: Connection<Msg>) => void = () => {};
+  const accepted = new Promise<Connection<Msg>>((resolve) => {
+    handOver = resolve;
+  });
+  const server = await listen<Msg>({ port: 0, onConnection: (conn) => handOver(conn), ...serverOptions });
+  servers.push(server);
+  const client = await connect<Msg>(server.address, { role: 'test', ...clientOptions });
+  return { server, client, remote: await accepted };
+}
+
+function receive(conn: Connection<Msg>, count: number): Promise<Msg[]> {
+  return new Promise((resolve) => {
+    const got: Msg[] = [];
+    conn.onMessage((message) => {
+      got.push(message);
+      if (got.length === count) resolve(got);
+    });
+  });
+}
+
+describe('connection', () => {
+  it('carries every value kind, including a 64 MiB Float64Array, intact and typed', async () => {
+    const { client, remote } = await pair();
+    const big = new Float64Array(8 * 1024 * 1024);
+    for (let i = 0; i < big.length; i++) big[i] = i * 0.5 - 1e6;
+    const value = {
+      big,
+      ints: new Int32Array([1, -2, 3]),
+      map: new Map<unknown, unknown>([[1, new Set([2n])]]),
+      date: new Date(1_700_000_000_000),
+      error: Object.assign(new TypeError('bad'), { code: 'E' }),
+      nothing: undefined,
+      none: null,
+      nested: [{ a: [Buffer.from('buf')] }],
+    };
+    const arrived = receive(remote, 1);
+    client.send({ op: 'echo', value });
+    const [message] = await arrived;
+    assert.equal(message?.op, 'echo');
+    const got = (message as { value: typeof value }).value;
+    assert.ok(got.big instanceof Float64Array);
+    assert.equal(got.big.length, big.length);
+    // A frame assembled from many chunks is its own memory: decoded without a further copy.
+    assert.equal(got.big.buffer.byteLength, big.byteLength);
+    assert.ok(Buffer.from(got.big.buffer).equals(Buffer.from(big.buffer)), 'the 64 MiB arrive unchanged');
+    assert.deepEqual(got.ints, value.ints);
+    assert.deepEqual(got.map, value.map);
+    assert.deepEqual(got.date, value.date);
+    assert.ok(got.error instanceof TypeError && (got.error as unknown as { code: string }).code === 'E');
+    assert.ok('nothing' in got);
+    assert.equal(got.nothing, undefined);
+    assert.equal(got.none, null);
+    assert.ok(Buffer.isBuffer((got.nested[0]!.a as unknown[])[0]));
+    await client.close();
+  });
+
+  it('delivers many small messages in order, batched into few packets', async () => {
+    // A raw peer that counts packets, so batching is observed on the wire.
+    const packets: number[] = [];
+    const decoded: Msg[] = [];
+    const raw = net.createServer((socket) => {
+      const reader = new FrameReader(1 << 30, (frames) => {
+        const messages = unpackBatch(frames);
+        packets.push(messages.length);
+        for (const m of messages) decoded.push(decode(m) as Msg);
+      });
+      socket.on('data', (chunk: Buffer) => reader.push(chunk));
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    const port = (raw.address() as net.AddressInfo).port;
+    const socket = net.connect(port, '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const conn = new Connection<Msg>(socket, { batchInterval: 5 });
+    const n = 20_000;
+    for (let seq = 0; seq < n; seq++) conn.send({ op: 'data', seq });
+    await conn.close();
+    await new Promise<void>((resolve) => raw.close(() => resolve()));
+    assert.equal(decoded.length, n);
+    decoded.forEach((m, i) => assert.equal((m as { seq: number }).seq, i));
+    assert.ok(packets.length <= 2, `${n} messages sent in one tick went out in ${packets.length} packets`);
+  });
+
+  it('gathers sends from separate ticks within batchInterval', async () => {
+    const { client, remote } = await pair({}, { batchInterval: 50 });
+    const arrived = receive(remote, 10);
+    const started = performance.now();
+    client.send({ op: 'data', seq: 0 });
+    await sleep(5); // the first goes out at once, the rest gather
+    for (let seq = 1; seq < 10; seq++) {
+      client.send({ op: 'data', seq });
+      await sleep(1);
+    }
+    const got = await arrived;
+    assert.deepEqual(
+      got.map((m) => (m as { seq: number }).seq),
+      [...Array(10).keys()],
+    );
+    assert.ok(performance.now() - started >= 40, 'the later messages waited for the batch interval');
+    await client.close();
+  });
+
+  it('delivers messages that arrive before a handler is set, in order', async () => {
+    const { client, remote } = await pair({}, { batchInterval: 0 });
+    remote.send({ op: 'data', seq: 1 });
+    remote.send({ op: 'data', seq: 2 });
+    await sleep(50);
+    const got = await receive(client, 2);
+    assert.deepEqual(
+      got.map((m) => (m as { seq: number }).seq),
+      [1, 2],
+    );
+    await client.close();
+  });
+
+  it('holds back under backpressure without blocking the event loop', async () => {
+    // Packets of at most 1 MiB, so the receiver can stop reading between them.
+    const { client, remote } = await pair({}, { maxMessageSize: 1 << 20 });
+    // The server does not read at first: its inbox fills, the socket pauses, the kernel buffers fill.
+    const chunk = 256 * 1024;
+    const count = 160; // 40 MiB
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 1);
+    for (let seq = 0; seq < count; seq++) client.send({ op: 'data', seq, payload: new Uint8Array(chunk).fill(seq & 0xff) });
+    await sleep(300);
+    assert.ok(client.bufferedBytes > 4 * chunk, `the sender keeps ${client.bufferedBytes} bytes queued`);
+    assert.ok(ticks > 20, `the event loop kept turning (${ticks} ticks)`);
+    const got = await receive(remote, count);
+    clearInterval(ticker);
+    got.forEach((m, seq) => {
+      const data = m as { seq: number; payload: Uint8Array };
+      assert.equal(data.seq, seq);
+      assert.equal(data.payload.byteLength, chunk);
+      assert.equal(data.payload[chunk - 1], seq & 0xff);
+    });
+    assert.equal(client.bufferedBytes, 0);
+    await client.close();
+  });
+
+  it('close() flushes what is queued, and close()/destroy() are idempotent', async () => {
+    const { client, remote } = await pair();
+    const arrived = receive(remote, 3);
+    const reasons: CloseReason[] = [];
+    client.onClose((reason) => reasons.push(reason));
+    client.send({ op: 'data', seq: 1 });
+    client.send({ op: 'data', seq: 2 });
+    client.send({ op: 'data', seq: 3 });
+    const closing = client.close();
+    assert.equal(client.state, 'closing');
+    assert.throws(() => client.send({ op: 'data', seq: 4 }), ConnectionClosedError);
+    const again = client.close();
+    await Promise.all([closing, again]);
+    client.destroy();
+    client.destroy(new Error('late'));
+    assert.equal((await arrived).length, 3);
+    assert.equal(client.state, 'closed');
+    assert.deepEqual(await client.closed, { kind: 'closed', by: 'local' });
+    assert.deepEqual(await remote.closed, { kind: 'closed', by: 'remote' });
+    assert.deepEqual(reasons, [{ kind: 'closed', by: 'local' }]);
+    const late: CloseReason[] = [];
+    client.onClose((reason) => late.push(reason));
+    await sleep(0);
+    assert.equal(late.length, 1, 'onClose after the fact is still called');
+  });
+
+  it('destroy(error) is abortive and reports the error', async () => {
+    const { client, remote } = await pair();
+    const boom = new Error('boom');
+    client.send({ op: 'data', seq: 1 });
+    client.destroy(boom);
+    client.destroy();
+    await client.close();
+    assert.equal(client.state, 'closed');
+    assert.deepEqual(await client.closed, { kind: 'error', error: boom });
+    const remoteReason = await remote.closed;
+    assert.ok(remoteReason.kind === 'closed' || remoteReason.kind === 'error');
+  });
+
+  it('drops a peer that sends a malformed message, without an uncaught exception', async () => {
+    let handOver: (conn: Connection<Msg>) => void = () => {};
+    const accepted = new Promise<Connection<Msg>>((resolve) => {
+      handOver = resolve;
+    });
+    const server = await listen<Msg>({ port: 0, onConnection: (conn) => handOver(conn) });
+    servers.push(server);
+    // Handshake by hand, so that the test holds the raw socket.
+    const { port } = parseAddress(server.address);
+    const socket = net.connect(port, '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const client = new Connection(socket);
+    await clientHandshake(client, { role: 'test', timeout: 2000 });
+    const remote = await accepted;
+    remote.onMessage(() => assert.fail('nothing valid was sent'));
+    // A well-framed packet whose message header is not msgpack.
+    socket.write(Buffer.concat(encodePacket(packBatch([[Buffer.from([0xc1, 0xc1, 0xc1])]]))));
+    const reason = await remote.closed;
+    assert.ok(reason.kind === 'error' && reason.error instanceof MalformedFrameError, `closed with ${JSON.stringify(reason)}`);
+    await client.closed;
+  });
+
+  it('refuses to send a message larger than maxMessageSize, and drops a peer that does', async () => {
+    const { client, remote } = await pair({ maxMessageSize: 64 * 1024 });
+    assert.throws(() => remote.send({ op: 'data', seq: 0, payload: new Uint8Array(100_000) }), FrameTooLargeError);
+    client.send({ op: 'data', seq: 0, payload: new Uint8Array(100_000) });
+    const reason = await remote.closed;
+    assert.ok(reason.kind === 'error' && reason.error instanceof FrameTooLargeError);
+    await client.closed;
+  });
+
+  it('destroys the connection when a message handler throws', async () => {
+    const { client, remote } = await pair();
+    const bug = new Error('handler bug');
+    remote.onMessage(() => {
+      throw bug;
+    });
+    client.send({ op: 'data', seq: 1 });
+    assert.deepEqual(await remote.closed, { kind: 'error', error: bug });
+    await client.closed;
+  });
+
+  it('rejects invalid options, naming them', () => {
+    const socket = new net.Socket();
+    assert.throws(() => new Connection(socket, { batchInterval: -1 }), /options\.batchInterval/);
+    assert.throws(() => new Connection(socket, { maxMessageSize: 1.5 }), /options\.maxMessageSize/);
+    socket.destroy();
+  });
+});
+

@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { packBatch, unpackBatch } from '../../src/comm/batch.js';
+import { FrameTooLargeError, MalformedFrameError } from '../../src/comm/errors.js';
+import { encodePacket, FrameReader, writePacket } from '../../src/comm/framing.js';
+
+function bytes(...parts: readonly Uint8Array[]): Buffer {
+  return Buffer.concat(parts);
+}
+
+function collect(maxMessageSize = 1 << 30): { reader: FrameReader; packets: Uint8Array[][] } {
+  const packets: Uint8Array[][] = [];
+  return { reader: new FrameReader(maxMessageSize, (frames) => packets.push(frames)), packets };
+}
+
+/** A raw packet, bypassing encodePacket's checks. */
+function rawPacket(length: number, lengths: readonly number[], body = Buffer.alloc(0)): Buffer {
+  const head = Buffer.alloc(8 + 4 * lengths.length);
+  head.writeUInt32BE(length, 0);
+  head.writeUInt32BE(lengths.length, 4);
+  lengths.forEach((l, i) => head.writeUInt32BE(l, 8 + 4 * i));
+  return bytes(head, body);
+}
+
+describe('framing', () => {
+  const frames = [Buffer.from('header'), Buffer.alloc(0), Buffer.alloc(40_000, 9), Buffer.from('x'), Buffer.alloc(20_000, 3)];
+
+  it('writes u32 length, u32 count, the lengths, then the frames', () => {
+    const wire = bytes(...encodePacket([Buffer.from('ab'), Buffer.from('cde')]));
+    assert.deepEqual([...wire], [0, 0, 0, 17, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 3, 97, 98, 99, 100, 101]);
+  });
+
+  it('coalesces small frames and passes large ones by reference', () => {
+    const chunks = encodePacket(frames);
+    assert.equal(chunks.length, 4);
+    assert.equal(chunks[1], frames[2], 'the 40 kB frame is not copied');
+    assert.equal(chunks[3], frames[4]);
+    const corked: string[] = [];
+    const ok = writePacket(
+      {
+        cork: () => corked.push('cork'),
+        uncork: () => corked.push('uncork'),
+        write: () => {
+          corked.push('write');
+          return true;
+        },
+      },
+      frames,
+    );
+    assert.ok(ok);
+    assert.deepEqual(corked, ['cork', 'write', 'write', 'write', 'write', 'uncork']);
+  });
+
+  it('reads packets back however the stream is split', () => {
+    const wire = bytes(...encodePacket(frames), ...encodePacket([Buffer.from('second')]));
+    for (const size of [1, 2, 3, 7, 64, 1000, 16_384, wire.length]) {
+      const { reader, packets } = collect();
+      for (let at = 0; at < wire.length; at += size) reader.push(wire.subarray(at, at + size));
+      assert.equal(packets.length, 2, `chunks of ${size}`);
+      assert.deepEqual(packets[0]!.map((f) => Buffer.from(f)), frames);
+      assert.deepEqual(Buffer.from(packets[1]![0]!).toString(), 'second');
+      assert.ok(reader.idle);
+    }
+  });
+
+  it('assembles a frame that spans chunks into its own aligned memory', () => {
+    const big = Buffer.alloc(100_000, 5);
+    const wire = bytes(...encodePacket([Buffer.from('h'), big]));
+    const { reader, packets } = collect();
+    for (let at = 0; at < wire.length; at += 65_536) reader.push(wire.subarray(at, at + 65_536));
+    const frame = packets[0]![1]!;
+    assert.equal(frame.byteOffset, 0);
+    assert.equal(frame.buffer.byteLength, big.length);
+    assert.deepEqual(Buffer.from(frame), big);
+  });
+
+  it('rejects a packet larger than maxMessageSize before reading it', () => {
+    const { reader } = collect(1024);
+    assert.throws(() => reader.push(rawPacket(2048, [2040])), FrameTooLargeError);
+    const { reader: http } = collect(1 << 20);
+    assert.throws(() => http.push(Buffer.from('GET / HTTP/1.1\r\n\r\n')), FrameTooLargeError);
+  });
+
+  it('rejects nonsense with MalformedFrameError', () => {
+    assert.throws(() => collect().reader.push(rawPacket(4, [])), MalformedFrameError, 'no frames');
+    assert.throws(() => collect().reader.push(rawPacket(100, Array(30).fill(0))), MalformedFrameError, 'table longer than packet');
+    assert.throws(() => collect().reader.push(rawPacket(16, [3, 4])), MalformedFrameError, 'lengths do not add up');
+    assert.throws(() => collect().reader.push(rawPacket(1000, [0xffff_ffff, 1])), MalformedFrameError, 'lengths overflow');
+  });
+
+  it('splits a batch back into its messages, in order', () => {
+    const messages = [[Buffer.from('a')], [Buffer.from('b'), Buffer.from('b1'), Buffer.from('b2')], [Buffer.from('c')]];
+    const out = unpackBatch(packBatch(messages));
+    assert.deepEqual(out, messages);
+    const packed = packBatch(messages);
+    assert.throws(() => unpackBatch(packed.slice(0, -1)), MalformedFrameError);
+    assert.throws(() => unpackBatch([Buffer.alloc(3)]), MalformedFrameError);
+    assert.throws(() => unpackBatch([Buffer.from([0, 0, 0, 0]), Buffer.from('x')]), MalformedFrameError);
+  });
+});

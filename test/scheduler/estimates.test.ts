@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { addWorker, finish, newState, submit } from './helpers.js';
+
+function prefix(s: ReturnType<typeof newState>, name: string) {
+  return s.snapshot().prefixes.find((p) => p.prefix === name);
+}
+
+describe('durations, occupancy and remaining work', () => {
+  test('unknown prefixes use the default; finished tasks teach a moving average', () => {
+    const s = newState({ defaultTaskDurationMs: 200 });
+    addWorker(s, 'w1');
+    submit(s, [['f-1'], ['f-2'], ['f-3']], ['f-1', 'f-2', 'f-3']);
+    assert.equal(prefix(s, 'f')?.duration, 0.2);
+    assert.equal(prefix(s, 'f')?.measured, false);
+    assert.ok(Math.abs(s.expectedRemainingWork() - 0.6) < 1e-9);
+    finish(s, 'w1', 'f-1', { startedAt: 1000, finishedAt: 3000 });
+    assert.equal(prefix(s, 'f')?.duration, 2);
+    assert.equal(prefix(s, 'f')?.measured, true);
+    assert.ok(Math.abs(s.expectedRemainingWork() - 4) < 1e-9);
+    finish(s, 'w1', 'f-2', { startedAt: 3000, finishedAt: 4000 });
+    const d = prefix(s, 'f')?.duration ?? 0;
+    assert.ok(d > 1 && d < 2, `moves towards the new sample: ${d}`);
+  });
+
+  test('tasks running longer than the estimate raise it, before any has finished', () => {
+    const s = newState({ defaultTaskDurationMs: 500 });
+    addWorker(s, 'w1', 2);
+    const tasks: [string][] = [];
+    for (let i = 0; i < 10; i++) tasks.push([`long-${i}`]);
+    submit(
+      s,
+      tasks,
+      tasks.map(([k]) => k),
+      { now: 0 },
+    );
+    assert.ok(Math.abs(s.expectedRemainingWork() - 5) < 1e-9);
+    s.handle({ op: 'task-started', worker: 'w1', key: 'long-0', startedAt: 0 });
+    s.handle({ op: 'task-started', worker: 'w1', key: 'long-1', startedAt: 2000 });
+    s.handle({ op: 'tick', now: 10_000 });
+    // Mean age of the running ones: (10 + 8) / 2 = 9 s.
+    assert.equal(prefix(s, 'long')?.duration, 9);
+    assert.ok(Math.abs(s.expectedRemainingWork() - 90) < 1e-9);
+    // Occupancy follows the estimate: three tasks assigned to w1 (two threads + one spare).
+    assert.ok(Math.abs((s.snapshot().workers[0]?.occupancy ?? 0) - 27) < 1e-9);
+    // Once they finish, the measurement takes over and the running age fades.
+    finish(s, 'w1', 'long-0', { startedAt: 0, finishedAt: 12_000 });
+    s.handle({ op: 'tick', now: 12_000 });
+    assert.equal(prefix(s, 'long')?.measured, true);
+    assert.equal(prefix(s, 'long')?.duration, 12);
+  });
+
+  test('without task-started, a task sent to a free thread is taken to start when sent', () => {
+    const s = newState({ defaultTaskDurationMs: 100 });
+    addWorker(s, 'w1', 1);
+    submit(s, [['slow-1'], ['slow-2']], ['slow-1', 'slow-2'], { now: 1000 });
+    s.handle({ op: 'tick', now: 4000 });
+    // slow-1 has run 3 s; slow-2 waits behind it (unknown start, not counted).
+    assert.equal(prefix(s, 'slow')?.duration, 3);
+  });
+
+  test('snapshot: counts by state, per worker and per prefix', () => {
+    const s = newState({ saturation: 1 });
+    addWorker(s, 'w1', 1);
+    submit(s, [['a-1'], ['a-2'], ['b-1', ['a-1', 'a-2']]], ['b-1']);
+    finish(s, 'w1', 'a-1', { nbytes: 300 });
+    const snap = s.snapshot();
+    assert.equal(snap.tasks, 3);
+    assert.deepEqual(snap.byState, {
+      released: 0,
+      waiting: 1,
+      'no-worker': 0,
+      queued: 0,
+      processing: 1,
+      memory: 1,
+      erred: 0,
+    });
+    assert.equal(snap.totalThreads, 1);
+    assert.equal(snap.clients, 1);
+    assert.deepEqual(
+      snap.workers.map((w) => [w.worker, w.status, w.processing, w.inMemory, w.nbytes]),
+      [['w1', 'running', 1, 1, 300]],
+    );
+    const a = snap.prefixes.find((p) => p.prefix === 'a');
+    assert.equal(a?.counts.memory, 1);
+    assert.equal(a.counts.processing, 1);
+    assert.equal(snap.prefixes.find((p) => p.prefix === 'b')?.counts.waiting, 1);
+    assert.ok(snap.expectedRemainingWork > 0);
+    assert.equal(s.totalOccupancy(), snap.workers[0]?.occupancy);
+  });
+});
