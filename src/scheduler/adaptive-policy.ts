@@ -162,6 +162,7 @@ export class AdaptivePolicy {
     // Workers started by hand count too.
     if (target > Math.max(o.requested, running)) {
       this.#nominated.clear();
+      if (o.now < this.#retryAt) return { op: 'hold', target, reason: `${reason}; backing off after a failed scale-up` };
       return { op: 'scale-up', target, reason };
     }
 
@@ -207,10 +208,6 @@ export class AdaptivePolicy {
     this.#retryAt = now + this.#backoff;
   }
 
-  /** Whether a failed scale-up is still backing off. */
-  backingOff(now: number): boolean {
-    return now < this.#retryAt;
-  }
 }
 
 function fmtBytes(n: number): string {

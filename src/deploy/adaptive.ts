@@ -1,0 +1,163 @@
+/**
+ * The adaptive loop: every `interval`, observe the scheduler and the backend, ask the
+ * policy, and act — scale up at once, retire the nominated workers gracefully and only
+ * then stop them. It runs inside the scheduler process (so a preload module can attach
+ * any backend); `tick(now)` is public so a simulation can drive it in virtual time.
+ */
+import { type AdaptiveDecision, type AdaptiveInput, type AdaptiveObservation, AdaptivePolicy, type ResolvedAdaptiveOptions, resolveAdaptiveOptions } from '../scheduler/adaptive-policy.js';
+import type { SchedulerSnapshot } from '../scheduler/state.js';
+import type { ClusterBackend } from './backend.js';
+
+/** What the loop needs of the scheduler. */
+export interface AdaptiveTarget {
+  snapshot(): SchedulerSnapshot;
+  /** Whether any client holds a result that lives on a worker. */
+  holdsResults(): boolean;
+  /** Retire these workers (by name) gracefully; resolves when they are gone. */
+  retireWorkers(names: readonly string[]): Promise<void>;
+}
+
+/** One sample of the cluster's size and load, taken every tick. */
+export interface ScalingSample {
+  readonly t: number;
+  readonly requested: number;
+  readonly running: number;
+  readonly closing: number;
+  readonly target: number;
+  readonly queued: number;
+  readonly processing: number;
+  readonly waiting: number;
+  readonly inMemory: number;
+}
+
+export type ScalingDecision = AdaptiveDecision & { readonly t: number };
+
+export interface ScalingHistory {
+  readonly samples: readonly ScalingSample[];
+  readonly decisions: readonly ScalingDecision[];
+}
+
+const HISTORY_LIMIT = 10_000;
+
+export class Adaptive {
+  readonly options: ResolvedAdaptiveOptions;
+  readonly #policy: AdaptivePolicy;
+  readonly #target: AdaptiveTarget;
+  readonly #backend: ClusterBackend;
+  readonly #log: (line: string) => void;
+  readonly #samples: ScalingSample[] = [];
+  readonly #decisions: ScalingDecision[] = [];
+  #busy = false;
+  #timer: NodeJS.Timeout | undefined;
+  #retiring = new Set<string>();
+
+  constructor(target: AdaptiveTarget, backend: ClusterBackend, options: AdaptiveInput = {}, log: (line: string) => void = () => undefined) {
+    this.options = resolveAdaptiveOptions(options);
+    this.#policy = new AdaptivePolicy(this.options);
+    this.#target = target;
+    this.#backend = backend;
+    this.#log = log;
+  }
+
+  /** Starts ticking on a timer that does not keep the process alive. */
+  start(clock: () => number = () => performance.now()): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setInterval(() => void this.tick(clock()), this.options.interval);
+    this.#timer.unref();
+    void this.tick(clock());
+  }
+
+  stop(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  history(since = -Infinity): ScalingHistory {
+    return {
+      samples: this.#samples.filter((s) => s.t > since),
+      decisions: this.#decisions.filter((d) => d.t > since),
+    };
+  }
+
+  /** One round: observe, decide, act. Overlapping rounds are skipped, not queued. */
+  async tick(now: number): Promise<AdaptiveDecision | undefined> {
+    if (this.#busy) return undefined;
+    this.#busy = true;
+    try {
+      const snapshot = this.#target.snapshot();
+      const observation = this.#observe(now, snapshot);
+      const decision = this.#policy.decide(observation);
+      const counts = snapshot.byState;
+      this.#record(this.#samples, {
+        t: now,
+        requested: this.#backend.requested,
+        running: this.#backend.running,
+        closing: this.#backend.closing,
+        target: decision.target,
+        queued: counts.queued + counts['no-worker'],
+        processing: counts.processing,
+        waiting: counts.waiting,
+        inMemory: counts.memory,
+      });
+      if (decision.op !== 'hold') this.#record(this.#decisions, { ...decision, t: now });
+      await this.#act(now, decision);
+      return decision;
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  #observe(now: number, snapshot: SchedulerSnapshot): AdaptiveObservation {
+    const counts = snapshot.byState;
+    const workers = snapshot.workers
+      .filter((w) => w.status === 'running' && !this.#retiring.has(w.name) && !snapshot.retiring.includes(w.worker))
+      .map((w) => ({ name: w.name, nthreads: w.nthreads, idle: w.processing === 0, nbytes: w.nbytes, memoryLimit: w.memoryLimit }));
+    return {
+      now,
+      expectedWork: snapshot.expectedRemainingWork,
+      pendingTasks: counts.waiting + counts['no-worker'] + counts.queued + counts.processing,
+      holdsResults: this.#target.holdsResults(),
+      workers,
+      requested: Math.max(0, this.#backend.requested - this.#retiring.size),
+      closing: this.#backend.closing + this.#retiring.size,
+      threadsPerWorker: this.#backend.threadsPerWorker,
+    };
+  }
+
+  async #act(now: number, decision: AdaptiveDecision): Promise<void> {
+    switch (decision.op) {
+      case 'hold':
+        return;
+      case 'scale-up':
+        try {
+          await this.#backend.scaleUp(decision.target);
+          this.#log(`adaptive: scale up to ${decision.target} (${decision.reason})`);
+        } catch (error) {
+          this.#policy.failed(now);
+          this.#log(`adaptive: scaleUp(${decision.target}) failed, will retry: ${error instanceof Error ? error.message : String(error)}`);
+        }
+        return;
+      case 'scale-down': {
+        const names = decision.workers;
+        for (const n of names) this.#retiring.add(n);
+        this.#log(`adaptive: retiring ${names.join(', ')} (${decision.reason})`);
+        // Retirement moves data and takes a while; the loop goes on meanwhile.
+        void this.#target
+          .retireWorkers(names)
+          .then(() => this.#backend.scaleDown(names))
+          .catch((error: unknown) => {
+            this.#log(`adaptive: retiring ${names.join(', ')} failed: ${error instanceof Error ? error.message : String(error)}`);
+          })
+          .finally(() => {
+            for (const n of names) this.#retiring.delete(n);
+          });
+        return;
+      }
+    }
+  }
+
+  #record<T>(list: T[], item: T): void {
+    list.push(item);
+    if (list.length > HISTORY_LIMIT) list.splice(0, list.length - HISTORY_LIMIT);
+  }
+}

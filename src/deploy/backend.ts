@@ -1,0 +1,22 @@
+/**
+ * What an adaptive cluster needs of the thing that starts and stops workers: local
+ * processes, Kubernetes pods, serverless functions, or a simulation. Backends know the
+ * scheduler only through this interface, and never choose which worker stops.
+ */
+export interface ClusterBackend {
+  /** Ask for `n` workers in total, counting those running and those still starting. */
+  scaleUp(n: number): void | Promise<void>;
+  /**
+   * Stop these workers (by name). The scheduler has already retired them: their unique
+   * data moved to workers that stay, and they were told to close.
+   */
+  scaleDown(names: readonly string[]): void | Promise<void>;
+  /** Workers asked for and not stopped: starting or running. */
+  readonly requested: number;
+  /** Workers whose process (pod, function) is up. */
+  readonly running: number;
+  /** Workers being stopped. */
+  readonly closing: number;
+  /** Threads each new worker brings. */
+  readonly threadsPerWorker: number;
+}
