@@ -7,6 +7,7 @@ const suites: Record<string, string> = {
   distributed: './distributed.js',
   adaptive: './adaptive.js',
   simulate: './simulate.js',
+  'adaptive-sim': './adaptive-sim.js',
   comm: './comm.js',
 };
 
