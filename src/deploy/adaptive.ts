@@ -7,6 +7,9 @@
 import { type AdaptiveDecision, type AdaptiveInput, type AdaptiveObservation, AdaptivePolicy, type ResolvedAdaptiveOptions, resolveAdaptiveOptions } from '../scheduler/adaptive-policy.js';
 import type { SchedulerSnapshot } from '../scheduler/state.js';
 import type { ClusterBackend } from './backend.js';
+import type { ScalingDecision, ScalingHistory, ScalingSample } from './scaling.js';
+
+export type { ScalingDecision, ScalingHistory, ScalingSample } from './scaling.js';
 
 /** What the loop needs of the scheduler. */
 export interface AdaptiveTarget {
@@ -15,26 +18,6 @@ export interface AdaptiveTarget {
   holdsResults(): boolean;
   /** Retire these workers (by name) gracefully; resolves when they are gone. */
   retireWorkers(names: readonly string[]): Promise<void>;
-}
-
-/** One sample of the cluster's size and load, taken every tick. */
-export interface ScalingSample {
-  readonly t: number;
-  readonly requested: number;
-  readonly running: number;
-  readonly closing: number;
-  readonly target: number;
-  readonly queued: number;
-  readonly processing: number;
-  readonly waiting: number;
-  readonly inMemory: number;
-}
-
-export type ScalingDecision = AdaptiveDecision & { readonly t: number };
-
-export interface ScalingHistory {
-  readonly samples: readonly ScalingSample[];
-  readonly decisions: readonly ScalingDecision[];
 }
 
 const HISTORY_LIMIT = 10_000;
@@ -48,7 +31,7 @@ export class Adaptive {
   readonly #samples: ScalingSample[] = [];
   readonly #decisions: ScalingDecision[] = [];
   #busy = false;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
   #retiring = new Set<string>();
 
   constructor(target: AdaptiveTarget, backend: ClusterBackend, options: AdaptiveInput = {}, log: (line: string) => void = () => undefined) {

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { TaskStreamBuffer } from '../../src/dashboard/task-stream.js';
+import { InvalidArgumentError } from '../../src/errors.js';
+
+const entry = (i: number, stop: number, over: { worker?: string; start?: number; kind?: 'compute' | 'transfer' | 'error'; prefix?: string } = {}) => ({
+  key: `k-${i}`,
+  prefix: over.prefix ?? 'k',
+  worker: over.worker ?? 'w',
+  start: over.start ?? stop - 1,
+  stop,
+  kind: over.kind ?? ('compute' as const),
+});
+
+void describe('TaskStreamBuffer', () => {
+  void test('keeps the newest `capacity` entries in order of stop', () => {
+    const b = new TaskStreamBuffer({ capacity: 5 });
+    for (const stop of [1, 2, 4, 3, 6, 5, 7]) b.record(entry(stop, stop));
+    assert.equal(b.size, 5);
+    assert.equal(b.pushed, 7);
+    assert.deepEqual(
+      b.since(-Infinity).map((e) => e.stop),
+      [3, 4, 5, 6, 7],
+    );
+    assert.deepEqual(
+      b.since(4).map((e) => e.stop),
+      [5, 6, 7],
+    );
+    assert.deepEqual(
+      b.since(4, 2).map((e) => e.stop),
+      [6, 7],
+    );
+    assert.deepEqual(b.since(7), []);
+  });
+
+  void test('assigns lanes: the lowest free at start, one per overlapping task', () => {
+    const b = new TaskStreamBuffer({ maxLanesPerWorker: 2 });
+    assert.equal(b.record(entry(1, 10, { start: 0 })).thread, 0);
+    assert.equal(b.record(entry(2, 12, { start: 1 })).thread, 1);
+    assert.equal(b.record(entry(3, 20, { start: 10 })).thread, 0);
+    assert.equal(b.record(entry(4, 5, { start: 0, worker: 'other' })).thread, 0);
+    // Both lanes busy and the cap reached: it overlaps on the one that frees first.
+    assert.equal(b.record(entry(5, 15, { start: 11 })).thread, 1);
+    b.forgetWorker('w');
+    assert.equal(b.record(entry(6, 30, { start: 25 })).thread, 0);
+    assert.equal(b.record({ ...entry(7, 30), thread: 7 }).thread, 7);
+  });
+
+  void test('counts finished and erred tasks per prefix, past the ring', () => {
+    const b = new TaskStreamBuffer({ capacity: 2 });
+    for (let i = 0; i < 10; i++) b.record(entry(i, i, { prefix: 'inc' }));
+    b.record(entry(10, 10, { prefix: 'add', kind: 'error' }));
+    b.record(entry(11, 11, { prefix: 'add', kind: 'transfer' }));
+    assert.deepEqual(b.prefixTotals().get('inc'), { finished: 10, erred: 0 });
+    assert.deepEqual(b.prefixTotals().get('add'), { finished: 0, erred: 1 });
+  });
+
+  void test('validates its options', () => {
+    assert.throws(() => new TaskStreamBuffer({ capacity: 0 }), (e: unknown) => e instanceof InvalidArgumentError && e.message.includes('options.capacity'));
+  });
+});
