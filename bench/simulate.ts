@@ -21,6 +21,7 @@
 import { performance } from 'node:perf_hooks';
 import type { ComputeTaskCommand, GraphTask, SchedulerCommand, SchedulerEvent } from '../src/scheduler/events.js';
 import { SchedulerState } from '../src/scheduler/state.js';
+import { mulberry32 as rng } from '../test/helpers/random.js';
 
 interface Args {
   workers: number;
@@ -46,17 +47,6 @@ function parseArgs(argv: readonly string[]): Args {
   return args;
 }
 
-/** mulberry32: small, seeded, good enough for jitter. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---------------------------------------------------------------------------------------
 // Graphs

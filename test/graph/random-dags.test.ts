@@ -6,18 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Ref, compile, get, ref, task, type Graph } from '../../src/index.js';
+import { mulberry32 as prng } from '../helpers/random.js';
 
-/** mulberry32: a tiny seeded PRNG, so every failure reproduces from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // Task functions travel as source, so each is self-contained. The first two arguments are
 // a shared counter (a SharedArrayBuffer, so threads write to the same memory) and the

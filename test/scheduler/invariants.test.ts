@@ -19,6 +19,7 @@ import {
   type WorkerState,
 } from '../../src/scheduler/records.js';
 import { SchedulerState } from '../../src/scheduler/state.js';
+import { mulberry32 as rng } from '../helpers/random.js';
 
 interface Internals {
   tasks: Map<string, TaskState>;
@@ -115,17 +116,6 @@ function check(s: SchedulerState, where: string): void {
   }
 }
 
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Workers as the commands describe them: what each runs and holds. */
 class Cluster {
