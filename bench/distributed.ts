@@ -1,0 +1,143 @@
+/**
+ * map-10,000, map-100,000, tree-50,000 and transfer (BENCHMARKS.md) on a LocalCluster of
+ * 2 worker processes × 1 thread and, in the same run, Dask distributed's LocalCluster of
+ * the same shape; prints JSON lines with µs per task and the ratio.
+ *
+ *   npm run build && npm run bench -- distributed [--repeat 3] [--workloads map-10000,tree-50000] [--no-anchor]
+ *       [--saturation 1.1]
+ *
+ * `--saturation` is the scheduler's root-task queue bound (tasks per thread; default the
+ * state machine's 1.1, as Dask's). Small tasks are then bound by the worker ⇄ scheduler
+ * round trip; `Infinity` turns queuing off and shows what the shell does without it.
+ */
+import { parseArgs } from 'node:util';
+import { Client, type Future, LocalCluster, get } from 'tessera';
+import { median, runAnchor } from './anchor.js';
+import { inc, treeExpected, treeGraph } from './workloads.js';
+
+const { values: args } = parseArgs({
+  options: {
+    repeat: { type: 'string', default: '3' },
+    workloads: { type: 'string', default: 'map-10000,map-100000,tree-50000,transfer' },
+    'transfer-bytes': { type: 'string', default: String(64 * 2 ** 20) },
+    'no-anchor': { type: 'boolean', default: false },
+    saturation: { type: 'string' },
+  },
+});
+const repeat = Number(args.repeat);
+const workloads = args.workloads.split(',').filter((w) => w !== '');
+const transferBytes = Number(args['transfer-bytes']);
+
+const emit = (line: Record<string, unknown>): void => {
+  console.log(JSON.stringify({ bench: 'distributed', workers: 2, threadsPerWorker: 1, ...(saturation === undefined ? {} : { saturation }), ...line }));
+};
+
+const saturation = args.saturation === undefined ? undefined : Number(args.saturation);
+const cluster = await LocalCluster.start({ workers: 2, threadsPerWorker: 1, ...(saturation === undefined ? {} : { scheduler: { saturation } }) });
+const client = await Client.connect(cluster.address);
+const ours = new Map<string, number>();
+
+async function idle(): Promise<void> {
+  // Like the anchor's wait_idle: the scheduler has forgotten the previous run.
+  while (cluster.scheduler.state.taskCount > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
+async function runMap(n: number): Promise<{ tasks: number; seconds: number }> {
+  const items = Array.from({ length: n }, (_, i) => i);
+  const start = performance.now();
+  const futures = client.map(inc, items);
+  const results = await client.gather(futures);
+  const seconds = (performance.now() - start) / 1000;
+  for (const f of futures) f.release();
+  if (results.length !== n || results[0] !== 1 || results[n - 1] !== n) throw new Error(`map-${n}: wrong results`);
+  return { tasks: n, seconds };
+}
+
+const trees = new Map<number, ReturnType<typeof treeGraph>>();
+async function runTree(n: number): Promise<{ tasks: number; seconds: number }> {
+  let tree = trees.get(n);
+  if (tree === undefined) trees.set(n, (tree = treeGraph(n)));
+  const start = performance.now();
+  const [value] = await client.get(tree.graph, [tree.root]);
+  const seconds = (performance.now() - start) / 1000;
+  if (value !== treeExpected(n)) throw new Error(`tree-${n}: wrong result ${String(value)}`);
+  return { tasks: tree.tasks, seconds };
+}
+
+/** As the anchor: a payload made on worker A, summed on A (baseline), then on B (one hop). */
+async function runTransfer(): Promise<{ bytes: number; seconds: number; mbPerSecond: number }> {
+  const [a, b] = ['local-0', 'local-1'];
+  const make = (nbytes: number): Float64Array => new Float64Array(nbytes / 8).fill(1);
+  const total = (xs: Float64Array): [number, number] => {
+    const t0 = performance.now();
+    let s = 0;
+    for (let i = 0; i < xs.length; i++) s += xs[i]!;
+    return [s, (performance.now() - t0) / 1000];
+  };
+  const payload = client.submitWith({ workers: [a] }, make, transferBytes);
+  await client.wait([payload]);
+  const timed = async (worker: string): Promise<[number, number, number]> => {
+    const start = performance.now();
+    const f: Future<[number, number]> = client.submitWith({ workers: [worker] }, total, payload);
+    const [s, c] = await f.result();
+    f.release();
+    return [s, c, (performance.now() - start) / 1000];
+  };
+  const [sLocal, cLocal, tLocal] = await timed(a);
+  const [sRemote, cRemote, tRemote] = await timed(b);
+  payload.release();
+  if (sLocal !== sRemote || sLocal !== transferBytes / 8) throw new Error(`transfer: sums differ: ${sLocal} ${sRemote}`);
+  const seconds = tRemote - cRemote - (tLocal - cLocal);
+  return { bytes: transferBytes, seconds, mbPerSecond: transferBytes / seconds / 1e6 };
+}
+
+try {
+  // Warm-up, untimed: threads started, functions loaded, connections open on both workers.
+  await runMap(200);
+  await get({ x: 1 }, ['x'], { client });
+  await idle();
+  for (const workload of workloads) {
+    const rows: { seconds: number; tasks?: number; mbPerSecond?: number }[] = [];
+    for (let r = 0; r < repeat; r++) {
+      const [kind, num] = workload.split('-') as [string, string | undefined];
+      const row = kind === 'map' ? await runMap(Number(num)) : kind === 'tree' ? await runTree(Number(num)) : await runTransfer();
+      await idle();
+      rows.push(row);
+      emit({ system: 'tessera', workload, run: r + 1, ...row, ...('tasks' in row ? { usPerTask: (row.seconds * 1e6) / row.tasks } : {}) });
+    }
+    const seconds = median(rows.map((row) => row.seconds));
+    if (workload === 'transfer') {
+      const mb = transferBytes / seconds / 1e6;
+      ours.set(workload, mb);
+      emit({ system: 'tessera', workload, stat: 'median', seconds, mbPerSecond: mb });
+    } else {
+      const tasks = rows[0]!.tasks!;
+      ours.set(workload, (seconds * 1e6) / tasks);
+      emit({ system: 'tessera', workload, stat: 'median', tasks, seconds, usPerTask: (seconds * 1e6) / tasks });
+    }
+  }
+} finally {
+  await client.close();
+  await cluster.close();
+}
+
+if (!args['no-anchor']) {
+  const anchor = await runAnchor('dask_distributed.py', ['--workloads', workloads.join(','), '--repeat', String(repeat)], { timeoutMs: 1_800_000 });
+  if (!anchor.available) {
+    emit({ system: 'dask', skipped: true, reason: anchor.reason });
+  } else {
+    for (const line of anchor.lines) {
+      if (line.stat !== 'median') continue;
+      const workload = String(line.workload);
+      const mine = ours.get(workload);
+      if (mine === undefined) continue;
+      if (workload === 'transfer') {
+        const dask = Number(line.mbPerSecond);
+        emit({ system: 'compare', workload, tesseraMbPerSecond: mine, daskMbPerSecond: dask, ratio: mine / dask });
+      } else {
+        const dask = Number(line.usPerTask);
+        emit({ system: 'compare', workload, tesseraUsPerTask: mine, daskUsPerTask: dask, speedup: dask / mine });
+      }
+    }
+  }
+}

@@ -1,0 +1,760 @@
+/**
+ * A connection to a Tessera cluster from the user's process: submits tasks and graphs to
+ * the scheduler, hands back Futures, and fetches results straight from the workers that
+ * hold them (through the scheduler's relay for workers that cannot accept connections).
+ *
+ * ```ts
+ * const client = await Client.connect('tcp://127.0.0.1:8786');
+ * const f = client.submit((x: number) => x + 1, 10);
+ * await f.result();                      // 11
+ * await client.close();
+ * ```
+ */
+import { randomBytes } from 'node:crypto';
+import { type ClientTlsOptions, type Connection, connect } from '../comm/index.js';
+import { CancelledError, InvalidArgumentError, TaskError, TesseraError, WorkerLostError } from '../errors.js';
+import { builtins } from '../functions/builtins.js';
+import type { FnRef } from '../functions/fn-ref.js';
+import { fnRef } from '../functions/portable.js';
+import { Delayed, toGraph } from '../graph/delayed.js';
+import { assertGraph, type Graph } from '../graph/graph.js';
+import { compile, type Plan } from '../graph/plan.js';
+import { isPlainObject, Ref, Task } from '../graph/task.js';
+import type { WireNode, WireStep } from '../local/messages.js';
+import type { TaskErrorInfo } from '../scheduler/events.js';
+import {
+  BUNDLE_SCHEME,
+  type ClientToScheduler,
+  type DataReply,
+  isDialable,
+  type PeerMessage,
+  ROLE_CLIENT,
+  ROLE_PEER,
+  type SchedulerToClient,
+  type WireGraphTask,
+} from '../scheduler/protocol.js';
+import { bundleModule, type ModuleBundle } from '../functions/bundle.js';
+import { ProgressBar, type ProgressBarOptions } from './progress-bar.js';
+import { Future, type FutureOwner, type FutureStatus, keepAlive } from './future.js';
+
+export interface ClientOptions {
+  readonly token?: string;
+  /** Milliseconds to reach the scheduler (retrying while it starts). Default 10 000. */
+  readonly timeout?: number;
+  readonly name?: string;
+  /** For a tls:// scheduler with a private CA or client certificates. */
+  readonly tls?: ClientTlsOptions;
+  /**
+   * Ship module functions (fromModule) as esbuild bundles, so workers need neither this
+   * machine's files nor its node_modules (default true). With false, workers import the
+   * module's file URL themselves, which works only where they share this file system.
+   */
+  readonly bundleModules?: boolean;
+}
+
+export interface SubmitOptions {
+  /** Key of the task (default: the function's name and a unique suffix). */
+  readonly key?: string;
+  /** Higher runs first. Default 0. */
+  readonly priority?: number;
+  /** Worker ids or names the task may run on. */
+  readonly workers?: readonly string[];
+  /** Times a failing task is tried again before it errs. Default 0. */
+  readonly retries?: number;
+}
+
+export type ClientStatus = 'running' | 'closing' | 'closed';
+
+type SchedulerConn = Connection<ClientToScheduler | SchedulerToClient>;
+
+interface PendingRequest {
+  readonly resolve: (reply: SchedulerToClient | DataReply) => void;
+  readonly reject: (error: Error) => void;
+  /** The worker asked directly, if any: its connection closing answers the request. */
+  readonly peer?: string;
+  readonly keys?: readonly string[];
+}
+
+interface KeyRecord {
+  status: FutureStatus;
+  error: Error | null;
+  /** Futures (and internal holds) on this key. */
+  refs: number;
+  waiters: { resolve: () => void; reject: (error: Error) => void }[];
+}
+
+// A result that has no holder (its worker just died) is asked for again after a pause.
+const WHO_HAS_RETRY_MS = 50;
+
+export class Client implements FutureOwner {
+  readonly id: string;
+  readonly #conn: SchedulerConn;
+  readonly #options: ClientOptions;
+  readonly #keys = new Map<string, KeyRecord>();
+  readonly #registry = new FinalizationRegistry<string>((key) => this.#decref(key));
+  readonly #requests = new Map<number, PendingRequest>();
+  readonly #peers = new Map<string, Promise<Connection<PeerMessage>>>();
+  readonly #tag = randomBytes(4).toString('hex');
+  #counter = 0;
+  #nextRequest = 1;
+  #toRelease: string[] = [];
+  readonly #bundleModules: boolean;
+  /** Bundles by module URL, made once per client. */
+  readonly #bundles = new Map<string, Promise<ModuleBundle | null>>();
+  readonly #uploaded = new Set<string>();
+  /** The last graph waiting for its bundles, if any; later graphs queue behind it. */
+  #graphQueue: Promise<void> | null = null;
+  #releaseScheduled = false;
+  #status: ClientStatus = 'running';
+  #closing: Promise<void> | null = null;
+
+  private constructor(id: string, conn: SchedulerConn, options: ClientOptions) {
+    this.id = id;
+    this.#conn = conn;
+    this.#options = options;
+    this.#bundleModules = options.bundleModules ?? true;
+  }
+
+  static async connect(address: string, options: ClientOptions = {}): Promise<Client> {
+    if (typeof (options as unknown) !== 'object' || (options as unknown) === null) throw new InvalidArgumentError('options must be an object');
+    if (options.token !== undefined && typeof options.token !== 'string') throw new InvalidArgumentError('options.token must be a string');
+    if (options.bundleModules !== undefined && typeof options.bundleModules !== 'boolean') throw new InvalidArgumentError('options.bundleModules must be a boolean');
+    const conn = await connect<ClientToScheduler | SchedulerToClient>(address, {
+      role: ROLE_CLIENT,
+      // Requests wait on their answers; graphs are one message each anyway.
+      batchInterval: 0,
+      ...(options.token === undefined ? {} : { token: options.token }),
+      ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
+      ...(options.name === undefined ? {} : { name: options.name }),
+      ...(options.tls === undefined ? {} : { tls: options.tls }),
+    });
+    let client: Client | undefined;
+    const early: SchedulerToClient[] = [];
+    try {
+      const id = await new Promise<string>((resolve, reject) => {
+        conn.onMessage((message) => {
+          const m = message as SchedulerToClient;
+          if (client !== undefined) client.#onMessage(m);
+          else if (m.op === 'client-welcome') resolve(m.id);
+          else early.push(m);
+        });
+        conn.onClose(() => reject(new TesseraError('the scheduler closed the connection', 'ERR_CONNECTION_CLOSED')));
+      });
+      client = new Client(id, conn, options);
+    } catch (error) {
+      conn.destroy();
+      throw error;
+    }
+    const live = client;
+    for (const m of early) live.#onMessage(m);
+    conn.onClose(() => live.#onDisconnect());
+    return live;
+  }
+
+  get status(): ClientStatus {
+    return this.#status;
+  }
+
+  // ---- submitting ----
+
+  /** Runs `fn(...args)` on the cluster. Arguments may be Futures; they become the task's inputs. */
+  submit<A extends unknown[], R>(fn: (...args: A) => R, ...args: { [I in keyof A]: A[I] | Future<A[I]> }): Future<Awaited<R>> {
+    return this.#submitTasks(fn, [args], {})[0] as Future<Awaited<R>>;
+  }
+
+  /** `submit` with options: a key, priority, worker restrictions, retries. */
+  submitWith<A extends unknown[], R>(options: SubmitOptions, fn: (...args: A) => R, ...args: { [I in keyof A]: A[I] | Future<A[I]> }): Future<Awaited<R>> {
+    return this.#submitTasks(fn, [args], options)[0] as Future<Awaited<R>>;
+  }
+
+  /** One task per item: `fn(item)`. */
+  map<T, R>(fn: (item: T) => R, items: Iterable<T | Future<T>>, options: Omit<SubmitOptions, 'key'> = {}): Future<Awaited<R>>[] {
+    return this.#submitTasks(fn, Array.from(items, (item) => [item]), options) as Future<Awaited<R>>[];
+  }
+
+  #submitTasks(fn: Function, argLists: readonly (readonly unknown[])[], options: SubmitOptions): Future[] {
+    this.#assertRunning();
+    if (typeof fn !== 'function') throw new InvalidArgumentError(`submit() needs a function, got ${typeof fn}`);
+    const ref = fnRef(fn);
+    if (options.key !== undefined && (typeof options.key !== 'string' || options.key === '')) {
+      throw new InvalidArgumentError('options.key must be a non-empty string');
+    }
+    const extra = taskExtras(options);
+    const prefix = ref.name === 'anonymous' ? 'task' : ref.name;
+    const tasks: WireGraphTask[] = [];
+    const keys: string[] = [];
+    for (const args of argLists) {
+      const t = new Task(fn, args.map(futureToRef));
+      const key = options.key ?? `${prefix}-${this.#uniqueSuffix()}`;
+      keys.push(key);
+      tasks.push({ key, dependencies: t.dependencies, spec: { node: { steps: [wireStep(t)], stepKeys: [key], out: true } }, ...extra });
+    }
+    const futures = keys.map((key) => this.#future(key));
+    this.#send({
+      op: 'update-graph',
+      tasks,
+      wanted: keys,
+      fns: [ref],
+      ...(options.priority === undefined ? {} : { userPriority: options.priority }),
+    });
+    return futures;
+  }
+
+  /** Computes lazy values on the cluster and keeps them there: one Future per value. */
+  persist<T>(value: Delayed<T>): Promise<Future<T>>;
+  persist(values: readonly Delayed[]): Promise<Future[]>;
+  persist(value: Delayed | readonly Delayed[]): Promise<Future | Future[]> {
+    return Promise.resolve().then(() => {
+      const list = Array.isArray(value) ? (value as readonly Delayed[]) : [value as Delayed];
+      for (const d of list) if (!(d instanceof Delayed)) throw new InvalidArgumentError('persist() takes Delayed values');
+      const keys = [...new Set(list.map((d) => d.key))];
+      const futures = this.#submitPlan(compile(toGraph(...list), keys), keys);
+      const byKey = new Map(keys.map((k, i) => [k, futures[i]!]));
+      const out = list.map((d) => byKey.get(d.key)!);
+      // A value given twice gets the same Future object in both places.
+      return Array.isArray(value) ? out : out[0]!;
+    });
+  }
+
+  /** Like persist: the computation starts now, its result stays in the cluster. */
+  compute<T>(value: Delayed<T>): Promise<Future<T>> {
+    return this.persist(value);
+  }
+
+  /**
+   * Computes keys of a graph on the cluster and returns their values, as the local get()
+   * does; `delayed(…).compute({ client })` comes here. Intermediate results are released.
+   */
+  async get(graph: Graph, keys: readonly string[]): Promise<unknown[]> {
+    this.#assertRunning();
+    assertGraph(graph);
+    if (!Array.isArray(keys)) throw new InvalidArgumentError('keys must be an array of strings');
+    const unique = [...new Set(keys)];
+    const futures = this.#submitPlan(compile(graph, unique), unique);
+    try {
+      const values = await this.#gatherKeys(unique);
+      const byKey = new Map(unique.map((k, i) => [k, values[i]]));
+      return keys.map((k) => byKey.get(k));
+    } finally {
+      for (const f of futures) f.release();
+    }
+  }
+
+  #submitPlan(plan: Plan, wanted: readonly string[]): Future[] {
+    this.#assertRunning();
+    const fns = new Map<string, FnRef>();
+    const tasks = new Array<WireGraphTask>(plan.size);
+    for (let j = 0; j < plan.size; j++) {
+      const key = plan.keys[j]!;
+      const dependencies: string[] = [];
+      for (let p = plan.depStart[j]!; p < plan.depStart[j + 1]!; p++) dependencies.push(plan.keys[plan.depIdx[p]!]!);
+      tasks[j] = { key, dependencies, spec: { node: wireNode(plan, j, fns) }, priority: j };
+    }
+    const futures = wanted.map((key) => this.#future(key));
+    this.#send({ op: 'update-graph', tasks, wanted, fns: [...fns.values()] });
+    return futures;
+  }
+
+  /** Puts values into worker memory: one Future per value. */
+  async scatter<T>(values: readonly T[]): Promise<Future<T>[]> {
+    this.#assertRunning();
+    if (!Array.isArray(values)) throw new InvalidArgumentError('scatter() takes an array of values');
+    const keys = values.map(() => `scatter-${this.#uniqueSuffix()}`);
+    const futures = keys.map((key) => this.#future(key) as Future<T>);
+    const reply = await this.#ask((id) => ({ op: 'scatter', id, items: keys.map((k, i) => [k, values[i]] as const) }));
+    if (reply.op === 'scattered' && reply.error !== null) {
+      for (const f of futures) f.release();
+      throw new TesseraError(`scatter failed: ${reply.error}`, 'ERR_SCATTER');
+    }
+    return futures;
+  }
+
+  // ---- results ----
+
+  /** The values of the futures, in order. Rejects with the first error (TaskError, CancelledError, …). */
+  gather<T extends readonly Future[]>(futures: T): Promise<{ -readonly [I in keyof T]: T[I] extends Future<infer R> ? R : never }>;
+  gather(futures: readonly Future[]): Promise<unknown[]> {
+    if (!isList(futures) || futures.some((f) => !(f instanceof Future))) {
+      return Promise.reject(new InvalidArgumentError('gather() takes an array of Futures'));
+    }
+    const unique = [...new Set(futures.map((f) => f.key))];
+    // The callback holds the futures until their values are here (see Future.result).
+    return this.#gatherKeys(unique).then((values) => {
+      const byKey = new Map(unique.map((k, i) => [k, values[i]]));
+      return futures.map((f) => byKey.get(f.key));
+    });
+  }
+
+  /** Resolves when every future is done (finished, erred or cancelled). */
+  async wait(futures: readonly Future[]): Promise<void> {
+    await Promise.all(futures.map((f) => this.#whenDone(f.key).catch(() => undefined)));
+    // Held until here, so that none is collected (and released) while waited for.
+    keepAlive(futures);
+  }
+
+  /** Yields the futures as they complete (finished or failed), in completion order. */
+  async *asCompleted<T>(futures: Iterable<Future<T>>): AsyncGenerator<Future<T>, void, undefined> {
+    const list = [...futures];
+    const done: Future<T>[] = [];
+    let wake: (() => void) | null = null;
+    for (const f of list) {
+      void this.#whenDone(f.key).then(
+        () => undefined,
+        () => undefined,
+      ).then(() => {
+        done.push(f);
+        wake?.();
+      });
+    }
+    for (let yielded = 0; yielded < list.length; yielded++) {
+      while (done.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+      wake = null;
+      yield done.shift()!;
+    }
+  }
+
+  /**
+   * A terminal progress bar over the futures until each is done (finished, erred or
+   * cancelled). Resolves then; never rejects for a task's error.
+   */
+  async progress(futures: readonly Future[], options: Omit<ProgressBarOptions, 'total'> = {}): Promise<void> {
+    const bar = new ProgressBar({ ...options, total: futures.length });
+    let done = 0;
+    let erred = 0;
+    bar.update(0, 0);
+    await Promise.all(
+      futures.map((f) =>
+        this.#whenDone(f.key).then(
+          () => bar.update(++done, erred),
+          () => bar.update(++done, ++erred),
+        ),
+      ),
+    );
+    bar.finish();
+    keepAlive(futures);
+  }
+
+  /** Stops these computations; their futures' result() rejects with CancelledError. */
+  async cancel(futures: readonly Future[]): Promise<void> {
+    await this.cancelKeys(futures.map((f) => f.key));
+  }
+
+  // ---- FutureOwner ----
+
+  /** @internal */
+  statusOf(key: string): FutureStatus {
+    return this.#keys.get(key)?.status ?? 'cancelled';
+  }
+
+  /** @internal */
+  resultOf(key: string): Promise<unknown> {
+    return this.#gatherKeys([key]).then((values) => values[0]);
+  }
+
+  /** @internal */
+  cancelKeys(keys: readonly string[]): Promise<void> {
+    if (this.#status !== 'running') return Promise.resolve();
+    const cancelled = new CancelledError(`cancelled by the client`);
+    for (const key of keys) {
+      const record = this.#keys.get(key);
+      if (record === undefined || record.status === 'finished') continue;
+      this.#settle(record, 'cancelled', cancelled);
+    }
+    this.#send({ op: 'cancel', keys });
+    return Promise.resolve();
+  }
+
+  /** @internal */
+  releaseFuture(future: Future): void {
+    this.#registry.unregister(future);
+    this.#decref(future.key);
+  }
+
+  // ---- closing ----
+
+  /** Disconnects; the cluster releases everything this client held. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutDown();
+    return this.#closing;
+  }
+
+  async #shutDown(): Promise<void> {
+    this.#status = 'closing';
+    this.#failAll(new CancelledError('the client closed'));
+    const steps: Promise<unknown>[] = [this.#conn.close()];
+    for (const peer of this.#peers.values()) steps.push(peer.then((c) => c.close(), () => undefined));
+    this.#peers.clear();
+    await Promise.allSettled(steps);
+    this.#status = 'closed';
+  }
+
+  #onDisconnect(): void {
+    if (this.#status === 'running') {
+      this.#status = 'closed';
+      this.#failAll(new TesseraError('the connection to the scheduler was lost', 'ERR_CONNECTION_CLOSED'));
+      for (const peer of this.#peers.values()) void peer.then((c) => c.close(), () => undefined);
+      this.#peers.clear();
+    }
+  }
+
+  #failAll(error: Error): void {
+    for (const record of this.#keys.values()) if (record.status === 'pending') this.#settle(record, 'cancelled', error);
+    for (const request of this.#requests.values()) request.reject(error);
+    this.#requests.clear();
+  }
+
+  // ---- internals ----
+
+  #assertRunning(): void {
+    if (this.#status !== 'running') throw new TesseraError(`the client is ${this.#status}`, 'ERR_CLIENT_CLOSED');
+  }
+
+  #uniqueSuffix(): string {
+    return `${this.#tag}${(this.#counter++).toString(36)}`;
+  }
+
+  #send(message: ClientToScheduler): void {
+    this.#assertRunning();
+    if (message.op === 'update-graph') {
+      this.#sendGraph(message);
+      return;
+    }
+    this.#conn.send(message);
+  }
+
+  /**
+   * Graphs whose module functions are not bundled yet wait for esbuild; graphs go out in
+   * the order they were submitted.
+   */
+  #sendGraph(message: Extract<ClientToScheduler, { op: 'update-graph' }>): void {
+    const needsBundle = this.#bundleModules && message.fns.some((f) => f.kind === 'module' && f.url.startsWith('file:'));
+    if (!needsBundle && this.#graphQueue === null) {
+      this.#flushReleases();
+      this.#conn.send(message);
+      return;
+    }
+    const queued = (this.#graphQueue ?? Promise.resolve()).then(async () => {
+      const fns = needsBundle ? await Promise.all(message.fns.map((f) => this.#portable(f))) : message.fns;
+      if (this.#status !== 'running' || this.#conn.state !== 'open') return;
+      this.#flushReleases();
+      this.#conn.send({ ...message, fns });
+    });
+    this.#graphQueue = queued;
+    void queued.finally(() => {
+      if (this.#graphQueue === queued) this.#graphQueue = null;
+    });
+  }
+
+  /** A module function as it travels: its module bundled and uploaded once, named by hash. */
+  async #portable(fn: FnRef): Promise<FnRef> {
+    if (fn.kind !== 'module' || !fn.url.startsWith('file:')) return fn;
+    let pending = this.#bundles.get(fn.url);
+    if (pending === undefined) {
+      pending = bundleModule(fn.url).catch((error: unknown) => {
+        // Still works where the workers share this machine's files (a LocalCluster).
+        process.emitWarning(`${error instanceof Error ? error.message : String(error)}; workers will import ${fn.url} directly`, 'TesseraWarning');
+        return null;
+      });
+      this.#bundles.set(fn.url, pending);
+    }
+    const bundle = await pending;
+    if (bundle === null) return fn;
+    if (!this.#uploaded.has(bundle.hash) && this.#conn.state === 'open') {
+      this.#uploaded.add(bundle.hash);
+      this.#conn.send({ op: 'upload-module', hash: bundle.hash, code: bundle.code });
+    }
+    return { ...fn, url: `${BUNDLE_SCHEME}${bundle.hash}` };
+  }
+
+  #future(key: string): Future {
+    let record = this.#keys.get(key);
+    if (record === undefined) {
+      record = { status: 'pending', error: null, refs: 0, waiters: [] };
+      this.#keys.set(key, record);
+    }
+    record.refs++;
+    const future = new Future(key, this);
+    this.#registry.register(future, key, future);
+    return future;
+  }
+
+  #decref(key: string): void {
+    const record = this.#keys.get(key);
+    if (record === undefined || --record.refs > 0) return;
+    this.#keys.delete(key);
+    if (this.#status !== 'running') return;
+    this.#toRelease.push(key);
+    if (this.#releaseScheduled) return;
+    this.#releaseScheduled = true;
+    // Releases of one turn travel together.
+    setImmediate(() => this.#flushReleases());
+  }
+
+  /**
+   * Sends pending releases. Also called before every graph goes out: a new graph may reuse
+   * key names of one just released (two get() calls on different graphs with keys 'a',
+   * 'b'…), and the scheduler must forget the old results before it sees the new tasks, or
+   * it would take them for the same results.
+   */
+  #flushReleases(): void {
+    this.#releaseScheduled = false;
+    if (this.#toRelease.length === 0) return;
+    // Keys wanted again by the graph about to go out are released too: the release goes
+    // first, so the scheduler forgets the old task and takes the new one as it is.
+    const keys = this.#toRelease;
+    this.#toRelease = [];
+    if (this.#status === 'running' && this.#conn.state === 'open') this.#conn.send({ op: 'release-keys', keys });
+  }
+
+  #onMessage(m: SchedulerToClient): void {
+    switch (m.op) {
+      case 'client-welcome':
+        return;
+      case 'keys-in-memory':
+        for (const key of m.keys) {
+          const record = this.#keys.get(key);
+          if (record !== undefined) this.#settle(record, 'finished', null);
+        }
+        return;
+      case 'key-erred': {
+        const record = this.#keys.get(m.key);
+        if (record !== undefined) this.#settle(record, 'error', remoteError(m.key, m.error));
+        return;
+      }
+      case 'key-lost': {
+        const record = this.#keys.get(m.key);
+        if (record !== undefined) this.#settle(record, 'lost', new WorkerLostError(m.key, m.error.message));
+        return;
+      }
+      case 'keys-cancelled':
+        for (const key of m.keys) {
+          const record = this.#keys.get(key);
+          if (record !== undefined && record.status === 'pending') this.#settle(record, 'cancelled', new CancelledError(`task '${key}' was cancelled`));
+        }
+        return;
+      case 'who-has-reply':
+      case 'scattered':
+      case 'data': {
+        const request = this.#requests.get(m.id);
+        if (request === undefined) return;
+        this.#requests.delete(m.id);
+        request.resolve(m);
+        return;
+      }
+      default: {
+        const never: never = m;
+        throw new TesseraError(`unknown scheduler message '${(never as { op: string }).op}'`, 'ERR_PROTOCOL');
+      }
+    }
+  }
+
+  #settle(record: KeyRecord, status: FutureStatus, error: Error | null): void {
+    record.status = status;
+    record.error = error;
+    const waiters = record.waiters;
+    record.waiters = [];
+    for (const w of waiters) {
+      if (error === null) w.resolve();
+      else w.reject(error);
+    }
+  }
+
+  #whenDone(key: string): Promise<void> {
+    const record = this.#keys.get(key);
+    if (record === undefined) return Promise.reject(new CancelledError(`the future '${key}' was released`));
+    switch (record.status) {
+      case 'finished':
+        return Promise.resolve();
+      case 'pending':
+        return new Promise((resolve, reject) => record.waiters.push({ resolve, reject }));
+      case 'error':
+      case 'cancelled':
+      case 'lost':
+        return Promise.reject(record.error ?? new CancelledError(`task '${key}' was cancelled`));
+      default: {
+        const never: never = record.status;
+        return Promise.reject(new TesseraError(`unknown status ${String(never)}`));
+      }
+    }
+  }
+
+  /** Sends a request carrying a fresh id and resolves with the reply bearing it. */
+  #ask(make: (id: number) => ClientToScheduler): Promise<SchedulerToClient | DataReply> {
+    return new Promise((resolve, reject) => {
+      if (this.#status !== 'running') {
+        reject(new TesseraError(`the client is ${this.#status}`, 'ERR_CLIENT_CLOSED'));
+        return;
+      }
+      const id = this.#nextRequest++;
+      this.#requests.set(id, { resolve, reject });
+      this.#conn.send(make(id));
+    });
+  }
+
+  async #gatherKeys(keys: readonly string[]): Promise<unknown[]> {
+    await Promise.all(keys.map((k) => this.#whenDone(k)));
+    const values = new Map<string, unknown>();
+    let remaining = [...keys];
+    while (remaining.length > 0) {
+      this.#assertRunning();
+      const reply = await this.#ask((id) => ({ op: 'who-has', id, keys: remaining }));
+      if (reply.op !== 'who-has-reply') throw new TesseraError(`expected who-has-reply, got '${reply.op}'`, 'ERR_PROTOCOL');
+      const byHolder = new Map<string, string[]>();
+      let homeless = false;
+      for (let i = 0; i < remaining.length; i++) {
+        const key = remaining[i]!;
+        const holders = reply.whoHas[i];
+        if (holders === null || holders === undefined) {
+          // The scheduler forgot it: nobody can produce it any more.
+          const record = this.#keys.get(key);
+          if (record !== undefined) this.#settle(record, 'lost', new WorkerLostError(key, `the cluster no longer holds '${key}'`));
+          continue;
+        }
+        if (holders.length === 0) {
+          homeless = true;
+          continue;
+        }
+        const holder = holders[Math.floor(Math.random() * holders.length)]!;
+        let list = byHolder.get(holder);
+        if (list === undefined) byHolder.set(holder, (list = []));
+        list.push(key);
+      }
+      for (const key of remaining) {
+        const record = this.#keys.get(key);
+        if (record?.status === 'lost' && record.error !== null) throw record.error;
+      }
+      const replies = await Promise.all([...byHolder].map(([holder, list]) => this.#fetch(holder, list)));
+      for (const r of replies) for (const [key, value] of r.values) values.set(key, value);
+      remaining = remaining.filter((k) => !values.has(k));
+      if (remaining.length > 0) {
+        // Lost with a worker and being recomputed, or moved: ask again, and fail on errors.
+        await Promise.all(remaining.map((k) => this.#whenDone(k)));
+        if (homeless || replies.some((r) => r.missing.length > 0)) await new Promise((resolve) => setTimeout(resolve, WHO_HAS_RETRY_MS));
+      }
+    }
+    return keys.map((k) => values.get(k));
+  }
+
+  #fetch(holder: string, keys: readonly string[]): Promise<DataReply> {
+    if (!isDialable(holder)) {
+      return this.#ask((id) => ({ op: 'relay-get-data', id, worker: holder, keys })).then((reply) => {
+        if (reply.op !== 'data') throw new TesseraError(`expected data, got '${reply.op}'`, 'ERR_PROTOCOL');
+        return reply;
+      });
+    }
+    return this.#peer(holder).then(
+      (conn) =>
+        new Promise<DataReply>((resolve, reject) => {
+          const id = this.#nextRequest++;
+          this.#requests.set(id, { resolve: (reply) => resolve(reply as DataReply), reject, peer: holder, keys });
+          conn.send({ op: 'get-data', id, keys });
+        }),
+      // An unreachable holder is as good as a holder without the keys: ask again.
+      (): DataReply => ({ op: 'data', id: 0, values: [], missing: [...keys] }),
+    );
+  }
+
+  #peer(address: string): Promise<Connection<PeerMessage>> {
+    const known = this.#peers.get(address);
+    if (known !== undefined) return known;
+    const opened = connect<PeerMessage>(address, {
+      role: ROLE_PEER,
+      retry: false,
+      batchInterval: 0,
+      ...(this.#options.token === undefined ? {} : { token: this.#options.token }),
+    });
+    this.#peers.set(address, opened);
+    opened.then(
+      (conn) => {
+        conn.onMessage((message) => {
+          if (message.op !== 'data') throw new TesseraError(`a worker answered with '${message.op}'`, 'ERR_PROTOCOL');
+          const request = this.#requests.get(message.id);
+          if (request === undefined) return;
+          this.#requests.delete(message.id);
+          request.resolve(message);
+        });
+        conn.onClose(() => {
+          if (this.#peers.get(address) === opened) this.#peers.delete(address);
+          for (const [id, request] of this.#requests) {
+            if (request.peer !== address) continue;
+            this.#requests.delete(id);
+            request.resolve({ op: 'data', id, values: [], missing: [...(request.keys ?? [])] });
+          }
+        });
+      },
+      () => {
+        if (this.#peers.get(address) === opened) this.#peers.delete(address);
+      },
+    );
+    return opened;
+  }
+}
+
+/** Array.isArray without widening a readonly array's element type to any. */
+function isList(value: unknown): value is readonly unknown[] {
+  return Array.isArray(value);
+}
+
+function taskExtras(options: SubmitOptions): Partial<WireGraphTask> {
+  const extra: { restrictions?: readonly string[]; retries?: number } = {};
+  if (options.workers !== undefined) {
+    if (!Array.isArray(options.workers) || options.workers.some((w) => typeof w !== 'string')) {
+      throw new InvalidArgumentError('options.workers must be an array of worker ids or names');
+    }
+    extra.restrictions = options.workers;
+  }
+  if (options.retries !== undefined) {
+    if (!Number.isInteger(options.retries) || options.retries < 0) throw new InvalidArgumentError('options.retries must be a non-negative integer');
+    extra.retries = options.retries;
+  }
+  if (options.priority !== undefined && typeof options.priority !== 'number') throw new InvalidArgumentError('options.priority must be a number');
+  return extra;
+}
+
+/** Futures in arguments (at any depth of arrays and plain objects) become refs to their keys. */
+function futureToRef(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (value instanceof Future) return new Ref(value.key);
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    value.forEach((item: unknown, i) => {
+      const sub = futureToRef(item);
+      if (sub !== item) (copy ??= value.slice())[i] = sub;
+    });
+    return copy ?? value;
+  }
+  if (isPlainObject(value)) {
+    let copy: Record<string, unknown> | undefined;
+    for (const k of Object.keys(value)) {
+      const sub = futureToRef(value[k]);
+      if (sub !== value[k]) (copy ??= { ...value })[k] = sub;
+    }
+    return copy ?? value;
+  }
+  return value;
+}
+
+function wireStep(t: Task): WireStep {
+  return { fn: t.ref.id, deps: t.dependencies, args: t.args, argRefs: t.argRefs, deepRefs: t.deepRefs };
+}
+
+const identityRef = fnRef(builtins.identity);
+
+/** Plan node j as a task spec: its (fused) steps, or a literal returned by identity. */
+function wireNode(plan: Plan, j: number, fns: Map<string, FnRef>): WireNode {
+  const key = plan.keys[j]!;
+  const task = plan.tasks[j];
+  if (task === null || task === undefined) {
+    fns.set(identityRef.id, identityRef);
+    return { steps: [{ fn: identityRef.id, deps: [], args: [plan.literals[j]], argRefs: null, deepRefs: null }], stepKeys: [key], out: true };
+  }
+  const chain = plan.fused.get(j);
+  const tasks = chain === undefined ? [task] : chain.steps;
+  for (const t of tasks) fns.set(t.ref.id, t.ref);
+  return { steps: tasks.map(wireStep), stepKeys: chain === undefined ? [key] : chain.keys, out: true };
+}
+
+function remoteError(key: string, info: TaskErrorInfo): Error {
+  if (info.name === 'WorkerLostError') return new WorkerLostError(key, info.message);
+  return new TaskError(key, info);
+}

@@ -1,0 +1,66 @@
+/**
+ * A Future names a result that lives (or will live) in the cluster's memory. Holding a
+ * Future keeps the result there; releasing it — explicitly, or by dropping it so it is
+ * garbage collected — lets the cluster forget it once no one else holds it.
+ */
+export type FutureStatus = 'pending' | 'finished' | 'error' | 'cancelled' | 'lost';
+
+/** What a Future needs of its client; the Client implements it. */
+export interface FutureOwner {
+  statusOf(key: string): FutureStatus;
+  resultOf(key: string): Promise<unknown>;
+  cancelKeys(keys: readonly string[]): Promise<void>;
+  releaseFuture(future: Future): void;
+}
+
+export class Future<T = unknown> {
+  declare readonly __result?: T;
+  readonly key: string;
+  readonly #owner: FutureOwner;
+  #released = false;
+
+  /** @internal Futures are made by a Client. */
+  constructor(key: string, owner: FutureOwner) {
+    this.key = key;
+    this.#owner = owner;
+  }
+
+  /** 'pending' until the result is in cluster memory ('finished') or it failed. */
+  get status(): FutureStatus {
+    return this.#released ? 'cancelled' : this.#owner.statusOf(this.key);
+  }
+
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /** The value, fetched from the worker that holds it. Rejects with TaskError if the task threw. */
+  result(): Promise<T> {
+    // The pending promise holds this Future, so that `await client.submit(f).result()`
+    // cannot see its Future collected (and its result released) while it waits.
+    return (this.#owner.resultOf(this.key) as Promise<T>).finally(() => keepAlive(this));
+  }
+
+  /** Stops the computation if nobody else needs it; `result()` then rejects with CancelledError. */
+  cancel(): Promise<void> {
+    return this.#owner.cancelKeys([this.key]);
+  }
+
+  /** Lets the cluster forget the result once no other Future holds it. Idempotent. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#owner.releaseFuture(this);
+  }
+
+  toString(): string {
+    return `Future(${this.key}, ${this.status})`;
+  }
+}
+
+/** Does nothing, visibly to the optimiser: the argument stays reachable until the call. */
+export function keepAlive(value: unknown): void {
+  if (value === kNever) throw new Error('unreachable');
+}
+
+const kNever = Symbol('never');

@@ -1,0 +1,250 @@
+/**
+ * A cluster on this machine: a scheduler in this process and worker processes beside it.
+ *
+ * ```ts
+ * const cluster = await LocalCluster.start({ workers: 2, threadsPerWorker: 1 });
+ * const client = await Client.connect(cluster.address, { token: cluster.token });
+ * // …
+ * await client.close();
+ * await cluster.close();   // no process left behind
+ * ```
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { InvalidArgumentError, TesseraError } from '../../errors.js';
+import { Scheduler } from '../../scheduler/server.js';
+import type { SchedulerStateOptions } from '../../scheduler/state.js';
+
+export interface LocalClusterOptions {
+  /** Worker processes to start. Default: min(4, available parallelism). */
+  readonly workers?: number;
+  /** Threads per worker. Default 1. */
+  readonly threadsPerWorker?: number;
+  /** Per worker: bytes or '2GB'. Default: the machine's memory. */
+  readonly memoryLimit?: number | string;
+  /** Per worker, fraction of memoryLimit past which results spill to disk (default 0.6; false: never). */
+  readonly memoryTarget?: number | false;
+  /** Per worker, fraction of memoryLimit past which it takes no new tasks (default 0.8; false: never). */
+  readonly memoryPause?: number | false;
+  /**
+   * Token the scheduler requires. Default none: the scheduler and workers listen on
+   * 127.0.0.1 only. Pass one on machines shared with people you do not trust.
+   */
+  readonly token?: string;
+  /** Scheduler port; default 0 (any free port). */
+  readonly port?: number;
+  /** Options of the scheduler's state machine. */
+  readonly scheduler?: SchedulerStateOptions;
+  /** Milliseconds a worker has to start and register. Default 60 000. */
+  readonly startTimeout?: number;
+}
+
+export type LocalClusterState = 'running' | 'closing' | 'closed';
+
+interface WorkerProcess {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly exited: Promise<void>;
+  alive: boolean;
+}
+
+// Children this process started, killed if it exits without closing its clusters.
+const everyChild = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+export class LocalCluster {
+  readonly address: string;
+  readonly token: string | undefined;
+  readonly #scheduler: Scheduler;
+  readonly #threadsPerWorker: number;
+  readonly #memoryLimit: number | string | undefined;
+  readonly #memoryFlags: readonly string[];
+  readonly #startTimeout: number;
+  readonly #procs: WorkerProcess[] = [];
+  #nextName = 0;
+  #state: LocalClusterState = 'running';
+  #closing: Promise<void> | null = null;
+  #scaling: Promise<void> = Promise.resolve();
+
+  private constructor(
+    scheduler: Scheduler,
+    token: string | undefined,
+    threadsPerWorker: number,
+    memoryLimit: number | string | undefined,
+    memoryFlags: readonly string[],
+    startTimeout: number,
+  ) {
+    this.#memoryFlags = memoryFlags;
+    this.#scheduler = scheduler;
+    this.address = scheduler.address;
+    this.token = token;
+    this.#threadsPerWorker = threadsPerWorker;
+    this.#memoryLimit = memoryLimit;
+    this.#startTimeout = startTimeout;
+  }
+
+  static async start(options: LocalClusterOptions = {}): Promise<LocalCluster> {
+    if (typeof (options as unknown) !== 'object' || (options as unknown) === null) throw new InvalidArgumentError('options must be an object');
+    const workers = options.workers ?? Math.min(4, availableParallelism());
+    if (!Number.isInteger(workers) || workers < 0) throw new InvalidArgumentError(`options.workers must be a non-negative integer, got ${String(workers)}`);
+    const threadsPerWorker = options.threadsPerWorker ?? 1;
+    if (!Number.isInteger(threadsPerWorker) || threadsPerWorker < 1) {
+      throw new InvalidArgumentError(`options.threadsPerWorker must be a positive integer, got ${String(threadsPerWorker)}`);
+    }
+    if (options.token !== undefined && (typeof options.token !== 'string' || options.token === '')) {
+      throw new InvalidArgumentError('options.token must be a non-empty string');
+    }
+    const startTimeout = options.startTimeout ?? 60_000;
+    if (typeof startTimeout !== 'number' || !(startTimeout > 0)) throw new InvalidArgumentError('options.startTimeout must be a positive number of milliseconds');
+    const token = options.token;
+    const scheduler = await Scheduler.start({
+      host: '127.0.0.1',
+      port: options.port ?? 0,
+      ...(token === undefined ? {} : { token }),
+      ...(options.scheduler === undefined ? {} : { state: options.scheduler }),
+    });
+    const memoryFlags: string[] = [];
+    for (const [flag, value] of [['--memory-target', options.memoryTarget], ['--memory-pause', options.memoryPause]] as const) {
+      if (value === undefined) continue;
+      if (value !== false && !(typeof value === 'number' && value > 0)) {
+        await scheduler.close();
+        throw new InvalidArgumentError(`options.${flag === '--memory-target' ? 'memoryTarget' : 'memoryPause'} must be a positive fraction or false`);
+      }
+      memoryFlags.push(flag, String(value));
+    }
+    const cluster = new LocalCluster(scheduler, token, threadsPerWorker, options.memoryLimit, memoryFlags, startTimeout);
+    try {
+      await cluster.scale(workers);
+    } catch (error) {
+      await cluster.close();
+      throw error;
+    }
+    return cluster;
+  }
+
+  get state(): LocalClusterState {
+    return this.#state;
+  }
+
+  /** The scheduler running in this process. */
+  get scheduler(): Scheduler {
+    return this.#scheduler;
+  }
+
+  /** Worker processes alive now. */
+  get processes(): readonly { readonly name: string; readonly pid: number }[] {
+    return this.#procs.filter((p) => p.alive).map((p) => ({ name: p.name, pid: p.child.pid ?? -1 }));
+  }
+
+  /** Starts or retires worker processes until `n` are running. */
+  scale(n: number): Promise<void> {
+    if (!Number.isInteger(n) || n < 0) return Promise.reject(new InvalidArgumentError(`scale(n): n must be a non-negative integer, got ${String(n)}`));
+    const next = this.#scaling.then(() => this.#scaleTo(n));
+    this.#scaling = next.catch(() => undefined);
+    return next;
+  }
+
+  async #scaleTo(n: number): Promise<void> {
+    if (this.#state !== 'running') throw new TesseraError('the cluster is closed', 'ERR_CLUSTER_CLOSED');
+    const alive = this.#procs.filter((p) => p.alive);
+    if (alive.length < n) {
+      const started = Array.from({ length: n - alive.length }, () => this.#spawn());
+      await Promise.all(started.map((p) => this.#waitRegistered(p)));
+    } else if (alive.length > n) {
+      const leaving = alive.slice(n);
+      const names = new Set(leaving.map((p) => p.name));
+      const ids = [...this.#scheduler.workerNames()].filter(([, name]) => names.has(name)).map(([id]) => id);
+      // Graceful: the scheduler moves data only they hold, then tells them to close.
+      this.#scheduler.retireWorkers(ids);
+      await Promise.all(leaving.map((p) => this.#stop(p, 30_000)));
+    }
+  }
+
+  /** Stops every worker process, then the scheduler. Idempotent; every step is attempted. */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutDown();
+    return this.#closing;
+  }
+
+  async #shutDown(): Promise<void> {
+    this.#state = 'closing';
+    await this.#scaling.catch(() => undefined);
+    // Closing the scheduler first makes every worker leave at once, with nothing to hand over.
+    await this.#scheduler.close().catch(() => undefined);
+    await Promise.allSettled(this.#procs.map((p) => this.#stop(p, 5_000)));
+    this.#state = 'closed';
+  }
+
+  #spawn(): WorkerProcess {
+    const name = `local-${this.#nextName++}`;
+    const fromSource = import.meta.url.endsWith('.ts');
+    const entry = fileURLToPath(new URL(fromSource ? '../../cli/main.ts' : '../../cli/main.js', import.meta.url));
+    const execArgv = fromSource ? ['--import', import.meta.resolve('tsx')] : [];
+    const args = [...execArgv, entry, 'worker', this.address, '--nthreads', String(this.#threadsPerWorker), '--name', name];
+    if (this.#memoryLimit !== undefined) args.push('--memory-limit', String(this.#memoryLimit));
+    args.push(...this.#memoryFlags);
+    // The token travels in the environment, out of sight of `ps`.
+    const env = { ...process.env };
+    if (this.token === undefined) delete env['TESSERA_TOKEN'];
+    else env['TESSERA_TOKEN'] = this.token;
+    const child = spawn(process.execPath, args, {
+      env,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    everyChild.add(child);
+    installExitHook();
+    const proc: WorkerProcess = {
+      name,
+      child,
+      alive: true,
+      exited: new Promise<void>((resolve) => {
+        child.once('exit', () => {
+          proc.alive = false;
+          everyChild.delete(child);
+          resolve();
+        });
+        child.once('error', () => {
+          proc.alive = false;
+          everyChild.delete(child);
+          resolve();
+        });
+      }),
+    };
+    this.#procs.push(proc);
+    return proc;
+  }
+
+  async #waitRegistered(proc: WorkerProcess): Promise<void> {
+    const deadline = performance.now() + this.#startTimeout;
+    for (;;) {
+      if ([...this.#scheduler.workerNames().values()].includes(proc.name)) return;
+      if (!proc.alive) throw new TesseraError(`worker process ${proc.name} exited before it registered`, 'ERR_WORKER_START');
+      if (performance.now() > deadline) {
+        await this.#stop(proc, 1000);
+        throw new TesseraError(`worker process ${proc.name} did not register within ${this.#startTimeout} ms`, 'ERR_WORKER_START');
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /** Waits up to `grace` ms for the process to leave, then terminates it, then kills it. */
+  async #stop(proc: WorkerProcess, grace: number): Promise<void> {
+    if (!proc.alive) return;
+    const within = (ms: number): Promise<boolean> =>
+      Promise.race([proc.exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms).unref())]);
+    if (await within(grace)) return;
+    proc.child.kill('SIGTERM');
+    if (await within(5_000)) return;
+    proc.child.kill('SIGKILL');
+    await proc.exited;
+  }
+}
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const child of everyChild) child.kill('SIGKILL');
+  });
+}

@@ -1,0 +1,158 @@
+/**
+ * The messages between clients, the scheduler and workers, one union per direction. The
+ * state machine's events and commands (events.ts) are what the scheduler thinks in; these
+ * are what travels. They differ where batching pays: many compute-task commands for one
+ * worker travel as one `compute` message, many finished tasks as one `tasks-finished`.
+ *
+ * Workers are named by an id: their data address (`tcp://host:port`) when they listen for
+ * peers, or `relay://…` when they cannot accept connections; their data then travels
+ * through the scheduler (`relay-get-data`).
+ */
+import type { FnRef } from '../functions/fn-ref.js';
+import type { WireNode } from '../local/messages.js';
+import type { TaskErrorInfo, WorkerMemory } from './events.js';
+
+/** What a task carries to the worker that runs it: one node (a fused chain or one call). */
+export interface TaskSpec {
+  readonly node: WireNode;
+}
+
+export interface WireGraphTask {
+  readonly key: string;
+  readonly dependencies: readonly string[];
+  readonly spec: TaskSpec;
+  readonly priority?: number;
+  readonly restrictions?: readonly string[];
+  readonly retries?: number;
+}
+
+export interface WireComputeTask {
+  readonly key: string;
+  readonly spec: TaskSpec;
+  readonly priority: readonly [number, number, number];
+  /** [key, whoHas, nbytes] per dependency. */
+  readonly dependencies: readonly (readonly [string, readonly string[], number])[];
+}
+
+/** A value as it travels: key and value. */
+export type KeyValue = readonly [string, unknown];
+
+// ---- client → scheduler ----------------------------------------------------------------
+
+export type ClientToScheduler =
+  | {
+      readonly op: 'update-graph';
+      readonly tasks: readonly WireGraphTask[];
+      readonly wanted: readonly string[];
+      /** Functions the tasks name by id; the scheduler passes each to a worker once. */
+      readonly fns: readonly FnRef[];
+      readonly userPriority?: number;
+    }
+  | { readonly op: 'release-keys'; readonly keys: readonly string[] }
+  | { readonly op: 'cancel'; readonly keys: readonly string[] }
+  /** A bundled module, sent once before the first graph that uses it (see client/bundle.ts). */
+  | { readonly op: 'upload-module'; readonly hash: string; readonly code: Uint8Array }
+  | { readonly op: 'who-has'; readonly id: number; readonly keys: readonly string[] }
+  | { readonly op: 'scatter'; readonly id: number; readonly items: readonly KeyValue[] }
+  | RelayGetData;
+
+/** Ask the scheduler to fetch keys from a worker that cannot accept connections. */
+export interface RelayGetData {
+  readonly op: 'relay-get-data';
+  readonly id: number;
+  readonly worker: string;
+  readonly keys: readonly string[];
+}
+
+/** The answer to `get-data` (direct or relayed). */
+export interface DataReply {
+  readonly op: 'data';
+  readonly id: number;
+  readonly values: readonly KeyValue[];
+  readonly missing: readonly string[];
+}
+
+// ---- scheduler → client ----------------------------------------------------------------
+
+export type SchedulerToClient =
+  | { readonly op: 'client-welcome'; readonly id: string }
+  | { readonly op: 'keys-in-memory'; readonly keys: readonly string[] }
+  | { readonly op: 'key-erred'; readonly key: string; readonly error: TaskErrorInfo }
+  | { readonly op: 'key-lost'; readonly key: string; readonly error: TaskErrorInfo }
+  | { readonly op: 'keys-cancelled'; readonly keys: readonly string[] }
+  /** Holders per key asked for; null for a key the scheduler does not hold at all. */
+  | { readonly op: 'who-has-reply'; readonly id: number; readonly whoHas: readonly (readonly string[] | null)[] }
+  | { readonly op: 'scattered'; readonly id: number; readonly error: string | null }
+  | DataReply;
+
+// ---- worker → scheduler ----------------------------------------------------------------
+
+export type WorkerToScheduler =
+  | {
+      readonly op: 'register';
+      readonly name: string;
+      readonly nthreads: number;
+      readonly memoryLimit: number;
+      /** Where peers fetch data; null when the worker cannot accept connections. */
+      readonly address: string | null;
+    }
+  | {
+      readonly op: 'tasks-finished';
+      readonly keys: readonly string[];
+      readonly nbytes: readonly number[];
+      readonly startedAt: readonly number[];
+      readonly finishedAt: readonly number[];
+    }
+  | { readonly op: 'task-erred'; readonly key: string; readonly error: TaskErrorInfo }
+  | { readonly op: 'add-keys'; readonly keys: readonly string[] }
+  | { readonly op: 'missing-data'; readonly key: string; readonly from: string }
+  | { readonly op: 'heartbeat'; readonly memory: WorkerMemory }
+  /** Paused (memory past the pause threshold): no new tasks, please; running again. */
+  | { readonly op: 'worker-status'; readonly status: 'running' | 'paused' }
+  | { readonly op: 'steal-response'; readonly key: string; readonly accepted: boolean }
+  | { readonly op: 'put-data-done'; readonly id: number; readonly nbytes: readonly number[] }
+  /** Leaving on purpose: what it ran is not held against its tasks. */
+  | { readonly op: 'goodbye' }
+  /** Asks to be retired: the scheduler moves what only it holds, then sends close-worker. */
+  | { readonly op: 'retire' }
+  | RelayGetData
+  | DataReply;
+
+// ---- scheduler → worker ----------------------------------------------------------------
+
+export type SchedulerToWorker =
+  | { readonly op: 'registered'; readonly id: string }
+  | { readonly op: 'load-fns'; readonly fns: readonly FnRef[] }
+  /** A bundled module the next functions come from; `bundle:HASH` urls name it. */
+  | { readonly op: 'load-module'; readonly hash: string; readonly code: Uint8Array }
+  | { readonly op: 'compute'; readonly tasks: readonly WireComputeTask[] }
+  | { readonly op: 'free-keys'; readonly keys: readonly string[] }
+  | { readonly op: 'steal-request'; readonly key: string }
+  | { readonly op: 'replicate'; readonly keys: readonly (readonly [string, readonly string[]])[] }
+  | { readonly op: 'close-worker' }
+  | { readonly op: 'put-data'; readonly id: number; readonly items: readonly KeyValue[] }
+  | GetData
+  | DataReply;
+
+// ---- anyone → a worker's data port -----------------------------------------------------
+
+export interface GetData {
+  readonly op: 'get-data';
+  readonly id: number;
+  readonly keys: readonly string[];
+}
+
+export type PeerMessage = GetData | DataReply;
+
+/** Module functions bundled by a client name their module `bundle:HASH` (functions/bundle.ts). */
+export const BUNDLE_SCHEME = 'bundle:';
+
+/** Worker ids that can be dialled; others are reached through the scheduler's relay. */
+export function isDialable(worker: string): boolean {
+  return worker.startsWith('tcp://') || worker.startsWith('tls://');
+}
+
+/** Names a connection's role in the handshake. */
+export const ROLE_CLIENT = 'client';
+export const ROLE_WORKER = 'worker';
+export const ROLE_PEER = 'peer';

@@ -1,0 +1,307 @@
+// The issue's example, end to end: a LocalCluster of real worker processes and a Client.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import {
+  CancelledError,
+  Client,
+  Future,
+  LocalCluster,
+  TaskError,
+  delayed,
+  ref,
+  task,
+} from '../../src/index.js';
+import { statementCount } from '../fixtures/ops.js';
+
+const inc = (x: number): number => x + 1;
+const add = (a: number, b: number): number => a + b;
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.fail(`timed out waiting until ${what}`);
+}
+
+void describe('LocalCluster and Client', () => {
+  let cluster: LocalCluster;
+  let client: Client;
+
+  before(async () => {
+    cluster = await LocalCluster.start({ workers: 2, threadsPerWorker: 1 });
+    client = await Client.connect(cluster.address);
+  });
+
+  after(async () => {
+    // before() may have failed half-way.
+    await (client as Client | undefined)?.close();
+    await (cluster as LocalCluster | undefined)?.close();
+  });
+
+  void test('starts real worker processes', () => {
+    assert.equal(cluster.processes.length, 2);
+    for (const { pid } of cluster.processes) {
+      assert.notEqual(pid, process.pid);
+      assert.ok(isAlive(pid));
+    }
+    assert.equal(cluster.scheduler.workers.length, 2);
+  });
+
+  void test('submit → Future → result', async () => {
+    const f = client.submit((x: number) => x + 1, 10);
+    assert.ok(f instanceof Future);
+    assert.equal(await f.result(), 11);
+    assert.equal(f.status, 'finished');
+  });
+
+  void test('map and gather, in order', async () => {
+    const fs = client.map((x: number) => x * 2, [1, 2, 3]);
+    assert.deepStrictEqual(await client.gather(fs), [2, 4, 6]);
+    const many = client.map(inc, Array.from({ length: 2000 }, (_, i) => i));
+    const values = await client.gather(many);
+    assert.equal(values.length, 2000);
+    assert.ok(values.every((v, i) => v === i + 1));
+  });
+
+  void test('futures as arguments chain on the cluster', async () => {
+    const a = client.submit(inc, 1);
+    const b = client.submit(add, a, 10);
+    const c = client.submit((xs: number[]) => xs.reduce((s, x) => s + x, 0), [a, b, 100] as unknown as number[]);
+    assert.equal(await c.result(), 2 + 12 + 100);
+  });
+
+  void test('get: raw graphs, literals and fused chains', async () => {
+    const graph = {
+      a: task(inc, 1),
+      b: task(add, ref('a'), 10),
+      c: 7,
+      d: task(inc, ref('b')),
+      e: task(inc, ref('d')),
+      f: [ref('c'), ref('e')],
+    };
+    assert.deepStrictEqual(await client.get(graph, ['a', 'b']), [2, 12]);
+    assert.deepStrictEqual(await client.get(graph, ['e', 'c', 'f']), [14, 7, [7, 14]]);
+  });
+
+  void test('get: a new graph reusing the key names of the last one gets its own results', async () => {
+    assert.deepStrictEqual(await client.get({ a: task(inc, 1), b: task(inc, ref('a')) }, ['b']), [3]);
+    assert.deepStrictEqual(await client.get({ a: task(inc, 10), b: task(inc, ref('a')) }, ['b']), [12]);
+  });
+
+  void test('delayed values compute on the cluster, and persist keeps them there', async () => {
+    const dinc = delayed(inc);
+    const dadd = delayed(add);
+    const total = dadd(dinc(1), dinc(2));
+    assert.equal(await total.compute({ client }), 5);
+    const p = await client.persist(total);
+    assert.ok(p instanceof Future);
+    assert.equal(p.key, total.key);
+    assert.equal(await p.result(), 5);
+    // The persisted result feeds later work without being recomputed.
+    assert.equal(await client.submit(inc, p).result(), 6);
+    p.release();
+  });
+
+  void test('asCompleted yields every future once', async () => {
+    const fs = client.map(inc, [1, 2, 3, 4, 5]);
+    const seen: string[] = [];
+    for await (const done of client.asCompleted(fs)) {
+      assert.equal(done.status, 'finished');
+      seen.push(done.key);
+    }
+    assert.deepStrictEqual(seen.sort(), fs.map((f) => f.key).sort());
+  });
+
+  void test('a throwing task reaches the caller as TaskError with key and remote stack', async () => {
+    const bad = client.submit(function explode(x: number): number {
+      if (x > 0) throw new RangeError('too big');
+      return x;
+    }, 1);
+    await assert.rejects(bad.result(), (error: unknown) => {
+      assert.ok(error instanceof TaskError);
+      assert.equal(error.key, bad.key);
+      assert.equal(error.remoteName, 'RangeError');
+      assert.match(error.remoteStack, /explode/);
+      return true;
+    });
+    assert.equal(bad.status, 'error');
+    // Dependents fail with it; the cluster goes on serving.
+    const after = client.submit(inc, bad);
+    await assert.rejects(after.result(), TaskError);
+    assert.equal(await client.submit(inc, 1).result(), 2);
+  });
+
+  void test('progress draws a bar until every future is done', async () => {
+    const fs = client.map(inc, [1, 2, 3]);
+    const bad = client.submit(() => {
+      throw new Error('nope');
+    });
+    let text = '';
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        text += chunk.toString();
+        callback();
+      },
+    });
+    await client.progress([...fs, bad], { stream, label: 'test' });
+    assert.match(text, /4\/4/);
+    assert.equal(bad.status, 'error');
+  });
+
+  void test('retries: a task that fails once succeeds on its second try', async () => {
+    const marker = join(mkdtempSync(join(tmpdir(), 'tessera-retry-')), 'tried');
+    const flaky = (path: string): string => {
+      const fs = process.getBuiltinModule('node:fs');
+      if (!fs.existsSync(path)) {
+        fs.writeFileSync(path, 'once');
+        throw new Error('first try fails');
+      }
+      return fs.readFileSync(path, 'utf8');
+    };
+    assert.equal(await client.submitWith({ retries: 1 }, flaky, marker).result(), 'once');
+    rmSync(marker);
+    await assert.rejects(client.submit(flaky, marker).result(), TaskError);
+  });
+
+  void test('cancel stops a future; result() rejects with CancelledError', async () => {
+    const slow = client.submit((ms: number) => new Promise<number>((resolve) => setTimeout(() => resolve(ms), ms)), 5000);
+    await slow.cancel();
+    await assert.rejects(slow.result(), CancelledError);
+    assert.equal(slow.status, 'cancelled');
+    assert.equal(await client.submit(inc, 41).result(), 42);
+  });
+
+  void test('scatter puts data on workers; tasks use it', async () => {
+    const [data] = await client.scatter([new Float64Array([1, 2, 3])]);
+    assert.ok(data !== undefined);
+    const sum = client.submit((xs: Float64Array) => xs.reduce((s, x) => s + x, 0), data);
+    assert.equal(await sum.result(), 6);
+    assert.deepStrictEqual(await data.result(), new Float64Array([1, 2, 3]));
+  });
+
+  void test('released futures are forgotten by the scheduler', async () => {
+    const f = client.submit(inc, 99);
+    assert.equal(await f.result(), 100);
+    assert.notEqual(cluster.scheduler.state.taskInfo(f.key), undefined);
+    f.release();
+    await until(() => cluster.scheduler.state.taskInfo(f.key) === undefined, 'the key is forgotten');
+  });
+
+  void test('module functions (npm imports, module state) run on workers', async () => {
+    assert.equal(await client.submit(statementCount, 'let a = 1; a++; console.log(a);').result(), 3);
+  });
+});
+
+void describe('LocalCluster lifecycle', () => {
+  void test('scale up and down; close leaves no process behind', async () => {
+    const cluster = await LocalCluster.start({ workers: 1, threadsPerWorker: 1 });
+    try {
+      const client = await Client.connect(cluster.address);
+      try {
+        await cluster.scale(3);
+        assert.equal(cluster.processes.length, 3);
+        assert.equal(cluster.scheduler.workers.length, 3);
+        const fs = client.map(inc, Array.from({ length: 50 }, (_, i) => i));
+        await cluster.scale(1);
+        assert.equal(cluster.processes.length, 1);
+        // Results held by the retired workers moved before they left.
+        assert.deepStrictEqual(await client.gather(fs), Array.from({ length: 50 }, (_, i) => i + 1));
+      } finally {
+        await client.close();
+      }
+    } finally {
+      const pids = cluster.processes.map((p) => p.pid);
+      await cluster.close();
+      await cluster.close();
+      assert.equal(cluster.state, 'closed');
+      assert.deepStrictEqual(cluster.processes, []);
+      for (const pid of pids) assert.equal(isAlive(pid), false, `worker process ${pid} is still alive`);
+    }
+  });
+
+  void test('with a token, clients without it are refused', async () => {
+    const cluster = await LocalCluster.start({ workers: 1, token: 'sesame' });
+    try {
+      await assert.rejects(Client.connect(cluster.address, { token: 'wrong' }));
+      const client = await Client.connect(cluster.address, { token: 'sesame' });
+      assert.equal(await client.submit(inc, 1).result(), 2);
+      await client.close();
+    } finally {
+      await cluster.close();
+    }
+  });
+});
+
+void describe('worker memory', () => {
+  void test('results beyond the memory target spill to disk and come back intact', async () => {
+    // 20 MB limit, 12 MB target; 30 results of 1 MiB each. Pausing is off: the process
+    // itself is larger than 80% of so small a limit.
+    const cluster = await LocalCluster.start({ workers: 1, memoryLimit: '20MB', memoryPause: false });
+    try {
+      const client = await Client.connect(cluster.address);
+      try {
+        const arrays = client.map((i: number) => new Float64Array(131_072).fill(i), Array.from({ length: 30 }, (_, i) => i));
+        await client.wait(arrays);
+        await until(() => (cluster.scheduler.state.snapshot().workers[0]?.memory.spilled ?? 0) > 0, 'a heartbeat reports spilled bytes');
+        const memory = cluster.scheduler.state.snapshot().workers[0]!.memory;
+        assert.ok(memory.managed <= 13e6, `managed ${memory.managed} bytes should stay near the 12 MB target`);
+        // Spilled results feed tasks and travel to the client.
+        const sums = await client.gather(client.map((xs: Float64Array) => xs.reduce((s, x) => s + x, 0), arrays));
+        assert.deepStrictEqual(sums, Array.from({ length: 30 }, (_, i) => i * 131_072));
+        const values = await client.gather(arrays);
+        values.forEach((xs, i) => {
+          assert.equal(xs.length, 131_072);
+          assert.equal(xs[0], i);
+          assert.equal(xs[131_071], i);
+        });
+      } finally {
+        await client.close();
+      }
+    } finally {
+      await cluster.close();
+    }
+  });
+});
+
+void describe('futures released by garbage collection', () => {
+  void test('a dropped Future lets the cluster forget its result', async () => {
+    const { setFlagsFromString } = await import('node:v8');
+    const { runInNewContext } = await import('node:vm');
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const cluster = await LocalCluster.start({ workers: 1 });
+    try {
+      const client = await Client.connect(cluster.address);
+      try {
+        const key = await (async () => {
+          const dropped = client.submit(inc, 1);
+          assert.equal(await dropped.result(), 2);
+          return dropped.key;
+        })();
+        assert.notEqual(cluster.scheduler.state.taskInfo(key), undefined);
+        await until(() => {
+          gc();
+          return cluster.scheduler.state.taskInfo(key) === undefined;
+        }, 'the dropped future is collected and its key forgotten');
+      } finally {
+        await client.close();
+      }
+    } finally {
+      await cluster.close();
+    }
+  });
+});
