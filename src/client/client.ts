@@ -36,6 +36,7 @@ import {
 import { bundleModule, type ModuleBundle } from '../functions/bundle.js';
 import { ProgressBar, type ProgressBarOptions } from './progress-bar.js';
 import { Future, type FutureOwner, type FutureStatus, keepAlive } from './future.js';
+import type { ScalingHistory } from '../deploy/scaling.js';
 
 export interface ClientOptions {
   readonly token?: string;
@@ -335,6 +336,17 @@ export class Client implements FutureOwner {
   }
 
   /** Stops these computations; their futures' result() rejects with CancelledError. */
+  /**
+   * The adaptive loop's record: samples of workers requested / running / closing and tasks
+   * queued / processing, and every scaling decision with its reason, newer than `since`
+   * (scheduler clock, ms). Null when the cluster is not adaptive.
+   */
+  async scalingHistory(since = -Infinity): Promise<ScalingHistory | null> {
+    const reply = await this.#ask((id) => ({ op: 'scaling-history', id, since: Number.isFinite(since) ? since : -1e300 }));
+    if (reply.op !== 'scaling-history-reply') throw new TesseraError(`expected scaling-history-reply, got '${reply.op}'`, 'ERR_PROTOCOL');
+    return reply.history;
+  }
+
   async cancel(futures: readonly Future[]): Promise<void> {
     await this.cancelKeys(futures.map((f) => f.key));
   }
@@ -533,6 +545,7 @@ export class Client implements FutureOwner {
         }
         return;
       case 'who-has-reply':
+      case 'scaling-history-reply':
       case 'scattered':
       case 'data': {
         const request = this.#requests.get(m.id);

@@ -30,7 +30,7 @@ import type { SchedulerSnapshot } from '../scheduler/state.js';
 export interface TaskStreamEntry {
   readonly key: string;
   readonly prefix: string;
-  /** Worker address. */
+  /** Worker name. */
   readonly worker: string;
   /** Lane within the worker: its thread for computations. */
   readonly thread: number;

@@ -31,6 +31,7 @@ export class Adaptive {
   readonly #samples: ScalingSample[] = [];
   readonly #decisions: ScalingDecision[] = [];
   #busy = false;
+  #last: { target: number; reason: string } | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #retiring = new Set<string>();
 
@@ -55,6 +56,11 @@ export class Adaptive {
     this.#timer = undefined;
   }
 
+  /** The latest target and why; undefined before the first tick. */
+  lastTarget(): { target: number; reason: string } | undefined {
+    return this.#last;
+  }
+
   history(since = -Infinity): ScalingHistory {
     return {
       samples: this.#samples.filter((s) => s.t > since),
@@ -70,6 +76,7 @@ export class Adaptive {
       const snapshot = this.#target.snapshot();
       const observation = this.#observe(now, snapshot);
       const decision = this.#policy.decide(observation);
+      this.#last = { target: decision.target, reason: decision.reason };
       const counts = snapshot.byState;
       this.#record(this.#samples, {
         t: now,

@@ -11,6 +11,7 @@
 import type { FnRef } from '../functions/fn-ref.js';
 import type { WireNode } from '../local/messages.js';
 import type { TaskErrorInfo, WorkerMemory } from './events.js';
+import type { ScalingHistory } from '../deploy/scaling.js';
 
 /** What a task carries to the worker that runs it: one node (a fused chain or one call). */
 export interface TaskSpec {
@@ -54,6 +55,7 @@ export type ClientToScheduler =
   | { readonly op: 'upload-module'; readonly hash: string; readonly code: Uint8Array }
   | { readonly op: 'who-has'; readonly id: number; readonly keys: readonly string[] }
   | { readonly op: 'scatter'; readonly id: number; readonly items: readonly KeyValue[] }
+  | { readonly op: 'scaling-history'; readonly id: number; readonly since: number }
   | RelayGetData;
 
 /** Ask the scheduler to fetch keys from a worker that cannot accept connections. */
@@ -83,6 +85,7 @@ export type SchedulerToClient =
   /** Holders per key asked for; null for a key the scheduler does not hold at all. */
   | { readonly op: 'who-has-reply'; readonly id: number; readonly whoHas: readonly (readonly string[] | null)[] }
   | { readonly op: 'scattered'; readonly id: number; readonly error: string | null }
+  | { readonly op: 'scaling-history-reply'; readonly id: number; readonly history: ScalingHistory | null }
   | DataReply;
 
 // ---- worker → scheduler ----------------------------------------------------------------
@@ -95,6 +98,8 @@ export type WorkerToScheduler =
       readonly memoryLimit: number;
       /** Where peers fetch data; null when the worker cannot accept connections. */
       readonly address: string | null;
+      /** The worker's performance.timeOrigin, so its task times can be put on the scheduler's clock. */
+      readonly timeOrigin?: number;
     }
   | {
       readonly op: 'tasks-finished';

@@ -28,6 +28,14 @@ import {
   type WorkerToScheduler,
 } from './protocol.js';
 import { SchedulerState, type SchedulerStateOptions } from './state.js';
+import { keyPrefix } from './records.js';
+import type { AdaptiveInput } from './adaptive-policy.js';
+import { Adaptive } from '../deploy/adaptive.js';
+import type { ClusterBackend } from '../deploy/backend.js';
+import type { Dashboard } from '../dashboard/server.js';
+import { startDashboard } from '../dashboard/server.js';
+import { TaskStreamBuffer } from '../dashboard/task-stream.js';
+import type { DashboardCounters, DashboardSource } from '../dashboard/source.js';
 
 export interface SchedulerOptions {
   /** Default 127.0.0.1; 0.0.0.0 accepts workers and clients from other machines. */
@@ -43,6 +51,11 @@ export interface SchedulerOptions {
   readonly state?: SchedulerStateOptions;
   /** Where refused peers and other trouble are reported. Default: stderr. */
   readonly log?: (line: string) => void;
+  /**
+   * The dashboard (page, JSON API, /metrics). Default: on 127.0.0.1:8787, or a free port
+   * when that one is taken; false turns it off. Exposed on another host only with `token`.
+   */
+  readonly dashboard?: false | { readonly host?: string; readonly port?: number; readonly exposed?: boolean };
 }
 
 export type SchedulerServerState = 'running' | 'closing' | 'closed';
@@ -61,6 +74,8 @@ interface WorkerEntry {
   /** Messages waiting for the end of this turn; consecutive computes and frees merge. */
   outbox: SchedulerToWorker[];
   leaving: 'lost' | 'retired' | 'closed';
+  /** Add to the worker's task times to put them on this process's clock. */
+  readonly clockOffset: number;
   /** It asked to leave; if its data cannot move, it leaves anyway. */
   selfRetiring: boolean;
 }
@@ -98,6 +113,14 @@ export class Scheduler {
   readonly #relays = new Map<number, PendingRelay>();
   readonly #workerWaiters: (() => void)[] = [];
   readonly #tick: NodeJS.Timeout;
+  /** Scatters waiting for a first worker (an adaptive cluster starting from zero). */
+  readonly #waitingScatters: { readonly client: ClientEntry; readonly id: number; readonly items: readonly KeyValue[] }[] = [];
+  /** Resolvers waiting for a worker to be gone, by id (retirement by the adaptive loop). */
+  readonly #departures = new Map<string, () => void>();
+  readonly #stream = new TaskStreamBuffer();
+  readonly #counters = { transfersTotal: 0, transferBytesTotal: 0, tasksFinishedTotal: 0, tasksErredTotal: 0, taskDurationSecondsSum: 0, taskDurationCount: 0, bytesSpilled: 0 };
+  #adaptive: Adaptive | undefined;
+  #dashboard: Dashboard | undefined;
   #nextRequest = 1;
   #nextClient = 1;
   #tasksFinished = 0;
@@ -146,8 +169,23 @@ export class Scheduler {
       onRefused: ({ remoteAddress, error }) => log(`refused ${remoteAddress}: ${error.message}`),
       onError: (error) => log(`error: ${error.message}`),
     });
-    started.scheduler = new Scheduler(server, state, tickInterval, log);
-    return started.scheduler;
+    const scheduler = new Scheduler(server, state, tickInterval, log);
+    started.scheduler = scheduler;
+    if (options.dashboard !== false) {
+      try {
+        scheduler.#dashboard = await startDashboard({
+          source: scheduler.#dashboardSource(),
+          host: options.dashboard?.host ?? '127.0.0.1',
+          port: options.dashboard?.port ?? 8787,
+          ...(options.dashboard?.exposed === undefined ? {} : { exposed: options.dashboard.exposed }),
+          ...(options.token === undefined ? {} : { token: options.token }),
+        });
+      } catch (error) {
+        await scheduler.close();
+        throw error;
+      }
+    }
+    return scheduler;
   }
 
   get status(): SchedulerServerState {
@@ -188,6 +226,77 @@ export class Scheduler {
     this.#apply({ op: 'retire-workers', workers, now: performance.now() });
   }
 
+  /** The dashboard's address, or undefined when it is off. */
+  get dashboardLink(): string | undefined {
+    return this.#dashboard?.url;
+  }
+
+  /** The adaptive loop, when one runs. */
+  get adaptive(): Adaptive | undefined {
+    return this.#adaptive;
+  }
+
+  /**
+   * Lets the scheduler grow and shrink the cluster through `backend`: every `interval` it
+   * asks for as many workers as would finish the queued work in `targetDuration`, and
+   * retires idle ones (after moving the data only they hold). Replaces an earlier loop.
+   */
+  adapt(backend: ClusterBackend, options: AdaptiveInput = {}): Adaptive {
+    if (this.#status !== 'running') throw new TesseraError('the scheduler is closed', 'ERR_SCHEDULER_CLOSED');
+    this.#adaptive?.stop();
+    const adaptive = new Adaptive(
+      {
+        snapshot: () => this.#state.snapshot(),
+        // Results a client holds need a worker to live on; so does a scatter waiting for one.
+        holdsResults: () => this.#state.stateCounts().memory > 0 || this.#waitingScatters.length > 0,
+        retireWorkers: (names) => this.#retireByName(names),
+      },
+      backend,
+      options,
+      this.#log,
+    );
+    this.#adaptive = adaptive;
+    adaptive.start();
+    return adaptive;
+  }
+
+  /** Stops the adaptive loop; the workers stay as they are. */
+  stopAdapting(): void {
+    this.#adaptive?.stop();
+    this.#adaptive = undefined;
+  }
+
+  /** Retires workers by name and resolves when they are gone (or their retirement was given up). */
+  #retireByName(names: readonly string[]): Promise<void> {
+    const wanted = new Set(names);
+    const ids = [...this.#workers.values()].filter((w) => wanted.has(w.name)).map((w) => w.id);
+    const gone = ids.map((id) => new Promise<void>((resolve) => this.#departures.set(id, resolve)));
+    this.retireWorkers(ids);
+    return Promise.all(gone).then(() => undefined);
+  }
+
+  #departed(id: string): void {
+    const resolve = this.#departures.get(id);
+    this.#departures.delete(id);
+    resolve?.();
+  }
+
+  #dashboardSource(): DashboardSource {
+    return {
+      snapshot: () => this.#state.snapshot(),
+      scaling: (since) => this.#adaptive?.history(since),
+      adaptiveTarget: () => this.#adaptive?.lastTarget(),
+      taskStream: (since, limit) => this.#stream.since(since, limit),
+      prefixTotals: () => this.#stream.prefixTotals(),
+      counters: (): DashboardCounters => {
+        let spilled = 0;
+        for (const w of this.#state.snapshot().workers) spilled += w.memory.spilled;
+        return { ...this.#counters, bytesSpilled: spilled };
+      },
+      clock: () => performance.now(),
+    };
+  }
+
   /** Stops accepting, tells workers nothing (they see the connection close), closes everything. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= this.#shutDown();
@@ -197,6 +306,11 @@ export class Scheduler {
   async #shutDown(): Promise<void> {
     this.#status = 'closing';
     clearInterval(this.#tick);
+    this.#adaptive?.stop();
+    for (const resolve of this.#departures.values()) resolve();
+    this.#departures.clear();
+    for (const waiting of this.#waitingScatters.splice(0)) this.#toClient(waiting.client, { op: 'scattered', id: waiting.id, error: 'the scheduler closed' });
+    await this.#dashboard?.close().catch(() => undefined);
     this.#flush();
     for (const waiter of this.#workerWaiters.splice(0)) waiter();
     await this.#server.close();
@@ -252,11 +366,14 @@ export class Scheduler {
       this.#workers.delete(id);
       previous.conn.destroy();
     }
-    const entry: WorkerEntry = { id, name: m.name, conn, fns: new Set(), modules: new Set(), outbox: [], leaving: 'lost', selfRetiring: false };
+    // Worker task times are its own performance.now(); this moves them onto ours.
+    const clockOffset = typeof m.timeOrigin === 'number' ? m.timeOrigin - performance.timeOrigin : 0;
+    const entry: WorkerEntry = { id, name: m.name, conn, fns: new Set(), modules: new Set(), outbox: [], leaving: 'lost', selfRetiring: false, clockOffset };
     this.#workers.set(id, entry);
     conn.send({ op: 'registered', id });
     this.#apply({ op: 'add-worker', worker: id, name: m.name, nthreads: m.nthreads, memoryLimit: m.memoryLimit, now: performance.now() });
     for (const waiter of this.#workerWaiters.splice(0)) waiter();
+    for (const waiting of this.#waitingScatters.splice(0)) this.#scatter(waiting.client, waiting.id, waiting.items);
     return entry;
   }
 
@@ -274,6 +391,8 @@ export class Scheduler {
       this.#toClient(scatter.client, { op: 'scattered', id: scatter.requestId, error: `worker ${entry.id} left during scatter` });
     }
     if (this.#status === 'running') this.#apply({ op: 'remove-worker', worker: entry.id, reason: entry.leaving, now: performance.now() });
+    this.#stream.forgetWorker(entry.name);
+    this.#departed(entry.id);
   }
 
   #onWorkerMessage(entry: WorkerEntry, m: WorkerToScheduler): void {
@@ -284,6 +403,7 @@ export class Scheduler {
       case 'tasks-finished': {
         const now = performance.now();
         this.#tasksFinished += m.keys.length;
+        this.#recordFinished(entry, m.keys, m.startedAt, m.finishedAt);
         for (let i = 0; i < m.keys.length; i++) {
           this.#apply(
             {
@@ -301,12 +421,24 @@ export class Scheduler {
         this.#scheduleFlush();
         return;
       }
-      case 'task-erred':
-        this.#apply({ op: 'task-erred', worker, key: m.key, error: m.error, now: performance.now() });
+      case 'task-erred': {
+        const now = performance.now();
+        this.#counters.tasksErredTotal++;
+        this.#stream.record({ key: m.key, prefix: keyPrefix(m.key), worker: entry.name, start: now, stop: now, kind: 'error' });
+        this.#apply({ op: 'task-erred', worker, key: m.key, error: m.error, now });
         return;
-      case 'add-keys':
+      }
+      case 'add-keys': {
+        // A worker reports keys it fetched from a peer: transfers, for the dashboard.
+        const now = performance.now();
+        for (const key of m.keys) {
+          this.#counters.transfersTotal++;
+          this.#counters.transferBytesTotal += this.#state.taskInfo(key)?.nbytes ?? 0;
+          this.#stream.record({ key, prefix: keyPrefix(key), worker: entry.name, start: now, stop: now, kind: 'transfer' });
+        }
         this.#apply({ op: 'add-keys', worker, keys: m.keys });
         return;
+      }
       case 'missing-data':
         this.#apply({ op: 'missing-data', worker, key: m.key, from: m.from });
         return;
@@ -400,6 +532,9 @@ export class Scheduler {
       case 'scatter':
         this.#scatter(entry, m.id, m.items);
         return;
+      case 'scaling-history':
+        this.#toClient(entry, { op: 'scaling-history-reply', id: m.id, history: this.#adaptive?.history(m.since) ?? null });
+        return;
       case 'relay-get-data':
         this.#relay(m.worker, m.keys, m.id, (reply) => this.#toClient(entry, reply));
         return;
@@ -414,7 +549,9 @@ export class Scheduler {
   #scatter(client: ClientEntry, requestId: number, items: readonly KeyValue[]): void {
     const workers = [...this.#workers.values()];
     if (workers.length === 0) {
-      this.#toClient(client, { op: 'scattered', id: requestId, error: 'no workers are connected' });
+      // An adaptive cluster will start one for it; a fixed one never will.
+      if (this.#adaptive !== undefined) this.#waitingScatters.push({ client, id: requestId, items });
+      else this.#toClient(client, { op: 'scattered', id: requestId, error: 'no workers are connected' });
       return;
     }
     const shares = workers.map((): KeyValue[] => []);
@@ -510,6 +647,7 @@ export class Scheduler {
       }
       case 'retire-aborted': {
         this.#log(`retiring ${c.worker} was given up: ${c.reason}`);
+        this.#departed(c.worker);
         const w = this.#workers.get(c.worker);
         // A worker leaving of its own accord goes anyway; its data is recomputed if needed.
         if (w?.selfRetiring === true) w.outbox.push({ op: 'close-worker' });
@@ -537,6 +675,19 @@ export class Scheduler {
         const never: never = c;
         throw new TesseraError(`unknown scheduler command '${(never as { op: string }).op}'`, 'ERR_PROTOCOL');
       }
+    }
+  }
+
+  #recordFinished(worker: WorkerEntry, keys: readonly string[], startedAt: readonly number[], finishedAt: readonly number[]): void {
+    const c = this.#counters;
+    for (let i = 0; i < keys.length; i++) {
+      const start = (startedAt[i] ?? 0) + worker.clockOffset;
+      const stop = (finishedAt[i] ?? 0) + worker.clockOffset;
+      c.tasksFinishedTotal++;
+      c.taskDurationSecondsSum += Math.max(0, stop - start) / 1000;
+      c.taskDurationCount++;
+      const key = keys[i]!;
+      this.#stream.record({ key, prefix: keyPrefix(key), worker: worker.name, start, stop, kind: 'compute' });
     }
   }
 

@@ -186,7 +186,7 @@ export class Worker {
           } else reject(new TesseraError(`the scheduler answered register with '${message.op}'`, 'ERR_PROTOCOL'));
         });
         conn.onClose(() => reject(new TesseraError('the scheduler closed the connection during registration', 'ERR_CONNECTION_CLOSED')));
-        conn.send({ op: 'register', name: resolved.name, nthreads: resolved.nthreads, memoryLimit: resolved.memoryLimit, address });
+        conn.send({ op: 'register', name: resolved.name, nthreads: resolved.nthreads, memoryLimit: resolved.memoryLimit, address, timeOrigin: performance.timeOrigin });
       });
       worker = new Worker(resolved, conn, server, id);
     } catch (error) {

@@ -13,7 +13,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, TesseraError } from '../../errors.js';
-import { Scheduler } from '../../scheduler/server.js';
+import type { AdaptiveInput } from '../../scheduler/adaptive-policy.js';
+import { Scheduler, type SchedulerOptions } from '../../scheduler/server.js';
+import type { Adaptive } from '../adaptive.js';
+import type { ClusterBackend } from '../backend.js';
 import type { SchedulerStateOptions } from '../../scheduler/state.js';
 
 export interface LocalClusterOptions {
@@ -38,6 +41,8 @@ export interface LocalClusterOptions {
   readonly scheduler?: SchedulerStateOptions;
   /** Milliseconds a worker has to start and register. Default 60 000. */
   readonly startTimeout?: number;
+  /** The scheduler's dashboard: default on 127.0.0.1:8787 (a free port if taken); false: off. */
+  readonly dashboard?: SchedulerOptions['dashboard'];
 }
 
 export type LocalClusterState = 'running' | 'closing' | 'closed';
@@ -47,13 +52,15 @@ interface WorkerProcess {
   readonly child: ChildProcess;
   readonly exited: Promise<void>;
   alive: boolean;
+  /** Being stopped: no longer counted as requested. */
+  stopping: boolean;
 }
 
 // Children this process started, killed if it exits without closing its clusters.
 const everyChild = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
-export class LocalCluster {
+export class LocalCluster implements ClusterBackend {
   readonly address: string;
   readonly token: string | undefined;
   readonly #scheduler: Scheduler;
@@ -103,6 +110,7 @@ export class LocalCluster {
       port: options.port ?? 0,
       ...(token === undefined ? {} : { token }),
       ...(options.scheduler === undefined ? {} : { state: options.scheduler }),
+      ...(options.dashboard === undefined ? {} : { dashboard: options.dashboard }),
     });
     const memoryFlags: string[] = [];
     for (const [flag, value] of [['--memory-target', options.memoryTarget], ['--memory-pause', options.memoryPause]] as const) {
@@ -135,6 +143,62 @@ export class LocalCluster {
   /** Worker processes alive now. */
   get processes(): readonly { readonly name: string; readonly pid: number }[] {
     return this.#procs.filter((p) => p.alive).map((p) => ({ name: p.name, pid: p.child.pid ?? -1 }));
+  }
+
+  /** The dashboard's address (undefined when turned off). */
+  get dashboardLink(): string | undefined {
+    return this.#scheduler.dashboardLink;
+  }
+
+  /**
+   * Lets the cluster follow the work: workers are started when work arrives and retired
+   * when idle (their data moves first), within [minimum, maximum].
+   *
+   * ```ts
+   * cluster.adapt({ minimum: 0, maximum: 20, targetDuration: '5s' });
+   * ```
+   */
+  adapt(options: AdaptiveInput = {}): Adaptive {
+    return this.#scheduler.adapt(this, options);
+  }
+
+  // ClusterBackend: what the adaptive loop drives.
+
+  get threadsPerWorker(): number {
+    return this.#threadsPerWorker;
+  }
+
+  /** Worker processes started and not being stopped: starting or running. */
+  get requested(): number {
+    return this.#procs.filter((p) => p.alive && !p.stopping).length;
+  }
+
+  /** Worker processes registered with the scheduler. */
+  get running(): number {
+    const names = new Set(this.#scheduler.workerNames().values());
+    return this.#procs.filter((p) => p.alive && names.has(p.name)).length;
+  }
+
+  get closing(): number {
+    return this.#procs.filter((p) => p.alive && p.stopping).length;
+  }
+
+  /** Starts processes until `n` are requested; does not wait for them to register. */
+  scaleUp(n: number): void {
+    if (this.#state !== 'running') throw new TesseraError('the cluster is closed', 'ERR_CLUSTER_CLOSED');
+    for (let missing = n - this.requested; missing > 0; missing--) {
+      const proc = this.#spawn();
+      // A worker that never registers is stopped; the adaptive loop asks again later.
+      this.#waitRegistered(proc).catch((error: unknown) => {
+        process.stderr.write(`tessera: ${error instanceof Error ? error.message : String(error)}\n`);
+      });
+    }
+  }
+
+  /** Stops these (already retired) workers; one that lingers is terminated. */
+  async scaleDown(names: readonly string[]): Promise<void> {
+    const wanted = new Set(names);
+    await Promise.all(this.#procs.filter((p) => p.alive && wanted.has(p.name)).map((p) => this.#stop(p, 10_000)));
   }
 
   /** Starts or retires worker processes until `n` are running. */
@@ -198,6 +262,7 @@ export class LocalCluster {
       name,
       child,
       alive: true,
+      stopping: false,
       exited: new Promise<void>((resolve) => {
         child.once('exit', () => {
           proc.alive = false;
@@ -231,6 +296,7 @@ export class LocalCluster {
   /** Waits up to `grace` ms for the process to leave, then terminates it, then kills it. */
   async #stop(proc: WorkerProcess, grace: number): Promise<void> {
     if (!proc.alive) return;
+    proc.stopping = true;
     const within = (ms: number): Promise<boolean> =>
       Promise.race([proc.exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms).unref())]);
     if (await within(grace)) return;
