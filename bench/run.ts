@@ -8,6 +8,7 @@ const suites: Record<string, string> = {
   adaptive: './adaptive.js',
   simulate: './simulate.js',
   'adaptive-sim': './adaptive-sim.js',
+  'scheduler-memory': './scheduler-memory.js',
   comm: './comm.js',
 };
 
