@@ -49,3 +49,15 @@ export type { SchedulerOptions, SchedulerServerState } from './scheduler/server.
 export type { SchedulerStateOptions } from './scheduler/state.js';
 export { Worker } from './worker/worker.js';
 export type { WorkerOptions, WorkerStatus } from './worker/worker.js';
+export type { ClusterBackend } from './deploy/backend.js';
+export { Adaptive } from './deploy/adaptive.js';
+export type { AdaptiveTarget } from './deploy/adaptive.js';
+export type { ScalingDecision, ScalingHistory, ScalingSample } from './deploy/scaling.js';
+export type { AdaptiveInput, AdaptiveDecision } from './scheduler/adaptive-policy.js';
+export { SimulatedCluster } from './deploy/simulated/cluster.js';
+export type { SimulatedTask, SimulationOptions, SimulationReport } from './deploy/simulated/cluster.js';
+export { ProgressBar } from './client/progress-bar.js';
+export type { ProgressBarOptions } from './client/progress-bar.js';
+export { startDashboard } from './dashboard/server.js';
+export type { Dashboard, DashboardOptions } from './dashboard/server.js';
+export type { DashboardSource, TaskStreamEntry } from './dashboard/source.js';

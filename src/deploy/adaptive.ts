@@ -31,6 +31,8 @@ export class Adaptive {
   readonly #samples: ScalingSample[] = [];
   readonly #decisions: ScalingDecision[] = [];
   #busy = false;
+  #nudged = false;
+  #clock: () => number = () => performance.now();
   #last: { target: number; reason: string } | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #retiring = new Set<string>();
@@ -46,9 +48,20 @@ export class Adaptive {
   /** Starts ticking on a timer that does not keep the process alive. */
   start(clock: () => number = () => performance.now()): void {
     if (this.#timer !== undefined) return;
+    this.#clock = clock;
     this.#timer = setInterval(() => void this.tick(clock()), this.options.interval);
     this.#timer.unref();
     void this.tick(clock());
+  }
+
+  /** Decides now, out of turn (new work arrived); ignored when the loop is not running. */
+  nudge(): void {
+    if (this.#timer === undefined || this.#nudged) return;
+    this.#nudged = true;
+    setImmediate(() => {
+      this.#nudged = false;
+      void this.tick(this.#clock());
+    });
   }
 
   stop(): void {

@@ -15,9 +15,12 @@ if (port === null) throw new Error('tessera: thread.ts must run in a worker thre
 
 const fns = new FunctionCache((workerData as { tsx?: string } | null)?.tsx);
 
+// Batches run one after another, even when their tasks await: a thread is one slot of
+// concurrency, as a thread is in Dask. The next batch is already here when one ends.
+let queue: Promise<void> = Promise.resolve();
 port.on('message', (message: ToThread) => {
   // One kind of message today; the union leaves room for more.
-  void run(message);
+  queue = queue.then(() => run(message));
 });
 
 function reply(message: FromThread, transfer: ArrayBuffer[] = []): void {

@@ -186,7 +186,13 @@ export class AdaptivePolicy {
     // Too many: nominate idle workers, least data first; retire those nominated on
     // waitCount consecutive ticks.
     const surplus = running - target;
-    const candidates = o.workers.filter((w) => w.idle).sort((a, b) => a.nbytes - b.nbytes).slice(0, surplus);
+    // Workers already nominated stay first in line, so that data moving between workers
+    // (as earlier ones retire) does not reshuffle the choice and restart the count.
+    const rank = (w: WorkerView): number => (this.#nominated.has(w.name) ? 0 : 1);
+    const candidates = o.workers
+      .filter((w) => w.idle)
+      .sort((a, b) => rank(a) - rank(b) || a.nbytes - b.nbytes)
+      .slice(0, surplus);
     const chosen = new Set(candidates.map((w) => w.name));
     for (const name of this.#nominated.keys()) if (!chosen.has(name)) this.#nominated.delete(name);
     const ready: string[] = [];

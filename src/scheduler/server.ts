@@ -512,6 +512,8 @@ export class Scheduler {
           ...(m.userPriority === undefined ? {} : { userPriority: m.userPriority }),
           now: performance.now(),
         });
+        // New work: let the adaptive loop look now rather than at its next tick.
+        this.#adaptive?.nudge();
         return;
       }
       case 'release-keys':
@@ -550,7 +552,10 @@ export class Scheduler {
     const workers = [...this.#workers.values()];
     if (workers.length === 0) {
       // An adaptive cluster will start one for it; a fixed one never will.
-      if (this.#adaptive !== undefined) this.#waitingScatters.push({ client, id: requestId, items });
+      if (this.#adaptive !== undefined) {
+        this.#waitingScatters.push({ client, id: requestId, items });
+        this.#adaptive.nudge();
+      }
       else this.#toClient(client, { op: 'scattered', id: requestId, error: 'no workers are connected' });
       return;
     }

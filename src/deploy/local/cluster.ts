@@ -41,6 +41,8 @@ export interface LocalClusterOptions {
   readonly scheduler?: SchedulerStateOptions;
   /** Milliseconds a worker has to start and register. Default 60 000. */
   readonly startTimeout?: number;
+  /** Where the scheduler reports adaptive decisions and trouble. Default: stderr. */
+  readonly log?: (line: string) => void;
   /** The scheduler's dashboard: default on 127.0.0.1:8787 (a free port if taken); false: off. */
   readonly dashboard?: SchedulerOptions['dashboard'];
 }
@@ -56,6 +58,9 @@ interface WorkerProcess {
   stopping: boolean;
 }
 
+// Worker processes starting at once; more wait their turn (see #startQueued).
+const MAX_STARTING = Math.max(2, availableParallelism());
+
 // Children this process started, killed if it exits without closing its clusters.
 const everyChild = new Set<ChildProcess>();
 let exitHookInstalled = false;
@@ -70,6 +75,8 @@ export class LocalCluster implements ClusterBackend {
   readonly #startTimeout: number;
   readonly #procs: WorkerProcess[] = [];
   #nextName = 0;
+  /** Workers asked for by scaleUp and not yet started. */
+  #queued = 0;
   #state: LocalClusterState = 'running';
   #closing: Promise<void> | null = null;
   #scaling: Promise<void> = Promise.resolve();
@@ -111,6 +118,7 @@ export class LocalCluster implements ClusterBackend {
       ...(token === undefined ? {} : { token }),
       ...(options.scheduler === undefined ? {} : { state: options.scheduler }),
       ...(options.dashboard === undefined ? {} : { dashboard: options.dashboard }),
+      ...(options.log === undefined ? {} : { log: options.log }),
     });
     const memoryFlags: string[] = [];
     for (const [flag, value] of [['--memory-target', options.memoryTarget], ['--memory-pause', options.memoryPause]] as const) {
@@ -168,9 +176,9 @@ export class LocalCluster implements ClusterBackend {
     return this.#threadsPerWorker;
   }
 
-  /** Worker processes started and not being stopped: starting or running. */
+  /** Workers asked for and not being stopped: queued, starting or running. */
   get requested(): number {
-    return this.#procs.filter((p) => p.alive && !p.stopping).length;
+    return this.#queued + this.#procs.filter((p) => p.alive && !p.stopping).length;
   }
 
   /** Worker processes registered with the scheduler. */
@@ -186,12 +194,30 @@ export class LocalCluster implements ClusterBackend {
   /** Starts processes until `n` are requested; does not wait for them to register. */
   scaleUp(n: number): void {
     if (this.#state !== 'running') throw new TesseraError('the cluster is closed', 'ERR_CLUSTER_CLOSED');
-    for (let missing = n - this.requested; missing > 0; missing--) {
+    this.#queued += Math.max(0, n - this.requested);
+    this.#startQueued();
+  }
+
+  /**
+   * Starts queued workers, a few at a time: twenty Node processes starting at once on two
+   * cores all arrive late, while a few at a time bring the first one in a fraction of a
+   * second and the rest at about the same total.
+   */
+  #startQueued(): void {
+    const names = new Set(this.#scheduler.workerNames().values());
+    let starting = this.#procs.filter((p) => p.alive && !p.stopping && !names.has(p.name)).length;
+    while (this.#queued > 0 && starting < MAX_STARTING && this.#state === 'running') {
+      this.#queued--;
+      starting++;
       const proc = this.#spawn();
       // A worker that never registers is stopped; the adaptive loop asks again later.
-      this.#waitRegistered(proc).catch((error: unknown) => {
-        process.stderr.write(`tessera: ${error instanceof Error ? error.message : String(error)}\n`);
-      });
+      this.#waitRegistered(proc)
+        .catch((error: unknown) => {
+          process.stderr.write(`tessera: ${error instanceof Error ? error.message : String(error)}\n`);
+        })
+        .finally(() => {
+          this.#startQueued();
+        });
     }
   }
 
@@ -233,6 +259,7 @@ export class LocalCluster implements ClusterBackend {
 
   async #shutDown(): Promise<void> {
     this.#state = 'closing';
+    this.#queued = 0;
     await this.#scaling.catch(() => undefined);
     // Closing the scheduler first makes every worker leave at once, with nothing to hand over.
     await this.#scheduler.close().catch(() => undefined);
