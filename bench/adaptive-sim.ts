@@ -46,7 +46,7 @@ export async function simulateBurst(o: SimulatedBurst): Promise<Record<string, u
   };
 }
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('run.ts')) {
+if (import.meta.url === `file://${process.argv[1]}` || (process.argv[1]?.endsWith('run.ts') && process.env['TESSERA_BENCH'] === 'adaptive-sim')) {
   const { values } = parseArgs({ options: { tasks: { type: 'string', default: '100000' }, maximum: { type: 'string', default: '1000' }, startup: { type: 'string', default: '1000' } } });
   for (const [tasks, maximum] of [[200, 20], [Number(values.tasks), Number(values.maximum)]] as const) {
     console.log(JSON.stringify(await simulateBurst({ tasks, maximum, startupDelayMs: Number(values.startup), sleepMs: 1000 })));

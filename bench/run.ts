@@ -19,4 +19,6 @@ if (path === undefined) {
   process.exit(2);
 }
 process.argv.splice(2, 1);
+// A suite that others import (adaptive-sim, by adaptive) runs its own main only when chosen.
+process.env['TESSERA_BENCH'] = name;
 await import(path);
