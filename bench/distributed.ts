@@ -9,7 +9,17 @@
  * `--saturation` is the scheduler's root-task queue bound (tasks per thread; default the
  * state machine's 1.1, as Dask's). Small tasks are then bound by the worker ⇄ scheduler
  * round trip; `Infinity` turns queuing off and shows what the shell does without it.
+ *
+ * Dashboard overhead: tree-50,000 again, alternately without and with a client of the
+ * dashboard's live feed (without, with, without, with…; `--overhead-repeat` pairs), and
+ * the relative change of the medians (target: at most +5%). The client is headless
+ * Chromium on the page when /usr/bin/chromium exists, else a reader of the raw
+ * server-sent events (`--feed-client chromium|sse` to choose). `--only overhead` runs just
+ * this part; `--no-overhead` skips it.
  */
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { get as httpGet } from 'node:http';
 import { parseArgs } from 'node:util';
 import { Client, type Future, LocalCluster, get } from 'tessera';
 import { median, runAnchor } from './anchor.js';
@@ -22,10 +32,23 @@ const { values: args } = parseArgs({
     'transfer-bytes': { type: 'string', default: String(64 * 2 ** 20) },
     'no-anchor': { type: 'boolean', default: false },
     saturation: { type: 'string' },
+    only: { type: 'string' },
+    'no-overhead': { type: 'boolean', default: false },
+    'overhead-repeat': { type: 'string', default: '7' },
+    'overhead-workload': { type: 'string', default: 'tree-50000' },
+    'feed-client': { type: 'string', default: 'auto' },
   },
 });
+if (args.only !== undefined && args.only !== 'overhead') throw new Error(`--only takes 'overhead', got '${args.only}'`);
+const onlyOverhead = args.only === 'overhead';
+const feedClient = args['feed-client'];
+if (feedClient !== 'auto' && feedClient !== 'chromium' && feedClient !== 'sse') throw new Error(`--feed-client takes auto, chromium or sse, got '${feedClient}'`);
+const overheadPairs = Number(args['overhead-repeat']);
+if (!Number.isInteger(overheadPairs) || overheadPairs < 1) throw new Error('--overhead-repeat must be a positive integer');
+const overheadTree = Number(/^tree-(\d+)$/.exec(args['overhead-workload'])?.[1] ?? NaN);
+if (!(overheadTree > 0)) throw new Error(`--overhead-workload must be tree-N, got '${args['overhead-workload']}'`);
 const repeat = Number(args.repeat);
-const workloads = args.workloads.split(',').filter((w) => w !== '');
+const workloads = onlyOverhead ? [] : args.workloads.split(',').filter((w) => w !== '');
 const transferBytes = Number(args['transfer-bytes']);
 
 const emit = (line: Record<string, unknown>): void => {
@@ -91,6 +114,147 @@ async function runTransfer(): Promise<{ bytes: number; seconds: number; mbPerSec
   return { bytes: transferBytes, seconds, mbPerSecond: transferBytes / seconds / 1e6 };
 }
 
+// ---- dashboard overhead ----
+
+const CHROMIUM = '/usr/bin/chromium';
+
+/** A client of the live feed, connected for the runs measured "with". */
+interface FeedClient {
+  /** Live-feed updates it received (the page's count, or SSE messages). */
+  updates(): Promise<number>;
+  close(): Promise<void>;
+}
+
+interface FeedClientKind {
+  readonly kind: 'chromium' | 'sse';
+  connect(url: string): Promise<FeedClient>;
+  shutdown(): Promise<void>;
+}
+
+/** Headless Chromium on the page: the page parses every update and redraws, as a user's would. */
+async function chromiumFeed(): Promise<FeedClientKind> {
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  return {
+    kind: 'chromium',
+    async connect(url) {
+      const page = await browser.newPage({ viewport: { width: 1440, height: 1300 } });
+      await page.goto(url);
+      // Runs in the page (functions, not strings: its CSP forbids eval); this file has no DOM types.
+      const count = (): number =>
+        Number((globalThis as unknown as { document: { body: { dataset: Record<string, string | undefined> } } }).document.body.dataset['updates'] ?? 0);
+      // Connected and drawing before the clock starts.
+      await page.waitForFunction(count, undefined, { timeout: 15_000 });
+      return {
+        updates: () => page.evaluate(count),
+        close: () => page.close(),
+      };
+    },
+    shutdown: () => browser.close(),
+  };
+}
+
+/** Without a browser: reads the server-sent events and counts messages, parsing nothing. */
+function sseFeed(): FeedClientKind {
+  return {
+    kind: 'sse',
+    connect: (url) =>
+      new Promise<FeedClient>((resolve, reject) => {
+        const req = httpGet(new URL('api/v1/events', url), (res) => {
+          if (res.statusCode !== 200) {
+            res.resume();
+            reject(new Error(`GET /api/v1/events: ${res.statusCode ?? '?'}`));
+            return;
+          }
+          res.setEncoding('utf8');
+          let messages = 0;
+          let partial = '';
+          const ended = new Promise<void>((done) => res.once('close', done));
+          res.on('data', (chunk: string) => {
+            const lines = (partial + chunk).split('\n');
+            partial = lines.pop() ?? '';
+            for (const line of lines) if (line.startsWith('data:')) messages++;
+            // The hello message: connected.
+            if (messages > 0) {
+              resolve({
+                updates: () => Promise.resolve(messages),
+                close: async () => {
+                  req.destroy();
+                  await ended;
+                },
+              });
+            }
+          });
+        });
+        req.once('error', reject);
+      }),
+    shutdown: () => Promise.resolve(),
+  };
+}
+
+async function measureOverhead(): Promise<void> {
+  const url = cluster.dashboardLink;
+  if (url === undefined) {
+    emit({ system: 'tessera', workload: `tree-${overheadTree}`, stat: 'overhead', skipped: true, reason: 'the dashboard is off' });
+    return;
+  }
+  const feed = feedClient === 'chromium' || (feedClient === 'auto' && existsSync(CHROMIUM)) ? await chromiumFeed() : sseFeed();
+  const without: number[] = [];
+  const withFeed: number[] = [];
+  // CPU of this process (scheduler and client) per task: what the feed costs the scheduler
+  // itself, apart from a browser competing for the same cores.
+  const cpuWithout: number[] = [];
+  const cpuWith: number[] = [];
+  let updates = 0;
+  try {
+    // Untimed: the tree's graph built and its functions on both workers.
+    await runTree(overheadTree);
+    await idle();
+    for (let r = 0; r < overheadPairs; r++) {
+      for (const watched of [false, true]) {
+        const client = watched ? await feed.connect(url) : undefined;
+        const before = (await client?.updates()) ?? 0;
+        const cpu0 = process.cpuUsage();
+        const row = await runTree(overheadTree);
+        const cpu = process.cpuUsage(cpu0);
+        const cpuUsPerTask = (cpu.user + cpu.system) / row.tasks;
+        (watched ? cpuWith : cpuWithout).push(cpuUsPerTask);
+        const received = client === undefined ? 0 : (await client.updates()) - before;
+        await client?.close();
+        await idle();
+        const usPerTask = (row.seconds * 1e6) / row.tasks;
+        (watched ? withFeed : without).push(usPerTask);
+        updates += received;
+        emit({ system: 'tessera', workload: `tree-${overheadTree}`, phase: 'overhead', feed: watched ? feed.kind : 'none', run: r + 1, ...row, usPerTask, schedulerCpuUsPerTask: cpuUsPerTask, ...(watched ? { updatesReceived: received } : {}) });
+      }
+    }
+  } finally {
+    await feed.shutdown();
+  }
+  const a = median(without);
+  const b = median(withFeed);
+  emit({
+    system: 'tessera',
+    workload: `tree-${overheadTree}`,
+    stat: 'overhead',
+    feedClient: feed.kind,
+    pairs: overheadPairs,
+    medianUsPerTaskWithout: a,
+    medianUsPerTaskWith: b,
+    change: (b - a) / a,
+    target: 0.05,
+    withinTarget: (b - a) / a <= 0.05,
+    medianSchedulerCpuUsPerTaskWithout: median(cpuWithout),
+    medianSchedulerCpuUsPerTaskWith: median(cpuWith),
+    schedulerCpuChange: (median(cpuWith) - median(cpuWithout)) / median(cpuWithout),
+    cores: availableParallelism(),
+    updatesReceived: updates,
+  });
+}
+
 try {
   // Warm-up, untimed: threads started, functions loaded, connections open on both workers.
   await runMap(200);
@@ -116,12 +280,13 @@ try {
       emit({ system: 'tessera', workload, stat: 'median', tasks, seconds, usPerTask: (seconds * 1e6) / tasks });
     }
   }
+  if (!args['no-overhead']) await measureOverhead();
 } finally {
   await client.close();
   await cluster.close();
 }
 
-if (!args['no-anchor']) {
+if (!args['no-anchor'] && !onlyOverhead) {
   const anchor = await runAnchor('dask_distributed.py', ['--workloads', workloads.join(','), '--repeat', String(repeat)], { timeoutMs: 1_800_000 });
   if (!anchor.available) {
     emit({ system: 'dask', skipped: true, reason: anchor.reason });

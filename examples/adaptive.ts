@@ -32,7 +32,12 @@ const slowMaths = ({ i, ms }: { i: number; ms: number }): number => {
   return ((i * i) % 97) + 1;
 };
 
-const cluster = await LocalCluster.start({ workers: 0 });
+// The live view: one line redrawn on a terminal, a plain line every few seconds otherwise;
+// the scheduler's scaling decisions print above it.
+const tty = process.stdout.isTTY;
+const status = (): string => `  ${done}/${tasks} done · workers: ${cluster.running} running, ${cluster.requested} requested · ${seconds(performance.now())}`;
+const say = (line: string): void => void process.stdout.write(tty ? `\r\x1b[2K${line}\n` : `${line}\n`);
+const cluster = await LocalCluster.start({ workers: 0, log: (line) => say(`  ${line}`) });
 const adaptive = cluster.adapt({ minimum: 0, maximum, targetDuration: '5s' });
 const client = await Client.connect(cluster.address);
 // Ctrl-C: close the cluster rather than leave its workers to find out on their own.
@@ -58,10 +63,6 @@ const sampler = setInterval(() => {
   peak = Math.max(peak, cluster.running);
 }, 50);
 
-// The live view: one line redrawn on a terminal, a plain line every few seconds otherwise.
-const tty = process.stdout.isTTY;
-const status = (): string => `  ${done}/${tasks} done · workers: ${cluster.running} running, ${cluster.requested} requested · ${seconds(performance.now())}`;
-const say = (line: string): void => void process.stdout.write(tty ? `\r\x1b[2K${line}\n${status()}` : `${line}\n`);
 const view = setInterval(() => process.stdout.write(tty ? `\r\x1b[2K${status()}` : `${status()}\n`), tty ? 200 : 3000);
 
 const futures = client.map(

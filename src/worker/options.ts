@@ -34,6 +34,12 @@ export interface WorkerOptions {
   readonly listen?: boolean;
   /** Interface to listen on for peers. Default: the one that reaches the scheduler. */
   readonly host?: string;
+  /**
+   * Port of the worker's own HTTP server for `GET /metrics` (Prometheus text) and
+   * `GET /health`, on the same interface as its data port. Default 0: a free port; false:
+   * no server. A fixed port that is taken fails the start, since a scraper expects it there.
+   */
+  readonly metricsPort?: number | false;
   /** Milliseconds between heartbeats. Default 1000. */
   readonly heartbeatInterval?: number;
   /** Milliseconds to reach the scheduler (retrying while it starts). Default 30 000. */
@@ -56,6 +62,7 @@ export interface ResolvedWorkerOptions {
   readonly name: string;
   readonly listen: boolean;
   readonly host: string | undefined;
+  readonly metricsPort: number | false;
   readonly heartbeatInterval: number;
   readonly connectTimeout: number;
   readonly log: (line: string) => void;
@@ -85,6 +92,10 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
   if (options.host !== undefined && (typeof options.host !== 'string' || options.host === '')) {
     throw new InvalidArgumentError('options.host must be a non-empty string');
   }
+  const metricsPort = options.metricsPort ?? 0;
+  if (metricsPort !== false && (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535)) {
+    throw new InvalidArgumentError(`options.metricsPort must be a port from 0 to 65535 or false, got ${String(metricsPort)}`);
+  }
   const heartbeatInterval = options.heartbeatInterval ?? 1000;
   if (typeof heartbeatInterval !== 'number' || !(heartbeatInterval >= 10)) {
     throw new InvalidArgumentError(`options.heartbeatInterval must be a number of milliseconds >= 10, got ${String(heartbeatInterval)}`);
@@ -95,7 +106,7 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
   }
   if (options.log !== undefined && typeof options.log !== 'function') throw new InvalidArgumentError('options.log must be a function');
   const log = options.log ?? ((line: string) => process.stderr.write(`tessera worker ${name}: ${line}\n`));
-  return { scheduler, token, tls: options.tls, nthreads, memoryLimit, memoryTarget, memoryPause, spillDirectory: options.spillDirectory, name, listen, host: options.host, heartbeatInterval, connectTimeout, log };
+  return { scheduler, token, tls: options.tls, nthreads, memoryLimit, memoryTarget, memoryPause, spillDirectory: options.spillDirectory, name, listen, host: options.host, metricsPort, heartbeatInterval, connectTimeout, log };
 }
 
 const UNITS: Record<string, number> = {

@@ -8,9 +8,18 @@
  * const worker = await Worker.start({ scheduler: 'tcp://127.0.0.1:8786', nthreads: 2 });
  * await worker.closed;   // until the scheduler goes away or tells it to close
  * ```
+ *
+ * Beside its data port it serves `GET /metrics` (Prometheus text) and `GET /health` on a
+ * small HTTP server of its own (`metricsPort`), so a scraper need not go through the
+ * scheduler.
  */
-import { isIP } from 'node:net';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { type AddressInfo, isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { type Connection, connect, listen, parseAddress, type Server } from '../comm/index.js';
+import { isLoopback } from '../dashboard/server.js';
+import { METRICS_CONTENT_TYPE, metricsText } from '../dashboard/worker-metrics.js';
 import { TesseraError, describeError } from '../errors.js';
 import { BundleCache } from '../functions/bundle-cache.js';
 import type { FnRef } from '../functions/fn-ref.js';
@@ -78,12 +87,15 @@ export class Worker {
   /** The id the scheduler knows this worker by: its data address, or relay://… */
   readonly id: string;
   readonly address: string | null;
+  /** Where its Prometheus metrics are served (`http://host:port/metrics`), or null when off. */
+  readonly metricsLink: string | null;
   /** Resolves once the worker has closed (told to, or its scheduler went away). */
   readonly closed: Promise<void>;
 
   readonly #options: ResolvedWorkerOptions;
   readonly #scheduler: SchedulerConn;
   readonly #server: Server<PeerMessage> | null;
+  readonly #metricsServer: HttpServer | null;
   readonly #pool: ThreadPool;
   /** Results held here: in memory, or spilled to disk past the memory target. */
   readonly #data: DataStore;
@@ -107,6 +119,14 @@ export class Worker {
   #resolveClosed: () => void = () => {};
   readonly #heartbeat: NodeJS.Timeout;
 
+  // Totals for /metrics since the start.
+  readonly #startedAt = performance.now();
+  #tasksFinishedTotal = 0;
+  #tasksErredTotal = 0;
+  #taskSecondsTotal = 0;
+  #transfersTotal = 0;
+  #transferBytesTotal = 0;
+
   // Reports gathered over one turn of the event loop.
   #finishedKeys: string[] = [];
   #finishedBytes: number[] = [];
@@ -120,14 +140,17 @@ export class Worker {
     options: ResolvedWorkerOptions,
     scheduler: SchedulerConn,
     server: Server<PeerMessage> | null,
+    metricsServer: HttpServer | null,
     id: string,
   ) {
     this.#options = options;
     this.name = options.name;
     this.#scheduler = scheduler;
     this.#server = server;
+    this.#metricsServer = metricsServer;
     this.id = id;
     this.address = server === null ? null : server.address;
+    this.metricsLink = metricsServer === null ? null : `${httpBase(metricsServer)}/metrics`;
     this.#pool = new ThreadPool(options.nthreads);
     this.#data = new DataStore({
       memoryTarget: options.memoryTarget,
@@ -153,11 +176,15 @@ export class Worker {
     });
     let worker: Worker | undefined;
     let server: Server<PeerMessage> | null = null;
+    let metricsServer: HttpServer | null = null;
     const early: SchedulerToWorker[] = [];
     try {
+      // Listen where the scheduler reached us from: that interface is the one peers share.
+      const host = resolved.host ?? localHost(conn.localAddress);
+      if (resolved.metricsPort !== false) {
+        metricsServer = await startMetricsServer(host, resolved.metricsPort, resolved.token, () => (worker === undefined ? undefined : worker.#metricsText()));
+      }
       if (resolved.listen) {
-        // Listen where the scheduler reached us from: that interface is the one peers share.
-        const host = resolved.host ?? localHost(conn.localAddress);
         server = await listen<PeerMessage>({
           host,
           port: 0,
@@ -188,10 +215,10 @@ export class Worker {
         conn.onClose(() => reject(new TesseraError('the scheduler closed the connection during registration', 'ERR_CONNECTION_CLOSED')));
         conn.send({ op: 'register', name: resolved.name, nthreads: resolved.nthreads, memoryLimit: resolved.memoryLimit, address, timeOrigin: performance.timeOrigin });
       });
-      worker = new Worker(resolved, conn, server, id);
+      worker = new Worker(resolved, conn, server, metricsServer, id);
     } catch (error) {
       conn.destroy();
-      await server?.close();
+      await Promise.allSettled([server?.close(), metricsServer === null ? undefined : closeHttp(metricsServer)]);
       throw error;
     }
     const live = worker;
@@ -252,6 +279,7 @@ export class Worker {
     }
     this.#pool.destroy(new TesseraError('the worker is closing', 'ERR_WORKER_CLOSING'));
     if (this.#server !== null) steps.push(this.#server.close());
+    if (this.#metricsServer !== null) steps.push(closeHttp(this.#metricsServer));
     for (const peer of this.#peers.values()) steps.push(peer.then((c) => c.close(), () => undefined));
     this.#peers.clear();
     await Promise.allSettled(steps);
@@ -259,6 +287,35 @@ export class Worker {
     this.#tasks.clear();
     this.#status = 'closed';
     this.#resolveClosed();
+  }
+
+  /** The worker's `/metrics` body; undefined once it is closed. */
+  #metricsText(): string | undefined {
+    if (this.#status === 'closed') return undefined;
+    // A walk over the tasks held here, once per scrape: cheaper than keeping counts on every transition.
+    let executing = 0;
+    let ready = 0;
+    for (const t of this.#tasks.values()) {
+      if (t.phase === 'running') executing++;
+      else if (t.phase === 'ready') ready++;
+    }
+    return metricsText({
+      name: this.name,
+      status: this.#status === 'running' && this.#paused ? 'paused' : this.#status,
+      nthreads: this.#options.nthreads,
+      memoryLimit: this.#options.memoryLimit,
+      memory: { managed: this.#data.memoryBytes, spilled: this.#data.spilledBytes, process: process.memoryUsage.rss() },
+      executing,
+      ready,
+      inMemory: this.#data.size,
+      tasksFinishedTotal: this.#tasksFinishedTotal,
+      tasksErredTotal: this.#tasksErredTotal,
+      taskDurationSecondsSum: this.#taskSecondsTotal,
+      taskDurationCount: this.#tasksFinishedTotal,
+      transfersTotal: this.#transfersTotal,
+      transferBytesTotal: this.#transferBytesTotal,
+      uptimeSeconds: (performance.now() - this.#startedAt) / 1000,
+    });
   }
 
   // ---- messages ----
@@ -541,7 +598,7 @@ export class Worker {
       for (const t of batch) {
         if (t.phase !== 'running') continue;
         this.#release(t);
-        this.#toScheduler({ op: 'task-erred', key: t.key, error: info });
+        this.#reportErred(t.key, info);
       }
       this.#pump();
     });
@@ -559,6 +616,8 @@ export class Worker {
           if (t.phase !== 'running') continue;
           this.#tasks.delete(t.key);
           t.phase = 'released';
+          this.#tasksFinishedTotal++;
+          this.#taskSecondsTotal += per / 1000;
           const nbytes = this.#store(t.key, reply.results[i]);
           this.#reportFinished(t.key, nbytes, start + i * per, start + (i + 1) * per);
         }
@@ -590,7 +649,7 @@ export class Worker {
       if (t.phase !== 'running') continue;
       if (t === culprit) {
         this.#release(t);
-        this.#toScheduler({ op: 'task-erred', key: t.key, error });
+        this.#reportErred(t.key, error);
       } else {
         t.phase = 'ready';
         again.push(t);
@@ -614,7 +673,7 @@ export class Worker {
       for (const t of running) {
         this.#release(t);
         const { message } = describeError(error);
-        this.#toScheduler({ op: 'task-erred', key: t.key, error: { name: 'WorkerLostError', message, stack: '' } });
+        this.#reportErred(t.key, { name: 'WorkerLostError', message, stack: '' });
       }
     }
     this.#pump();
@@ -624,6 +683,11 @@ export class Worker {
     if (tasks.length === 0) return;
     this.#ready = [...tasks, ...this.#ready.slice(this.#readyHead)];
     this.#readyHead = 0;
+  }
+
+  #reportErred(key: string, error: TaskErrorInfo): void {
+    this.#tasksErredTotal++;
+    this.#toScheduler({ op: 'task-erred', key, error });
   }
 
   #reportFinished(key: string, nbytes: number, startedAt: number, finishedAt: number): void {
@@ -787,7 +851,8 @@ export class Worker {
       arrived.add(key);
       this.#fetches.delete(key);
       if (!this.#data.has(key)) {
-        this.#store(key, value);
+        this.#transfersTotal++;
+        this.#transferBytesTotal += this.#store(key, value);
         this.#addedKeys.push(key);
       }
       const waiting = this.#waiters.get(key);
@@ -818,3 +883,80 @@ function localHost(address: string): string {
     return '127.0.0.1';
   }
 }
+
+/**
+ * Serves `/metrics` and `/health`. `/health` stays open (liveness probes carry no token);
+ * `/metrics` wants the cluster token as a bearer token when the server is reachable from
+ * other machines and the worker has one, as the scheduler's dashboard does.
+ */
+async function startMetricsServer(
+  host: string,
+  port: number,
+  token: string | undefined,
+  body: () => string | undefined,
+): Promise<HttpServer> {
+  const expected = token === undefined || isLoopback(host) ? undefined : digest(token);
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const send = (status: number, type: string, text: string): void => {
+      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+      res.end(req.method === 'HEAD' ? undefined : text);
+    };
+    const plain = 'text/plain; charset=utf-8';
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      send(405, plain, `method ${req.method ?? '?'} not allowed\n`);
+      return;
+    }
+    const path = new URL(req.url ?? '/', 'http://worker.invalid').pathname;
+    if (path !== '/metrics' && path !== '/health') {
+      send(404, plain, `not found: ${path} (this worker serves /metrics and /health)\n`);
+      return;
+    }
+    const text = body();
+    if (text === undefined) {
+      send(503, plain, 'the worker is not running\n');
+      return;
+    }
+    if (path === '/health') {
+      send(200, plain, 'ok');
+      return;
+    }
+    const auth = req.headers.authorization;
+    if (expected !== undefined && !(auth?.startsWith('Bearer ') === true && timingSafeEqual(digest(auth.slice(7).trim()), expected))) {
+      res.setHeader('www-authenticate', 'Bearer realm="tessera-worker"');
+      send(401, plain, 'unauthorized: send the cluster token as "Authorization: Bearer TOKEN"\n');
+      return;
+    }
+    send(200, METRICS_CONTENT_TYPE, text);
+  });
+  // Idle keep-alive sockets of a scraper would otherwise hold close() up.
+  server.keepAliveTimeout = 5000;
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException): void => {
+      const why = error.code === 'EADDRINUSE' ? 'is in use' : `cannot be listened on (${error.message})`;
+      reject(new TesseraError(`metrics port ${port} on ${host} ${why}: pick another (--metrics-port), 0 for a free one, or turn metrics off`, 'ERR_METRICS_PORT', { cause: error }));
+    };
+    server.once('error', onError);
+    server.listen({ host, port, exclusive: true }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  return server;
+}
+
+function closeHttp(server: HttpServer): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+function httpBase(server: HttpServer): string {
+  const { address, port } = server.address() as AddressInfo;
+  // A wildcard address is not one to open: name the machine instead.
+  const shown = address === '0.0.0.0' || address === '::' ? hostname() : address.includes(':') ? `[${address}]` : address;
+  return `http://${shown}:${port}`;
+}
+
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest();

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -30,6 +30,31 @@ async function firstLine(child: ChildProcess): Promise<string> {
   return line.trim();
 }
 
+/** Reads a child's stdout line by line; next() rejects if it ends first. */
+function linesOf(child: ChildProcess): { next(): Promise<string> } {
+  const iterator: AsyncIterator<string, undefined> = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  return {
+    async next() {
+      const result = await iterator.next();
+      if (result.done === true) throw new Error('the process closed its stdout');
+      return result.value.trim();
+    },
+  };
+}
+
+/** Runs the command to its end. */
+async function run(args: readonly string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', tsx, main, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
 async function stop(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
@@ -44,7 +69,7 @@ void describe('tessera scheduler / tessera worker', () => {
   void test('workers join by address and token; a --no-listen worker is served through the relay', async () => {
     const children: ChildProcess[] = [];
     try {
-      const scheduler = tessera(['scheduler', '--port', '0', '--token', 'cli-secret']);
+      const scheduler = tessera(['scheduler', '--port', '0', '--dashboard-port', '0', '--token', 'cli-secret']);
       children.push(scheduler);
       const address = await firstLine(scheduler);
       assert.match(address, /^tcp:\/\/127\.0\.0\.1:\d+$/);
@@ -80,28 +105,115 @@ void describe('tessera scheduler / tessera worker', () => {
     }
   });
 
-  void test('--preload runs a setup module with the scheduler', async () => {
+  void test('--preload: setup runs at start and teardown at close, on the scheduler and on a worker', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tessera-preload-'));
-    const setup = join(dir, 'setup.mjs');
-    writeFileSync(setup, "export function setup(scheduler) { process.stdout.write('preloaded ' + scheduler.status + '\\n'); }\n");
-    const scheduler = tessera(['scheduler', '--port', '0', '--preload', setup]);
+    const module = join(dir, 'setup.mjs');
+    // Teardown writes a file: stdout may be gone by then, a file is not.
+    writeFileSync(
+      module,
+      [
+        "import { writeFileSync } from 'node:fs';",
+        "export function setup(server) { process.stdout.write('setup ' + server.status + '\\n'); }",
+        `export async function teardown(server) { await new Promise((r) => setTimeout(r, 20)); writeFileSync(${JSON.stringify(join(dir, 'teardown-'))} + (server.id === undefined ? 'scheduler' : 'worker'), server.status); }`,
+      ].join('\n'),
+    );
+    const scheduler = tessera(['scheduler', '--port', '0', '--no-dashboard', '--preload', module]);
+    let worker: ChildProcess | undefined;
     try {
-      const lines = createInterface({ input: scheduler.stdout! });
-      const seen: string[] = [];
-      for await (const line of lines) {
-        seen.push(line);
-        if (seen.length === 2) break;
-      }
-      assert.match(seen[0]!, /^tcp:\/\//);
-      assert.equal(seen[1], 'preloaded running');
+      const lines = linesOf(scheduler);
+      const address = await lines.next();
+      assert.match(address, /^tcp:\/\//);
+      assert.equal(await lines.next(), 'setup running');
+
+      worker = tessera(['worker', address, '--nthreads', '1', '--no-metrics', '--preload', module]);
+      const workerLines = linesOf(worker);
+      assert.match(await workerLines.next(), /^tcp:\/\//);
+      assert.equal(await workerLines.next(), 'setup running', 'no metrics line with --no-metrics');
+
+      // The scheduler's teardown runs on SIGTERM while it still runs; the worker's when its scheduler goes away.
+      assert.equal(await stop(scheduler), 0);
+      assert.equal(readFileSync(join(dir, 'teardown-scheduler'), 'utf8'), 'running');
+      const [code] = (await once(worker, 'exit')) as [number | null];
+      assert.equal(code, 0);
+      assert.equal(readFileSync(join(dir, 'teardown-worker'), 'utf8'), 'closed');
     } finally {
       await stop(scheduler);
+      if (worker !== undefined) await stop(worker);
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
+  void test('a preload whose setup throws, or that is missing, stops the process with a message naming it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-preload-'));
+    const throwing = join(dir, 'throwing.mjs');
+    writeFileSync(throwing, "export function setup() { throw new Error('no backend configured'); }\n");
+    try {
+      const failed = await run(['scheduler', '--port', '0', '--dashboard-port', '0', '--preload', throwing]);
+      assert.notEqual(failed.code, 0);
+      assert.match(failed.stderr, /preload module .*throwing\.mjs failed in setup\(scheduler\)/);
+      assert.match(failed.stderr, /Error: no backend configured/);
+      // It had started: the address was printed before the setup ran, and nothing lingers.
+      assert.match(failed.stdout, /^tcp:\/\//);
+
+      const missing = await run(['scheduler', '--port', '0', '--no-dashboard', '--preload', join(dir, 'nowhere.mjs')]);
+      assert.notEqual(missing.code, 0);
+      assert.match(missing.stderr, /preload module .*nowhere\.mjs .*does not exist/);
+      assert.equal(missing.stdout, '', 'nothing started');
+
+      const broken = join(dir, 'broken.mjs');
+      writeFileSync(broken, "import 'a-package-that-is-not-installed';\n");
+      const unimportable = await run(['scheduler', '--port', '0', '--no-dashboard', '--preload', broken]);
+      assert.notEqual(unimportable.code, 0);
+      assert.match(unimportable.stderr, /preload module .*broken\.mjs could not be imported/);
+      assert.match(unimportable.stderr, /a-package-that-is-not-installed/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  void test('the scheduler prints its dashboard; /health and /metrics answer there and on a worker', async () => {
+    const scheduler = tessera(['scheduler', '--port', '0', '--dashboard-port', '0']);
+    let worker: ChildProcess | undefined;
+    try {
+      const lines = linesOf(scheduler);
+      const address = await lines.next();
+      assert.match(address, /^tcp:\/\/127\.0\.0\.1:\d+$/);
+      const dashboard = /^dashboard: (http:\/\/127\.0\.0\.1:\d+\/)$/.exec(await lines.next())?.[1];
+      assert.ok(dashboard !== undefined, 'second line: dashboard: URL');
+      const health = await fetch(new URL('health', dashboard));
+      assert.equal(health.status, 200);
+      assert.equal(await health.text(), 'ok');
+
+      worker = tessera(['worker', address, '--nthreads', '1', '--name', 'scraped']);
+      const workerLines = linesOf(worker);
+      await workerLines.next();
+      const metrics = /^metrics: (http:\/\/127\.0\.0\.1:\d+\/metrics)$/.exec(await workerLines.next())?.[1];
+      assert.ok(metrics !== undefined, 'second line: metrics: URL');
+      const scraped = await fetch(metrics);
+      assert.equal(scraped.status, 200);
+      assert.match(scraped.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+      assert.match(await scraped.text(), /^tessera_worker_threads\{worker="scraped"\} 1$/m);
+      assert.equal((await fetch(new URL('/health', metrics))).status, 200);
+      // And the scheduler counts it.
+      const deadline = performance.now() + 10_000;
+      let text = '';
+      while (performance.now() < deadline && !/^tessera_workers 1$/m.test(text)) text = await (await fetch(new URL('metrics', dashboard))).text();
+      assert.match(text, /^tessera_workers 1$/m);
+    } finally {
+      if (worker !== undefined) assert.equal(await stop(worker), 0);
+      await stop(scheduler);
+    }
+  });
+
+  void test('an exposed dashboard without a token is refused with a clear message', async () => {
+    const refused = await run(['scheduler', '--port', '0', '--dashboard-host', '0.0.0.0'], { TESSERA_TOKEN: '' });
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /--dashboard-host 0\.0\.0\.0 .* requires a token: pass --token/);
+    assert.equal(refused.stdout, '');
+  });
+
   void test('a worker with the wrong token exits with an error', async () => {
-    const scheduler = tessera(['scheduler', '--port', '0', '--token', 'right']);
+    const scheduler = tessera(['scheduler', '--port', '0', '--no-dashboard', '--token', 'right']);
     try {
       const address = await firstLine(scheduler);
       const worker = spawn(process.execPath, ['--import', tsx, main, 'worker', address, '--token', 'wrong'], { stdio: ['ignore', 'ignore', 'pipe'] });
