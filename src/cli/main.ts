@@ -6,6 +6,8 @@
  *       [--preload ./setup.js]
  *   tessera worker tcp://HOST:8786 --token "$TOKEN" --nthreads 2 --memory-limit 2GB [--name w1] [--no-listen]
  *       [--metrics-port 9100 | --no-metrics] [--preload ./setup.js]
+ *   Both also take --tls-cert FILE --tls-key FILE [--tls-ca FILE] (PEM files): the scheduler
+ *   then listens on tls://, and the worker serves its data port over TLS and trusts the CA.
  *
  * Each runs until SIGINT/SIGTERM (or, for a worker, until its scheduler goes away), then
  * closes gracefully. The token may also come from TESSERA_TOKEN, which keeps it out of `ps`.
@@ -18,7 +20,7 @@
  * preload that cannot be imported or whose setup throws stops the process (exit code 1)
  * with a message naming the module.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError as CommanderArgumentError } from 'commander';
@@ -63,6 +65,33 @@ class CliError extends TesseraError {
     super(message, 'ERR_CLI', options);
     this.name = 'CliError';
   }
+}
+
+// ---- TLS ----
+
+interface TlsFlags {
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
+  readonly tlsCa?: string;
+}
+
+function readPem(flag: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new CliError(`${flag} ${file} cannot be read: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+}
+
+/** The PEM files named by --tls-cert, --tls-key and --tls-ca, read; undefined when none is given. */
+function tlsOf(opts: TlsFlags): { cert?: Buffer; key?: Buffer; ca?: Buffer } | undefined {
+  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new CliError('--tls-cert and --tls-key go together: give both or neither');
+  if (opts.tlsCert === undefined && opts.tlsCa === undefined) return undefined;
+  return {
+    ...(opts.tlsCert === undefined ? {} : { cert: readPem('--tls-cert', opts.tlsCert) }),
+    ...(opts.tlsKey === undefined ? {} : { key: readPem('--tls-key', opts.tlsKey) }),
+    ...(opts.tlsCa === undefined ? {} : { ca: readPem('--tls-ca', opts.tlsCa) }),
+  };
 }
 
 // ---- preload modules ----
@@ -176,7 +205,7 @@ function stopOnce(stop: () => Promise<boolean>, closed?: Promise<void>): void {
 
 // ---- tessera scheduler ----
 
-interface SchedulerFlags {
+interface SchedulerFlags extends TlsFlags {
   readonly host: string;
   readonly port: number;
   readonly token?: string;
@@ -196,8 +225,13 @@ program
   .option('--dashboard-port <port>', 'dashboard port (0, or a busy port: any free port)', integer('--dashboard-port', 0, 65535), 8787)
   .option('--no-dashboard', 'serve no dashboard, /metrics or JSON API')
   .option('--preload <module>', 'module whose setup(scheduler) runs at start and teardown(scheduler) at close (repeatable)', collect, [])
+  .option('--tls-cert <file>', 'PEM certificate: listen on tls:// (with --tls-key)')
+  .option('--tls-key <file>', 'PEM private key of --tls-cert')
+  .option('--tls-ca <file>', 'PEM CA: workers and clients must present a certificate signed by it (mutual TLS)')
   .action(async (opts: SchedulerFlags) => {
     const token = tokenOf(opts.token);
+    const tls = tlsOf(opts);
+    if (tls !== undefined && (tls.cert === undefined || tls.key === undefined)) throw new CliError('--tls-ca needs --tls-cert and --tls-key');
     if (opts.dashboard && !isLoopback(opts.dashboardHost) && token === undefined) {
       throw new CliError(
         `--dashboard-host ${opts.dashboardHost} makes the dashboard reachable from other machines, so it requires a token: ` +
@@ -209,6 +243,7 @@ program
       host: opts.host,
       port: opts.port,
       ...(token === undefined ? {} : { token }),
+      ...(tls?.cert === undefined || tls.key === undefined ? {} : { tls: { cert: tls.cert, key: tls.key, ...(tls.ca === undefined ? {} : { ca: tls.ca }) } }),
       dashboard: opts.dashboard ? { host: opts.dashboardHost, port: opts.dashboardPort } : false,
     });
     // The address is the first line on stdout, so scripts can read it; the dashboard next.
@@ -230,7 +265,7 @@ program
 
 // ---- tessera worker ----
 
-interface WorkerFlags {
+interface WorkerFlags extends TlsFlags {
   readonly token?: string;
   readonly nthreads?: number;
   readonly memoryLimit?: string;
@@ -248,7 +283,7 @@ interface WorkerFlags {
 program
   .command('worker')
   .description('run a worker for the scheduler at ADDRESS')
-  .argument('<address>', 'the scheduler, tcp://host:port')
+  .argument('<address>', 'the scheduler, tcp://host:port or tls://host:port')
   .option('--token <token>', 'the scheduler\'s token (default: $TESSERA_TOKEN)')
   .option('--nthreads <n>', 'threads that run tasks', integer('--nthreads', 1))
   .option('--memory-limit <bytes>', "memory limit, such as '2GB' or '512MiB'")
@@ -261,14 +296,19 @@ program
   .option('--metrics-port <port>', 'port of GET /metrics and /health (default 0: any free port)', integer('--metrics-port', 0, 65535))
   .option('--no-metrics', 'serve no /metrics or /health')
   .option('--preload <module>', 'module whose setup(worker) runs at start and teardown(worker) at close (repeatable)', collect, [])
+  .option('--tls-cert <file>', 'PEM certificate: serve the data port over tls:// (with --tls-key); also the client certificate')
+  .option('--tls-key <file>', 'PEM private key of --tls-cert')
+  .option('--tls-ca <file>', 'PEM CA to trust when dialling a tls:// scheduler and peers')
   .action(async (address: string, opts: WorkerFlags) => {
     const token = tokenOf(opts.token);
+    const tls = tlsOf(opts);
     const preloads = await importPreloads(opts.preload, 'worker');
     const worker = await Worker.start({
       scheduler: address,
       listen: opts.listen,
       metricsPort: opts.metrics ? (opts.metricsPort ?? 0) : false,
       ...(token === undefined ? {} : { token }),
+      ...(tls === undefined ? {} : { tls }),
       ...(opts.nthreads === undefined ? {} : { nthreads: opts.nthreads }),
       ...(opts.memoryLimit === undefined ? {} : { memoryLimit: parseBytes(opts.memoryLimit, 'memoryLimit') }),
       ...(opts.memoryTarget === undefined ? {} : { memoryTarget: opts.memoryTarget }),

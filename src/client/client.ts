@@ -43,7 +43,10 @@ export interface ClientOptions {
   /** Milliseconds to reach the scheduler (retrying while it starts). Default 10 000. */
   readonly timeout?: number;
   readonly name?: string;
-  /** For a tls:// scheduler with a private CA or client certificates. */
+  /**
+   * For a tls:// scheduler with a private CA or client certificates; also used (without
+   * `servername`) to gather from workers that serve their data over TLS.
+   */
   readonly tls?: ClientTlsOptions;
   /**
    * Ship module functions (fromModule) as esbuild bundles, so workers need neither this
@@ -675,6 +678,7 @@ export class Client implements FutureOwner {
       retry: false,
       batchInterval: 0,
       ...(this.#options.token === undefined ? {} : { token: this.#options.token }),
+      ...(address.startsWith('tls://') ? { tls: workerTls(this.#options.tls) } : {}),
     });
     this.#peers.set(address, opened);
     opened.then(
@@ -770,4 +774,16 @@ function wireNode(plan: Plan, j: number, fns: Map<string, FnRef>): WireNode {
 function remoteError(key: string, info: TaskErrorInfo): Error {
   if (info.name === 'WorkerLostError') return new WorkerLostError(key, info.message);
   return new TaskError(key, info);
+}
+
+/** How to dial a tls:// worker: the client's TLS options, but not the scheduler's servername. */
+function workerTls(tls: ClientTlsOptions | undefined): ClientTlsOptions {
+  if (tls === undefined) return {};
+  const { ca, cert, key, rejectUnauthorized } = tls;
+  return {
+    ...(ca === undefined ? {} : { ca }),
+    ...(cert === undefined ? {} : { cert }),
+    ...(key === undefined ? {} : { key }),
+    ...(rejectUnauthorized === undefined ? {} : { rejectUnauthorized }),
+  };
 }

@@ -6,8 +6,12 @@ export interface WorkerOptions {
   /** The scheduler's address, `tcp://host:port`. */
   readonly scheduler: string;
   readonly token?: string;
-  /** For a tls:// scheduler with a private CA or client certificates. */
-  readonly tls?: ClientTlsOptions;
+  /**
+   * TLS material. `ca` (and `servername`, `rejectUnauthorized`) is used when dialling a
+   * tls:// scheduler and tls:// peers; with `cert` and `key` the worker also serves its
+   * data port over TLS (address `tls://…`) and presents them as its client certificate.
+   */
+  readonly tls?: WorkerTlsOptions;
   /** Threads that run tasks. Default: the machine's available parallelism. */
   readonly nthreads?: number;
   /** Bytes, or a string such as '2GB' or '512MiB'. Default: the machine's memory. */
@@ -48,10 +52,17 @@ export interface WorkerOptions {
   readonly log?: (line: string) => void;
 }
 
+/** A worker's TLS material: a certificate and key to serve with, and a CA to trust. */
+export interface WorkerTlsOptions extends ClientTlsOptions {
+  readonly cert?: string | Buffer;
+  readonly key?: string | Buffer;
+  readonly ca?: string | Buffer;
+}
+
 export interface ResolvedWorkerOptions {
   readonly scheduler: string;
   readonly token: string | undefined;
-  readonly tls: ClientTlsOptions | undefined;
+  readonly tls: WorkerTlsOptions | undefined;
   readonly nthreads: number;
   readonly memoryLimit: number;
   /** Bytes; Infinity when spilling is off. */
@@ -86,6 +97,13 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
   const memoryPause = fraction('memoryPause', options.memoryPause, 0.8);
   if (options.spillDirectory !== undefined && (typeof options.spillDirectory !== 'string' || options.spillDirectory === '')) {
     throw new InvalidArgumentError('options.spillDirectory must be a non-empty string');
+  }
+  if (options.tls !== undefined) {
+    const tls: unknown = options.tls;
+    if (typeof tls !== 'object' || tls === null) throw new InvalidArgumentError('options.tls must be an object');
+    if ((options.tls.cert === undefined) !== (options.tls.key === undefined)) {
+      throw new InvalidArgumentError('options.tls needs both cert and key to serve over TLS, or neither');
+    }
   }
   const listen = options.listen ?? true;
   if (typeof listen !== 'boolean') throw new InvalidArgumentError('options.listen must be a boolean');

@@ -17,7 +17,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { type AddressInfo, isIP } from 'node:net';
 import { hostname } from 'node:os';
-import { type Connection, connect, listen, parseAddress, type Server } from '../comm/index.js';
+import { type ClientTlsOptions, type Connection, connect, listen, parseAddress, type Server } from '../comm/index.js';
 import { isLoopback } from '../dashboard/server.js';
 import { METRICS_CONTENT_TYPE, metricsText } from '../dashboard/worker-metrics.js';
 import { TesseraError, describeError } from '../errors.js';
@@ -39,11 +39,11 @@ import {
   type WireComputeTask,
   type WorkerToScheduler,
 } from '../scheduler/protocol.js';
-import { type ResolvedWorkerOptions, resolveWorkerOptions, type WorkerOptions } from './options.js';
+import { type ResolvedWorkerOptions, resolveWorkerOptions, type WorkerOptions, type WorkerTlsOptions } from './options.js';
 import { DataStore } from './data-store.js';
 import { sizeOf } from './sizeof.js';
 
-export type { WorkerOptions } from './options.js';
+export type { WorkerOptions, WorkerTlsOptions } from './options.js';
 
 export type WorkerStatus = 'running' | 'closing' | 'closed';
 
@@ -172,7 +172,8 @@ export class Worker {
       batchInterval: 0,
       timeout: resolved.connectTimeout,
       ...(resolved.token === undefined ? {} : { token: resolved.token }),
-      ...(resolved.tls === undefined ? {} : { tls: resolved.tls }),
+      // A worker with TLS material for its own port may still report to a tcp:// scheduler.
+      ...(resolved.tls === undefined || resolved.scheduler.startsWith('tcp://') ? {} : { tls: resolved.tls }),
     });
     let worker: Worker | undefined;
     let server: Server<PeerMessage> | null = null;
@@ -191,6 +192,7 @@ export class Worker {
           // Peers wait on each answer: send it at once.
           batchInterval: 0,
           ...(resolved.token === undefined ? {} : { token: resolved.token }),
+          ...(serverTls(resolved) ?? {}),
           onConnection: (peer) => {
             peer.onMessage((message) => {
               if (worker === undefined) throw new TesseraError('the worker is not ready yet', 'ERR_NOT_READY');
@@ -818,6 +820,7 @@ export class Worker {
       batchInterval: 0,
       timeout: 10_000,
       ...(this.#options.token === undefined ? {} : { token: this.#options.token }),
+      ...(address.startsWith('tls://') ? { tls: peerTls(this.#options.tls) } : {}),
     });
     this.#peers.set(address, peer);
     peer.then(
@@ -872,6 +875,27 @@ export class Worker {
     this.#pumpFetches();
     this.#schedulePump();
   }
+}
+
+/**
+ * The data port's TLS, when the worker has a certificate and key. No client certificates
+ * are asked for: clients that trust the CA gather from it, and the token still applies.
+ */
+function serverTls(options: ResolvedWorkerOptions): { tls: { cert: string | Buffer; key: string | Buffer } } | undefined {
+  const { cert, key } = options.tls ?? {};
+  return cert === undefined || key === undefined ? undefined : { tls: { cert, key } };
+}
+
+/** How to dial a tls:// peer: the CA and the worker's own certificate, but not the scheduler's servername. */
+function peerTls(tls: WorkerTlsOptions | undefined): ClientTlsOptions {
+  if (tls === undefined) return {};
+  const { ca, cert, key, rejectUnauthorized } = tls;
+  return {
+    ...(ca === undefined ? {} : { ca }),
+    ...(cert === undefined ? {} : { cert }),
+    ...(key === undefined ? {} : { key }),
+    ...(rejectUnauthorized === undefined ? {} : { rejectUnauthorized }),
+  };
 }
 
 /** The IP of a `tcp://ip:port` address, for listening on the same interface. */
