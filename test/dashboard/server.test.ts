@@ -285,7 +285,7 @@ void describe('live feed', () => {
       source.byState = counts({ processing: n % 10, memory: n });
       return snapshot();
     };
-    const d = await start({ source });
+    const d = await start({ source, updateIntervalMs: 200 });
     const messages = await readFeed(d.url, 1050);
     const updates = messages.filter((m) => m.op === 'update');
     assert.equal(messages[0]?.op, 'hello');
