@@ -1,35 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect } from '../../src/comm/dial.js';
 import { ConnectError, HandshakeError } from '../../src/comm/errors.js';
 import { listen, type RefusedInfo, type Server, type ServerTlsOptions } from '../../src/comm/server.js';
+import { selfSigned } from '../helpers/tls.js';
 
 type Msg = { op: 'ping'; payload: Float64Array } | { op: 'pong'; payload: Float64Array };
-
-/** A self-signed certificate for 127.0.0.1 and localhost, or why there is none. */
-function selfSigned(): { cert: Buffer; key: Buffer } | string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'tessera-tls-'));
-  try {
-    execFileSync(
-      'openssl',
-      [
-        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-        '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-        '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'),
-      ],
-      { stdio: 'pipe' },
-    );
-    return { cert: readFileSync(path.join(dir, 'cert.pem')), key: readFileSync(path.join(dir, 'key.pem')) };
-  } catch (error) {
-    return `openssl could not make a certificate (${error instanceof Error ? error.message.split('\n')[0] : String(error)})`;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 const made = selfSigned();
 const skip = typeof made === 'string' ? made : false;
