@@ -6,19 +6,19 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { chromiumMissing, launchChromium } from '../../helpers/chromium.js';
 import { startDashboard } from '../../../src/dashboard/server.js';
 import { sleep } from '../helpers.js';
 import { LargeSource, recordSimulation, ReplaySource } from '../replay.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const artifacts = join(root, 'artifacts/dashboard');
-const missing = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install -y chromium): browser tests skipped`;
+const missing = chromiumMissing;
 if (missing !== false) process.stderr.write(`# ${missing}\n`);
 
 interface Seen {
@@ -36,10 +36,7 @@ void describe('dashboard page in Chromium', { skip: missing }, () => {
     // The page is built at install time; build it here too so the test sees this source.
     execFileSync(process.execPath, [join(root, 'scripts/build-dashboard.mjs')], { stdio: 'inherit' });
     mkdirSync(artifacts, { recursive: true });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {
