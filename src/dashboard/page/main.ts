@@ -58,7 +58,8 @@ const render = (): void => {
   document.body.dataset['renders'] = String(stats.renders);
 };
 const schedule = (): void => {
-  if (scheduled) return;
+  // A hidden tab draws nothing: the model keeps folding updates, and showing it redraws.
+  if (scheduled || document.hidden) return;
   scheduled = true;
   requestAnimationFrame(render);
 };
@@ -111,6 +112,8 @@ events.onmessage = (ev: MessageEvent<string>) => {
   keep(stats.handleMs, performance.now() - t0);
   schedule();
 };
+
+document.addEventListener('visibilitychange', schedule);
 
 new ResizeObserver(() => {
   cluster.resize();

@@ -39,6 +39,8 @@ export class StreamStore {
   size = 0;
   /** Entries ever received (a bar for each was drawn, or will be). */
   received = 0;
+  /** Bumped whenever prefix ids are renumbered (clear, compaction), so views drop caches keyed by id. */
+  epoch = 0;
   readonly prefixNames: string[] = [];
   readonly #prefixIds = new Map<string, number>();
   /** Lanes: one per worker thread. */
@@ -93,6 +95,7 @@ export class StreamStore {
   }
 
   clear(): void {
+    this.epoch++;
     this.head = 0;
     this.size = 0;
     this.prefixNames.length = 0;
@@ -123,6 +126,7 @@ export class StreamStore {
   }
 
   #compact(): void {
+    this.epoch++;
     const prefixNames = [...this.prefixNames];
     const laneWorker = [...this.laneWorker];
     const laneThread = [...this.laneThread];

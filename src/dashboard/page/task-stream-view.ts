@@ -16,6 +16,8 @@ export class TaskStreamView {
   /** The last frame's lanes (by lane id) and their sorted order, reused while unchanged. */
   #lanesUsed: number[] = [];
   #lanesSorted: number[] = [];
+  readonly #colors: string[] = [TRANSFER_COLOR, ERROR_COLOR];
+  #colorEpoch = -1;
 
   constructor(canvas: HTMLCanvasElement, legend: HTMLElement) {
     this.#canvas = canvas;
@@ -63,43 +65,84 @@ export class TaskStreamView {
     const rowH = Math.min(MAX_ROW, plotH / rows);
     const gap = rowH >= 6 ? 1 : 0;
 
-    // Batch rectangles by fill colour: one path and one fill per colour.
-    const paths = new Map<string, Path2D>();
-    const pathFor = (color: string): Path2D => {
-      let p = paths.get(color);
+    // Batch rectangles by fill colour: one path and one fill per colour. Colour ids: 0 transfer,
+    // 1 error, 2 + prefix id for tasks.
+    const colors = this.#colorsFor(st.prefixNames, st.epoch);
+    const paths: (Path2D | undefined)[] = [];
+    const pathFor = (c: number): Path2D => {
+      let p = paths[c];
       if (p === undefined) {
         p = new Path2D();
-        paths.set(color, p);
+        paths[c] = p;
       }
       return p;
     };
+    const barH = Math.max(1, rowH - gap);
+    const transferDy = rowH * 0.3;
+    const transferH = Math.max(1, rowH * 0.4);
+    // Bars narrower than a pixel are coalesced per lane: a run of same-coloured sub-pixel bars
+    // that touch becomes one rectangle, so thousands of tiny tasks cost a rect per pixel or so.
+    const nRows = lanes.length;
+    const runColor = new Int32Array(nRows).fill(-1);
+    const runX0 = new Float64Array(nRows);
+    const runX1 = new Float64Array(nRows);
+    const flush = (r: number): void => {
+      const c = runColor[r] as number;
+      if (c < 0) return;
+      const y = r * rowH;
+      const x0 = runX0[r] as number;
+      const w = Math.max(1, (runX1[r] as number) - x0);
+      if (c === 0) pathFor(0).rect(x0, y + transferDy, w, transferH);
+      else pathFor(c).rect(x0, y, w, barH);
+      runColor[r] = -1;
+    };
     const scale = cssW / windowMs;
-    const seen = new Set<number>();
+    const seen = new Uint8Array(st.prefixNames.length);
     let bars = 0;
+    const stopArr = st.stop;
+    const startArr = st.start;
     for (let k = 0; k < st.size; k++) {
       const i = st.at(k);
-      const stop = st.stop[i] as number;
+      const stop = stopArr[i] as number;
       if (stop < t0) continue;
-      const start = Math.max(st.start[i] as number, t0);
+      bars++;
+      const start = Math.max(startArr[i] as number, t0);
       const x = (start - t0) * scale;
       const span = (stop - start) * scale;
-      // A pixel between wide neighbours, so back-to-back tasks of one prefix stay apart.
-      const w = span > 4 ? span - 1 : Math.max(1, span);
-      const y = (rowOf[st.lane[i] as number] as number) * rowH;
+      const r = rowOf[st.lane[i] as number] as number;
       const kind = st.kind[i] as number;
-      if (kind === 1) {
-        pathFor(TRANSFER_COLOR).rect(x, y + rowH * 0.3, w, Math.max(1, rowH * 0.4));
-      } else if (kind === 2) {
-        pathFor(ERROR_COLOR).rect(x, y, w, Math.max(1, rowH - gap));
-      } else {
+      let c: number;
+      if (kind === 1) c = 0;
+      else if (kind === 2) c = 1;
+      else {
         const p = st.prefix[i] as number;
-        seen.add(p);
-        pathFor(prefixColor(st.prefixNames[p] ?? '?')).rect(x, y, w, Math.max(1, rowH - gap));
+        seen[p] = 1;
+        c = 2 + p;
       }
-      bars++;
+      if (span < 1) {
+        const x1 = x + Math.max(1, span);
+        if (runColor[r] === c && x <= (runX1[r] as number) + 0.5 && x >= (runX0[r] as number) - 0.5) {
+          if (x1 > (runX1[r] as number)) runX1[r] = x1;
+          if (x < (runX0[r] as number)) runX0[r] = x;
+          continue;
+        }
+        flush(r);
+        runColor[r] = c;
+        runX0[r] = x;
+        runX1[r] = x1;
+        continue;
+      }
+      // A pixel between wide neighbours, so back-to-back tasks of one prefix stay apart.
+      const w = span > 4 ? span - 1 : span;
+      const y = r * rowH;
+      if (c === 0) pathFor(0).rect(x, y + transferDy, w, transferH);
+      else pathFor(c).rect(x, y, w, barH);
     }
-    for (const [color, path] of paths) {
-      ctx.fillStyle = color;
+    for (let r = 0; r < nRows; r++) flush(r);
+    for (let c = 0; c < paths.length; c++) {
+      const path = paths[c];
+      if (path === undefined) continue;
+      ctx.fillStyle = colors[c] ?? ERROR_COLOR;
       ctx.fill(path);
     }
     this.#axis(ctx, cssW, plotH, windowMs);
@@ -112,7 +155,20 @@ export class TaskStreamView {
     canvas.dataset['bars'] = String(bars);
     canvas.dataset['lanes'] = String(lanes.length);
     canvas.dataset['received'] = String(st.received);
-    this.#renderLegend([...seen].map((p) => st.prefixNames[p] ?? '?'));
+    const seenNames: string[] = [];
+    for (let p = 0; p < seen.length; p++) if (seen[p] === 1) seenNames.push(st.prefixNames[p] ?? '?');
+    this.#renderLegend(seenNames);
+  }
+
+  /** Fill colours by colour id, extended as prefixes appear (ids are stable until a compaction). */
+  #colorsFor(names: readonly string[], epoch: number): string[] {
+    const cs = this.#colors;
+    if (cs.length - 2 > names.length || this.#colorEpoch !== epoch) {
+      cs.length = 2;
+      this.#colorEpoch = epoch;
+    }
+    for (let p = cs.length - 2; p < names.length; p++) cs.push(prefixColor(names[p] ?? '?'));
+    return cs;
   }
 
   #axis(ctx: CanvasRenderingContext2D, w: number, plotH: number, windowMs: number): void {
