@@ -11,7 +11,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ScalingDecision, ScalingSample } from '../deploy/scaling.js';
-import type { SchedulerSnapshot } from '../scheduler/state.js';
+import { emptyStateCounts, type SchedulerSnapshot } from '../scheduler/state.js';
 import {
   FEED_VERSION,
   type FeedHello,
@@ -387,15 +387,7 @@ export function workerRows(snap: SchedulerSnapshot, limit: number): WorkerRow[] 
   return out;
 }
 
-const NO_COUNTS = {
-  released: 0,
-  waiting: 0,
-  'no-worker': 0,
-  queued: 0,
-  processing: 0,
-  memory: 0,
-  erred: 0,
-} as const;
+const NO_COUNTS = emptyStateCounts();
 
 /**
  * Per-prefix progress, the most active first: prefixes with work left, then the largest.

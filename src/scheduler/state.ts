@@ -193,6 +193,11 @@ interface StealRecord {
   readonly at: number;
 }
 
+/** Every state at zero: a prefix or cluster with nothing in it. */
+export function emptyStateCounts(): StateCounts {
+  return countsOf(new Array<number>(FORGOTTEN).fill(0));
+}
+
 function countsOf(raw: readonly number[]): StateCounts {
   const out = {} as Record<HeldTaskStateName, number>;
   for (let s = 0; s < FORGOTTEN; s++) out[TASK_STATE_NAMES[s] as HeldTaskStateName] = raw[s] as number;

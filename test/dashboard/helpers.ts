@@ -7,18 +7,9 @@ import { request } from 'node:http';
 import type { ScalingHistory } from '../../src/deploy/adaptive.js';
 import type { AdaptiveTargetInfo, DashboardCounters, DashboardSource, TaskStreamEntry } from '../../src/dashboard/source.js';
 import { TaskStreamBuffer } from '../../src/dashboard/task-stream.js';
-import type { PrefixSnapshot, SchedulerSnapshot, StateCounts, WorkerSnapshot } from '../../src/scheduler/state.js';
+import { emptyStateCounts, type PrefixSnapshot, type SchedulerSnapshot, type StateCounts, type WorkerSnapshot } from '../../src/scheduler/state.js';
 
-export const counts = (partial: Partial<StateCounts> = {}): StateCounts => ({
-  released: 0,
-  waiting: 0,
-  'no-worker': 0,
-  queued: 0,
-  processing: 0,
-  memory: 0,
-  erred: 0,
-  ...partial,
-});
+export const counts = (partial: Partial<StateCounts> = {}): StateCounts => ({ ...emptyStateCounts(), ...partial });
 
 export function fakeWorker(i: number, over: Partial<WorkerSnapshot> = {}): WorkerSnapshot {
   return {
