@@ -4,6 +4,7 @@
  * of the process lighter; the line at the top is the limit.
  */
 import { WORKER_FIELD as F, type WorkerRow } from '../feed-protocol.js';
+import { CanvasBox } from './canvas-box.js';
 import { formatBytes } from './format.js';
 import type { DashboardModel } from './model.js';
 import { compareNames } from './task-stream-view.js';
@@ -15,29 +16,25 @@ function colorFor(fraction: number): string {
 }
 
 export class MemoryView {
-  readonly #canvas: HTMLCanvasElement;
+  readonly #box: CanvasBox;
   readonly #summary: HTMLElement;
   #version = -1;
   #sorted: readonly WorkerRow[] = [];
   #size = '';
 
-  constructor(canvas: HTMLCanvasElement, summary: HTMLElement) {
-    this.#canvas = canvas;
+  constructor(canvas: HTMLCanvasElement, summary: HTMLElement, onResize: () => void) {
+    this.#box = new CanvasBox(canvas, 200, 100, onResize);
     this.#summary = summary;
   }
 
   render(m: DashboardModel): void {
-    const canvas = this.#canvas;
-    const dpr = devicePixelRatio;
-    const cssW = Math.max(200, canvas.clientWidth);
-    const cssH = Math.max(100, canvas.clientHeight);
+    const canvas = this.#box.canvas;
+    const { cssWidth: cssW, cssHeight: cssH, dpr } = this.#box.fit();
     const size = `${cssW}x${cssH}x${dpr}`;
     // Worker memory changes with the worker list (about once a second): redraw only then.
     if (this.#version === m.workersVersion && size === this.#size) return;
     this.#version = m.workersVersion;
     this.#size = size;
-    canvas.width = Math.round(cssW * dpr);
-    canvas.height = Math.round(cssH * dpr);
     const ctx = canvas.getContext('2d');
     if (ctx === null) return;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);

@@ -46,6 +46,9 @@ export class StreamStore {
   /** Lanes: one per worker thread. */
   readonly laneWorker: string[] = [];
   readonly laneThread: number[] = [];
+  /** Latest stop per lane and per prefix, so views find what the window shows without a pass over it. */
+  readonly laneLastStop: number[] = [];
+  readonly prefixLastStop: number[] = [];
   readonly #laneIds = new Map<string, number>();
 
   constructor(capacity: number) {
@@ -75,11 +78,16 @@ export class StreamStore {
         i = this.at(this.size);
         this.size++;
       }
-      this.prefix[i] = prefixIds[rows[r] as number] ?? 0;
-      this.lane[i] = this.#laneId(worker, rows[r + 2] as number);
+      const prefix = prefixIds[rows[r] as number] ?? 0;
+      const lane = this.#laneId(worker, rows[r + 2] as number);
+      const stop = rows[r + 4] as number;
+      this.prefix[i] = prefix;
+      this.lane[i] = lane;
       this.start[i] = rows[r + 3] as number;
-      this.stop[i] = rows[r + 4] as number;
+      this.stop[i] = stop;
       this.kind[i] = rows[r + 5] as number;
+      if (stop > (this.laneLastStop[lane] as number)) this.laneLastStop[lane] = stop;
+      if (stop > (this.prefixLastStop[prefix] as number)) this.prefixLastStop[prefix] = stop;
       this.received++;
     }
   }
@@ -99,9 +107,11 @@ export class StreamStore {
     this.head = 0;
     this.size = 0;
     this.prefixNames.length = 0;
+    this.prefixLastStop.length = 0;
     this.#prefixIds.clear();
     this.laneWorker.length = 0;
     this.laneThread.length = 0;
+    this.laneLastStop.length = 0;
     this.#laneIds.clear();
   }
 
@@ -109,6 +119,7 @@ export class StreamStore {
     let id = this.#prefixIds.get(p);
     if (id === undefined) {
       id = this.prefixNames.push(p) - 1;
+      this.prefixLastStop.push(Number.NEGATIVE_INFINITY);
       this.#prefixIds.set(p, id);
     }
     return id;
@@ -120,6 +131,7 @@ export class StreamStore {
     if (id === undefined) {
       id = this.laneWorker.push(worker) - 1;
       this.laneThread.push(thread);
+      this.laneLastStop.push(Number.NEGATIVE_INFINITY);
       this.#laneIds.set(key, id);
     }
     return id;
@@ -131,15 +143,22 @@ export class StreamStore {
     const laneWorker = [...this.laneWorker];
     const laneThread = [...this.laneThread];
     this.prefixNames.length = 0;
+    this.prefixLastStop.length = 0;
     this.#prefixIds.clear();
     this.laneWorker.length = 0;
     this.laneThread.length = 0;
+    this.laneLastStop.length = 0;
     this.#laneIds.clear();
     for (let k = 0; k < this.size; k++) {
       const i = this.at(k);
-      this.prefix[i] = this.#prefixId(prefixNames[this.prefix[i] as number] ?? '?');
+      const p = this.#prefixId(prefixNames[this.prefix[i] as number] ?? '?');
       const l = this.lane[i] as number;
-      this.lane[i] = this.#laneId(laneWorker[l] ?? '?', laneThread[l] ?? 0);
+      const lane = this.#laneId(laneWorker[l] ?? '?', laneThread[l] ?? 0);
+      const stop = this.stop[i] as number;
+      this.prefix[i] = p;
+      this.lane[i] = lane;
+      if (stop > (this.laneLastStop[lane] as number)) this.laneLastStop[lane] = stop;
+      if (stop > (this.prefixLastStop[p] as number)) this.prefixLastStop[p] = stop;
     }
   }
 }

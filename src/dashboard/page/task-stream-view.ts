@@ -1,163 +1,134 @@
 /**
  * The task stream: one row per worker thread, a bar per task over the last window,
- * coloured by prefix; transfers are thin red bars, errors black. Drawn on one canvas,
- * batched by colour, so 100,000 bars cost a few fills rather than 100,000 DOM nodes.
+ * coloured by prefix; transfers are thin red bars, errors black. Bars are painted once,
+ * into a ring of pixel columns (StreamStrip) that moves on with time; a frame paints the
+ * bars that arrived since the last and copies the ring onto the canvas in two pieces.
+ * Everything is repainted only when the rows change (a worker thread comes or goes), the
+ * canvas is resized or the page reconnects.
  */
+import { CanvasBox } from './canvas-box.js';
 import { ERROR_COLOR, prefixColor, TRANSFER_COLOR } from './colors.js';
-import type { DashboardModel } from './model.js';
+import type { DashboardModel, StreamStore } from './model.js';
+import { ERROR_COLOR_ID, PREFIX_COLOR_ID, StreamStrip, type StripSink, TRANSFER_COLOR_ID } from './stream-strip.js';
 
 const AXIS = 18;
 const MAX_ROW = 16;
 
 export class TaskStreamView {
-  readonly #canvas: HTMLCanvasElement;
+  readonly #box: CanvasBox;
   readonly #legend: HTMLElement;
+  readonly #ring = document.createElement('canvas');
+  #strip: StreamStrip | undefined;
+  /** What the ring was painted for: when any of it changes, everything is repainted. */
+  #paintedFor = '';
+  /** `StreamStore.received` when the ring was last painted. */
+  #paintedUpTo = 0;
   #legendKey = '';
-  /** The last frame's lanes (by lane id) and their sorted order, reused while unchanged. */
+  /** The lanes in view (by lane id) and their sorted order, reused while unchanged. */
   #lanesUsed: number[] = [];
   #lanesSorted: number[] = [];
+  #rowOf = new Int32Array(0);
   readonly #colors: string[] = [TRANSFER_COLOR, ERROR_COLOR];
   #colorEpoch = -1;
 
-  constructor(canvas: HTMLCanvasElement, legend: HTMLElement) {
-    this.#canvas = canvas;
+  constructor(canvas: HTMLCanvasElement, legend: HTMLElement, onResize: () => void) {
+    this.#box = new CanvasBox(canvas, 300, 120, onResize);
     this.#legend = legend;
   }
 
   render(m: DashboardModel): void {
-    const canvas = this.#canvas;
-    const dpr = devicePixelRatio;
-    const cssW = Math.max(300, canvas.clientWidth);
-    const cssH = Math.max(120, canvas.clientHeight);
-    if (canvas.width !== Math.round(cssW * dpr) || canvas.height !== Math.round(cssH * dpr)) {
-      canvas.width = Math.round(cssW * dpr);
-      canvas.height = Math.round(cssH * dpr);
-    }
+    const canvas = this.#box.canvas;
+    const { cssWidth: cssW, cssHeight: cssH, dpr, width, height } = this.#box.fit();
     const ctx = canvas.getContext('2d');
-    if (ctx === null) return;
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, cssW, cssH);
+    const ring = this.#ring.getContext('2d');
+    if (ctx === null || ring === null) return;
 
     const st = m.stream;
     const windowMs = m.hello?.streamWindowMs ?? 30_000;
-    const t1 = m.now;
-    const t0 = t1 - windowMs;
+    const now = m.now;
+    const t0 = now - windowMs;
     const plotH = cssH - AXIS;
+    const ringH = Math.max(1, Math.round(plotH * dpr));
 
     // Rows: the lanes with a bar in the window, by worker then thread.
-    const used = new Uint8Array(st.laneWorker.length);
-    for (let k = 0; k < st.size; k++) {
-      const i = st.at(k);
-      if ((st.stop[i] as number) >= t0) used[st.lane[i] as number] = 1;
-    }
     const usedList: number[] = [];
-    for (let l = 0; l < used.length; l++) if (used[l] === 1) usedList.push(l);
+    for (let l = 0; l < st.laneLastStop.length; l++) if ((st.laneLastStop[l] as number) >= t0) usedList.push(l);
     if (!sameList(usedList, this.#lanesUsed)) {
       this.#lanesUsed = usedList;
       this.#lanesSorted = [...usedList].sort(
         (a, b) => compareNames(st.laneWorker[a] ?? '', st.laneWorker[b] ?? '') || (st.laneThread[a] ?? 0) - (st.laneThread[b] ?? 0),
       );
+      this.#rowOf = new Int32Array(st.laneWorker.length).fill(-1);
+      this.#lanesSorted.forEach((l, r) => (this.#rowOf[l] = r));
     }
     const lanes = this.#lanesSorted;
-    const rowOf = new Int32Array(st.laneWorker.length);
-    lanes.forEach((l, r) => (rowOf[l] = r));
-    const rows = Math.max(1, lanes.length);
-    const rowH = Math.min(MAX_ROW, plotH / rows);
-    const gap = rowH >= 6 ? 1 : 0;
 
-    // Batch rectangles by fill colour: one path and one fill per colour. Colour ids: 0 transfer,
-    // 1 error, 2 + prefix id for tasks.
-    const colors = this.#colorsFor(st.prefixNames, st.epoch);
-    const paths: (Path2D | undefined)[] = [];
-    const pathFor = (c: number): Path2D => {
-      let p = paths[c];
-      if (p === undefined) {
-        p = new Path2D();
-        paths[c] = p;
-      }
-      return p;
-    };
-    const barH = Math.max(1, rowH - gap);
-    const transferDy = rowH * 0.3;
-    const transferH = Math.max(1, rowH * 0.4);
-    // Bars narrower than a pixel are coalesced per lane: a run of same-coloured sub-pixel bars
-    // that touch becomes one rectangle, so thousands of tiny tasks cost a rect per pixel or so.
-    const nRows = lanes.length;
-    const runColor = new Int32Array(nRows).fill(-1);
-    const runX0 = new Float64Array(nRows);
-    const runX1 = new Float64Array(nRows);
-    const flush = (r: number): void => {
-      const c = runColor[r] as number;
-      if (c < 0) return;
-      const y = r * rowH;
-      const x0 = runX0[r] as number;
-      const w = Math.max(1, (runX1[r] as number) - x0);
-      if (c === 0) pathFor(0).rect(x0, y + transferDy, w, transferH);
-      else pathFor(c).rect(x0, y, w, barH);
-      runColor[r] = -1;
-    };
-    const scale = cssW / windowMs;
-    const seen = new Uint8Array(st.prefixNames.length);
-    let bars = 0;
-    const stopArr = st.stop;
-    const startArr = st.start;
-    for (let k = 0; k < st.size; k++) {
-      const i = st.at(k);
-      const stop = stopArr[i] as number;
-      if (stop < t0) continue;
-      bars++;
-      const start = Math.max(startArr[i] as number, t0);
-      const x = (start - t0) * scale;
-      const span = (stop - start) * scale;
-      const r = rowOf[st.lane[i] as number] as number;
-      const kind = st.kind[i] as number;
-      let c: number;
-      if (kind === 1) c = 0;
-      else if (kind === 2) c = 1;
-      else {
-        const p = st.prefix[i] as number;
-        seen[p] = 1;
-        c = 2 + p;
-      }
-      if (span < 1) {
-        const x1 = x + Math.max(1, span);
-        if (runColor[r] === c && x <= (runX1[r] as number) + 0.5 && x >= (runX0[r] as number) - 0.5) {
-          if (x1 > (runX1[r] as number)) runX1[r] = x1;
-          if (x < (runX0[r] as number)) runX0[r] = x;
-          continue;
-        }
-        flush(r);
-        runColor[r] = c;
-        runX0[r] = x;
-        runX1[r] = x1;
-        continue;
-      }
-      // A pixel between wide neighbours, so back-to-back tasks of one prefix stay apart.
-      const w = span > 4 ? span - 1 : span;
-      const y = r * rowH;
-      if (c === 0) pathFor(0).rect(x, y + transferDy, w, transferH);
-      else pathFor(c).rect(x, y, w, barH);
+    const paintedFor = `${width}x${ringH}@${dpr} ${windowMs} ${st.epoch} ${lanes.join(',')}`;
+    let strip = this.#strip;
+    let fresh = st.received - this.#paintedUpTo;
+    if (strip === undefined || paintedFor !== this.#paintedFor || fresh > st.size) {
+      this.#paintedFor = paintedFor;
+      this.#ring.width = width;
+      this.#ring.height = ringH;
+      strip = this.#strip = new StreamStrip(width, windowMs);
+      const rowH = Math.min(MAX_ROW, plotH / Math.max(1, lanes.length));
+      strip.layout({ rowHeight: rowH * dpr, gap: rowH >= 6 ? dpr : 0 });
+      fresh = st.size;
     }
-    for (let r = 0; r < nRows; r++) flush(r);
-    for (let c = 0; c < paths.length; c++) {
-      const path = paths[c];
-      if (path === undefined) continue;
-      ctx.fillStyle = colors[c] ?? ERROR_COLOR;
-      ctx.fill(path);
-    }
+    this.#paintedUpTo = st.received;
+    this.#paint(st, strip, ring, now, fresh, ringH);
+
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, width, height);
+    const origin = strip.origin;
+    if (width - origin > 0) ctx.drawImage(this.#ring, origin, 0, width - origin, ringH, 0, 0, width - origin, ringH);
+    if (origin > 0) ctx.drawImage(this.#ring, 0, 0, origin, ringH, width - origin, 0, origin, ringH);
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     this.#axis(ctx, cssW, plotH, windowMs);
-    if (bars === 0) {
+    if (st.size === 0) {
       ctx.fillStyle = '#8a94a6';
       ctx.font = '13px system-ui, sans-serif';
       ctx.textAlign = 'center';
       ctx.fillText('No tasks finished in the last ' + String(Math.round(windowMs / 1000)) + ' s', cssW / 2, plotH / 2);
     }
-    canvas.dataset['bars'] = String(bars);
+    canvas.dataset['bars'] = String(st.size);
     canvas.dataset['lanes'] = String(lanes.length);
     canvas.dataset['received'] = String(st.received);
-    const seenNames: string[] = [];
-    for (let p = 0; p < seen.length; p++) if (seen[p] === 1) seenNames.push(st.prefixNames[p] ?? '?');
-    this.#renderLegend(seenNames);
+    canvas.dataset['painted'] = String(this.#paintedUpTo);
+    const inView: string[] = [];
+    for (let p = 0; p < st.prefixLastStop.length; p++) if ((st.prefixLastStop[p] as number) >= t0) inView.push(st.prefixNames[p] ?? '?');
+    this.#renderLegend(inView);
+  }
+
+  /** Moves the ring on to `now` and paints the newest `fresh` entries, one path per colour. */
+  #paint(st: StreamStore, strip: StreamStrip, ring: CanvasRenderingContext2D, now: number, fresh: number, ringH: number): void {
+    const paths: (Path2D | undefined)[] = [];
+    const sink: StripSink = {
+      clear: (x, w) => ring.clearRect(x, 0, w, ringH),
+      rect: (c, x, y, w, h) => {
+        let p = paths[c];
+        if (p === undefined) paths[c] = p = new Path2D();
+        p.rect(x, y, w, h);
+      },
+    };
+    strip.advance(now, sink);
+    const rowOf = this.#rowOf;
+    for (let k = Math.max(0, st.size - fresh); k < st.size; k++) {
+      const i = st.at(k);
+      const row = rowOf[st.lane[i] as number] ?? -1;
+      if (row < 0) continue;
+      const kind = st.kind[i] as number;
+      const color = kind === 1 ? TRANSFER_COLOR_ID : kind === 2 ? ERROR_COLOR_ID : PREFIX_COLOR_ID + (st.prefix[i] as number);
+      strip.bar(row, color, st.start[i] as number, st.stop[i] as number, sink);
+    }
+    strip.flush(sink);
+    const colors = this.#colorsFor(st.prefixNames, st.epoch);
+    for (let c = 0; c < paths.length; c++) {
+      const path = paths[c];
+      if (path === undefined) continue;
+      ring.fillStyle = colors[c] ?? ERROR_COLOR;
+      ring.fill(path);
+    }
   }
 
   /** Fill colours by colour id, extended as prefixes appear (ids are stable until a compaction). */
