@@ -152,7 +152,9 @@ export class TaskStreamBuffer {
       }
     }
     if (chosen < 0) {
-      if (lanes.length < this.#maxLanes) {
+      // A mark without duration (a transfer or an error reported on arrival) shares the lane
+      // that frees first rather than opening a row of its own.
+      if (lanes.length < this.#maxLanes && (stop > start || lanes.length === 0)) {
         chosen = lanes.length;
         lanes.push(stop);
         return chosen;

@@ -37,7 +37,14 @@ export interface RemoteError {
 
 /** Messages from a pool thread to the main thread. */
 export type FromThread =
-  | { readonly op: 'done'; readonly id: number; readonly results: readonly unknown[]; readonly elapsedMs: number }
+  | {
+      readonly op: 'done';
+      readonly id: number;
+      readonly results: readonly unknown[];
+      /** When the batch started, in ms since the epoch (each thread has its own performance clock). */
+      readonly startedAt: number;
+      readonly elapsedMs: number;
+    }
   | { readonly op: 'task-failed'; readonly id: number; readonly key: string; readonly error: RemoteError }
   | { readonly op: 'unportable'; readonly id: number; readonly key: string; readonly path: string; readonly reason: string }
   | { readonly op: 'batch-failed'; readonly id: number; readonly error: RemoteError };

@@ -11,7 +11,8 @@ export interface Job {
   readonly transfer: readonly ArrayBuffer[];
 }
 
-export type JobReply = Exclude<FromThread, { op: 'batch-failed' }>;
+/** A thread's reply, with which of the pool's threads (0 to size - 1) ran the job. */
+export type JobReply = Exclude<FromThread, { op: 'batch-failed' }> & { readonly thread: number };
 
 interface Pending {
   readonly job: Job;
@@ -143,7 +144,10 @@ export class ThreadPool {
   #spawn(): PoolThread {
     const { code, tsx } = bootstrap();
     const worker = new Worker(code, { eval: true, stdout: false, stderr: false, workerData: { tsx } });
-    const thread: PoolThread = { worker, known: new Set(), inFlight: new Map(), owner: undefined };
+    // The lowest slot free: a thread that replaces a lost one takes its place.
+    let index = 0;
+    while (this.#threads.some((t) => t.index === index)) index++;
+    const thread: PoolThread = { worker, index, known: new Set(), inFlight: new Map(), owner: undefined };
     worker.unref();
     worker.on('message', (message: FromThread) => {
       const pending = thread.inFlight.get(message.id);
@@ -154,7 +158,7 @@ export class ThreadPool {
         const { name, message: text } = message.error;
         pending.reject(new WorkerLostError('', `a pool thread failed to run a batch: ${name}: ${text}`));
       } else {
-        pending.resolve(message);
+        pending.resolve({ ...message, thread: thread.index });
       }
       this.#dispatch();
     });
@@ -184,6 +188,8 @@ export class ThreadPool {
 
 interface PoolThread {
   readonly worker: Worker;
+  /** Its slot in the pool, 0 to size - 1. */
+  readonly index: number;
   /** Function ids this thread has loaded. */
   readonly known: Set<string>;
   readonly inFlight: Map<number, Pending>;

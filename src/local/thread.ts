@@ -49,7 +49,7 @@ async function run(message: Extract<ToThread, { op: 'run' }>): Promise<void> {
     }
     const transfer: ArrayBuffer[] = [];
     for (const value of results) transferables(value, transfer);
-    reply({ op: 'done', id, results, elapsedMs: performance.now() - started }, transfer);
+    reply({ op: 'done', id, results, startedAt: performance.timeOrigin + started, elapsedMs: performance.now() - started }, transfer);
   } catch (error) {
     if (error instanceof StepFailure) {
       reply({ op: 'task-failed', id, key: error.key, error: describeError(error.error) });

@@ -107,6 +107,8 @@ export type WorkerToScheduler =
       readonly nbytes: readonly number[];
       readonly startedAt: readonly number[];
       readonly finishedAt: readonly number[];
+      /** The worker thread (0 to nthreads - 1) that ran each, for the task stream's rows. */
+      readonly threads: readonly number[];
     }
   | { readonly op: 'task-erred'; readonly key: string; readonly error: TaskErrorInfo }
   | { readonly op: 'add-keys'; readonly keys: readonly string[] }

@@ -55,7 +55,7 @@ export interface SchedulerOptions {
    * The dashboard (page, JSON API, /metrics). Default: on 127.0.0.1:8787, or a free port
    * when that one is taken; false turns it off. Exposed on another host only with `token`.
    */
-  readonly dashboard?: false | { readonly host?: string; readonly port?: number; readonly exposed?: boolean };
+  readonly dashboard?: false | { readonly host?: string; readonly port?: number; readonly exposed?: boolean; readonly updateIntervalMs?: number };
 }
 
 export type SchedulerServerState = 'running' | 'closing' | 'closed';
@@ -178,6 +178,7 @@ export class Scheduler {
           host: options.dashboard?.host ?? '127.0.0.1',
           port: options.dashboard?.port ?? 8787,
           ...(options.dashboard?.exposed === undefined ? {} : { exposed: options.dashboard.exposed }),
+          ...(options.dashboard?.updateIntervalMs === undefined ? {} : { updateIntervalMs: options.dashboard.updateIntervalMs }),
           ...(options.token === undefined ? {} : { token: options.token }),
         });
       } catch (error) {
@@ -403,7 +404,7 @@ export class Scheduler {
       case 'tasks-finished': {
         const now = performance.now();
         this.#tasksFinished += m.keys.length;
-        this.#recordFinished(entry, m.keys, m.startedAt, m.finishedAt);
+        this.#recordFinished(entry, m);
         for (let i = 0; i < m.keys.length; i++) {
           this.#apply(
             {
@@ -683,7 +684,8 @@ export class Scheduler {
     }
   }
 
-  #recordFinished(worker: WorkerEntry, keys: readonly string[], startedAt: readonly number[], finishedAt: readonly number[]): void {
+  #recordFinished(worker: WorkerEntry, m: Extract<WorkerToScheduler, { op: 'tasks-finished' }>): void {
+    const { keys, startedAt, finishedAt, threads } = m;
     const c = this.#counters;
     for (let i = 0; i < keys.length; i++) {
       const start = (startedAt[i] ?? 0) + worker.clockOffset;
@@ -692,7 +694,7 @@ export class Scheduler {
       c.taskDurationSecondsSum += Math.max(0, stop - start) / 1000;
       c.taskDurationCount++;
       const key = keys[i]!;
-      this.#stream.record({ key, prefix: keyPrefix(key), worker: worker.name, start, stop, kind: 'compute' });
+      this.#stream.record({ key, prefix: keyPrefix(key), worker: worker.name, thread: threads[i] ?? 0, start, stop, kind: 'compute' });
     }
   }
 

@@ -132,6 +132,7 @@ export class Worker {
   #finishedBytes: number[] = [];
   #finishedStart: number[] = [];
   #finishedEnd: number[] = [];
+  #finishedThread: number[] = [];
   #addedKeys: string[] = [];
   #reportScheduled = false;
   #pumpScheduled = false;
@@ -457,7 +458,7 @@ export class Worker {
     if (held !== undefined) {
       // Already here (fetched as a dependency, say): it is finished as far as anyone cares.
       const now = performance.now();
-      this.#reportFinished(c.key, held, now, now);
+      this.#reportFinished(c.key, held, now, now, 0);
       return;
     }
     const deps = c.dependencies.map(([key]) => key);
@@ -612,7 +613,7 @@ export class Worker {
     switch (reply.op) {
       case 'done': {
         const per = reply.elapsedMs / batch.length;
-        const start = performance.now() - reply.elapsedMs;
+        const start = reply.startedAt - performance.timeOrigin;
         for (let i = 0; i < batch.length; i++) {
           const t = batch[i]!;
           if (t.phase !== 'running') continue;
@@ -621,7 +622,7 @@ export class Worker {
           this.#tasksFinishedTotal++;
           this.#taskSecondsTotal += per / 1000;
           const nbytes = this.#store(t.key, reply.results[i]);
-          this.#reportFinished(t.key, nbytes, start + i * per, start + (i + 1) * per);
+          this.#reportFinished(t.key, nbytes, start + i * per, start + (i + 1) * per, reply.thread);
         }
         break;
       }
@@ -692,8 +693,9 @@ export class Worker {
     this.#toScheduler({ op: 'task-erred', key, error });
   }
 
-  #reportFinished(key: string, nbytes: number, startedAt: number, finishedAt: number): void {
+  #reportFinished(key: string, nbytes: number, startedAt: number, finishedAt: number, thread: number): void {
     this.#finishedKeys.push(key);
+    this.#finishedThread.push(thread);
     this.#finishedBytes.push(nbytes);
     this.#finishedStart.push(startedAt);
     this.#finishedEnd.push(finishedAt);
@@ -712,11 +714,13 @@ export class Worker {
           nbytes: this.#finishedBytes,
           startedAt: this.#finishedStart,
           finishedAt: this.#finishedEnd,
+          threads: this.#finishedThread,
         });
         this.#finishedKeys = [];
         this.#finishedBytes = [];
         this.#finishedStart = [];
         this.#finishedEnd = [];
+        this.#finishedThread = [];
       }
       if (this.#addedKeys.length > 0) {
         this.#toScheduler({ op: 'add-keys', keys: this.#addedKeys });

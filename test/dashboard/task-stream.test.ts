@@ -46,6 +46,16 @@ void describe('TaskStreamBuffer', () => {
     assert.equal(b.record({ ...entry(7, 30), thread: 7 }).thread, 7);
   });
 
+  void test('a transfer or error mark (no duration) shares a busy lane rather than opening one', () => {
+    const b = new TaskStreamBuffer();
+    assert.equal(b.record(entry(1, 10, { start: 0 })).thread, 0);
+    assert.equal(b.record(entry(2, 12, { start: 1 })).thread, 1);
+    // Reported at 9, while both threads ran past it: on the lane that frees first.
+    assert.equal(b.record(entry(3, 9, { start: 9, kind: 'transfer' })).thread, 0);
+    assert.equal(b.record(entry(4, 11, { start: 11, kind: 'error' })).thread, 0);
+    assert.equal(b.record(entry(5, 3, { start: 3, kind: 'transfer', worker: 'fresh' })).thread, 0);
+  });
+
   void test('counts finished and erred tasks per prefix, past the ring', () => {
     const b = new TaskStreamBuffer({ capacity: 2 });
     for (let i = 0; i < 10; i++) b.record(entry(i, i, { prefix: 'inc' }));
