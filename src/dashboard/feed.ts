@@ -248,7 +248,8 @@ export class LiveFeed {
         scaling = this.#scalingDelta(c.scalingSince);
         scalingDeltas.set(c.scalingSince, scaling);
       }
-      const workersDue = c.lastWorkers === undefined || wallNow - c.lastWorkersAt >= o.workersIntervalMs;
+      // Half an interval of slack: a tick a millisecond early must not put the list off a whole interval.
+      const workersDue = c.lastWorkers === undefined || wallNow - c.lastWorkersAt >= o.workersIntervalMs - o.intervalMs / 2;
       const w = workersDue ? workersText() : undefined;
       const sendWorkers = w !== undefined && w !== c.lastWorkers;
       if (base === c.lastBase && stream.empty && scaling.empty && !sendWorkers) {
@@ -300,10 +301,13 @@ export class LiveFeed {
 
   #streamDelta(since: number): Delta {
     const limit = this.#o.maxStreamEntries;
-    const entries = this.#source.taskStream(since, limit);
+    const all = this.#source.taskStream(since);
     let cursor = since;
-    for (const e of entries) if (e.stop > cursor) cursor = e.stop;
-    const chunk: Pick<FeedUpdate, 'stream' | 'streamCapped'> = { stream: encodeStream(entries), streamCapped: entries.length >= limit };
+    for (const e of all) if (e.stop > cursor) cursor = e.stop;
+    // Over the cap, an even sample across the interval rather than its newest part: the
+    // page then shows every thread busy for the whole interval, not in bursts.
+    const entries = all.length <= limit ? all : evenSample(all, limit);
+    const chunk: Pick<FeedUpdate, 'stream' | 'streamCapped'> = { stream: encodeStream(entries), streamCapped: all.length > limit };
     const json = JSON.stringify(chunk);
     return { json: json.slice(1, -1), cursor, empty: entries.length === 0 };
   }
@@ -362,6 +366,13 @@ function encodeStream(entries: readonly TaskStreamEntry[]): StreamChunk {
     rows[i++] = STREAM_KINDS.indexOf(e.kind);
   }
   return { prefixes, workers, rows };
+}
+
+/** `n` of `xs`, evenly spaced, in order (the last always among them). */
+export function evenSample<T>(xs: readonly T[], n: number): T[] {
+  const out = new Array<T>(n);
+  for (let i = 0; i < n; i++) out[i] = xs[Math.floor(((i + 1) * xs.length) / n) - 1] as T;
+  return out;
 }
 
 export function workerRows(snap: SchedulerSnapshot, limit: number): WorkerRow[] {

@@ -300,6 +300,26 @@ void describe('live feed', () => {
     assert.ok(rows.length >= updates.length);
   });
 
+  void test('over the entry cap, an update samples its whole interval evenly', async () => {
+    const source = new FakeSource();
+    for (let i = 1; i <= 5000; i++) source.stream.record({ key: `inc-${i}`, prefix: 'inc', worker: 'tcp://a', thread: 0, start: i - 1, stop: i, kind: 'compute' });
+    source.now = 6000;
+    const d = await start({ source, updateIntervalMs: 100, maxStreamEntries: 100 });
+    const updates = (await readFeed(d.url, 300)).filter((m) => m.op === 'update');
+    const first = updates[0];
+    assert.ok(first !== undefined);
+    assert.equal(first.streamCapped, true);
+    const stops: number[] = [];
+    for (let i = 4; i < first.stream.rows.length; i += 6) stops.push(first.stream.rows[i] as number);
+    assert.equal(stops.length, 100);
+    assert.equal(stops.at(-1), 5000, 'the newest is sent');
+    assert.ok((stops[0] as number) <= 50, `the oldest part is sampled too: first stop ${stops[0]}`);
+    // Evenly: every 50th entry.
+    for (let i = 1; i < stops.length; i++) assert.equal((stops[i] as number) - (stops[i - 1] as number), 50);
+    // Nothing sent twice afterwards: the cursor moved past all 5,000.
+    assert.ok(updates.slice(1).every((u) => u.stream.rows.length === 0));
+  });
+
   void test('an idle source sends nothing after the first update but keepalives', async () => {
     const d = await start({ source: new FakeSource(), updateIntervalMs: 50 });
     const messages = await readFeed(d.url, 600);
