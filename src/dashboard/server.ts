@@ -47,12 +47,13 @@ export interface DashboardOptions {
   /** Treat the dashboard as reachable by others (requires `token`). Default: true iff `host` is not loopback. */
   readonly exposed?: boolean;
   /**
-   * Live updates at most this often, milliseconds. Default 500: twice a second looks live,
-   * and a page drawing five times a second costs a browser on the same small machine more
-   * CPU than the scheduler spends on it.
+   * Live updates at most this often, milliseconds. Default 1,000: the cadence of the
+   * adaptive loop's samples and of the worker list, and the rate at which a browser on the
+   * same two-core machine as a busy cluster slows it by less than 5% (each update is a
+   * frame the browser must lay out, paint and composite).
    */
   readonly updateIntervalMs?: number;
-  /** Task-stream entries in one live update at most. Default 2,000. */
+  /** Task-stream entries in one live update at most (an even sample when more finished). Default 2,000. */
   readonly maxStreamEntries?: number;
   /** How much task stream the page keeps, milliseconds. Default 30,000. */
   readonly streamWindowMs?: number;
@@ -148,7 +149,7 @@ function resolveOptions(o: DashboardOptions): ResolvedOptions {
   if (o.staticDir !== undefined && (typeof o.staticDir !== 'string' || o.staticDir === '')) {
     throw new InvalidArgumentError('options.staticDir must be a non-empty string');
   }
-  const intervalMs = positive('updateIntervalMs', o.updateIntervalMs, 500);
+  const intervalMs = positive('updateIntervalMs', o.updateIntervalMs, 1000);
   return {
     host,
     port,

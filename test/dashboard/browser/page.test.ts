@@ -78,6 +78,17 @@ void describe('dashboard page in Chromium', { skip: missing }, () => {
         seen.push(s);
         if (!midShot && s.workers >= 10 && s.bars > 20) {
           midShot = true;
+          // The bars are on the canvas, not only counted: painted pixels above the time axis.
+          const painted = await page.$eval('#task-stream', (el) => {
+            const canvas = el as HTMLCanvasElement;
+            const ctx = canvas.getContext('2d');
+            if (ctx === null) return -1;
+            const { data } = ctx.getImageData(0, 0, canvas.width, Math.floor(canvas.height * 0.8));
+            let n = 0;
+            for (let i = 3; i < data.length; i += 4) if ((data[i] as number) > 0) n++;
+            return n;
+          });
+          assert.ok(painted > 500, `${painted} task-stream pixels painted`);
           await page.screenshot({ path: join(artifacts, 'adaptive-busy.png'), fullPage: true });
         }
         await sleep(150);
@@ -111,7 +122,7 @@ void describe('dashboard page in Chromium', { skip: missing }, () => {
 
   void test('1,000 workers and 100,000 tasks: the update handler stays cheap and the DOM bounded', async (t) => {
     const source = new LargeSource();
-    const dashboard = await startDashboard({ source, port: 0 });
+    const dashboard = await startDashboard({ source, port: 0, updateIntervalMs: 300 });
     try {
       const page = await openPage(dashboard.url);
       await page.waitForFunction(() => Number(document.body.dataset['updates'] ?? 0) >= 15, undefined, { timeout: 20_000 });
