@@ -68,11 +68,19 @@ void describe('adaptive LocalCluster', () => {
 
   void test('retirement moves the only copy of a wanted result first', async () => {
     blocks = client.map(block, range(30));
-    await client.wait(blocks);
-    // The results were made on several workers, each holding the only copy of some.
+    // The results are made on several workers, each holding the only copy of some. Watched
+    // while they run: a worker that finished its share early may already be retiring (its
+    // results moving to another) by the time the last one is done.
     const state = cluster.scheduler.state;
-    const holders = new Set(blocks.flatMap((f) => state.taskInfo(f.key)?.whoHas ?? []));
-    assert.ok(holders.size > 1, `results on ${holders.size} worker(s)`);
+    const holders = new Set<string>();
+    let done = false;
+    const all = client.wait(blocks).finally(() => (done = true));
+    while (!done) {
+      for (const f of blocks) for (const w of state.taskInfo(f.key)?.whoHas ?? []) holders.add(w);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await all;
+    assert.ok(holders.size > 1, `results made on ${holders.size} worker(s)`);
     await until(() => cluster.running === 1 && cluster.requested === 1 && cluster.closing === 0, 'back to one worker');
     for (const f of blocks) {
       const info = state.taskInfo(f.key);
