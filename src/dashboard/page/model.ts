@@ -103,9 +103,14 @@ export class StreamStore {
   }
 
   clear(): void {
-    this.epoch++;
     this.head = 0;
     this.size = 0;
+    this.#clearTables();
+  }
+
+  /** Empties the prefix and lane tables; ids given out before mean nothing now. */
+  #clearTables(): void {
+    this.epoch++;
     this.prefixNames.length = 0;
     this.prefixLastStop.length = 0;
     this.#prefixIds.clear();
@@ -138,17 +143,10 @@ export class StreamStore {
   }
 
   #compact(): void {
-    this.epoch++;
     const prefixNames = [...this.prefixNames];
     const laneWorker = [...this.laneWorker];
     const laneThread = [...this.laneThread];
-    this.prefixNames.length = 0;
-    this.prefixLastStop.length = 0;
-    this.#prefixIds.clear();
-    this.laneWorker.length = 0;
-    this.laneThread.length = 0;
-    this.laneLastStop.length = 0;
-    this.#laneIds.clear();
+    this.#clearTables();
     for (let k = 0; k < this.size; k++) {
       const i = this.at(k);
       const p = this.#prefixId(prefixNames[this.prefix[i] as number] ?? '?');
