@@ -27,13 +27,12 @@ import {
   type ClientToScheduler,
   type DataReply,
   isDialable,
-  type PeerMessage,
   ROLE_CLIENT,
-  ROLE_PEER,
   type SchedulerToClient,
   type WireGraphTask,
 } from '../scheduler/protocol.js';
 import { bundleModule, type ModuleBundle } from '../functions/bundle.js';
+import { DataPeers } from '../worker/peers.js';
 import { ProgressBar, type ProgressBarOptions } from './progress-bar.js';
 import { Future, type FutureOwner, type FutureStatus, keepAlive } from './future.js';
 import type { ScalingHistory } from '../deploy/scaling.js';
@@ -74,9 +73,6 @@ type SchedulerConn = Connection<ClientToScheduler | SchedulerToClient>;
 interface PendingRequest {
   readonly resolve: (reply: SchedulerToClient | DataReply) => void;
   readonly reject: (error: Error) => void;
-  /** The worker asked directly, if any: its connection closing answers the request. */
-  readonly peer?: string;
-  readonly keys?: readonly string[];
 }
 
 interface KeyRecord {
@@ -93,11 +89,10 @@ const WHO_HAS_RETRY_MS = 50;
 export class Client implements FutureOwner {
   readonly id: string;
   readonly #conn: SchedulerConn;
-  readonly #options: ClientOptions;
   readonly #keys = new Map<string, KeyRecord>();
   readonly #registry = new FinalizationRegistry<string>((key) => this.#decref(key));
   readonly #requests = new Map<number, PendingRequest>();
-  readonly #peers = new Map<string, Promise<Connection<PeerMessage>>>();
+  readonly #peers: DataPeers;
   readonly #tag = randomBytes(4).toString('hex');
   #counter = 0;
   #nextRequest = 1;
@@ -115,8 +110,11 @@ export class Client implements FutureOwner {
   private constructor(id: string, conn: SchedulerConn, options: ClientOptions) {
     this.id = id;
     this.#conn = conn;
-    this.#options = options;
     this.#bundleModules = options.bundleModules ?? true;
+    this.#peers = new DataPeers({
+      ...(options.token === undefined ? {} : { token: options.token }),
+      ...(options.tls === undefined ? {} : { tls: options.tls }),
+    });
   }
 
   static async connect(address: string, options: ClientOptions = {}): Promise<Client> {
@@ -397,8 +395,7 @@ export class Client implements FutureOwner {
     this.#status = 'closing';
     this.#failAll(new CancelledError('the client closed'));
     const steps: Promise<unknown>[] = [this.#conn.close()];
-    for (const peer of this.#peers.values()) steps.push(peer.then((c) => c.close(), () => undefined));
-    this.#peers.clear();
+    steps.push(this.#peers.close());
     await Promise.allSettled(steps);
     this.#status = 'closed';
   }
@@ -407,8 +404,7 @@ export class Client implements FutureOwner {
     if (this.#status === 'running') {
       this.#status = 'closed';
       this.#failAll(new TesseraError('the connection to the scheduler was lost', 'ERR_CONNECTION_CLOSED'));
-      for (const peer of this.#peers.values()) void peer.then((c) => c.close(), () => undefined);
-      this.#peers.clear();
+      void this.#peers.close();
     }
   }
 
@@ -658,52 +654,8 @@ export class Client implements FutureOwner {
         return reply;
       });
     }
-    return this.#peer(holder).then(
-      (conn) =>
-        new Promise<DataReply>((resolve, reject) => {
-          const id = this.#nextRequest++;
-          this.#requests.set(id, { resolve: (reply) => resolve(reply as DataReply), reject, peer: holder, keys });
-          conn.send({ op: 'get-data', id, keys });
-        }),
-      // An unreachable holder is as good as a holder without the keys: ask again.
-      (): DataReply => ({ op: 'data', id: 0, values: [], missing: [...keys] }),
-    );
-  }
-
-  #peer(address: string): Promise<Connection<PeerMessage>> {
-    const known = this.#peers.get(address);
-    if (known !== undefined) return known;
-    const opened = connect<PeerMessage>(address, {
-      role: ROLE_PEER,
-      retry: false,
-      batchInterval: 0,
-      ...(this.#options.token === undefined ? {} : { token: this.#options.token }),
-      ...(address.startsWith('tls://') ? { tls: workerTls(this.#options.tls) } : {}),
-    });
-    this.#peers.set(address, opened);
-    opened.then(
-      (conn) => {
-        conn.onMessage((message) => {
-          if (message.op !== 'data') throw new TesseraError(`a worker answered with '${message.op}'`, 'ERR_PROTOCOL');
-          const request = this.#requests.get(message.id);
-          if (request === undefined) return;
-          this.#requests.delete(message.id);
-          request.resolve(message);
-        });
-        conn.onClose(() => {
-          if (this.#peers.get(address) === opened) this.#peers.delete(address);
-          for (const [id, request] of this.#requests) {
-            if (request.peer !== address) continue;
-            this.#requests.delete(id);
-            request.resolve({ op: 'data', id, values: [], missing: [...(request.keys ?? [])] });
-          }
-        });
-      },
-      () => {
-        if (this.#peers.get(address) === opened) this.#peers.delete(address);
-      },
-    );
-    return opened;
+    // An unreachable holder is as good as a holder without the keys: the caller asks again.
+    return this.#peers.get(holder, keys);
   }
 }
 
@@ -776,14 +728,3 @@ function remoteError(key: string, info: TaskErrorInfo): Error {
   return new TaskError(key, info);
 }
 
-/** How to dial a tls:// worker: the client's TLS options, but not the scheduler's servername. */
-function workerTls(tls: ClientTlsOptions | undefined): ClientTlsOptions {
-  if (tls === undefined) return {};
-  const { ca, cert, key, rejectUnauthorized } = tls;
-  return {
-    ...(ca === undefined ? {} : { ca }),
-    ...(cert === undefined ? {} : { cert }),
-    ...(key === undefined ? {} : { key }),
-    ...(rejectUnauthorized === undefined ? {} : { rejectUnauthorized }),
-  };
-}

@@ -17,7 +17,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { type AddressInfo, isIP } from 'node:net';
 import { hostname } from 'node:os';
-import { type ClientTlsOptions, type Connection, connect, listen, parseAddress, type Server } from '../comm/index.js';
+import { type Connection, connect, listen, parseAddress, type Server } from '../comm/index.js';
 import { isLoopback } from '../dashboard/server.js';
 import { METRICS_CONTENT_TYPE, metricsText } from '../dashboard/worker-metrics.js';
 import { TesseraError, describeError } from '../errors.js';
@@ -32,15 +32,15 @@ import {
   isDialable,
   type KeyValue,
   type PeerMessage,
-  ROLE_PEER,
   ROLE_WORKER,
   type SchedulerToWorker,
   type TaskSpec,
   type WireComputeTask,
   type WorkerToScheduler,
 } from '../scheduler/protocol.js';
-import { type ResolvedWorkerOptions, resolveWorkerOptions, type WorkerOptions, type WorkerTlsOptions } from './options.js';
+import { type ResolvedWorkerOptions, resolveWorkerOptions, type WorkerOptions } from './options.js';
 import { DataStore } from './data-store.js';
+import { DataPeers } from './peers.js';
 import { sizeOf } from './sizeof.js';
 
 export type { WorkerOptions, WorkerTlsOptions } from './options.js';
@@ -110,7 +110,7 @@ export class Worker {
   readonly #fetches = new Map<string, Fetch>();
   readonly #waiters = new Map<string, WorkerTask[]>();
   readonly #requests = new Map<number, DataRequest>();
-  readonly #peers = new Map<string, Promise<PeerConn>>();
+  readonly #peers: DataPeers;
   #nextRequest = 1;
   #paused = false;
   #status: WorkerStatus = 'running';
@@ -146,6 +146,13 @@ export class Worker {
   ) {
     this.#options = options;
     this.name = options.name;
+    this.#peers = new DataPeers({
+      name: options.name,
+      timeout: 10_000,
+      ...(options.token === undefined ? {} : { token: options.token }),
+      ...(options.tls === undefined ? {} : { tls: options.tls }),
+      onError: (holder, error) => options.log(`could not fetch from ${holder}: ${describeError(error).message}`),
+    });
     this.#scheduler = scheduler;
     this.#server = server;
     this.#metricsServer = metricsServer;
@@ -283,8 +290,7 @@ export class Worker {
     this.#pool.destroy(new TesseraError('the worker is closing', 'ERR_WORKER_CLOSING'));
     if (this.#server !== null) steps.push(this.#server.close());
     if (this.#metricsServer !== null) steps.push(closeHttp(this.#metricsServer));
-    for (const peer of this.#peers.values()) steps.push(peer.then((c) => c.close(), () => undefined));
-    this.#peers.clear();
+    steps.push(this.#peers.close());
     await Promise.allSettled(steps);
     this.#data.close();
     this.#tasks.clear();
@@ -803,49 +809,7 @@ export class Worker {
       this.#toScheduler({ op: 'relay-get-data', id, worker: holder, keys });
       return;
     }
-    this.#peer(holder).then(
-      (conn) => {
-        if (conn.state !== 'open') throw new TesseraError(`the connection to ${holder} closed`, 'ERR_CONNECTION_CLOSED');
-        conn.send({ op: 'get-data', id, keys });
-      },
-    ).catch((error: unknown) => {
-      this.#options.log(`could not fetch from ${holder}: ${describeError(error).message}`);
-      this.#onData({ op: 'data', id, values: [], missing: [...keys] });
-    });
-  }
-
-  #peer(address: string): Promise<PeerConn> {
-    let peer = this.#peers.get(address);
-    if (peer !== undefined) return peer;
-    peer = connect<PeerMessage>(address, {
-      role: ROLE_PEER,
-      name: this.name,
-      retry: false,
-      batchInterval: 0,
-      timeout: 10_000,
-      ...(this.#options.token === undefined ? {} : { token: this.#options.token }),
-      ...(address.startsWith('tls://') ? { tls: peerTls(this.#options.tls) } : {}),
-    });
-    this.#peers.set(address, peer);
-    peer.then(
-      (conn) => {
-        conn.onMessage((message) => {
-          if (message.op !== 'data') throw new TesseraError(`a peer answered with '${message.op}'`, 'ERR_PROTOCOL');
-          this.#onData(message);
-        });
-        conn.onClose(() => {
-          if (this.#peers.get(address) === peer) this.#peers.delete(address);
-          // Whatever was asked of it and not answered is missing.
-          for (const [id, request] of this.#requests) {
-            if (request.holder === address) this.#onData({ op: 'data', id, values: [], missing: [...request.keys] });
-          }
-        });
-      },
-      () => {
-        if (this.#peers.get(address) === peer) this.#peers.delete(address);
-      },
-    );
-    return peer;
+    void this.#peers.get(holder, keys).then((reply) => this.#onData({ ...reply, id }));
   }
 
   #onData(m: DataReply): void {
@@ -891,17 +855,6 @@ function serverTls(options: ResolvedWorkerOptions): { tls: { cert: string | Buff
 }
 
 /** How to dial a tls:// peer: the CA and the worker's own certificate, but not the scheduler's servername. */
-function peerTls(tls: WorkerTlsOptions | undefined): ClientTlsOptions {
-  if (tls === undefined) return {};
-  const { ca, cert, key, rejectUnauthorized } = tls;
-  return {
-    ...(ca === undefined ? {} : { ca }),
-    ...(cert === undefined ? {} : { cert }),
-    ...(key === undefined ? {} : { key }),
-    ...(rejectUnauthorized === undefined ? {} : { rejectUnauthorized }),
-  };
-}
-
 /** The IP of a `tcp://ip:port` address, for listening on the same interface. */
 function localHost(address: string): string {
   try {

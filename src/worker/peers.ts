@@ -1,0 +1,120 @@
+/**
+ * Connections to workers' data ports, one per address, opened on first use, and get-data
+ * requests over them: how a worker fetches a task's inputs and how a client gathers
+ * results. A request never rejects: a peer that cannot be reached, or closes before it
+ * answers, counts as holding none of the keys, and the caller asks elsewhere (or tells the
+ * scheduler).
+ */
+import { type ClientTlsOptions, type Connection, connect } from '../comm/index.js';
+import { TesseraError } from '../errors.js';
+import { type DataReply, type PeerMessage, ROLE_PEER } from '../scheduler/protocol.js';
+
+export interface DataPeersOptions {
+  /** Sent in the handshake, for the peer's logs. */
+  readonly name?: string;
+  readonly token?: string;
+  /** For tls:// peers: the CA to trust, and a certificate when peers require one. */
+  readonly tls?: ClientTlsOptions;
+  /** Milliseconds to wait for a peer to accept. Default 10,000. */
+  readonly timeout?: number;
+  /** Told when a peer could not be asked (the request is answered "missing" all the same). */
+  readonly onError?: (address: string, error: unknown) => void;
+}
+
+interface Pending {
+  readonly address: string;
+  readonly keys: readonly string[];
+  readonly resolve: (reply: DataReply) => void;
+}
+
+export class DataPeers {
+  readonly #options: DataPeersOptions;
+  readonly #peers = new Map<string, Promise<Connection<PeerMessage>>>();
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+
+  constructor(options: DataPeersOptions = {}) {
+    this.#options = options;
+  }
+
+  /** Asks `address` for `keys`; what it does not hold (or cannot send) comes back in `missing`. */
+  get(address: string, keys: readonly string[]): Promise<DataReply> {
+    const id = this.#nextId++;
+    return new Promise<DataReply>((resolve) => {
+      this.#pending.set(id, { address, keys, resolve });
+      this.#connection(address)
+        .then((conn) => {
+          if (conn.state !== 'open') throw new TesseraError(`the connection to ${address} closed`, 'ERR_CONNECTION_CLOSED');
+          conn.send({ op: 'get-data', id, keys });
+        })
+        .catch((error: unknown) => {
+          if (this.#missing(id)) this.#options.onError?.(address, error);
+        });
+    });
+  }
+
+  /** Closes every connection; requests still waiting are answered "missing". */
+  async close(): Promise<void> {
+    const closing = [...this.#peers.values()].map((peer) => peer.then((c) => c.close(), () => undefined));
+    this.#peers.clear();
+    for (const id of [...this.#pending.keys()]) this.#missing(id);
+    await Promise.allSettled(closing);
+  }
+
+  /** Answers request `id` with all its keys missing; false if it was answered already. */
+  #missing(id: number): boolean {
+    const request = this.#pending.get(id);
+    if (request === undefined) return false;
+    this.#pending.delete(id);
+    request.resolve({ op: 'data', id, values: [], missing: [...request.keys] });
+    return true;
+  }
+
+  #connection(address: string): Promise<Connection<PeerMessage>> {
+    const known = this.#peers.get(address);
+    if (known !== undefined) return known;
+    const { name, token, timeout } = this.#options;
+    const opened = connect<PeerMessage>(address, {
+      role: ROLE_PEER,
+      retry: false,
+      batchInterval: 0,
+      ...(name === undefined ? {} : { name }),
+      ...(token === undefined ? {} : { token }),
+      ...(timeout === undefined ? {} : { timeout }),
+      ...(address.startsWith('tls://') ? { tls: peerTls(this.#options.tls) } : {}),
+    });
+    this.#peers.set(address, opened);
+    opened.then(
+      (conn) => {
+        conn.onMessage((message) => {
+          if (message.op !== 'data') throw new TesseraError(`a worker's data port answered with '${message.op}'`, 'ERR_PROTOCOL');
+          const request = this.#pending.get(message.id);
+          if (request === undefined) return;
+          this.#pending.delete(message.id);
+          request.resolve(message);
+        });
+        conn.onClose(() => {
+          if (this.#peers.get(address) === opened) this.#peers.delete(address);
+          // Whatever was asked of it and not answered is missing.
+          for (const [id, request] of this.#pending) if (request.address === address) this.#missing(id);
+        });
+      },
+      () => {
+        if (this.#peers.get(address) === opened) this.#peers.delete(address);
+      },
+    );
+    return opened;
+  }
+}
+
+/** The parts of TLS options that apply to any peer (not a server name, which is per address). */
+function peerTls(tls: ClientTlsOptions | undefined): ClientTlsOptions {
+  if (tls === undefined) return {};
+  const { ca, cert, key, rejectUnauthorized } = tls;
+  return {
+    ...(ca === undefined ? {} : { ca }),
+    ...(cert === undefined ? {} : { cert }),
+    ...(key === undefined ? {} : { key }),
+    ...(rejectUnauthorized === undefined ? {} : { rejectUnauthorized }),
+  };
+}
