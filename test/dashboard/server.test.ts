@@ -7,7 +7,8 @@ import type { DashboardSource, TaskStreamEntry } from '../../src/dashboard/sourc
 import type { FeedMessage } from '../../src/dashboard/feed-protocol.js';
 import { metricsText } from '../../src/dashboard/worker-metrics.js';
 import { InvalidArgumentError } from '../../src/errors.js';
-import { counts, FakeSource, fakeWorker, get, parseMetrics, sample, sleep, waitFor } from './helpers.js';
+import { counts, FakeSource, fakeWorker, get, parseMetrics, sample } from './helpers.js';
+import { sleep, until } from '../helpers/wait.js';
 
 const open: Dashboard[] = [];
 async function start(options: Partial<Parameters<typeof startDashboard>[0]> & { source: DashboardSource }): Promise<Dashboard> {
@@ -169,7 +170,7 @@ void describe('binding and the token', () => {
         .on('error', reject)
         .end();
     });
-    await waitFor('the live client', () => d.feedStats().clients.length === 1);
+    await until(() => d.feedStats().clients.length === 1, 'the live client');
     const closing = d.close();
     assert.equal(d.close(), closing);
     await closing;
@@ -362,8 +363,7 @@ void describe('live feed', () => {
     let maxDropped = 0;
     const heapBefore = process.memoryUsage().heapUsed;
     let heapPeak = heapBefore;
-    await waitFor(
-      'the stalled page to be disconnected',
+    await until(
       () => {
         const stats = d.feedStats();
         for (const c of stats.clients) {
@@ -373,6 +373,7 @@ void describe('live feed', () => {
         heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed);
         return stats.stalledDisconnects === 1 && stats.clients.length === 0;
       },
+      'the stalled page to be disconnected',
       20_000,
     );
     socket.destroy();
@@ -392,7 +393,7 @@ void describe('live feed', () => {
   void test('at most maxClients pages at once', async () => {
     const d = await start({ source: new FakeSource(), maxClients: 1 });
     const first = readFeed(d.url, 400);
-    await waitFor('the first page', () => d.feedStats().clients.length === 1);
+    await until(() => d.feedStats().clients.length === 1, 'the first page');
     assert.equal((await get(`${d.url}api/v1/events`)).status, 503);
     await first;
     await sleep(10);

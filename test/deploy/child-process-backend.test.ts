@@ -10,29 +10,12 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ChildProcessBackend } from '../../examples/child-process-backend.js';
 import { Client, Scheduler } from '../../src/index.js';
+import { isAlive, until } from '../helpers/wait.js';
 
 const square = async (x: number): Promise<number> => {
   await new Promise((resolve) => setTimeout(resolve, 200));
   return x * x;
 };
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function until(condition: () => boolean | Promise<boolean>, what: string, timeout = 60_000): Promise<void> {
-  const deadline = performance.now() + timeout;
-  while (performance.now() < deadline) {
-    if (await condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  assert.fail(`timed out waiting until ${what}`);
-}
 
 void describe('ChildProcessBackend (the documented example)', () => {
   void test('scales an empty cluster up for the work and back down after it, leaving no process', async () => {

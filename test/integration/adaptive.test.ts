@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Client, type Future, LocalCluster } from '../../src/index.js';
+import { until } from '../helpers/wait.js';
 
 const quick = { targetDuration: '1s', interval: 200, waitCount: 2 } as const;
 
@@ -16,15 +17,6 @@ const block = async (x: number): Promise<Float64Array> => {
   await new Promise((resolve) => setTimeout(resolve, 300));
   return new Float64Array(10_000).fill(x);
 };
-
-async function until(condition: () => boolean | Promise<boolean>, what: string, timeout = 90_000): Promise<void> {
-  const deadline = performance.now() + timeout;
-  while (performance.now() < deadline) {
-    if (await condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  assert.fail(`timed out waiting until ${what}`);
-}
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 

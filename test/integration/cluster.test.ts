@@ -16,26 +16,10 @@ import {
   task,
 } from '../../src/index.js';
 import { statementCount } from '../fixtures/ops.js';
+import { isAlive, until } from '../helpers/wait.js';
 
 const inc = (x: number): number => x + 1;
 const add = (a: number, b: number): number => a + b;
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  assert.fail(`timed out waiting until ${what}`);
-}
 
 void describe('LocalCluster and Client', () => {
   let cluster: LocalCluster;

@@ -4,6 +4,7 @@ import net from 'node:net';
 import { describe, test } from 'node:test';
 import { AuthenticationError, Connection, ProtocolVersionError, clientHandshake } from '../../src/comm/index.js';
 import { Client, LocalCluster, Scheduler, Worker, WorkerLostError, ref, task } from '../../src/index.js';
+import { until } from '../helpers/wait.js';
 
 /** A task that takes a while without busy-waiting the thread's event loop away. */
 const slowInc = (x: number): number => {
@@ -30,14 +31,6 @@ function sumTree(n: number): { graph: Record<string, unknown>; root: string; exp
     level = next;
   }
   return { graph, root: level[0]!, expected: (n * (n + 1)) / 2 };
-}
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1500; i++) {
-    if (condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  assert.fail(`timed out waiting until ${what}`);
 }
 
 void describe('fault tolerance', () => {

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { chromiumMissing, launchChromium } from '../../helpers/chromium.js';
 import { startDashboard } from '../../../src/dashboard/server.js';
-import { sleep } from '../helpers.js';
+import { sleep } from '../../helpers/wait.js';
 import { LargeSource, recordSimulation, ReplaySource } from '../replay.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
