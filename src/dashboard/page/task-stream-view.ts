@@ -27,6 +27,10 @@ export class TaskStreamView {
   /** The lanes in view (by lane id) and their sorted order, reused while unchanged. */
   #lanesUsed: number[] = [];
   #lanesSorted: number[] = [];
+  /** Lane ids mean something only within one StreamStore epoch. */
+  #lanesEpoch = -1;
+  /** Bumped when the rows change, which repaints everything. */
+  #lanesVersion = 0;
   #rowOf = new Int32Array(0);
   readonly #colors: string[] = [TRANSFER_COLOR, ERROR_COLOR];
   #colorEpoch = -1;
@@ -53,7 +57,9 @@ export class TaskStreamView {
     // Rows: the lanes with a bar in the window, by worker then thread.
     const usedList: number[] = [];
     for (let l = 0; l < st.laneLastStop.length; l++) if ((st.laneLastStop[l] as number) >= t0) usedList.push(l);
-    if (!sameList(usedList, this.#lanesUsed)) {
+    if (st.epoch !== this.#lanesEpoch || !sameList(usedList, this.#lanesUsed)) {
+      this.#lanesEpoch = st.epoch;
+      this.#lanesVersion++;
       this.#lanesUsed = usedList;
       this.#lanesSorted = [...usedList].sort(
         (a, b) => compareNames(st.laneWorker[a] ?? '', st.laneWorker[b] ?? '') || (st.laneThread[a] ?? 0) - (st.laneThread[b] ?? 0),
@@ -63,7 +69,7 @@ export class TaskStreamView {
     }
     const lanes = this.#lanesSorted;
 
-    const paintedFor = `${width}x${ringH}@${dpr} ${windowMs} ${st.epoch} ${lanes.join(',')}`;
+    const paintedFor = `${width}x${ringH}@${dpr} ${windowMs} ${this.#lanesVersion}`;
     let strip = this.#strip;
     let fresh = st.received - this.#paintedUpTo;
     if (strip === undefined || paintedFor !== this.#paintedFor || fresh > st.size) {
