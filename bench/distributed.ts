@@ -15,9 +15,10 @@
  * the relative change of the medians (target: at most +5%). The client is headless
  * Chromium on the page when /usr/bin/chromium exists, else a reader of the raw
  * server-sent events (`--feed-client chromium|sse` to choose). `--only overhead` runs just
- * this part; `--no-overhead` skips it.
+ * this part; `--no-overhead` skips it. With Chromium, the CPU its processes used during each
+ * watched run is reported too (clientCpuSeconds, from /proc).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { get as httpGet } from 'node:http';
 import { parseArgs } from 'node:util';
@@ -128,15 +129,53 @@ interface FeedClient {
 interface FeedClientKind {
   readonly kind: 'chromium' | 'sse';
   connect(url: string): Promise<FeedClient>;
+  /** CPU seconds the client's processes have used so far, where that can be read (Linux /proc). */
+  cpuSeconds(): number | undefined;
   shutdown(): Promise<void>;
+}
+
+/** CPU seconds of a process and all its descendants, from /proc; undefined without /proc. */
+function treeCpuSeconds(root: (cmdline: string) => boolean): number | undefined {
+  if (!existsSync('/proc/self/stat')) return undefined;
+  const ticks = 100; // USER_HZ, 100 on every Linux this runs on
+  const procs = new Map<number, { ppid: number; cpu: number; cmdline: string }>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Fields after the parenthesised command name: state ppid … utime(14) stime(15).
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      procs.set(Number(entry), { ppid: Number(f[1]), cpu: (Number(f[11]) + Number(f[12])) / ticks, cmdline });
+    } catch {
+      // Gone between readdir and read.
+    }
+  }
+  const inTree = new Set<number>();
+  for (const [pid, p] of procs) if (root(p.cmdline)) inTree.add(pid);
+  if (inTree.size === 0) return undefined;
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [pid, p] of procs) {
+      if (!inTree.has(pid) && inTree.has(p.ppid)) {
+        inTree.add(pid);
+        grew = true;
+      }
+    }
+  }
+  let cpu = 0;
+  for (const pid of inTree) cpu += procs.get(pid)?.cpu ?? 0;
+  return cpu;
 }
 
 /** Headless Chromium on the page: the page parses every update and redraws, as a user's would. */
 async function chromiumFeed(): Promise<FeedClientKind> {
   const { chromium } = await import('playwright-core');
+  // A switch Chromium ignores, to find this browser's processes in /proc.
+  const marker = `--tessera-bench=${process.pid}`;
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', marker],
   });
   return {
     kind: 'chromium',
@@ -153,6 +192,7 @@ async function chromiumFeed(): Promise<FeedClientKind> {
         close: () => page.close(),
       };
     },
+    cpuSeconds: () => treeCpuSeconds((cmdline) => cmdline.split('\0').includes(marker)),
     shutdown: () => browser.close(),
   };
 }
@@ -191,6 +231,7 @@ function sseFeed(): FeedClientKind {
         });
         req.once('error', reject);
       }),
+    cpuSeconds: () => undefined,
     shutdown: () => Promise.resolve(),
   };
 }
@@ -208,6 +249,8 @@ async function measureOverhead(): Promise<void> {
   // itself, apart from a browser competing for the same cores.
   const cpuWithout: number[] = [];
   const cpuWith: number[] = [];
+  // The client's own CPU per watched run (the browser's, all its processes).
+  const clientCpu: number[] = [];
   let updates = 0;
   try {
     // Untimed: the tree's graph built and its functions on both workers.
@@ -218,8 +261,12 @@ async function measureOverhead(): Promise<void> {
         const client = watched ? await feed.connect(url) : undefined;
         const before = (await client?.updates()) ?? 0;
         const cpu0 = process.cpuUsage();
+        const clientCpu0 = watched ? feed.cpuSeconds() : undefined;
         const row = await runTree(overheadTree);
         const cpu = process.cpuUsage(cpu0);
+        const clientCpu1 = watched ? feed.cpuSeconds() : undefined;
+        const clientCpuSeconds = clientCpu0 === undefined || clientCpu1 === undefined ? undefined : clientCpu1 - clientCpu0;
+        if (clientCpuSeconds !== undefined) clientCpu.push(Math.round(clientCpuSeconds * 1000) / 1000);
         const cpuUsPerTask = (cpu.user + cpu.system) / row.tasks;
         (watched ? cpuWith : cpuWithout).push(cpuUsPerTask);
         const received = client === undefined ? 0 : (await client.updates()) - before;
@@ -228,7 +275,7 @@ async function measureOverhead(): Promise<void> {
         const usPerTask = (row.seconds * 1e6) / row.tasks;
         (watched ? withFeed : without).push(usPerTask);
         updates += received;
-        emit({ system: 'tessera', workload: `tree-${overheadTree}`, phase: 'overhead', feed: watched ? feed.kind : 'none', run: r + 1, ...row, usPerTask, schedulerCpuUsPerTask: cpuUsPerTask, ...(watched ? { updatesReceived: received } : {}) });
+        emit({ system: 'tessera', workload: `tree-${overheadTree}`, phase: 'overhead', feed: watched ? feed.kind : 'none', run: r + 1, ...row, usPerTask, schedulerCpuUsPerTask: cpuUsPerTask, ...(watched ? { updatesReceived: received } : {}), ...(clientCpuSeconds === undefined ? {} : { clientCpuSeconds: Math.round(clientCpuSeconds * 1000) / 1000 }) });
       }
     }
   } finally {
@@ -250,6 +297,7 @@ async function measureOverhead(): Promise<void> {
     medianSchedulerCpuUsPerTaskWithout: median(cpuWithout),
     medianSchedulerCpuUsPerTaskWith: median(cpuWith),
     schedulerCpuChange: (median(cpuWith) - median(cpuWithout)) / median(cpuWithout),
+    ...(clientCpu.length === 0 ? {} : { medianClientCpuSecondsPerRun: median(clientCpu) }),
     cores: availableParallelism(),
     updatesReceived: updates,
   });
