@@ -14,7 +14,7 @@
  */
 import { parseArgs } from 'node:util';
 import { Client, type Future, LocalCluster } from 'tessera';
-import { parseDuration } from '../src/scheduler/adaptive-policy.js';
+import { parseDuration } from '../src/adaptive/policy.js';
 import { simulateBurst } from './adaptive-sim.js';
 import { median, runAnchor } from './anchor.js';
 

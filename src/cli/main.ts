@@ -24,9 +24,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError as CommanderArgumentError } from 'commander';
-import { isLoopback } from '../dashboard/server.js';
+import { isLoopback } from '../comm/http.js';
 import { TesseraError } from '../errors.js';
-import { Scheduler } from '../scheduler/server.js';
+import { Scheduler } from '../process/scheduler.js';
 import { parseBytes } from '../worker/options.js';
 import { Worker } from '../worker/worker.js';
 

@@ -13,15 +13,14 @@
 import { randomBytes } from 'node:crypto';
 import { type ClientTlsOptions, type Connection, connect } from '../comm/index.js';
 import { CancelledError, InvalidArgumentError, TaskError, TesseraError, WorkerLostError } from '../errors.js';
-import { builtins } from '../functions/builtins.js';
 import type { FnRef } from '../functions/fn-ref.js';
 import { fnRef } from '../functions/portable.js';
 import { Delayed, toGraph } from '../graph/delayed.js';
 import { assertGraph, type Graph } from '../graph/graph.js';
 import { compile, type Plan } from '../graph/plan.js';
 import { isPlainObject, Ref, Task } from '../graph/task.js';
-import type { WireNode, WireStep } from '../local/messages.js';
-import type { TaskErrorInfo } from '../scheduler/events.js';
+import { bundleModule, type ModuleBundle } from '../functions/bundle.js';
+import { DataPeers } from '../protocol/data-peers.js';
 import {
   BUNDLE_SCHEME,
   type ClientToScheduler,
@@ -29,13 +28,13 @@ import {
   isDialable,
   ROLE_CLIENT,
   type SchedulerToClient,
+  type TaskErrorInfo,
   type WireGraphTask,
-} from '../scheduler/protocol.js';
-import { bundleModule, type ModuleBundle } from '../functions/bundle.js';
-import { DataPeers } from '../worker/peers.js';
+} from '../protocol/messages.js';
+import { wireNode, wireStep } from '../protocol/encode-task.js';
 import { ProgressBar, type ProgressBarOptions } from './progress-bar.js';
 import { Future, type FutureOwner, type FutureStatus, keepAlive } from './future.js';
-import type { ScalingHistory } from '../deploy/scaling.js';
+import type { ScalingHistory } from '../protocol/scaling.js';
 
 export interface ClientOptions {
   readonly token?: string;
@@ -250,7 +249,7 @@ export class Client implements FutureOwner {
       const key = plan.keys[j]!;
       const dependencies: string[] = [];
       for (let p = plan.depStart[j]!; p < plan.depStart[j + 1]!; p++) dependencies.push(plan.keys[plan.depIdx[p]!]!);
-      tasks[j] = { key, dependencies, spec: { node: wireNode(plan, j, fns) }, priority: j };
+      tasks[j] = { key, dependencies, spec: { node: wireNode(plan, j, true, fns) }, priority: j };
     }
     const futures = wanted.map((key) => this.#future(key));
     this.#send({ op: 'update-graph', tasks, wanted, fns: [...fns.values()] });
@@ -336,7 +335,6 @@ export class Client implements FutureOwner {
     keepAlive(futures);
   }
 
-  /** Stops these computations; their futures' result() rejects with CancelledError. */
   /**
    * The adaptive loop's record: samples of workers requested / running / closing and tasks
    * queued / processing, and every scaling decision with its reason, newer than `since`
@@ -348,6 +346,7 @@ export class Client implements FutureOwner {
     return reply.history;
   }
 
+  /** Stops these computations; their futures' result() rejects with CancelledError. */
   async cancel(futures: readonly Future[]): Promise<void> {
     await this.cancelKeys(futures.map((f) => f.key));
   }
@@ -701,26 +700,6 @@ function futureToRef(value: unknown): unknown {
     return copy ?? value;
   }
   return value;
-}
-
-function wireStep(t: Task): WireStep {
-  return { fn: t.ref.id, deps: t.dependencies, args: t.args, argRefs: t.argRefs, deepRefs: t.deepRefs };
-}
-
-const identityRef = fnRef(builtins.identity);
-
-/** Plan node j as a task spec: its (fused) steps, or a literal returned by identity. */
-function wireNode(plan: Plan, j: number, fns: Map<string, FnRef>): WireNode {
-  const key = plan.keys[j]!;
-  const task = plan.tasks[j];
-  if (task === null || task === undefined) {
-    fns.set(identityRef.id, identityRef);
-    return { steps: [{ fn: identityRef.id, deps: [], args: [plan.literals[j]], argRefs: null, deepRefs: null }], stepKeys: [key], out: true };
-  }
-  const chain = plan.fused.get(j);
-  const tasks = chain === undefined ? [task] : chain.steps;
-  for (const t of tasks) fns.set(t.ref.id, t.ref);
-  return { steps: tasks.map(wireStep), stepKeys: chain === undefined ? [key] : chain.keys, out: true };
 }
 
 function remoteError(key: string, info: TaskErrorInfo): Error {

@@ -2,7 +2,7 @@
  * Bodies of the JSON API (`/api/v1/...`), as plain functions of the source so they are
  * tested without a server. Documented in API.md beside this file.
  */
-import type { ScalingHistory } from '../deploy/scaling.js';
+import type { ScalingHistory } from '../protocol/scaling.js';
 import type { StateCounts, WorkerSnapshot } from '../scheduler/state.js';
 import type { PrefixRow } from './feed-protocol.js';
 import { prefixRows } from './feed.js';

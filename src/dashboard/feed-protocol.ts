@@ -4,7 +4,7 @@
  * Rows are tuples and the task stream a flat number array: a message for 1,000 workers
  * and 2,000 stream entries stays around 100 kB.
  */
-import type { ScalingDecision, ScalingSample } from '../deploy/scaling.js';
+import type { ScalingDecision, ScalingSample } from '../protocol/scaling.js';
 import type { StateCounts } from '../scheduler/state.js';
 import type { AdaptiveTargetInfo, DashboardCounters } from './source.js';
 

@@ -10,7 +10,7 @@
  * that it is disconnected. Memory per page stays under the cap plus one message.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ScalingDecision, ScalingSample } from '../deploy/scaling.js';
+import type { ScalingDecision, ScalingSample } from '../protocol/scaling.js';
 import { emptyStateCounts, type SchedulerSnapshot } from '../scheduler/state.js';
 import {
   FEED_VERSION,

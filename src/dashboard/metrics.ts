@@ -2,7 +2,7 @@
  * The scheduler's `GET /metrics`: cluster gauges, totals, and per-worker gauges labelled
  * with the worker's name. Computed from one snapshot per scrape.
  */
-import { MetricsWriter, type MetricSample } from './exposition.js';
+import { MetricsWriter, type MetricSample } from '../comm/prometheus.js';
 import type { DashboardSource } from './source.js';
 
 export function schedulerMetricsText(source: DashboardSource): string {

@@ -15,13 +15,13 @@
  * sets an HttpOnly cookie so the page and its live feed (EventSource cannot send headers)
  * carry it from then on.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { hostname } from 'node:os';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bearerToken, isLoopback, shownHost, tokenDigest, tokenMatches } from '../comm/http.js';
+import { METRICS_CONTENT_TYPE } from '../comm/prometheus.js';
 import { InvalidArgumentError, TesseraError } from '../errors.js';
 import {
   adaptiveTargetBody,
@@ -31,7 +31,6 @@ import {
   tasksBody,
   workersBody,
 } from './api.js';
-import { METRICS_CONTENT_TYPE } from './exposition.js';
 import { type FeedOptions, type FeedStats, LiveFeed } from './feed.js';
 import { schedulerMetricsText } from './metrics.js';
 import type { DashboardSource } from './source.js';
@@ -108,11 +107,6 @@ const SECURITY_HEADERS = {
 
 const PAGE_CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
-export function isLoopback(host: string): boolean {
-  const h = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
-}
-
 function resolveOptions(o: DashboardOptions): ResolvedOptions {
   const s = (o as Partial<DashboardOptions> | undefined)?.source as Partial<DashboardSource> | undefined;
   if (typeof s !== 'object' || typeof s.snapshot !== 'function' || typeof s.counters !== 'function' || typeof s.taskStream !== 'function') {
@@ -184,7 +178,6 @@ function loadStatic(dir: string): Map<string, { body: Buffer; type: string }> {
   return files;
 }
 
-const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
 class HttpError extends TesseraError {
   readonly status: number;
@@ -211,7 +204,7 @@ export class DashboardServer implements Dashboard {
   constructor(options: DashboardOptions) {
     this.options = resolveOptions(options);
     this.#source = options.source;
-    this.#tokenDigest = this.options.token === undefined ? undefined : digest(this.options.token);
+    this.#tokenDigest = this.options.token === undefined ? undefined : tokenDigest(this.options.token);
     this.#files = loadStatic(this.options.staticDir);
     this.#feed = new LiveFeed(this.#source, this.options.feed);
     this.#server = createServer((req, res) => this.#handle(req, res));
@@ -232,9 +225,7 @@ export class DashboardServer implements Dashboard {
   }
 
   get url(): string {
-    const h = this.options.host;
-    const shown = h === '0.0.0.0' || h === '::' ? hostname() : h.includes(':') && !h.startsWith('[') ? `[${h}]` : h;
-    return `http://${shown}:${this.#port}/`;
+    return `http://${shownHost(this.options.host)}:${this.#port}/`;
   }
 
   /** Binds; a port in use is replaced by a free one. */
@@ -386,9 +377,8 @@ export class DashboardServer implements Dashboard {
       }
       return true;
     }
-    const matches = (candidate: string | undefined): boolean => candidate !== undefined && timingSafeEqual(digest(candidate), expected);
-    const auth = req.headers.authorization;
-    if (auth?.startsWith('Bearer ') === true && matches(auth.slice(7).trim())) return true;
+    const matches = (candidate: string | undefined): boolean => tokenMatches(candidate, expected);
+    if (matches(bearerToken(req.headers.authorization))) return true;
     if (matches(cookieValue(req.headers.cookie, COOKIE))) return true;
     const fromQuery = url.searchParams.get('token') ?? undefined;
     if (matches(fromQuery)) {

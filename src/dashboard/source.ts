@@ -20,7 +20,7 @@
  * Times are milliseconds on the scheduler's clock (whatever its events carry as `now`:
  * `performance.now()` in the server, virtual time in a simulation).
  */
-import type { ScalingHistory } from '../deploy/scaling.js';
+import type { ScalingHistory } from '../protocol/scaling.js';
 import type { SchedulerSnapshot } from '../scheduler/state.js';
 
 /**

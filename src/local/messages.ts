@@ -1,22 +1,5 @@
 import type { FnRef } from '../functions/fn-ref.js';
-import type { RefSite } from '../graph/call.js';
-
-/** One step of a node as it travels to a thread: the function by id, args with refs in place. */
-export interface WireStep {
-  readonly fn: string;
-  /** Keys of the step's dependencies; refs in `sites` point into this list. */
-  readonly deps: readonly string[];
-  readonly args: readonly unknown[];
-  readonly argRefs: readonly number[] | null;
-  readonly deepRefs: readonly RefSite[] | null;
-}
-
-export interface WireNode {
-  readonly steps: readonly WireStep[];
-  readonly stepKeys: readonly string[];
-  /** True when the result must come back: someone outside the batch needs it. */
-  readonly out: boolean;
-}
+import type { WireNode } from '../protocol/task-spec.js';
 
 /** Messages from the main thread to a pool thread. */
 export type ToThread = {

@@ -1,7 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import { WorkerLostError, describeError } from '../errors.js';
 import type { FnRef } from '../functions/fn-ref.js';
-import type { FromThread, ToThread, WireNode } from './messages.js';
+import type { WireNode } from '../protocol/task-spec.js';
+import type { FromThread, ToThread } from './messages.js';
 
 /** A batch of nodes for one thread, and what it needs. */
 export interface Job {

@@ -2,7 +2,8 @@ import { CancelledError, TaskError, UnserializableError, WorkerLostError } from 
 import type { FnRef } from '../functions/fn-ref.js';
 import type { Plan } from '../graph/plan.js';
 import { transferables } from '../serialize/check-value.js';
-import type { WireNode, WireStep } from './messages.js';
+import { wireNode } from '../protocol/encode-task.js';
+import type { WireNode } from '../protocol/task-spec.js';
 import { IntMinHeap } from './min-heap.js';
 import type { ResolvedLocalOptions } from './options.js';
 import { type JobReply, sharedPool } from './pool.js';
@@ -180,7 +181,7 @@ class ThreadRun {
       let out = isOutput[m] === 1;
       for (let p = dependentStart[m]!; p < dependentStart[m + 1]! && !out; p++) out = this.batchOf[dependentIdx[p]!] !== id;
       if (out) returned.push(m);
-      nodes.push(this.wireNode(m, out, fns));
+      nodes.push(wireNode(this.plan, m, out, fns));
       for (let q = depStart[m]!; q < depStart[m + 1]!; q++) {
         const dep = depIdx[q]!;
         if (this.batchOf[dep] !== id && this.state[dep] === DONE && this.batchOf[dep] !== -id) {
@@ -211,16 +212,6 @@ class ThreadRun {
         this.fail(error instanceof Error ? error : new WorkerLostError('', String(error)));
       },
     );
-  }
-
-  wireNode(i: number, out: boolean, fns: Map<string, FnRef>): WireNode {
-    const chain = this.plan.fused.get(i);
-    const tasks = chain === undefined ? [this.plan.tasks[i]!] : chain.steps;
-    const steps: WireStep[] = tasks.map((t) => {
-      fns.set(t.ref.id, t.ref);
-      return { fn: t.ref.id, deps: t.dependencies, args: t.args, argRefs: t.argRefs, deepRefs: t.deepRefs };
-    });
-    return { steps, stepKeys: chain === undefined ? [this.plan.keys[i]!] : chain.keys, out };
   }
 
   onReply(members: readonly number[], returned: readonly number[], reply: JobReply): void {

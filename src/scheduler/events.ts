@@ -7,21 +7,9 @@
  * registered with (their address).
  */
 
-/** The parts of an error that travel: what a TaskError is rebuilt from. */
-export interface TaskErrorInfo {
-  readonly name: string;
-  readonly message: string;
-  readonly stack: string;
-}
+import type { TaskErrorInfo, WorkerMemory } from '../protocol/messages.js';
 
-export interface WorkerMemory {
-  /** Bytes of task results the worker holds in memory. */
-  readonly managed: number;
-  /** Bytes of task results spilled to disk. */
-  readonly spilled: number;
-  /** Resident size of the worker process. */
-  readonly process: number;
-}
+export type { TaskErrorInfo, WorkerMemory };
 
 /** One task of a submitted graph. */
 export interface GraphTask {

@@ -2,18 +2,19 @@
  * The scheduler's I/O shell: accepts workers and clients over the wire, turns their
  * messages into state-machine events, and sends the commands that come out. Decisions
  * live in SchedulerState; this file only moves bytes and keeps track of who is connected.
+ * What watches it (the dashboard, the adaptive loop) attaches through plugins
+ * (plugin.ts); the `Scheduler` users start (process/scheduler.ts) wires those on.
  *
  * ```ts
- * const scheduler = await Scheduler.start({ port: 8786, token: 'secret' });
- * console.log(scheduler.address); // tcp://127.0.0.1:8786
- * await scheduler.close();
+ * const server = await SchedulerServer.start({ port: 8786, token: 'secret' });
+ * console.log(server.address); // tcp://127.0.0.1:8786
+ * await server.close();
  * ```
  */
 import { randomBytes } from 'node:crypto';
 import { type Connection, type Hello, listen, type Server, type ServerTlsOptions } from '../comm/index.js';
 import { InvalidArgumentError, TesseraError } from '../errors.js';
 import type { FnRef } from '../functions/fn-ref.js';
-import type { SchedulerCommand, SchedulerEvent, TaskErrorInfo } from './events.js';
 import {
   BUNDLE_SCHEME,
   type ClientToScheduler,
@@ -23,21 +24,16 @@ import {
   ROLE_WORKER,
   type SchedulerToClient,
   type SchedulerToWorker,
-  type TaskSpec,
+  type TaskErrorInfo,
   type WireComputeTask,
   type WorkerToScheduler,
-} from './protocol.js';
-import { SchedulerState, type SchedulerStateOptions } from './state.js';
-import { keyPrefix } from './records.js';
-import type { AdaptiveInput } from './adaptive-policy.js';
-import { Adaptive } from '../deploy/adaptive.js';
-import type { ClusterBackend } from '../deploy/backend.js';
-import type { Dashboard } from '../dashboard/server.js';
-import { startDashboard } from '../dashboard/server.js';
-import { TaskStreamBuffer } from '../dashboard/task-stream.js';
-import type { DashboardCounters, DashboardSource } from '../dashboard/source.js';
+} from '../protocol/messages.js';
+import type { TaskSpec } from '../protocol/task-spec.js';
+import type { SchedulerCommand, SchedulerEvent } from './events.js';
+import { PluginSet, type SchedulerPlugin, type WorkerInfo } from './plugin.js';
+import { SchedulerState, type SchedulerSnapshot, type SchedulerStateOptions, type StateCounts, type TaskInfo } from './state.js';
 
-export interface SchedulerOptions {
+export interface SchedulerServerOptions {
   /** Default 127.0.0.1; 0.0.0.0 accepts workers and clients from other machines. */
   readonly host?: string;
   /** Default 8786; 0 picks a free port. */
@@ -51,11 +47,6 @@ export interface SchedulerOptions {
   readonly state?: SchedulerStateOptions;
   /** Where refused peers and other trouble are reported. Default: stderr. */
   readonly log?: (line: string) => void;
-  /**
-   * The dashboard (page, JSON API, /metrics). Default: on 127.0.0.1:8787, or a free port
-   * when that one is taken; false turns it off. Exposed on another host only with `token`.
-   */
-  readonly dashboard?: false | { readonly host?: string; readonly port?: number; readonly exposed?: boolean; readonly updateIntervalMs?: number };
 }
 
 export type SchedulerServerState = 'running' | 'closing' | 'closed';
@@ -63,9 +54,7 @@ export type SchedulerServerState = 'running' | 'closing' | 'closed';
 type WorkerConn = Connection<WorkerToScheduler | SchedulerToWorker>;
 type ClientConn = Connection<ClientToScheduler | SchedulerToClient>;
 
-interface WorkerEntry {
-  readonly id: string;
-  readonly name: string;
+interface WorkerEntry extends WorkerInfo {
   readonly conn: WorkerConn;
   /** Function ids this worker has been sent. */
   readonly fns: Set<string>;
@@ -99,7 +88,7 @@ interface PendingRelay {
   readonly worker: string;
 }
 
-export class Scheduler {
+export class SchedulerServer {
   readonly address: string;
   readonly #server: Server<WorkerToScheduler | SchedulerToWorker | ClientToScheduler | SchedulerToClient>;
   readonly #state: SchedulerState;
@@ -112,15 +101,12 @@ export class Scheduler {
   readonly #scatters = new Map<number, PendingScatter>();
   readonly #relays = new Map<number, PendingRelay>();
   readonly #workerWaiters: (() => void)[] = [];
+  readonly #plugins: PluginSet;
   readonly #tick: NodeJS.Timeout;
   /** Scatters waiting for a first worker (an adaptive cluster starting from zero). */
   readonly #waitingScatters: { readonly client: ClientEntry; readonly id: number; readonly items: readonly KeyValue[] }[] = [];
-  /** Resolvers waiting for a worker to be gone, by id (retirement by the adaptive loop). */
-  readonly #departures = new Map<string, () => void>();
-  readonly #stream = new TaskStreamBuffer();
-  readonly #counters = { transfersTotal: 0, transferBytesTotal: 0, tasksFinishedTotal: 0, tasksErredTotal: 0, taskDurationSecondsSum: 0, taskDurationCount: 0, bytesSpilled: 0 };
-  #adaptive: Adaptive | undefined;
-  #dashboard: Dashboard | undefined;
+  /** Per worker being retired: told whether it left (true) or its retirement was given up. */
+  readonly #departures = new Map<string, ((left: boolean) => void)[]>();
   #nextRequest = 1;
   #nextClient = 1;
   #tasksFinished = 0;
@@ -138,11 +124,12 @@ export class Scheduler {
     this.address = server.address;
     this.#state = state;
     this.#log = log;
-    this.#tick = setInterval(() => this.#apply({ op: 'tick', now: performance.now() }), tickInterval);
+    this.#plugins = new PluginSet(log);
+    this.#tick = setInterval(() => this.#onTick(), tickInterval);
     this.#tick.unref();
   }
 
-  static async start(options: SchedulerOptions = {}): Promise<Scheduler> {
+  static async start(options: SchedulerServerOptions = {}): Promise<SchedulerServer> {
     if (typeof (options as unknown) !== 'object' || (options as unknown) === null) throw new InvalidArgumentError('options must be an object');
     const tickInterval = options.tickInterval ?? 500;
     if (typeof tickInterval !== 'number' || !(tickInterval >= 1)) {
@@ -151,7 +138,7 @@ export class Scheduler {
     if (options.log !== undefined && typeof options.log !== 'function') throw new InvalidArgumentError('options.log must be a function');
     const log = options.log ?? ((line: string) => process.stderr.write(`tessera scheduler: ${line}\n`));
     const state = new SchedulerState(options.state ?? {});
-    const started: { scheduler?: Scheduler } = {};
+    const started: { scheduler?: SchedulerServer } = {};
     const server = await listen<WorkerToScheduler | SchedulerToWorker | ClientToScheduler | SchedulerToClient>({
       host: options.host ?? '127.0.0.1',
       // This shell gathers each turn's messages per peer itself; waiting longer only adds latency.
@@ -169,23 +156,8 @@ export class Scheduler {
       onRefused: ({ remoteAddress, error }) => log(`refused ${remoteAddress}: ${error.message}`),
       onError: (error) => log(`error: ${error.message}`),
     });
-    const scheduler = new Scheduler(server, state, tickInterval, log);
+    const scheduler = new SchedulerServer(server, state, tickInterval, log);
     started.scheduler = scheduler;
-    if (options.dashboard !== false) {
-      try {
-        scheduler.#dashboard = await startDashboard({
-          source: scheduler.#dashboardSource(),
-          host: options.dashboard?.host ?? '127.0.0.1',
-          port: options.dashboard?.port ?? 8787,
-          ...(options.dashboard?.exposed === undefined ? {} : { exposed: options.dashboard.exposed }),
-          ...(options.dashboard?.updateIntervalMs === undefined ? {} : { updateIntervalMs: options.dashboard.updateIntervalMs }),
-          ...(options.token === undefined ? {} : { token: options.token }),
-        });
-      } catch (error) {
-        await scheduler.close();
-        throw error;
-      }
-    }
     return scheduler;
   }
 
@@ -208,9 +180,37 @@ export class Scheduler {
     return new Map([...this.#workers.values()].map((w) => [w.id, w.name]));
   }
 
-  /** The state machine, for inspection (dashboards, tests). Do not feed it events. */
-  get state(): SchedulerState {
-    return this.#state;
+  /** Everything a dashboard or an adaptive loop reads, in one object. O(workers + prefixes). */
+  snapshot(): SchedulerSnapshot {
+    return this.#state.snapshot();
+  }
+
+  /** One task's record, or undefined if the scheduler does not hold it. */
+  taskInfo(key: string): TaskInfo | undefined {
+    return this.#state.taskInfo(key);
+  }
+
+  /** Held tasks by state. */
+  stateCounts(): StateCounts {
+    return this.#state.stateCounts();
+  }
+
+  /** Workers the state machine counts (connected and registered). */
+  get workerCount(): number {
+    return this.#state.workerCount;
+  }
+
+  /** Scatters waiting for a first worker to put their data on. */
+  get pendingScatters(): number {
+    return this.#waitingScatters.length;
+  }
+
+  /**
+   * Attaches a plugin (dashboard, adaptive loop, metrics…); returns a function that
+   * detaches it.
+   */
+  addPlugin(plugin: SchedulerPlugin): () => void {
+    return this.#plugins.add(plugin);
   }
 
   /** Resolves once at least `n` workers are connected. */
@@ -222,80 +222,36 @@ export class Scheduler {
     }
   }
 
-  /** Gracefully retires workers: their unique data moves elsewhere, then they are told to close. */
-  retireWorkers(workers: readonly string[]): void {
-    this.#apply({ op: 'retire-workers', workers, now: performance.now() });
-  }
-
-  /** The dashboard's address, or undefined when it is off. */
-  get dashboardLink(): string | undefined {
-    return this.#dashboard?.url;
-  }
-
-  /** The adaptive loop, when one runs. */
-  get adaptive(): Adaptive | undefined {
-    return this.#adaptive;
-  }
-
   /**
-   * Lets the scheduler grow and shrink the cluster through `backend`: every `interval` it
-   * asks for as many workers as would finish the queued work in `targetDuration`, and
-   * retires idle ones (after moving the data only they hold). Replaces an earlier loop.
+   * Gracefully retires workers (by id or name): the data only they hold moves to workers
+   * that stay, then they are told to close. Resolves, once each has left or was kept, with
+   * the ids of those that left; a worker whose data had nowhere to go stays, data and all.
    */
-  adapt(backend: ClusterBackend, options: AdaptiveInput = {}): Adaptive {
-    if (this.#status !== 'running') throw new TesseraError('the scheduler is closed', 'ERR_SCHEDULER_CLOSED');
-    this.#adaptive?.stop();
-    const adaptive = new Adaptive(
-      {
-        snapshot: () => this.#state.snapshot(),
-        // Results a client holds need a worker to live on; so does a scatter waiting for one.
-        holdsResults: () => this.#state.stateCounts().memory > 0 || this.#waitingScatters.length > 0,
-        retireWorkers: (names) => this.#retireByName(names),
-      },
-      backend,
-      options,
-      this.#log,
+  retireWorkers(workers: readonly string[]): Promise<string[]> {
+    const wanted = new Set(workers);
+    const ids = [...this.#workers.values()].filter((w) => wanted.has(w.id) || wanted.has(w.name)).map((w) => w.id);
+    const outcomes = ids.map(
+      (id) =>
+        new Promise<boolean>((resolve) => {
+          const list = this.#departures.get(id);
+          if (list === undefined) this.#departures.set(id, [resolve]);
+          else list.push(resolve);
+        }),
     );
-    this.#adaptive = adaptive;
-    adaptive.start();
-    return adaptive;
+    this.#apply({ op: 'retire-workers', workers: ids, now: performance.now() });
+    return Promise.all(outcomes).then((left) => ids.filter((_, i) => left[i]));
   }
 
-  /** Stops the adaptive loop; the workers stay as they are. */
-  stopAdapting(): void {
-    this.#adaptive?.stop();
-    this.#adaptive = undefined;
-  }
-
-  /** Retires workers by name and resolves when they are gone (or their retirement was given up). */
-  #retireByName(names: readonly string[]): Promise<void> {
-    const wanted = new Set(names);
-    const ids = [...this.#workers.values()].filter((w) => wanted.has(w.name)).map((w) => w.id);
-    const gone = ids.map((id) => new Promise<void>((resolve) => this.#departures.set(id, resolve)));
-    this.retireWorkers(ids);
-    return Promise.all(gone).then(() => undefined);
-  }
-
-  #departed(id: string): void {
-    const resolve = this.#departures.get(id);
+  #departed(id: string, left: boolean): void {
+    const waiting = this.#departures.get(id);
     this.#departures.delete(id);
-    resolve?.();
+    if (waiting !== undefined) for (const resolve of waiting) resolve(left);
   }
 
-  #dashboardSource(): DashboardSource {
-    return {
-      snapshot: () => this.#state.snapshot(),
-      scaling: (since) => this.#adaptive?.history(since),
-      adaptiveTarget: () => this.#adaptive?.lastTarget(),
-      taskStream: (since, limit) => this.#stream.since(since, limit),
-      prefixTotals: () => this.#stream.prefixTotals(),
-      counters: (): DashboardCounters => {
-        let spilled = 0;
-        for (const w of this.#state.snapshot().workers) spilled += w.memory.spilled;
-        return { ...this.#counters, bytesSpilled: spilled };
-      },
-      clock: () => performance.now(),
-    };
+  #onTick(): void {
+    const now = performance.now();
+    this.#apply({ op: 'tick', now });
+    this.#plugins.call('tick', now);
   }
 
   /** Stops accepting, tells workers nothing (they see the connection close), closes everything. Idempotent. */
@@ -307,11 +263,9 @@ export class Scheduler {
   async #shutDown(): Promise<void> {
     this.#status = 'closing';
     clearInterval(this.#tick);
-    this.#adaptive?.stop();
-    for (const resolve of this.#departures.values()) resolve();
-    this.#departures.clear();
+    await this.#plugins.close();
+    for (const id of [...this.#departures.keys()]) this.#departed(id, false);
     for (const waiting of this.#waitingScatters.splice(0)) this.#toClient(waiting.client, { op: 'scattered', id: waiting.id, error: 'the scheduler closed' });
-    await this.#dashboard?.close().catch(() => undefined);
     this.#flush();
     for (const waiter of this.#workerWaiters.splice(0)) waiter();
     await this.#server.close();
@@ -372,7 +326,9 @@ export class Scheduler {
     const entry: WorkerEntry = { id, name: m.name, conn, fns: new Set(), modules: new Set(), outbox: [], leaving: 'lost', selfRetiring: false, clockOffset };
     this.#workers.set(id, entry);
     conn.send({ op: 'registered', id });
-    this.#apply({ op: 'add-worker', worker: id, name: m.name, nthreads: m.nthreads, memoryLimit: m.memoryLimit, now: performance.now() });
+    const now = performance.now();
+    this.#apply({ op: 'add-worker', worker: id, name: m.name, nthreads: m.nthreads, memoryLimit: m.memoryLimit, now });
+    this.#plugins.call('addWorker', entry, now);
     for (const waiter of this.#workerWaiters.splice(0)) waiter();
     for (const waiting of this.#waitingScatters.splice(0)) this.#scatter(waiting.client, waiting.id, waiting.items);
     return entry;
@@ -391,9 +347,10 @@ export class Scheduler {
       this.#scatters.delete(id);
       this.#toClient(scatter.client, { op: 'scattered', id: scatter.requestId, error: `worker ${entry.id} left during scatter` });
     }
-    if (this.#status === 'running') this.#apply({ op: 'remove-worker', worker: entry.id, reason: entry.leaving, now: performance.now() });
-    this.#stream.forgetWorker(entry.name);
-    this.#departed(entry.id);
+    const now = performance.now();
+    if (this.#status === 'running') this.#apply({ op: 'remove-worker', worker: entry.id, reason: entry.leaving, now });
+    this.#plugins.call('removeWorker', entry, entry.leaving, now);
+    this.#departed(entry.id, true);
   }
 
   #onWorkerMessage(entry: WorkerEntry, m: WorkerToScheduler): void {
@@ -404,7 +361,7 @@ export class Scheduler {
       case 'tasks-finished': {
         const now = performance.now();
         this.#tasksFinished += m.keys.length;
-        this.#recordFinished(entry, m);
+        if (this.#plugins.has('taskFinished')) this.#reportFinished(entry, m);
         for (let i = 0; i < m.keys.length; i++) {
           this.#apply(
             {
@@ -424,18 +381,15 @@ export class Scheduler {
       }
       case 'task-erred': {
         const now = performance.now();
-        this.#counters.tasksErredTotal++;
-        this.#stream.record({ key: m.key, prefix: keyPrefix(m.key), worker: entry.name, start: now, stop: now, kind: 'error' });
+        this.#plugins.call('taskErred', m.key, entry, m.error, now);
         this.#apply({ op: 'task-erred', worker, key: m.key, error: m.error, now });
         return;
       }
       case 'add-keys': {
         // A worker reports keys it fetched from a peer: transfers, for the dashboard.
-        const now = performance.now();
-        for (const key of m.keys) {
-          this.#counters.transfersTotal++;
-          this.#counters.transferBytesTotal += this.#state.taskInfo(key)?.nbytes ?? 0;
-          this.#stream.record({ key, prefix: keyPrefix(key), worker: entry.name, start: now, stop: now, kind: 'transfer' });
+        if (this.#plugins.has('dataMoved')) {
+          const now = performance.now();
+          for (const key of m.keys) this.#plugins.call('dataMoved', key, this.#state.taskInfo(key)?.nbytes ?? 0, entry, now);
         }
         this.#apply({ op: 'add-keys', worker, keys: m.keys });
         return;
@@ -513,8 +467,8 @@ export class Scheduler {
           ...(m.userPriority === undefined ? {} : { userPriority: m.userPriority }),
           now: performance.now(),
         });
-        // New work: let the adaptive loop look now rather than at its next tick.
-        this.#adaptive?.nudge();
+        // New work: an adaptive loop looks now rather than at its next tick.
+        this.#plugins.call('workArrived', performance.now());
         return;
       }
       case 'release-keys':
@@ -536,7 +490,7 @@ export class Scheduler {
         this.#scatter(entry, m.id, m.items);
         return;
       case 'scaling-history':
-        this.#toClient(entry, { op: 'scaling-history-reply', id: m.id, history: this.#adaptive?.history(m.since) ?? null });
+        this.#toClient(entry, { op: 'scaling-history-reply', id: m.id, history: this.#plugins.scalingHistory(m.since) ?? null });
         return;
       case 'relay-get-data':
         this.#relay(m.worker, m.keys, m.id, (reply) => this.#toClient(entry, reply));
@@ -552,10 +506,10 @@ export class Scheduler {
   #scatter(client: ClientEntry, requestId: number, items: readonly KeyValue[]): void {
     const workers = [...this.#workers.values()];
     if (workers.length === 0) {
-      // An adaptive cluster will start one for it; a fixed one never will.
-      if (this.#adaptive !== undefined) {
+      // An adaptive loop (listening for work) will start one for it; a fixed cluster never will.
+      if (this.#plugins.has('workArrived')) {
         this.#waitingScatters.push({ client, id: requestId, items });
-        this.#adaptive.nudge();
+        this.#plugins.call('workArrived', performance.now());
       }
       else this.#toClient(client, { op: 'scattered', id: requestId, error: 'no workers are connected' });
       return;
@@ -653,7 +607,7 @@ export class Scheduler {
       }
       case 'retire-aborted': {
         this.#log(`retiring ${c.worker} was given up: ${c.reason}`);
-        this.#departed(c.worker);
+        this.#departed(c.worker, false);
         const w = this.#workers.get(c.worker);
         // A worker leaving of its own accord goes anyway; its data is recomputed if needed.
         if (w?.selfRetiring === true) w.outbox.push({ op: 'close-worker' });
@@ -684,17 +638,18 @@ export class Scheduler {
     }
   }
 
-  #recordFinished(worker: WorkerEntry, m: Extract<WorkerToScheduler, { op: 'tasks-finished' }>): void {
-    const { keys, startedAt, finishedAt, threads } = m;
-    const c = this.#counters;
+  /** Tells plugins of each finished task, its times moved onto this process's clock. */
+  #reportFinished(worker: WorkerEntry, m: Extract<WorkerToScheduler, { op: 'tasks-finished' }>): void {
+    const { keys, nbytes, startedAt, finishedAt, threads } = m;
     for (let i = 0; i < keys.length; i++) {
-      const start = (startedAt[i] ?? 0) + worker.clockOffset;
-      const stop = (finishedAt[i] ?? 0) + worker.clockOffset;
-      c.tasksFinishedTotal++;
-      c.taskDurationSecondsSum += Math.max(0, stop - start) / 1000;
-      c.taskDurationCount++;
-      const key = keys[i]!;
-      this.#stream.record({ key, prefix: keyPrefix(key), worker: worker.name, thread: threads[i] ?? 0, start, stop, kind: 'compute' });
+      this.#plugins.call('taskFinished', {
+        key: keys[i]!,
+        worker,
+        thread: threads[i] ?? 0,
+        start: (startedAt[i] ?? 0) + worker.clockOffset,
+        stop: (finishedAt[i] ?? 0) + worker.clockOffset,
+        nbytes: nbytes[i] ?? 0,
+      });
     }
   }
 

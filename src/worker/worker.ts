@@ -13,19 +13,14 @@
  * small HTTP server of its own (`metricsPort`), so a scraper need not go through the
  * scheduler.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import { type AddressInfo, isIP } from 'node:net';
-import { hostname } from 'node:os';
+import type { Server as HttpServer } from 'node:http';
+import { isIP } from 'node:net';
 import { type Connection, connect, listen, parseAddress, type Server } from '../comm/index.js';
-import { isLoopback } from '../dashboard/server.js';
-import { METRICS_CONTENT_TYPE, metricsText } from '../dashboard/worker-metrics.js';
 import { TesseraError, describeError } from '../errors.js';
 import { BundleCache } from '../functions/bundle-cache.js';
 import type { FnRef } from '../functions/fn-ref.js';
-import type { WireNode } from '../local/messages.js';
 import { type JobReply, ThreadPool } from '../local/pool.js';
-import type { TaskErrorInfo } from '../scheduler/events.js';
+import { DataPeers } from '../protocol/data-peers.js';
 import {
   BUNDLE_SCHEME,
   type DataReply,
@@ -34,13 +29,15 @@ import {
   type PeerMessage,
   ROLE_WORKER,
   type SchedulerToWorker,
-  type TaskSpec,
+  type TaskErrorInfo,
   type WireComputeTask,
   type WorkerToScheduler,
-} from '../scheduler/protocol.js';
+} from '../protocol/messages.js';
+import type { TaskSpec, WireNode } from '../protocol/task-spec.js';
 import { type ResolvedWorkerOptions, resolveWorkerOptions, type WorkerOptions } from './options.js';
 import { DataStore } from './data-store.js';
-import { DataPeers } from './peers.js';
+import { metricsText } from './metrics.js';
+import { closeHttp, httpBase, startMetricsServer } from './metrics-server.js';
 import { sizeOf } from './sizeof.js';
 
 export type { WorkerOptions, WorkerTlsOptions } from './options.js';
@@ -854,7 +851,6 @@ function serverTls(options: ResolvedWorkerOptions): { tls: { cert: string | Buff
   return cert === undefined || key === undefined ? undefined : { tls: { cert, key } };
 }
 
-/** How to dial a tls:// peer: the CA and the worker's own certificate, but not the scheduler's servername. */
 /** The IP of a `tcp://ip:port` address, for listening on the same interface. */
 function localHost(address: string): string {
   try {
@@ -864,80 +860,3 @@ function localHost(address: string): string {
     return '127.0.0.1';
   }
 }
-
-/**
- * Serves `/metrics` and `/health`. `/health` stays open (liveness probes carry no token);
- * `/metrics` wants the cluster token as a bearer token when the server is reachable from
- * other machines and the worker has one, as the scheduler's dashboard does.
- */
-async function startMetricsServer(
-  host: string,
-  port: number,
-  token: string | undefined,
-  body: () => string | undefined,
-): Promise<HttpServer> {
-  const expected = token === undefined || isLoopback(host) ? undefined : digest(token);
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const send = (status: number, type: string, text: string): void => {
-      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
-      res.end(req.method === 'HEAD' ? undefined : text);
-    };
-    const plain = 'text/plain; charset=utf-8';
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.setHeader('allow', 'GET, HEAD');
-      send(405, plain, `method ${req.method ?? '?'} not allowed\n`);
-      return;
-    }
-    const path = new URL(req.url ?? '/', 'http://worker.invalid').pathname;
-    if (path !== '/metrics' && path !== '/health') {
-      send(404, plain, `not found: ${path} (this worker serves /metrics and /health)\n`);
-      return;
-    }
-    const text = body();
-    if (text === undefined) {
-      send(503, plain, 'the worker is not running\n');
-      return;
-    }
-    if (path === '/health') {
-      send(200, plain, 'ok');
-      return;
-    }
-    const auth = req.headers.authorization;
-    if (expected !== undefined && !(auth?.startsWith('Bearer ') === true && timingSafeEqual(digest(auth.slice(7).trim()), expected))) {
-      res.setHeader('www-authenticate', 'Bearer realm="tessera-worker"');
-      send(401, plain, 'unauthorized: send the cluster token as "Authorization: Bearer TOKEN"\n');
-      return;
-    }
-    send(200, METRICS_CONTENT_TYPE, text);
-  });
-  // Idle keep-alive sockets of a scraper would otherwise hold close() up.
-  server.keepAliveTimeout = 5000;
-  await new Promise<void>((resolve, reject) => {
-    const onError = (error: NodeJS.ErrnoException): void => {
-      const why = error.code === 'EADDRINUSE' ? 'is in use' : `cannot be listened on (${error.message})`;
-      reject(new TesseraError(`metrics port ${port} on ${host} ${why}: pick another (--metrics-port), 0 for a free one, or turn metrics off`, 'ERR_METRICS_PORT', { cause: error }));
-    };
-    server.once('error', onError);
-    server.listen({ host, port, exclusive: true }, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-  return server;
-}
-
-function closeHttp(server: HttpServer): Promise<void> {
-  return new Promise<void>((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
-}
-
-function httpBase(server: HttpServer): string {
-  const { address, port } = server.address() as AddressInfo;
-  // A wildcard address is not one to open: name the machine instead.
-  const shown = address === '0.0.0.0' || address === '::' ? hostname() : address.includes(':') ? `[${address}]` : address;
-  return `http://${shown}:${port}`;
-}
-
-const digest = (s: string): Buffer => createHash('sha256').update(s).digest();

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import type { ScalingHistory } from '../../src/deploy/adaptive.js';
+import type { ScalingHistory } from '../../src/adaptive/loop.js';
 import type { AdaptiveTargetInfo, DashboardCounters, DashboardSource, TaskStreamEntry } from '../../src/dashboard/source.js';
 import { TaskStreamBuffer } from '../../src/dashboard/task-stream.js';
 import { emptyStateCounts, type PrefixSnapshot, type SchedulerSnapshot, type StateCounts, type WorkerSnapshot } from '../../src/scheduler/state.js';

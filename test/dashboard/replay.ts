@@ -5,7 +5,7 @@
  * browser sees a cluster grow, work and shrink in a few seconds. `LargeSource`
  * synthesises 1,000 workers and 100,000 tasks.
  */
-import type { ScalingHistory } from '../../src/deploy/adaptive.js';
+import type { ScalingHistory } from '../../src/adaptive/loop.js';
 import { SimulatedCluster, type SimulatedTask } from '../../src/deploy/simulated/cluster.js';
 import type { AdaptiveTargetInfo, DashboardCounters, DashboardSource, PrefixTotals, TaskStreamEntry } from '../../src/dashboard/source.js';
 import { TaskStreamBuffer } from '../../src/dashboard/task-stream.js';

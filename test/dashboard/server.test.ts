@@ -5,7 +5,7 @@ import { after, describe, test } from 'node:test';
 import { DashboardServer, startDashboard, type Dashboard } from '../../src/dashboard/server.js';
 import type { DashboardSource, TaskStreamEntry } from '../../src/dashboard/source.js';
 import type { FeedMessage } from '../../src/dashboard/feed-protocol.js';
-import { metricsText } from '../../src/dashboard/worker-metrics.js';
+import { metricsText } from '../../src/worker/metrics.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { counts, FakeSource, fakeWorker, get, parseMetrics, sample } from './helpers.js';
 import { sleep, until } from '../helpers/wait.js';

@@ -63,7 +63,7 @@ void describe('adaptive LocalCluster', () => {
     // The results are made on several workers, each holding the only copy of some. Watched
     // while they run: a worker that finished its share early may already be retiring (its
     // results moving to another) by the time the last one is done.
-    const state = cluster.scheduler.state;
+    const state = cluster.scheduler;
     const holders = new Set<string>();
     let done = false;
     const all = client.wait(blocks).finally(() => (done = true));

@@ -180,9 +180,9 @@ void describe('LocalCluster and Client', () => {
   void test('released futures are forgotten by the scheduler', async () => {
     const f = client.submit(inc, 99);
     assert.equal(await f.result(), 100);
-    assert.notEqual(cluster.scheduler.state.taskInfo(f.key), undefined);
+    assert.notEqual(cluster.scheduler.taskInfo(f.key), undefined);
     f.release();
-    await until(() => cluster.scheduler.state.taskInfo(f.key) === undefined, 'the key is forgotten');
+    await until(() => cluster.scheduler.taskInfo(f.key) === undefined, 'the key is forgotten');
   });
 
   void test('module functions (npm imports, module state) run on workers', async () => {
@@ -240,8 +240,8 @@ void describe('worker memory', () => {
       try {
         const arrays = client.map((i: number) => new Float64Array(131_072).fill(i), Array.from({ length: 30 }, (_, i) => i));
         await client.wait(arrays);
-        await until(() => (cluster.scheduler.state.snapshot().workers[0]?.memory.spilled ?? 0) > 0, 'a heartbeat reports spilled bytes');
-        const memory = cluster.scheduler.state.snapshot().workers[0]!.memory;
+        await until(() => (cluster.scheduler.snapshot().workers[0]?.memory.spilled ?? 0) > 0, 'a heartbeat reports spilled bytes');
+        const memory = cluster.scheduler.snapshot().workers[0]!.memory;
         assert.ok(memory.managed <= 13e6, `managed ${memory.managed} bytes should stay near the 12 MB target`);
         // Spilled results feed tasks and travel to the client.
         const sums = await client.gather(client.map((xs: Float64Array) => xs.reduce((s, x) => s + x, 0), arrays));
@@ -276,10 +276,10 @@ void describe('futures released by garbage collection', () => {
           assert.equal(await dropped.result(), 2);
           return dropped.key;
         })();
-        assert.notEqual(cluster.scheduler.state.taskInfo(key), undefined);
+        assert.notEqual(cluster.scheduler.taskInfo(key), undefined);
         await until(() => {
           gc();
-          return cluster.scheduler.state.taskInfo(key) === undefined;
+          return cluster.scheduler.taskInfo(key) === undefined;
         }, 'the dropped future is collected and its key forgotten');
       } finally {
         await client.close();

@@ -100,7 +100,7 @@ void describe('liveness', () => {
         process.kill(frozen.pid, 'SIGSTOP');
         const { graph, root, expected } = sumTree(20);
         assert.deepStrictEqual(await client.get(graph, [root]), [expected]);
-        await until(() => cluster.scheduler.state.workerCount === 1, 'the frozen worker is removed');
+        await until(() => cluster.scheduler.workerCount === 1, 'the frozen worker is removed');
       } finally {
         await client.close();
       }
@@ -116,9 +116,9 @@ void describe('liveness', () => {
       const client = await Client.connect(cluster.address);
       const f = client.submit((x: number) => x + 1, 1);
       assert.equal(await f.result(), 2);
-      assert.notEqual(cluster.scheduler.state.taskInfo(f.key), undefined);
+      assert.notEqual(cluster.scheduler.taskInfo(f.key), undefined);
       await client.close();
-      await until(() => cluster.scheduler.state.taskInfo(f.key) === undefined, 'the key is forgotten');
+      await until(() => cluster.scheduler.taskInfo(f.key) === undefined, 'the key is forgotten');
     } finally {
       await cluster.close();
     }

@@ -189,15 +189,15 @@ void describe('/metrics on a running LocalCluster', () => {
     assert.equal(await total.result(), (n * (n - 1)) / 2);
     // Memory gauges come with heartbeats (every second): wait for one from each worker after the run.
     const ran = performance.now();
-    const heard = (): boolean => cluster.scheduler.state.snapshot().workers.every((w) => w.lastSeen > ran + 50 && w.memory.process > 0);
+    const heard = (): boolean => cluster.scheduler.snapshot().workers.every((w) => w.lastSeen > ran + 50 && w.memory.process > 0);
     for (let i = 0; i < 200 && !heard(); i++) await new Promise((resolve) => setTimeout(resolve, 25));
     assert.ok(heard(), 'a heartbeat from every worker');
 
     const link = cluster.dashboardLink;
     assert.ok(link !== undefined);
-    const before = cluster.scheduler.state.snapshot();
+    const before = cluster.scheduler.snapshot();
     const families = await scrape(new URL('metrics', link));
-    const after = cluster.scheduler.state.snapshot();
+    const after = cluster.scheduler.snapshot();
     // A heartbeat may land between the scrape and a snapshot: the scrape matches one side.
     const either = (metric: number, pick: (s: typeof before) => number | undefined, what: string): void => {
       assert.ok(metric === pick(before) || metric === pick(after), `${what}: metrics say ${metric}, state ${pick(before)} / ${pick(after)}`);

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Client } from '../../src/client/client.js';
-import { Scheduler } from '../../src/scheduler/server.js';
+import { Scheduler } from '../../src/process/scheduler.js';
 import { Worker } from '../../src/worker/worker.js';
 import { selfSigned } from '../helpers/tls.js';
 

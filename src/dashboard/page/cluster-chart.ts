@@ -4,7 +4,7 @@
  * marked on the chart and listed with their reasons beside it.
  */
 import uPlot from 'uplot';
-import type { ScalingDecision } from '../../deploy/scaling.js';
+import type { ScalingDecision } from '../../protocol/scaling.js';
 import { formatClock } from './format.js';
 import type { DashboardModel } from './model.js';
 

@@ -3,7 +3,7 @@
  * of the last window, folded from the live feed's messages. Views read it; only `apply`
  * writes it.
  */
-import type { ScalingDecision } from '../../deploy/scaling.js';
+import type { ScalingDecision } from '../../protocol/scaling.js';
 import type { StateCounts } from '../../scheduler/state.js';
 import { type FeedHello, type FeedMessage, type FeedUpdate, type PrefixRow, STREAM_FIELDS, WORKER_FIELD, type WorkerRow } from '../feed-protocol.js';
 

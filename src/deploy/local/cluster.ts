@@ -13,10 +13,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, TesseraError } from '../../errors.js';
-import type { AdaptiveInput } from '../../scheduler/adaptive-policy.js';
-import { Scheduler, type SchedulerOptions } from '../../scheduler/server.js';
-import type { Adaptive } from '../adaptive.js';
-import type { ClusterBackend } from '../backend.js';
+import type { ClusterBackend } from '../../adaptive/backend.js';
+import type { Adaptive } from '../../adaptive/loop.js';
+import type { AdaptiveInput } from '../../adaptive/policy.js';
+import { Scheduler, type SchedulerOptions } from '../../process/scheduler.js';
 import type { SchedulerStateOptions } from '../../scheduler/state.js';
 
 export interface LocalClusterOptions {
@@ -245,9 +245,15 @@ export class LocalCluster implements ClusterBackend {
       const leaving = alive.slice(n);
       const names = new Set(leaving.map((p) => p.name));
       const ids = [...this.#scheduler.workerNames()].filter(([, name]) => names.has(name)).map(([id]) => id);
-      // Graceful: the scheduler moves data only they hold, then tells them to close.
-      this.#scheduler.retireWorkers(ids);
-      await Promise.all(leaving.map((p) => this.#stop(p, 30_000)));
+      // Graceful: the scheduler moves data only they hold, then tells them to close. A
+      // worker whose data had nowhere to go is kept, and its data with it.
+      const left = new Set(await this.#scheduler.retireWorkers(ids));
+      const registered = new Map([...this.#scheduler.workerNames()].map(([id, name]) => [name, id]));
+      const stopping = leaving.filter((p) => {
+        const id = registered.get(p.name);
+        return id === undefined || left.has(id);
+      });
+      await Promise.all(stopping.map((p) => this.#stop(p, 30_000)));
     }
   }
 

@@ -11,11 +11,11 @@
  * ```
  */
 import { InvalidArgumentError } from '../../errors.js';
-import type { AdaptiveInput } from '../../scheduler/adaptive-policy.js';
+import type { ClusterBackend } from '../../adaptive/backend.js';
+import { Adaptive, type ScalingHistory } from '../../adaptive/loop.js';
+import type { AdaptiveInput } from '../../adaptive/policy.js';
 import type { ComputeTaskCommand, SchedulerCommand, SchedulerEvent } from '../../scheduler/events.js';
 import { SchedulerState, type SchedulerStateOptions } from '../../scheduler/state.js';
-import { Adaptive, type ScalingHistory } from '../adaptive.js';
-import type { ClusterBackend } from '../backend.js';
 
 export interface SimulatedTask {
   readonly key: string;
@@ -93,7 +93,8 @@ export class SimulatedCluster implements ClusterBackend {
   readonly #timeline: Timed[] = [];
   readonly #specs = new Map<string, SimulatedTask>();
   readonly #wanted: string[] = [];
-  readonly #retirements = new Map<string, () => void>();
+  /** Per worker being retired: called with whether it left. */
+  readonly #retirements = new Map<string, (left: boolean) => void>();
   #resultsSeen = 0;
   #firstResult = -1;
   #lastResult = -1;
@@ -244,13 +245,14 @@ export class SimulatedCluster implements ClusterBackend {
     this.#send({ op: 'remove-worker', worker: w.id, reason, now: this.now });
   }
 
-  #retire(names: readonly string[]): Promise<void> {
-    const ids = names.map((n) => this.#byName.get(n)?.id).filter((id): id is string => id !== undefined);
-    const done = ids.map((id) => new Promise<void>((resolve) => this.#retirements.set(id, resolve)));
-    this.#closing += ids.length;
-    this.#send({ op: 'retire-workers', workers: ids, now: this.now });
-    return Promise.all(done).then(() => {
-      this.#closing -= ids.length;
+  #retire(names: readonly string[]): Promise<readonly string[]> {
+    const workers = names.map((n) => this.#byName.get(n)).filter((w): w is SimWorker => w !== undefined);
+    const done = workers.map((w) => new Promise<boolean>((resolve) => this.#retirements.set(w.id, resolve)));
+    this.#closing += workers.length;
+    this.#send({ op: 'retire-workers', workers: workers.map((w) => w.id), now: this.now });
+    return Promise.all(done).then((left) => {
+      this.#closing -= workers.length;
+      return workers.filter((_, i) => left[i]).map((w) => w.name);
     });
   }
 
@@ -298,12 +300,12 @@ export class SimulatedCluster implements ClusterBackend {
       case 'close-worker': {
         const w = this.#workers.get(c.worker);
         if (w !== undefined) this.#leave(w, 'retired');
-        this.#retirements.get(c.worker)?.();
+        this.#retirements.get(c.worker)?.(true);
         this.#retirements.delete(c.worker);
         return;
       }
       case 'retire-aborted':
-        this.#retirements.get(c.worker)?.();
+        this.#retirements.get(c.worker)?.(false);
         this.#retirements.delete(c.worker);
         return;
       case 'key-in-memory':

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { type Connection, listen, type Server } from '../../src/comm/index.js';
-import type { PeerMessage } from '../../src/scheduler/protocol.js';
-import { DataPeers } from '../../src/worker/peers.js';
+import type { PeerMessage } from '../../src/protocol/messages.js';
+import { DataPeers } from '../../src/protocol/data-peers.js';
 
 const servers: Server<PeerMessage>[] = [];
 after(async () => {

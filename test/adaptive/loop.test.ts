@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Adaptive } from '../../src/deploy/adaptive.js';
-import type { ClusterBackend } from '../../src/deploy/backend.js';
+import { Adaptive } from '../../src/adaptive/loop.js';
+import type { ClusterBackend } from '../../src/adaptive/backend.js';
 import { SimulatedCluster, type SimulatedTask } from '../../src/deploy/simulated/cluster.js';
 import { SchedulerState } from '../../src/scheduler/state.js';
 
@@ -86,7 +86,7 @@ void describe('adaptive scaling in simulation (real scheduler core and loop)', (
       threadsPerWorker: 1,
     };
     const lines: string[] = [];
-    const loop = new Adaptive({ snapshot: () => state.snapshot(), holdsResults: () => false, retireWorkers: () => Promise.resolve() }, backend, { interval: 1000 }, (l) => lines.push(l));
+    const loop = new Adaptive({ snapshot: () => state.snapshot(), holdsResults: () => false, retireWorkers: (names) => Promise.resolve(names) }, backend, { interval: 1000 }, (l) => lines.push(l));
     for (let t = 0; t <= 20_000; t += 1000) await loop.tick(t);
     assert.ok(calls >= 3 && calls <= 7, `${calls} calls`);
     assert.ok(lines.some((l) => l.includes('quota exceeded')));

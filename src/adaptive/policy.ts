@@ -1,6 +1,6 @@
 /**
  * The adaptive scaling decision, pure: observations in, a decision out, no clocks or I/O.
- * The loop that feeds it (deploy/adaptive.ts) runs in the scheduler; the same policy runs
+ * The loop that feeds it (loop.ts) runs in the scheduler process; the same policy runs
  * in the simulation.
  *
  * Where it departs from Dask's `Adaptive`, on purpose:
@@ -14,6 +14,9 @@
  *   picks which worker dies.
  */
 import { InvalidArgumentError } from '../errors.js';
+import type { AdaptiveDecision } from '../protocol/scaling.js';
+
+export type { AdaptiveDecision };
 
 export interface AdaptiveOptions {
   /** Never fewer workers than this (default 0). */
@@ -92,7 +95,7 @@ export interface WorkerView {
 
 export interface AdaptiveObservation {
   readonly now: number;
-  /** Seconds of work left, estimated (SchedulerState.expectedRemainingWork()). */
+  /** Seconds of work left, estimated (the scheduler's expectedRemainingWork). */
   readonly expectedWork: number;
   /** Tasks that could run now or later (not yet in memory); 0 means the job is done. */
   readonly pendingTasks: number;
@@ -106,11 +109,6 @@ export interface AdaptiveObservation {
   /** Threads a new worker will bring (the backend's, or the running workers' average). */
   readonly threadsPerWorker: number;
 }
-
-export type AdaptiveDecision =
-  | { readonly op: 'scale-up'; readonly target: number; readonly reason: string }
-  | { readonly op: 'scale-down'; readonly target: number; readonly workers: readonly string[]; readonly reason: string }
-  | { readonly op: 'hold'; readonly target: number; readonly reason: string };
 
 export class AdaptivePolicy {
   readonly options: ResolvedAdaptiveOptions;

@@ -9,13 +9,23 @@
  * through the scheduler (`relay-get-data`).
  */
 import type { FnRef } from '../functions/fn-ref.js';
-import type { WireNode } from '../local/messages.js';
-import type { TaskErrorInfo, WorkerMemory } from './events.js';
-import type { ScalingHistory } from '../deploy/scaling.js';
+import type { ScalingHistory } from './scaling.js';
+import type { TaskSpec } from './task-spec.js';
 
-/** What a task carries to the worker that runs it: one node (a fused chain or one call). */
-export interface TaskSpec {
-  readonly node: WireNode;
+/** The parts of an error that travel: what a TaskError is rebuilt from. */
+export interface TaskErrorInfo {
+  readonly name: string;
+  readonly message: string;
+  readonly stack: string;
+}
+
+export interface WorkerMemory {
+  /** Bytes of task results the worker holds in memory. */
+  readonly managed: number;
+  /** Bytes of task results spilled to disk. */
+  readonly spilled: number;
+  /** Resident size of the worker process. */
+  readonly process: number;
 }
 
 export interface WireGraphTask {
@@ -51,7 +61,7 @@ export type ClientToScheduler =
     }
   | { readonly op: 'release-keys'; readonly keys: readonly string[] }
   | { readonly op: 'cancel'; readonly keys: readonly string[] }
-  /** A bundled module, sent once before the first graph that uses it (see client/bundle.ts). */
+  /** A bundled module, sent once before the first graph that uses it (functions/bundle.ts makes it). */
   | { readonly op: 'upload-module'; readonly hash: string; readonly code: Uint8Array }
   | { readonly op: 'who-has'; readonly id: number; readonly keys: readonly string[] }
   | { readonly op: 'scatter'; readonly id: number; readonly items: readonly KeyValue[] }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { InvalidArgumentError } from '../../src/errors.js';
-import { type AdaptiveObservation, AdaptivePolicy, type WorkerView, parseDuration, resolveAdaptiveOptions } from '../../src/scheduler/adaptive-policy.js';
+import { type AdaptiveObservation, AdaptivePolicy, type WorkerView, parseDuration, resolveAdaptiveOptions } from '../../src/adaptive/policy.js';
 
 const policy = (input: Parameters<typeof resolveAdaptiveOptions>[0] = {}): AdaptivePolicy => new AdaptivePolicy(resolveAdaptiveOptions({ minimum: 0, maximum: 20, ...input }));
 

@@ -4,20 +4,52 @@
  * then stop them. It runs inside the scheduler process (so a preload module can attach
  * any backend); `tick(now)` is public so a simulation can drive it in virtual time.
  */
-import { type AdaptiveDecision, type AdaptiveInput, type AdaptiveObservation, AdaptivePolicy, type ResolvedAdaptiveOptions, resolveAdaptiveOptions } from '../scheduler/adaptive-policy.js';
-import type { SchedulerSnapshot } from '../scheduler/state.js';
+import type { ScalingDecision, ScalingHistory, ScalingSample } from '../protocol/scaling.js';
 import type { ClusterBackend } from './backend.js';
-import type { ScalingDecision, ScalingHistory, ScalingSample } from './scaling.js';
+import { type AdaptiveDecision, type AdaptiveInput, type AdaptiveObservation, AdaptivePolicy, type ResolvedAdaptiveOptions, resolveAdaptiveOptions } from './policy.js';
 
-export type { ScalingDecision, ScalingHistory, ScalingSample } from './scaling.js';
+export type { ScalingDecision, ScalingHistory, ScalingSample };
 
-/** What the loop needs of the scheduler. */
+/**
+ * The cluster as the loop reads it each tick: the part of the scheduler's snapshot it
+ * needs (the scheduler's own snapshot fits this shape as it is).
+ */
+export interface ClusterView {
+  /** Seconds of work in waiting, no-worker, queued and processing tasks, estimated. */
+  readonly expectedRemainingWork: number;
+  readonly byState: {
+    readonly waiting: number;
+    readonly 'no-worker': number;
+    readonly queued: number;
+    readonly processing: number;
+    readonly memory: number;
+  };
+  readonly workers: readonly {
+    /** The scheduler's id for it. */
+    readonly worker: string;
+    /** The backend's name for it. */
+    readonly name: string;
+    readonly status: string;
+    readonly nthreads: number;
+    readonly processing: number;
+    readonly nbytes: number;
+    readonly memoryLimit: number;
+  }[];
+  /** Ids of workers being retired. */
+  readonly retiring: readonly string[];
+}
+
+/** What the loop needs of the scheduler, and nothing more. */
 export interface AdaptiveTarget {
-  snapshot(): SchedulerSnapshot;
-  /** Whether any client holds a result that lives on a worker. */
+  snapshot(): ClusterView;
+  /** Whether any client holds a result that lives on a worker (or data waits for one). */
   holdsResults(): boolean;
-  /** Retire these workers (by name) gracefully; resolves when they are gone. */
-  retireWorkers(names: readonly string[]): Promise<void>;
+  /**
+   * Retires these workers (by name) gracefully and resolves, once each is gone or kept,
+   * with the names of those that left. A worker whose retirement was given up (its data
+   * had nowhere to go) stays, and so does what it holds.
+   */
+  retireWorkers(names: readonly string[]): Promise<readonly string[]>;
 }
 
 const HISTORY_LIMIT = 10_000;
@@ -110,7 +142,7 @@ export class Adaptive {
     }
   }
 
-  #observe(now: number, snapshot: SchedulerSnapshot): AdaptiveObservation {
+  #observe(now: number, snapshot: ClusterView): AdaptiveObservation {
     const counts = snapshot.byState;
     const workers = snapshot.workers
       .filter((w) => w.status === 'running' && !this.#retiring.has(w.name) && !snapshot.retiring.includes(w.worker))
@@ -147,7 +179,12 @@ export class Adaptive {
         // Retirement moves data and takes a while; the loop goes on meanwhile.
         void this.#target
           .retireWorkers(names)
-          .then(() => this.#backend.scaleDown(names))
+          .then(async (retired) => {
+            const kept = names.filter((n) => !retired.includes(n));
+            if (kept.length > 0) this.#log(`adaptive: keeping ${kept.join(', ')}: their retirement was given up, so their data stays with them`);
+            // Only the workers that left are stopped; a kept one goes on holding its data.
+            if (retired.length > 0) await this.#backend.scaleDown(retired);
+          })
           .catch((error: unknown) => {
             this.#log(`adaptive: retiring ${names.join(', ')} failed: ${error instanceof Error ? error.message : String(error)}`);
           })

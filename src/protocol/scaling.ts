@@ -1,8 +1,14 @@
 /**
- * The adaptive loop's history, as the dashboard and clients read it. Types only, so the
+ * The adaptive loop's decisions and history as they travel: to clients
+ * (`client.scalingHistory()`), to the dashboard's API and to its page. Types only, so the
  * browser page can share them.
  */
-import type { AdaptiveDecision } from '../scheduler/adaptive-policy.js';
+
+/** What one adaptive tick decided. */
+export type AdaptiveDecision =
+  | { readonly op: 'scale-up'; readonly target: number; readonly reason: string }
+  | { readonly op: 'scale-down'; readonly target: number; readonly workers: readonly string[]; readonly reason: string }
+  | { readonly op: 'hold'; readonly target: number; readonly reason: string };
 
 /** One sample of the cluster's size and load, taken every tick. */
 export interface ScalingSample {

@@ -7,9 +7,7 @@
  * res.end(metricsText({ name, nthreads, memoryLimit, memory, executing, ready, inMemory, ... }));
  * ```
  */
-import { MetricsWriter } from './exposition.js';
-
-export { METRICS_CONTENT_TYPE } from './exposition.js';
+import { MetricsWriter } from '../comm/prometheus.js';
 
 export interface WorkerMetricsInput {
   readonly name: string;

@@ -7,7 +7,7 @@
  */
 import { type ClientTlsOptions, type Connection, connect } from '../comm/index.js';
 import { TesseraError } from '../errors.js';
-import { type DataReply, type PeerMessage, ROLE_PEER } from '../scheduler/protocol.js';
+import { type DataReply, type PeerMessage, ROLE_PEER } from './messages.js';
 
 export interface DataPeersOptions {
   /** Sent in the handshake, for the peer's logs. */
