@@ -63,7 +63,7 @@ const ours = new Map<string, number>();
 
 async function idle(): Promise<void> {
   // Like the anchor's wait_idle: the scheduler has forgotten the previous run.
-  while (cluster.scheduler.state.taskCount > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  while (cluster.scheduler.taskCount > 0) await new Promise((resolve) => setTimeout(resolve, 10));
 }
 
 async function runMap(n: number): Promise<{ tasks: number; seconds: number }> {

@@ -150,6 +150,61 @@ export class WorkerLostError extends TesseraError {
   }
 }
 
+/**
+ * A resource (scheduler, worker, client, cluster, connection, pool, …) was asked to do
+ * something after it began closing.
+ */
+export class ClosedError extends TesseraError {
+  /** What was closed, as in the message: 'the client', 'the cluster'… */
+  readonly resource: string;
+  readonly state: string;
+
+  constructor(resource: string, state: string, options?: ErrorOptions) {
+    super(`${resource} is ${state}`, 'ERR_CLOSED', options);
+    this.name = 'ClosedError';
+    this.resource = resource;
+    this.state = state;
+  }
+}
+
+/** A call that the resource's current state does not allow (starting a dashboard twice, say). */
+export class IllegalStateError extends TesseraError {
+  constructor(message: string) {
+    super(message, 'ERR_ILLEGAL_STATE');
+    this.name = 'IllegalStateError';
+  }
+}
+
+/**
+ * A peer sent a message this side cannot take: malformed, of an unknown kind, or out of
+ * turn. The connection that carried it is closed; the process goes on serving others.
+ */
+export class ProtocolError extends TesseraError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 'ERR_PROTOCOL', options);
+    this.name = 'ProtocolError';
+  }
+}
+
+/** A worker (process, pod, job, function) did not start, or did not register in time. */
+export class WorkerStartError extends TesseraError {
+  readonly worker: string;
+
+  constructor(worker: string, message: string, options?: ErrorOptions) {
+    super(message, 'ERR_WORKER_START', options);
+    this.name = 'WorkerStartError';
+    this.worker = worker;
+  }
+}
+
+/** `client.scatter()` could not place its values. */
+export class ScatterError extends TesseraError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 'ERR_SCATTER', options);
+    this.name = 'ScatterError';
+  }
+}
+
 /** Serialise an unknown thrown value into the parts a TaskError carries. */
 export function describeError(error: unknown): { name: string; message: string; stack: string } {
   if (error instanceof Error) {

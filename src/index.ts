@@ -37,21 +37,27 @@ export {
   TaskError,
   CancelledError,
   WorkerLostError,
+  ClosedError,
+  IllegalStateError,
+  ProtocolError,
+  WorkerStartError,
+  ScatterError,
 } from './errors.js';
 export { Client } from './client/client.js';
-export type { ClientOptions, ClientStatus, SubmitOptions } from './client/client.js';
+export type { ClientOptions, SubmitOptions } from './client/client.js';
 export { Future } from './client/future.js';
 export type { FutureStatus } from './client/future.js';
 export { LocalCluster } from './deploy/local/cluster.js';
-export type { LocalClusterOptions, LocalClusterState } from './deploy/local/cluster.js';
+export type { LocalClusterOptions } from './deploy/local/cluster.js';
 export { Scheduler } from './process/scheduler.js';
 export type { SchedulerOptions } from './process/scheduler.js';
 export { SchedulerServer } from './scheduler/server.js';
-export type { SchedulerServerOptions, SchedulerServerState } from './scheduler/server.js';
+export type { SchedulerServerOptions } from './scheduler/server.js';
+export type { ResourceState } from './lifecycle.js';
 export type { SchedulerPlugin, WorkerInfo, FinishedTask } from './scheduler/plugin.js';
 export type { SchedulerStateOptions } from './scheduler/state.js';
 export { Worker } from './worker/worker.js';
-export type { WorkerOptions, WorkerStatus } from './worker/worker.js';
+export type { WorkerOptions } from './worker/worker.js';
 export type { ClusterBackend } from './adaptive/backend.js';
 export { Adaptive } from './adaptive/loop.js';
 export type { AdaptiveTarget, ClusterView } from './adaptive/loop.js';

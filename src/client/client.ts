@@ -11,8 +11,9 @@
  * ```
  */
 import { randomBytes } from 'node:crypto';
-import { type ClientTlsOptions, type Connection, connect } from '../comm/index.js';
-import { CancelledError, InvalidArgumentError, TaskError, TesseraError, WorkerLostError } from '../errors.js';
+import { type ClientTlsOptions, type Connection, ConnectionClosedError, connect } from '../comm/index.js';
+import { attemptAll, Resource } from '../lifecycle.js';
+import { CancelledError, InvalidArgumentError, MissingKeyError, ProtocolError, ScatterError, TaskError, TesseraError, UnserializableError, WorkerLostError } from '../errors.js';
 import type { FnRef } from '../functions/fn-ref.js';
 import { fnRef } from '../functions/portable.js';
 import { Delayed, toGraph } from '../graph/delayed.js';
@@ -65,8 +66,6 @@ export interface SubmitOptions {
   readonly retries?: number;
 }
 
-export type ClientStatus = 'running' | 'closing' | 'closed';
-
 type SchedulerConn = Connection<ClientToScheduler | SchedulerToClient>;
 
 interface PendingRequest {
@@ -85,7 +84,7 @@ interface KeyRecord {
 // A result that has no holder (its worker just died) is asked for again after a pause.
 const WHO_HAS_RETRY_MS = 50;
 
-export class Client implements FutureOwner {
+export class Client extends Resource implements FutureOwner {
   readonly id: string;
   readonly #conn: SchedulerConn;
   readonly #keys = new Map<string, KeyRecord>();
@@ -103,10 +102,9 @@ export class Client implements FutureOwner {
   /** The last graph waiting for its bundles, if any; later graphs queue behind it. */
   #graphQueue: Promise<void> | null = null;
   #releaseScheduled = false;
-  #status: ClientStatus = 'running';
-  #closing: Promise<void> | null = null;
 
   private constructor(id: string, conn: SchedulerConn, options: ClientOptions) {
+    super('the client');
     this.id = id;
     this.#conn = conn;
     this.#bundleModules = options.bundleModules ?? true;
@@ -139,7 +137,7 @@ export class Client implements FutureOwner {
           else if (m.op === 'client-welcome') resolve(m.id);
           else early.push(m);
         });
-        conn.onClose(() => reject(new TesseraError('the scheduler closed the connection', 'ERR_CONNECTION_CLOSED')));
+        conn.onClose(() => reject(new ConnectionClosedError('the scheduler closed the connection before welcoming this client')));
       });
       client = new Client(id, conn, options);
     } catch (error) {
@@ -150,10 +148,6 @@ export class Client implements FutureOwner {
     for (const m of early) live.#onMessage(m);
     conn.onClose(() => live.#onDisconnect());
     return live;
-  }
-
-  get status(): ClientStatus {
-    return this.#status;
   }
 
   // ---- submitting ----
@@ -174,7 +168,7 @@ export class Client implements FutureOwner {
   }
 
   #submitTasks(fn: Function, argLists: readonly (readonly unknown[])[], options: SubmitOptions): Future[] {
-    this.#assertRunning();
+    this.assertRunning();
     if (typeof fn !== 'function') throw new InvalidArgumentError(`submit() needs a function, got ${typeof fn}`);
     const ref = fnRef(fn);
     if (options.key !== undefined && (typeof options.key !== 'string' || options.key === '')) {
@@ -227,7 +221,7 @@ export class Client implements FutureOwner {
    * does; `delayed(…).compute({ client })` comes here. Intermediate results are released.
    */
   async get(graph: Graph, keys: readonly string[]): Promise<unknown[]> {
-    this.#assertRunning();
+    this.assertRunning();
     assertGraph(graph);
     if (!Array.isArray(keys)) throw new InvalidArgumentError('keys must be an array of strings');
     const unique = [...new Set(keys)];
@@ -242,7 +236,7 @@ export class Client implements FutureOwner {
   }
 
   #submitPlan(plan: Plan, wanted: readonly string[]): Future[] {
-    this.#assertRunning();
+    this.assertRunning();
     const fns = new Map<string, FnRef>();
     const tasks = new Array<WireGraphTask>(plan.size);
     for (let j = 0; j < plan.size; j++) {
@@ -258,14 +252,14 @@ export class Client implements FutureOwner {
 
   /** Puts values into worker memory: one Future per value. */
   async scatter<T>(values: readonly T[]): Promise<Future<T>[]> {
-    this.#assertRunning();
+    this.assertRunning();
     if (!Array.isArray(values)) throw new InvalidArgumentError('scatter() takes an array of values');
     const keys = values.map(() => `scatter-${this.#uniqueSuffix()}`);
     const futures = keys.map((key) => this.#future(key) as Future<T>);
     const reply = await this.#ask((id) => ({ op: 'scatter', id, items: keys.map((k, i) => [k, values[i]] as const) }));
     if (reply.op === 'scattered' && reply.error !== null) {
       for (const f of futures) f.release();
-      throw new TesseraError(`scatter failed: ${reply.error}`, 'ERR_SCATTER');
+      throw new ScatterError(`scatter failed: ${reply.error}`);
     }
     return futures;
   }
@@ -342,7 +336,7 @@ export class Client implements FutureOwner {
    */
   async scalingHistory(since = -Infinity): Promise<ScalingHistory | null> {
     const reply = await this.#ask((id) => ({ op: 'scaling-history', id, since: Number.isFinite(since) ? since : -1e300 }));
-    if (reply.op !== 'scaling-history-reply') throw new TesseraError(`expected scaling-history-reply, got '${reply.op}'`, 'ERR_PROTOCOL');
+    if (reply.op !== 'scaling-history-reply') throw new ProtocolError(`expected scaling-history-reply, got '${reply.op}'`);
     return reply.history;
   }
 
@@ -365,12 +359,13 @@ export class Client implements FutureOwner {
 
   /** @internal */
   cancelKeys(keys: readonly string[]): Promise<void> {
-    if (this.#status !== 'running') return Promise.resolve();
-    const cancelled = new CancelledError(`cancelled by the client`);
+    if (this.state !== 'running') return Promise.resolve();
     for (const key of keys) {
       const record = this.#keys.get(key);
-      if (record === undefined || record.status === 'finished') continue;
-      this.#settle(record, 'cancelled', cancelled);
+      // A finished result is released by the cancel too: asking for it later is asking for
+      // something cancelled, not something a worker lost.
+      if (record === undefined || record.status === 'cancelled') continue;
+      this.#settle(record, 'cancelled', new CancelledError(`task '${key}' was cancelled by the client`));
     }
     this.#send({ op: 'cancel', keys });
     return Promise.resolve();
@@ -384,27 +379,20 @@ export class Client implements FutureOwner {
 
   // ---- closing ----
 
-  /** Disconnects; the cluster releases everything this client held. Idempotent. */
-  close(): Promise<void> {
-    this.#closing ??= this.#shutDown();
-    return this.#closing;
+  /** Disconnecting: the cluster releases everything this client held; what waits here is cancelled. */
+  protected async onClose(): Promise<void> {
+    this.#failAll(new CancelledError('the client closed'));
+    await attemptAll([() => this.#conn.close(), () => this.#peers.close()]);
   }
 
-  async #shutDown(): Promise<void> {
-    this.#status = 'closing';
-    this.#failAll(new CancelledError('the client closed'));
-    const steps: Promise<unknown>[] = [this.#conn.close()];
-    steps.push(this.#peers.close());
-    await Promise.allSettled(steps);
-    this.#status = 'closed';
+  protected override async onDestroy(error?: Error): Promise<void> {
+    this.#failAll(error ?? new CancelledError('the client was destroyed'));
+    this.#conn.destroy(error);
+    await this.#peers.close();
   }
 
   #onDisconnect(): void {
-    if (this.#status === 'running') {
-      this.#status = 'closed';
-      this.#failAll(new TesseraError('the connection to the scheduler was lost', 'ERR_CONNECTION_CLOSED'));
-      void this.#peers.close();
-    }
+    if (this.state === 'running') void this.destroy(new ConnectionClosedError('the connection to the scheduler was lost'));
   }
 
   #failAll(error: Error): void {
@@ -415,16 +403,12 @@ export class Client implements FutureOwner {
 
   // ---- internals ----
 
-  #assertRunning(): void {
-    if (this.#status !== 'running') throw new TesseraError(`the client is ${this.#status}`, 'ERR_CLIENT_CLOSED');
-  }
-
   #uniqueSuffix(): string {
     return `${this.#tag}${(this.#counter++).toString(36)}`;
   }
 
   #send(message: ClientToScheduler): void {
-    this.#assertRunning();
+    this.assertRunning();
     if (message.op === 'update-graph') {
       this.#sendGraph(message);
       return;
@@ -445,7 +429,7 @@ export class Client implements FutureOwner {
     }
     const queued = (this.#graphQueue ?? Promise.resolve()).then(async () => {
       const fns = needsBundle ? await Promise.all(message.fns.map((f) => this.#portable(f))) : message.fns;
-      if (this.#status !== 'running' || this.#conn.state !== 'open') return;
+      if (this.state !== 'running' || this.#conn.state !== 'open') return;
       this.#flushReleases();
       this.#conn.send({ ...message, fns });
     });
@@ -492,7 +476,7 @@ export class Client implements FutureOwner {
     const record = this.#keys.get(key);
     if (record === undefined || --record.refs > 0) return;
     this.#keys.delete(key);
-    if (this.#status !== 'running') return;
+    if (this.state !== 'running') return;
     this.#toRelease.push(key);
     if (this.#releaseScheduled) return;
     this.#releaseScheduled = true;
@@ -513,7 +497,7 @@ export class Client implements FutureOwner {
     // first, so the scheduler forgets the old task and takes the new one as it is.
     const keys = this.#toRelease;
     this.#toRelease = [];
-    if (this.#status === 'running' && this.#conn.state === 'open') this.#conn.send({ op: 'release-keys', keys });
+    if (this.state === 'running' && this.#conn.state === 'open') this.#conn.send({ op: 'release-keys', keys });
   }
 
   #onMessage(m: SchedulerToClient): void {
@@ -554,7 +538,7 @@ export class Client implements FutureOwner {
       }
       default: {
         const never: never = m;
-        throw new TesseraError(`unknown scheduler message '${(never as { op: string }).op}'`, 'ERR_PROTOCOL');
+        throw new ProtocolError(`unknown scheduler message '${(never as { op: string }).op}'`);
       }
     }
   }
@@ -592,8 +576,8 @@ export class Client implements FutureOwner {
   /** Sends a request carrying a fresh id and resolves with the reply bearing it. */
   #ask(make: (id: number) => ClientToScheduler): Promise<SchedulerToClient | DataReply> {
     return new Promise((resolve, reject) => {
-      if (this.#status !== 'running') {
-        reject(new TesseraError(`the client is ${this.#status}`, 'ERR_CLIENT_CLOSED'));
+      if (this.state !== 'running') {
+        reject(this.closedError());
         return;
       }
       const id = this.#nextRequest++;
@@ -607,9 +591,9 @@ export class Client implements FutureOwner {
     const values = new Map<string, unknown>();
     let remaining = [...keys];
     while (remaining.length > 0) {
-      this.#assertRunning();
+      this.assertRunning();
       const reply = await this.#ask((id) => ({ op: 'who-has', id, keys: remaining }));
-      if (reply.op !== 'who-has-reply') throw new TesseraError(`expected who-has-reply, got '${reply.op}'`, 'ERR_PROTOCOL');
+      if (reply.op !== 'who-has-reply') throw new ProtocolError(`expected who-has-reply, got '${reply.op}'`);
       const byHolder = new Map<string, string[]>();
       let homeless = false;
       for (let i = 0; i < remaining.length; i++) {
@@ -649,7 +633,7 @@ export class Client implements FutureOwner {
   #fetch(holder: string, keys: readonly string[]): Promise<DataReply> {
     if (!isDialable(holder)) {
       return this.#ask((id) => ({ op: 'relay-get-data', id, worker: holder, keys })).then((reply) => {
-        if (reply.op !== 'data') throw new TesseraError(`expected data, got '${reply.op}'`, 'ERR_PROTOCOL');
+        if (reply.op !== 'data') throw new ProtocolError(`expected data, got '${reply.op}'`);
         return reply;
       });
     }
@@ -702,8 +686,22 @@ function futureToRef(value: unknown): unknown {
   return value;
 }
 
+/** The error a future's result() rejects with, by what went wrong (never by the remote name). */
 function remoteError(key: string, info: TaskErrorInfo): Error {
-  if (info.name === 'WorkerLostError') return new WorkerLostError(key, info.message);
-  return new TaskError(key, info);
+  switch (info.kind) {
+    case 'task':
+      return new TaskError(info.key ?? key, info);
+    case 'worker-lost':
+    case 'data-lost':
+      return new WorkerLostError(info.key ?? key, info.message);
+    case 'unserializable':
+      return new UnserializableError(info.key ?? key, info.path ?? '', info.reason ?? info.message);
+    case 'missing-key':
+      return new MissingKeyError(info.key ?? '', info.missing ?? key);
+    default: {
+      const unknown: never = info.kind;
+      return new ProtocolError(`the scheduler reported an error of unknown kind '${String(unknown)}' for '${key}'`);
+    }
+  }
 }
 

@@ -96,9 +96,9 @@ export class ConnectError extends TesseraError {
 export class ListenError extends TesseraError {
   readonly address: string;
 
-  constructor(address: string, options?: ErrorOptions) {
+  constructor(address: string, options?: ErrorOptions & { readonly hint?: string }) {
     const cause = options?.cause;
-    super(`cannot listen on ${address}${cause instanceof Error ? `: ${cause.message}` : ''}`, 'ERR_LISTEN', options);
+    super(options?.hint ?? `cannot listen on ${address}${cause instanceof Error ? `: ${cause.message}` : ''}`, 'ERR_LISTEN', options);
     this.name = 'ListenError';
     this.address = address;
   }

@@ -53,4 +53,4 @@ export {
   type RefusalCode,
   type Welcome,
 } from './handshake.js';
-export { listen, Server, type ListenOptions, type RefusedInfo, type ServerState, type ServerTlsOptions } from './server.js';
+export { listen, Server, type ListenOptions, type RefusedInfo, type ServerTlsOptions } from './server.js';

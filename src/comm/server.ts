@@ -1,6 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { InvalidArgumentError } from '../errors.js';
+import { Resource } from '../lifecycle.js';
 import { formatAddress, type Scheme } from './address.js';
 import { Connection, type ConnectionOptions, type Message, resolveConnectionOptions, retype } from './connection.js';
 import { ListenError } from './errors.js';
@@ -38,29 +39,22 @@ export interface ListenOptions<M extends Message> extends ConnectionOptions {
   readonly onError?: (error: Error) => void;
 }
 
-export type ServerState = 'listening' | 'closing' | 'closed';
-
 /** A listening endpoint. Make one with `listen()`. */
 // M is a phantom: it names the message type given to listen(), and other modules annotate
 // with it (`Server<PeerMessage>`), so it cannot go although the class never uses it.
 // eslint-disable-next-line @typescript-eslint/no-unused-vars
-export class Server<M extends Message = Message> {
+export class Server<M extends Message = Message> extends Resource {
   /** `tcp://host:port` or `tls://host:port`, with the port actually bound. */
   readonly address: string;
-  #state: ServerState = 'listening';
   readonly #server: net.Server;
   readonly #connections: ReadonlySet<Connection>;
-  #closing: Promise<void> | null = null;
 
   /** @internal */
   constructor(server: net.Server, address: string, connections: ReadonlySet<Connection>) {
+    super(`the server on ${address}`);
     this.#server = server;
     this.address = address;
     this.#connections = connections;
-  }
-
-  get state(): ServerState {
-    return this.#state;
   }
 
   /** Open connections, including those still in their handshake. */
@@ -68,18 +62,19 @@ export class Server<M extends Message = Message> {
     return this.#connections.size;
   }
 
-  /** Stop accepting, close every connection gracefully, resolve once all is closed. */
-  close(): Promise<void> {
-    this.#closing ??= this.#shutDown();
-    return this.#closing;
-  }
-
-  async #shutDown(): Promise<void> {
-    this.#state = 'closing';
+  /** Stops accepting, closes every connection gracefully, resolves once all is closed. */
+  protected async onClose(): Promise<void> {
     const stopped = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     await Promise.allSettled([...this.#connections].map((conn) => conn.close()));
     await stopped;
-    this.#state = 'closed';
+  }
+
+  /** Stops accepting and drops every connection at once. */
+  protected override async onDestroy(error?: Error): Promise<void> {
+    const stopped = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    for (const conn of this.#connections) conn.destroy(error);
+    await Promise.allSettled([...this.#connections].map((conn) => conn.closed));
+    await stopped;
   }
 }
 
@@ -106,7 +101,7 @@ export async function listen<M extends Message = Message>(options: ListenOptions
   let server: Server<M> | undefined;
   const connections = new Set<Connection>();
   const accept = (socket: net.Socket): void => {
-    if (server === undefined || server.state !== 'listening') {
+    if (server === undefined || server.state !== 'running') {
       socket.destroy();
       return;
     }
@@ -116,7 +111,7 @@ export async function listen<M extends Message = Message>(options: ListenOptions
     conn.onClose(() => connections.delete(conn));
     void serverHandshake(conn, { token, timeout }).then(
       (hello) => {
-        if (live.state !== 'listening') {
+        if (live.state !== 'running') {
           conn.destroy();
           return;
         }
@@ -129,7 +124,7 @@ export async function listen<M extends Message = Message>(options: ListenOptions
         }
       },
       (error: unknown) => {
-        if (live.state === 'listening') report(onRefused, { remoteAddress: conn.remoteAddress, error: asError(error) });
+        if (live.state === 'running') report(onRefused, { remoteAddress: conn.remoteAddress, error: asError(error) });
       },
     );
   };

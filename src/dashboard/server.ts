@@ -22,7 +22,8 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bearerToken, isLoopback, shownHost, tokenDigest, tokenMatches } from '../comm/http.js';
 import { METRICS_CONTENT_TYPE } from '../comm/prometheus.js';
-import { InvalidArgumentError, TesseraError } from '../errors.js';
+import { IllegalStateError, InvalidArgumentError, TesseraError } from '../errors.js';
+import { attemptAll, Resource } from '../lifecycle.js';
 import {
   adaptiveTargetBody,
   MAX_TASK_STREAM_LIMIT,
@@ -188,20 +189,19 @@ class HttpError extends TesseraError {
   }
 }
 
-type ServerStatus = 'created' | 'listening' | 'closing' | 'closed';
-
-export class DashboardServer implements Dashboard {
+export class DashboardServer extends Resource implements Dashboard {
   readonly options: ResolvedOptions;
   readonly #source: DashboardSource;
   readonly #server: Server;
   readonly #feed: LiveFeed;
   readonly #files: Map<string, { body: Buffer; type: string }>;
   readonly #tokenDigest: Buffer | undefined;
-  #status: ServerStatus = 'created';
+  /** Bound and serving (set by listen(); a closed dashboard is no longer). */
+  #listening = false;
   #port = 0;
-  #closing: Promise<void> | undefined;
 
   constructor(options: DashboardOptions) {
+    super('the dashboard');
     this.options = resolveOptions(options);
     this.#source = options.source;
     this.#tokenDigest = this.options.token === undefined ? undefined : tokenDigest(this.options.token);
@@ -230,17 +230,15 @@ export class DashboardServer implements Dashboard {
 
   /** Binds; a port in use is replaced by a free one. */
   async listen(): Promise<void> {
-    if (this.#status !== 'created') throw new TesseraError(`the dashboard is already ${this.#status}`, 'ERR_DASHBOARD_STATE');
-    this.#status = 'listening';
+    this.assertRunning();
+    if (this.#listening) throw new IllegalStateError('the dashboard is already listening');
     try {
       await this.#bind(this.options.port);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || this.options.port === 0) {
-        this.#status = 'closed';
-        throw error;
-      }
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || this.options.port === 0) throw error;
       await this.#bind(0);
     }
+    this.#listening = true;
     this.#port = (this.#server.address() as AddressInfo).port;
   }
 
@@ -248,26 +246,18 @@ export class DashboardServer implements Dashboard {
     return this.#feed.stats();
   }
 
-  close(): Promise<void> {
-    this.#closing ??= this.#close();
-    return this.#closing;
-  }
-
-  async #close(): Promise<void> {
-    const wasListening = this.#status === 'listening';
-    this.#status = 'closing';
-    // Every step is attempted even if one fails.
-    try {
-      this.#feed.close();
-    } finally {
-      if (wasListening) {
-        await new Promise<void>((resolve) => {
+  protected async onClose(): Promise<void> {
+    const wasListening = this.#listening;
+    this.#listening = false;
+    await attemptAll([
+      () => this.#feed.close(),
+      () =>
+        wasListening &&
+        new Promise<void>((resolve) => {
           this.#server.close(() => resolve());
           this.#server.closeAllConnections();
-        });
-      }
-      this.#status = 'closed';
-    }
+        }),
+    ]);
   }
 
   #bind(port: number): Promise<void> {
@@ -289,7 +279,7 @@ export class DashboardServer implements Dashboard {
   #handle(req: IncomingMessage, res: ServerResponse): void {
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
     try {
-      if (this.#status !== 'listening') throw new HttpError(503, 'the dashboard is closing');
+      if (!this.#listening) throw new HttpError(503, 'the dashboard is closing');
       const url = new URL(req.url ?? '/', 'http://dashboard.invalid');
       if (!this.#authorize(req, res, url)) return;
       if (req.method !== 'GET' && req.method !== 'HEAD') {

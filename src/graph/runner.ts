@@ -1,4 +1,4 @@
-import { TesseraError } from '../errors.js';
+import { IllegalStateError } from '../errors.js';
 import type { Graph } from './graph.js';
 
 /**
@@ -43,6 +43,6 @@ export function setDefaultRunner(runner: GraphRunner): void {
 }
 
 export function getDefaultRunner(): GraphRunner {
-  if (defaultRunner === undefined) throw new TesseraError('no executor is loaded; import from "tessera"', 'ERR_NO_EXECUTOR');
+  if (defaultRunner === undefined) throw new IllegalStateError('no executor is loaded; import from "tessera"');
   return defaultRunner;
 }

@@ -15,9 +15,10 @@ import { Adaptive } from '../adaptive/loop.js';
 import type { AdaptiveInput } from '../adaptive/policy.js';
 import { attachDashboard } from '../dashboard/attach.js';
 import type { Dashboard } from '../dashboard/server.js';
-import { TesseraError } from '../errors.js';
+import { ClosedError } from '../errors.js';
 import type { SchedulerPlugin } from '../scheduler/plugin.js';
-import { SchedulerServer, type SchedulerServerOptions, type SchedulerServerState } from '../scheduler/server.js';
+import type { ResourceState } from '../lifecycle.js';
+import { SchedulerServer, type SchedulerServerOptions } from '../scheduler/server.js';
 import type { SchedulerSnapshot, StateCounts, TaskInfo } from '../scheduler/state.js';
 
 export interface SchedulerOptions extends SchedulerServerOptions {
@@ -28,7 +29,7 @@ export interface SchedulerOptions extends SchedulerServerOptions {
   readonly dashboard?: false | { readonly host?: string; readonly port?: number; readonly exposed?: boolean; readonly updateIntervalMs?: number };
 }
 
-export class Scheduler {
+export class Scheduler implements AsyncDisposable {
   /** The scheduler's own server, for what the composed process does not forward. */
   readonly server: SchedulerServer;
   readonly #log: (line: string) => void;
@@ -67,8 +68,13 @@ export class Scheduler {
     return this.server.address;
   }
 
-  get status(): SchedulerServerState {
-    return this.server.status;
+  get state(): ResourceState {
+    return this.server.state;
+  }
+
+  /** Resolves once the scheduler has closed. */
+  get closed(): Promise<void> {
+    return this.server.closed;
   }
 
   /** Task completions reported by workers since the start. */
@@ -96,6 +102,10 @@ export class Scheduler {
 
   stateCounts(): StateCounts {
     return this.server.stateCounts();
+  }
+
+  get taskCount(): number {
+    return this.server.taskCount;
   }
 
   get workerCount(): number {
@@ -130,7 +140,7 @@ export class Scheduler {
    * retires idle ones (after moving the data only they hold). Replaces an earlier loop.
    */
   adapt(backend: ClusterBackend, options: AdaptiveInput = {}): Adaptive {
-    if (this.server.status !== 'running') throw new TesseraError('the scheduler is closed', 'ERR_SCHEDULER_CLOSED');
+    if (this.server.state !== 'running') throw new ClosedError('the scheduler', this.server.state);
     this.stopAdapting();
     const server = this.server;
     const loop = new Adaptive(
@@ -171,5 +181,14 @@ export class Scheduler {
   /** Stops accepting, closes the dashboard and the adaptive loop, then every connection. Idempotent. */
   close(): Promise<void> {
     return this.server.close();
+  }
+
+  /** Drops every connection at once. Idempotent. */
+  destroy(error?: Error): Promise<void> {
+    return this.server.destroy(error);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 }

@@ -5,8 +5,9 @@
  * answers, counts as holding none of the keys, and the caller asks elsewhere (or tells the
  * scheduler).
  */
-import { type ClientTlsOptions, type Connection, connect } from '../comm/index.js';
-import { TesseraError } from '../errors.js';
+import { type ClientTlsOptions, type Connection, ConnectionClosedError, connect } from '../comm/index.js';
+import { ProtocolError } from '../errors.js';
+import { Resource } from '../lifecycle.js';
 import { type DataReply, type PeerMessage, ROLE_PEER } from './messages.js';
 
 export interface DataPeersOptions {
@@ -27,24 +28,26 @@ interface Pending {
   readonly resolve: (reply: DataReply) => void;
 }
 
-export class DataPeers {
+export class DataPeers extends Resource {
   readonly #options: DataPeersOptions;
   readonly #peers = new Map<string, Promise<Connection<PeerMessage>>>();
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
 
   constructor(options: DataPeersOptions = {}) {
+    super('the data connections');
     this.#options = options;
   }
 
   /** Asks `address` for `keys`; what it does not hold (or cannot send) comes back in `missing`. */
   get(address: string, keys: readonly string[]): Promise<DataReply> {
     const id = this.#nextId++;
+    if (this.state !== 'running') return Promise.resolve({ op: 'data', id, values: [], missing: [...keys] });
     return new Promise<DataReply>((resolve) => {
       this.#pending.set(id, { address, keys, resolve });
       this.#connection(address)
         .then((conn) => {
-          if (conn.state !== 'open') throw new TesseraError(`the connection to ${address} closed`, 'ERR_CONNECTION_CLOSED');
+          if (conn.state !== 'open') throw new ConnectionClosedError(`the connection to ${address} closed`);
           conn.send({ op: 'get-data', id, keys });
         })
         .catch((error: unknown) => {
@@ -54,7 +57,7 @@ export class DataPeers {
   }
 
   /** Closes every connection; requests still waiting are answered "missing". */
-  async close(): Promise<void> {
+  protected async onClose(): Promise<void> {
     const closing = [...this.#peers.values()].map((peer) => peer.then((c) => c.close(), () => undefined));
     this.#peers.clear();
     for (const id of [...this.#pending.keys()]) this.#missing(id);
@@ -87,7 +90,7 @@ export class DataPeers {
     opened.then(
       (conn) => {
         conn.onMessage((message) => {
-          if (message.op !== 'data') throw new TesseraError(`a worker's data port answered with '${message.op}'`, 'ERR_PROTOCOL');
+          if (message.op !== 'data') throw new ProtocolError(`a worker's data port answered with '${message.op}'`);
           const request = this.#pending.get(message.id);
           if (request === undefined) return;
           this.#pending.delete(message.id);

@@ -12,11 +12,28 @@ import type { FnRef } from '../functions/fn-ref.js';
 import type { ScalingHistory } from './scaling.js';
 import type { TaskSpec } from './task-spec.js';
 
-/** The parts of an error that travel: what a TaskError is rebuilt from. */
+/**
+ * What went wrong, as the client rebuilds it: `task` — the task's function threw (a
+ * TaskError); `worker-lost` — workers kept dying under it; `data-lost` — data with no
+ * lineage (scattered) was lost; `unserializable` — its result cannot travel;
+ * `missing-key` — it refers to a key nobody has. The client decides by `kind`, never by
+ * `name`, which is whatever the user's code threw.
+ */
+export type TaskErrorKind = 'task' | 'worker-lost' | 'data-lost' | 'unserializable' | 'missing-key';
+
+/** The parts of an error that travel: what a TaskError (or its kin) is rebuilt from. */
 export interface TaskErrorInfo {
+  readonly kind: TaskErrorKind;
   readonly name: string;
   readonly message: string;
   readonly stack: string;
+  /** The task where it happened; dependents that err with it keep the root's key. */
+  readonly key?: string;
+  /** unserializable: where in the value, and why. */
+  readonly path?: string;
+  readonly reason?: string;
+  /** missing-key: the key that is missing. */
+  readonly missing?: string;
 }
 
 export interface WorkerMemory {

@@ -13,7 +13,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { type Connection, type Hello, listen, type Server, type ServerTlsOptions } from '../comm/index.js';
-import { InvalidArgumentError, TesseraError } from '../errors.js';
+import { InvalidArgumentError, ProtocolError } from '../errors.js';
+import { attemptAll, Resource } from '../lifecycle.js';
 import type { FnRef } from '../functions/fn-ref.js';
 import {
   BUNDLE_SCHEME,
@@ -49,7 +50,6 @@ export interface SchedulerServerOptions {
   readonly log?: (line: string) => void;
 }
 
-export type SchedulerServerState = 'running' | 'closing' | 'closed';
 
 type WorkerConn = Connection<WorkerToScheduler | SchedulerToWorker>;
 type ClientConn = Connection<ClientToScheduler | SchedulerToClient>;
@@ -88,7 +88,7 @@ interface PendingRelay {
   readonly worker: string;
 }
 
-export class SchedulerServer {
+export class SchedulerServer extends Resource {
   readonly address: string;
   readonly #server: Server<WorkerToScheduler | SchedulerToWorker | ClientToScheduler | SchedulerToClient>;
   readonly #state: SchedulerState;
@@ -111,8 +111,6 @@ export class SchedulerServer {
   #nextClient = 1;
   #tasksFinished = 0;
   #flushScheduled = false;
-  #status: SchedulerServerState = 'running';
-  #closing: Promise<void> | null = null;
 
   private constructor(
     server: Server<WorkerToScheduler | SchedulerToWorker | ClientToScheduler | SchedulerToClient>,
@@ -120,6 +118,7 @@ export class SchedulerServer {
     tickInterval: number,
     log: (line: string) => void,
   ) {
+    super('the scheduler');
     this.#server = server;
     this.address = server.address;
     this.#state = state;
@@ -161,9 +160,6 @@ export class SchedulerServer {
     return scheduler;
   }
 
-  get status(): SchedulerServerState {
-    return this.#status;
-  }
 
   /** Task completions reported by workers since the start (progress, for tests and dashboards). */
   get tasksFinished(): number {
@@ -195,6 +191,11 @@ export class SchedulerServer {
     return this.#state.stateCounts();
   }
 
+  /** Tasks the scheduler holds (any state but forgotten). */
+  get taskCount(): number {
+    return this.#state.taskCount;
+  }
+
   /** Workers the state machine counts (connected and registered). */
   get workerCount(): number {
     return this.#state.workerCount;
@@ -216,7 +217,7 @@ export class SchedulerServer {
   /** Resolves once at least `n` workers are connected. */
   async waitForWorkers(n: number, signal?: AbortSignal): Promise<void> {
     while (this.#workers.size < n) {
-      if (this.#status !== 'running') throw new TesseraError('the scheduler closed while waiting for workers', 'ERR_SCHEDULER_CLOSED');
+      this.assertRunning();
       signal?.throwIfAborted();
       await new Promise<void>((resolve) => this.#workerWaiters.push(resolve));
     }
@@ -254,28 +255,34 @@ export class SchedulerServer {
     this.#plugins.call('tick', now);
   }
 
-  /** Stops accepting, tells workers nothing (they see the connection close), closes everything. Idempotent. */
-  close(): Promise<void> {
-    this.#closing ??= this.#shutDown();
-    return this.#closing;
+  /**
+   * Closing stops accepting and closes every connection (workers see theirs close and
+   * leave); plugins close first, while the scheduler still answers them.
+   */
+  protected async onClose(): Promise<void> {
+    clearInterval(this.#tick);
+    await attemptAll([
+      () => this.#plugins.close(),
+      () => {
+        for (const id of [...this.#departures.keys()]) this.#departed(id, false);
+        for (const waiting of this.#waitingScatters.splice(0)) this.#toClient(waiting.client, { op: 'scattered', id: waiting.id, error: 'the scheduler closed' });
+        this.#flush();
+        for (const waiter of this.#workerWaiters.splice(0)) waiter();
+      },
+      () => this.#server.close(),
+    ]);
   }
 
-  async #shutDown(): Promise<void> {
-    this.#status = 'closing';
+  /** Aborting drops every connection at once, without waiting for queued messages. */
+  protected override async onDestroy(error?: Error): Promise<void> {
     clearInterval(this.#tick);
-    await this.#plugins.close();
-    for (const id of [...this.#departures.keys()]) this.#departed(id, false);
-    for (const waiting of this.#waitingScatters.splice(0)) this.#toClient(waiting.client, { op: 'scattered', id: waiting.id, error: 'the scheduler closed' });
-    this.#flush();
-    for (const waiter of this.#workerWaiters.splice(0)) waiter();
-    await this.#server.close();
-    this.#status = 'closed';
+    await attemptAll([() => this.#plugins.close(), () => this.#server.destroy(error)]);
   }
 
   // ---- connections ----
 
   #accept(conn: Connection<WorkerToScheduler | SchedulerToWorker | ClientToScheduler | SchedulerToClient>, hello: Hello): void {
-    if (this.#status !== 'running') {
+    if (this.state !== 'running') {
       conn.destroy();
       return;
     }
@@ -297,7 +304,7 @@ export class SchedulerServer {
     conn.onMessage((message) => {
       const m = message as WorkerToScheduler;
       if (entry === undefined) {
-        if (m.op !== 'register') throw new TesseraError(`a worker's first message must be register, not '${m.op}'`, 'ERR_PROTOCOL');
+        if (m.op !== 'register') throw new ProtocolError(`a worker's first message must be register, not '${m.op}'`);
         entry = this.#register(conn, m);
         return;
       }
@@ -312,7 +319,7 @@ export class SchedulerServer {
 
   #register(conn: WorkerConn, m: Extract<WorkerToScheduler, { op: 'register' }>): WorkerEntry {
     if (typeof m.name !== 'string' || typeof m.nthreads !== 'number' || typeof m.memoryLimit !== 'number') {
-      throw new TesseraError('malformed register message', 'ERR_PROTOCOL');
+      throw new ProtocolError('malformed register message');
     }
     const id = m.address ?? `relay://${m.name}-${randomBytes(4).toString('hex')}`;
     const previous = this.#workers.get(id);
@@ -348,7 +355,7 @@ export class SchedulerServer {
       this.#toClient(scatter.client, { op: 'scattered', id: scatter.requestId, error: `worker ${entry.id} left during scatter` });
     }
     const now = performance.now();
-    if (this.#status === 'running') this.#apply({ op: 'remove-worker', worker: entry.id, reason: entry.leaving, now });
+    if (this.state === 'running') this.#apply({ op: 'remove-worker', worker: entry.id, reason: entry.leaving, now });
     this.#plugins.call('removeWorker', entry, entry.leaving, now);
     this.#departed(entry.id, true);
   }
@@ -357,7 +364,7 @@ export class SchedulerServer {
     const worker = entry.id;
     switch (m.op) {
       case 'register':
-        throw new TesseraError('a worker registered twice on one connection', 'ERR_PROTOCOL');
+        throw new ProtocolError('a worker registered twice on one connection');
       case 'tasks-finished': {
         const now = performance.now();
         this.#tasksFinished += m.keys.length;
@@ -434,7 +441,7 @@ export class SchedulerServer {
       }
       default: {
         const never: never = m;
-        throw new TesseraError(`unknown worker message '${(never as { op: string }).op}'`, 'ERR_PROTOCOL');
+        throw new ProtocolError(`unknown worker message '${(never as { op: string }).op}'`);
       }
     }
   }
@@ -447,7 +454,7 @@ export class SchedulerServer {
     conn.onClose(() => {
       this.#clients.delete(entry.id);
       for (const [id, scatter] of this.#scatters) if (scatter.client === entry) this.#scatters.delete(id);
-      if (this.#status === 'running') this.#apply({ op: 'client-removed', client: entry.id });
+      if (this.state === 'running') this.#apply({ op: 'client-removed', client: entry.id });
     });
   }
 
@@ -456,7 +463,7 @@ export class SchedulerServer {
     switch (m.op) {
       case 'update-graph': {
         if (!isList(m.tasks) || !isList(m.wanted) || !isList(m.fns)) {
-          throw new TesseraError('malformed update-graph message', 'ERR_PROTOCOL');
+          throw new ProtocolError('malformed update-graph message');
         }
         for (const fn of m.fns) if (!this.#fns.has(fn.id)) this.#fns.set(fn.id, fn);
         this.#apply({
@@ -478,7 +485,7 @@ export class SchedulerServer {
         this.#apply({ op: 'cancel', client, keys: m.keys });
         return;
       case 'upload-module':
-        if (typeof m.hash !== 'string' || !(m.code instanceof Uint8Array)) throw new TesseraError('malformed upload-module message', 'ERR_PROTOCOL');
+        if (typeof m.hash !== 'string' || !(m.code instanceof Uint8Array)) throw new ProtocolError('malformed upload-module message');
         this.#modules.set(m.hash, m.code);
         return;
       case 'who-has': {
@@ -497,7 +504,7 @@ export class SchedulerServer {
         return;
       default: {
         const never: never = m;
-        throw new TesseraError(`unknown client message '${(never as { op: string }).op}'`, 'ERR_PROTOCOL');
+        throw new ProtocolError(`unknown client message '${(never as { op: string }).op}'`);
       }
     }
   }
@@ -542,7 +549,7 @@ export class SchedulerServer {
   // ---- the state machine and its commands ----
 
   #apply(event: SchedulerEvent, flush = true): void {
-    if (this.#status !== 'running' && event.op !== 'remove-worker' && event.op !== 'client-removed') return;
+    if (this.state !== 'running' && event.op !== 'remove-worker' && event.op !== 'client-removed') return;
     const commands = this.#state.handle(event);
     for (const command of commands) this.#dispatch(command);
     if (flush) this.#scheduleFlush();
@@ -633,7 +640,7 @@ export class SchedulerServer {
         return;
       default: {
         const never: never = c;
-        throw new TesseraError(`unknown scheduler command '${(never as { op: string }).op}'`, 'ERR_PROTOCOL');
+        throw new ProtocolError(`unknown scheduler command '${(never as { op: string }).op}'`);
       }
     }
   }

@@ -206,19 +206,19 @@ function countsOf(raw: readonly number[]): StateCounts {
 
 function missingKeyError(key: string, missing: string): TaskErrorInfo {
   const e = new MissingKeyError(key, missing);
-  return { name: e.name, message: e.message, stack: `${e.name}: ${e.message}` };
+  return { kind: 'missing-key', name: e.name, message: e.message, stack: `${e.name}: ${e.message}`, key, missing };
 }
 
 function workerLostError(ts: TaskState): TaskErrorInfo {
   const message =
     `task '${ts.key}' was running on ${ts.suspicious} workers that died while running it; ` +
     `it is probably what killed them (raise allowedFailures to keep trying)`;
-  return { name: 'WorkerLostError', message, stack: `WorkerLostError: ${message}` };
+  return { kind: 'worker-lost', name: 'WorkerLostError', message, stack: `WorkerLostError: ${message}`, key: ts.key };
 }
 
 function scatteredLostError(ts: TaskState): TaskErrorInfo {
   const message = `the scattered data of '${ts.key}' was lost with the workers that held it and cannot be recomputed`;
-  return { name: 'WorkerLostError', message, stack: `WorkerLostError: ${message}` };
+  return { kind: 'data-lost', name: 'WorkerLostError', message, stack: `WorkerLostError: ${message}`, key: ts.key };
 }
 
 const NO_LOCATIONS: readonly never[] = Object.freeze([]);
@@ -686,6 +686,8 @@ export class SchedulerState {
     for (const { key, nbytes } of e.keys) {
       if (ws === undefined) {
         const error: TaskErrorInfo = {
+          kind: 'data-lost',
+          key,
           name: 'WorkerLostError',
           message: `scattered data '${key}' went to worker '${e.worker}', which the scheduler does not know`,
           stack: '',
@@ -1138,7 +1140,9 @@ export class SchedulerState {
   }
 
   /** → erred, and every active task downstream with it. */
-  private err(root: TaskState, error: TaskErrorInfo, lost: boolean): void {
+  private err(root: TaskState, rootError: TaskErrorInfo, lost: boolean): void {
+    // Dependents err with the root's error, its key included: the cause stays named.
+    const error = rootError.key === undefined ? { ...rootError, key: root.key } : rootError;
     const stack: TaskState[] = [root];
     while (stack.length > 0) {
       const ts = stack.pop() as TaskState;

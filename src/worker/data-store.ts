@@ -10,7 +10,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { deserialize, serialize } from 'node:v8';
-import { TesseraError } from '../errors.js';
+import { ClosedError, TesseraError } from '../errors.js';
+
+/** A key asked of a worker's store that it does not hold (freed, or never here). */
+export class KeyNotHeldError extends TesseraError {
+  readonly key: string;
+
+  constructor(key: string) {
+    super(`key '${key}' is not held by this worker`, 'ERR_KEY_NOT_HELD');
+    this.name = 'KeyNotHeldError';
+    this.key = key;
+  }
+}
 
 export interface DataStoreOptions {
   /** Spill past this many bytes in memory (Infinity: never). */
@@ -75,7 +86,7 @@ export class DataStore {
   }
 
   put(key: string, value: unknown, nbytes: number): void {
-    if (this.#state === 'closed') throw new TesseraError('the data store is closed', 'ERR_STORE_CLOSED');
+    if (this.#state === 'closed') throw new ClosedError('the data store', 'closed');
     this.delete(key);
     this.#entries.set(key, { value, nbytes, where: 'memory', file: undefined, dropped: false });
     this.#memoryBytes += nbytes;
@@ -85,7 +96,7 @@ export class DataStore {
   /** The value, read back from disk if it was spilled (and then kept in memory again). */
   async get(key: string): Promise<unknown> {
     const entry = this.#entries.get(key);
-    if (entry === undefined) throw new TesseraError(`key '${key}' is not held by this worker`, 'ERR_KEY_NOT_HELD');
+    if (entry === undefined) throw new KeyNotHeldError(key);
     this.#entries.delete(key);
     this.#entries.set(key, entry);
     if (entry.where !== 'disk') return entry.value;

@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type Server as HttpServer, type Ser
 import type { AddressInfo } from 'node:net';
 import { bearerToken, isLoopback, shownHost, tokenDigest, tokenMatches } from '../comm/http.js';
 import { METRICS_CONTENT_TYPE } from '../comm/prometheus.js';
-import { TesseraError } from '../errors.js';
+import { ListenError } from '../comm/errors.js';
 
 /**
  * Serves `/metrics` and `/health`. `/health` stays open (liveness probes carry no token);
@@ -58,7 +58,7 @@ export async function startMetricsServer(
   await new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException): void => {
       const why = error.code === 'EADDRINUSE' ? 'is in use' : `cannot be listened on (${error.message})`;
-      reject(new TesseraError(`metrics port ${port} on ${host} ${why}: pick another (--metrics-port), 0 for a free one, or turn metrics off`, 'ERR_METRICS_PORT', { cause: error }));
+      reject(new ListenError(`http://${host}:${port}`, { cause: error, hint: `metrics port ${port} on ${host} ${why}: pick another (--metrics-port), 0 for a free one, or turn metrics off` }));
     };
     server.once('error', onError);
     server.listen({ host, port, exclusive: true }, () => {

@@ -15,8 +15,10 @@
  */
 import type { Server as HttpServer } from 'node:http';
 import { isIP } from 'node:net';
-import { type Connection, connect, listen, parseAddress, type Server } from '../comm/index.js';
-import { TesseraError, describeError } from '../errors.js';
+import { type Connection, ConnectionClosedError, connect, listen, parseAddress, type Server } from '../comm/index.js';
+import { describeError, ProtocolError, UnserializableError } from '../errors.js';
+import { BundleError } from '../functions/bundle.js';
+import { attemptAll, Resource } from '../lifecycle.js';
 import { BundleCache } from '../functions/bundle-cache.js';
 import type { FnRef } from '../functions/fn-ref.js';
 import { type JobReply, ThreadPool } from '../local/pool.js';
@@ -41,8 +43,6 @@ import { closeHttp, httpBase, startMetricsServer } from './metrics-server.js';
 import { sizeOf } from './sizeof.js';
 
 export type { WorkerOptions, WorkerTlsOptions } from './options.js';
-
-export type WorkerStatus = 'running' | 'closing' | 'closed';
 
 type SchedulerConn = Connection<WorkerToScheduler | SchedulerToWorker>;
 type PeerConn = Connection<PeerMessage>;
@@ -79,15 +79,13 @@ const PIPELINE = 2;
 // Peers asked at once for data.
 const MAX_PEER_REQUESTS = 32;
 
-export class Worker {
+export class Worker extends Resource {
   readonly name: string;
   /** The id the scheduler knows this worker by: its data address, or relay://… */
   readonly id: string;
   readonly address: string | null;
   /** Where its Prometheus metrics are served (`http://host:port/metrics`), or null when off. */
   readonly metricsLink: string | null;
-  /** Resolves once the worker has closed (told to, or its scheduler went away). */
-  readonly closed: Promise<void>;
 
   readonly #options: ResolvedWorkerOptions;
   readonly #scheduler: SchedulerConn;
@@ -110,10 +108,7 @@ export class Worker {
   readonly #peers: DataPeers;
   #nextRequest = 1;
   #paused = false;
-  #status: WorkerStatus = 'running';
-  #closing: Promise<void> | null = null;
   #retiring: Promise<void> | null = null;
-  #resolveClosed: () => void = () => {};
   readonly #heartbeat: NodeJS.Timeout;
 
   // Totals for /metrics since the start.
@@ -141,6 +136,7 @@ export class Worker {
     metricsServer: HttpServer | null,
     id: string,
   ) {
+    super('the worker');
     this.#options = options;
     this.name = options.name;
     this.#peers = new DataPeers({
@@ -160,9 +156,6 @@ export class Worker {
     this.#data = new DataStore({
       memoryTarget: options.memoryTarget,
       ...(options.spillDirectory === undefined ? {} : { directory: options.spillDirectory }),
-    });
-    this.closed = new Promise((resolve) => {
-      this.#resolveClosed = resolve;
     });
     this.#heartbeat = setInterval(() => this.#sendHeartbeat(), options.heartbeatInterval);
     this.#heartbeat.unref();
@@ -200,7 +193,7 @@ export class Worker {
           ...(serverTls(resolved) ?? {}),
           onConnection: (peer) => {
             peer.onMessage((message) => {
-              if (worker === undefined) throw new TesseraError('the worker is not ready yet', 'ERR_NOT_READY');
+              if (worker === undefined) throw new ProtocolError('a peer asked for data before the worker had registered');
               worker.#onPeerMessage(peer, message);
             });
           },
@@ -217,9 +210,9 @@ export class Worker {
           else if (message.op === 'registered') {
             registered = true;
             resolve(message.id);
-          } else reject(new TesseraError(`the scheduler answered register with '${message.op}'`, 'ERR_PROTOCOL'));
+          } else reject(new ProtocolError(`the scheduler answered register with '${message.op}'`));
         });
-        conn.onClose(() => reject(new TesseraError('the scheduler closed the connection during registration', 'ERR_CONNECTION_CLOSED')));
+        conn.onClose(() => reject(new ConnectionClosedError('the scheduler closed the connection during registration')));
         conn.send({ op: 'register', name: resolved.name, nthreads: resolved.nthreads, memoryLimit: resolved.memoryLimit, address, timeOrigin: performance.timeOrigin });
       });
       worker = new Worker(resolved, conn, server, metricsServer, id);
@@ -234,9 +227,6 @@ export class Worker {
     return live;
   }
 
-  get status(): WorkerStatus {
-    return this.#status;
-  }
 
   /** Keys of the results this worker holds. */
   get keys(): string[] {
@@ -253,14 +243,12 @@ export class Worker {
    * With `graceful`, first asks the scheduler to retire it, so results only it holds move
    * to other workers (waiting at most `timeout` ms, default 60 000). Idempotent.
    */
-  close(options: { readonly graceful?: boolean; readonly timeout?: number } = {}): Promise<void> {
-    if (this.#closing !== null) return this.#closing;
-    if (options.graceful === true && this.#status === 'running' && this.#scheduler.state === 'open') {
+  override close(options: { readonly graceful?: boolean; readonly timeout?: number } = {}): Promise<void> {
+    if (options.graceful === true && this.state === 'running' && this.#scheduler.state === 'open') {
       this.#retiring ??= this.#retire(options.timeout ?? 60_000);
       return this.#retiring;
     }
-    this.#closing = this.#shutDown();
-    return this.#closing;
+    return super.close();
   }
 
   async #retire(timeout: number): Promise<void> {
@@ -272,32 +260,40 @@ export class Worker {
     clearTimeout(timer);
   }
 
-  async #shutDown(): Promise<void> {
-    this.#status = 'closing';
+  /** Says goodbye (so what it ran is not held against its tasks), then stops everything. */
+  protected async onClose(): Promise<void> {
     clearInterval(this.#heartbeat);
-    const steps: Promise<unknown>[] = [];
-    if (this.#scheduler.state === 'open') {
-      try {
-        this.#scheduler.send({ op: 'goodbye' });
-      } catch {
-        // Closing anyway.
-      }
-      steps.push(this.#scheduler.close());
-    }
-    this.#pool.destroy(new TesseraError('the worker is closing', 'ERR_WORKER_CLOSING'));
-    if (this.#server !== null) steps.push(this.#server.close());
-    if (this.#metricsServer !== null) steps.push(closeHttp(this.#metricsServer));
-    steps.push(this.#peers.close());
-    await Promise.allSettled(steps);
-    this.#data.close();
-    this.#tasks.clear();
-    this.#status = 'closed';
-    this.#resolveClosed();
+    await attemptAll([
+      () => {
+        if (this.#scheduler.state === 'open') this.#scheduler.send({ op: 'goodbye' });
+      },
+      () => this.#scheduler.close(),
+      () => this.#pool.destroy(this.closedError()),
+      () => this.#server?.close(),
+      () => (this.#metricsServer === null ? undefined : closeHttp(this.#metricsServer)),
+      () => this.#peers.close(),
+      () => this.#data.close(),
+      () => this.#tasks.clear(),
+    ]).catch((error: unknown) => this.#options.log(`closing: ${describeError(error).message}`));
+  }
+
+  /** Leaves at once: no goodbye, so the scheduler counts what it ran as lost with it. */
+  protected override async onDestroy(error?: Error): Promise<void> {
+    clearInterval(this.#heartbeat);
+    await attemptAll([
+      () => this.#scheduler.destroy(error),
+      () => this.#pool.destroy(error ?? this.closedError()),
+      () => this.#server?.destroy(error),
+      () => (this.#metricsServer === null ? undefined : closeHttp(this.#metricsServer)),
+      () => this.#peers.close(),
+      () => this.#data.close(),
+      () => this.#tasks.clear(),
+    ]).catch(() => undefined);
   }
 
   /** The worker's `/metrics` body; undefined once it is closed. */
   #metricsText(): string | undefined {
-    if (this.#status === 'closed') return undefined;
+    if (this.state === 'closed') return undefined;
     // A walk over the tasks held here, once per scrape: cheaper than keeping counts on every transition.
     let executing = 0;
     let ready = 0;
@@ -307,7 +303,7 @@ export class Worker {
     }
     return metricsText({
       name: this.name,
-      status: this.#status === 'running' && this.#paused ? 'paused' : this.#status,
+      status: this.state === 'running' && this.#paused ? 'paused' : this.state,
       nthreads: this.#options.nthreads,
       memoryLimit: this.#options.memoryLimit,
       memory: { managed: this.#data.memoryBytes, spilled: this.#data.spilledBytes, process: process.memoryUsage.rss() },
@@ -327,7 +323,7 @@ export class Worker {
   // ---- messages ----
 
   #onSchedulerMessage(m: SchedulerToWorker): void {
-    if (this.#status !== 'running') return;
+    if (this.state !== 'running') return;
     switch (m.op) {
       case 'registered':
         return;
@@ -371,7 +367,7 @@ export class Worker {
         return;
       default: {
         const never: never = m;
-        throw new TesseraError(`unknown scheduler message '${(never as { op: string }).op}'`, 'ERR_PROTOCOL');
+        throw new ProtocolError(`unknown scheduler message '${(never as { op: string }).op}'`);
       }
     }
   }
@@ -384,10 +380,10 @@ export class Worker {
         });
         return;
       case 'data':
-        throw new TesseraError('a peer sent data it was not asked for', 'ERR_PROTOCOL');
+        throw new ProtocolError('a peer sent data it was not asked for');
       default: {
         const never: never = m;
-        throw new TesseraError(`unknown peer message '${(never as { op: string }).op}'`, 'ERR_PROTOCOL');
+        throw new ProtocolError(`unknown peer message '${(never as { op: string }).op}'`);
       }
     }
   }
@@ -444,7 +440,7 @@ export class Worker {
   async #localRef(fn: FnRef): Promise<FnRef> {
     if (fn.kind !== 'module' || !fn.url.startsWith(BUNDLE_SCHEME)) return fn;
     const saved = this.#modules.get(fn.url.slice(BUNDLE_SCHEME.length));
-    if (saved === undefined) throw new TesseraError(`module ${fn.url} for ${fn.name} never reached this worker`, 'ERR_BUNDLE');
+    if (saved === undefined) throw new BundleError(fn.url, `module ${fn.url} for ${fn.name} never reached this worker`);
     return { ...fn, url: await saved };
   }
 
@@ -514,7 +510,7 @@ export class Worker {
   /** Hands ready tasks to the thread pool in batches. */
   #pump(): void {
     const nthreads = this.#options.nthreads;
-    while (this.#status === 'running' && this.#batchesInFlight < nthreads * PIPELINE) {
+    while (this.state === 'running' && this.#batchesInFlight < nthreads * PIPELINE) {
       const batch = this.#takeBatch(nthreads);
       if (batch.length === 0) return;
       this.#runBatch(batch);
@@ -599,12 +595,12 @@ export class Worker {
       // A bundle that cannot be written or a spilled input that cannot be read: the tasks
       // cannot run here, and saying so beats retrying forever.
       this.#batchesInFlight--;
-      if (this.#status !== 'running') return;
+      if (this.state !== 'running') return;
       const info = describeError(error);
       for (const t of batch) {
         if (t.phase !== 'running') continue;
         this.#release(t);
-        this.#reportErred(t.key, info);
+        this.#reportErred(t.key, { kind: 'task', ...info });
       }
       this.#pump();
     });
@@ -612,7 +608,7 @@ export class Worker {
 
   #onBatchDone(batch: readonly WorkerTask[], reply: JobReply): void {
     this.#batchesInFlight--;
-    if (this.#status !== 'running') return;
+    if (this.state !== 'running') return;
     switch (reply.op) {
       case 'done': {
         const per = reply.elapsedMs / batch.length;
@@ -630,18 +626,16 @@ export class Worker {
         break;
       }
       case 'task-failed':
-        this.#failOne(batch, reply.key, reply.error);
+        this.#failOne(batch, reply.key, { kind: 'task', ...reply.error, key: reply.key });
         break;
-      case 'unportable':
-        this.#failOne(batch, reply.key, {
-          name: 'UnserializableError',
-          message: `the result of task '${reply.key}' cannot travel between threads or processes: ${reply.path === '' ? 'the value' : `the value at ${reply.path}`} ${reply.reason}`,
-          stack: '',
-        });
+      case 'unportable': {
+        const e = new UnserializableError(reply.key, reply.path, reply.reason);
+        this.#failOne(batch, reply.key, { kind: 'unserializable', name: e.name, message: e.message, stack: '', key: reply.key, path: reply.path, reason: reply.reason });
         break;
+      }
       default: {
         const never: never = reply;
-        throw new TesseraError(`unknown thread reply '${(never as { op: string }).op}'`, 'ERR_PROTOCOL');
+        throw new ProtocolError(`unknown thread reply '${(never as { op: string }).op}'`);
       }
     }
     this.#pump();
@@ -666,7 +660,7 @@ export class Worker {
 
   #onBatchLost(batch: readonly WorkerTask[], error: unknown): void {
     this.#batchesInFlight--;
-    if (this.#status !== 'running') return;
+    if (this.state !== 'running') return;
     const running = batch.filter((t) => t.phase === 'running');
     if (running.length > 1) {
       // Which task killed the thread is unknown: run each alone to find out.
@@ -679,7 +673,7 @@ export class Worker {
       for (const t of running) {
         this.#release(t);
         const { message } = describeError(error);
-        this.#reportErred(t.key, { name: 'WorkerLostError', message, stack: '' });
+        this.#reportErred(t.key, { kind: 'worker-lost', name: 'WorkerLostError', message, stack: '', key: t.key });
       }
     }
     this.#pump();
@@ -733,7 +727,7 @@ export class Worker {
   }
 
   #sendHeartbeat(): void {
-    if (this.#status !== 'running') return;
+    if (this.state !== 'running') return;
     const rss = process.memoryUsage.rss();
     this.#toScheduler({ op: 'heartbeat', memory: { managed: this.#data.memoryBytes, spilled: this.#data.spilledBytes, process: rss } });
     // Past the pause threshold the worker finishes what it has but takes nothing new.
@@ -767,7 +761,7 @@ export class Worker {
 
   /** Sends one get-data per holder for the keys waiting on it. */
   #pumpFetches(): void {
-    if (this.#status !== 'running') return;
+    if (this.state !== 'running') return;
     const byHolder = new Map<string, string[]>();
     for (const [key, fetch] of this.#fetches) {
       if (fetch.inFlight) continue;
@@ -813,7 +807,7 @@ export class Worker {
     const request = this.#requests.get(m.id);
     if (request === undefined) return;
     this.#requests.delete(m.id);
-    if (this.#status !== 'running') return;
+    if (this.state !== 'running') return;
     const arrived = new Set<string>();
     for (const [key, value] of m.values) {
       arrived.add(key);

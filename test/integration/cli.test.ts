@@ -113,8 +113,8 @@ void describe('tessera scheduler / tessera worker', () => {
       module,
       [
         "import { writeFileSync } from 'node:fs';",
-        "export function setup(server) { process.stdout.write('setup ' + server.status + '\\n'); }",
-        `export async function teardown(server) { await new Promise((r) => setTimeout(r, 20)); writeFileSync(${JSON.stringify(join(dir, 'teardown-'))} + (server.id === undefined ? 'scheduler' : 'worker'), server.status); }`,
+        "export function setup(server) { process.stdout.write('setup ' + server.state + '\\n'); }",
+        `export async function teardown(server) { await new Promise((r) => setTimeout(r, 20)); writeFileSync(${JSON.stringify(join(dir, 'teardown-'))} + (server.id === undefined ? 'scheduler' : 'worker'), server.state); }`,
       ].join('\n'),
     );
     const scheduler = tessera(['scheduler', '--port', '0', '--no-dashboard', '--preload', module]);

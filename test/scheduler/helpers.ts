@@ -74,7 +74,7 @@ export function fail(s: SchedulerState, worker: string, key: string, message = '
     op: 'task-erred',
     worker,
     key,
-    error: { name: 'Error', message, stack: `Error: ${message}\n    at task` },
+    error: { kind: 'task', name: 'Error', message, stack: `Error: ${message}\n    at task` },
     now,
   });
 }

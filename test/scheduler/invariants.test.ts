@@ -192,7 +192,7 @@ function fuzz(seed: number, steps: number): void {
     if (key === undefined) return;
     cluster.running.get(w)?.delete(key);
     if (error) {
-      send({ op: 'task-erred', worker: w, key, error: { name: 'E', message: 'no', stack: '' }, now });
+      send({ op: 'task-erred', worker: w, key, error: { kind: 'task', name: 'E', message: 'no', stack: '' }, now });
     } else {
       cluster.holding.get(w)?.add(key);
       const nbytes = r() < 0.5 ? 8 : Math.floor(r() * 1e6);

@@ -12,12 +12,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { InvalidArgumentError, TesseraError } from '../../errors.js';
+import { InvalidArgumentError, WorkerStartError } from '../../errors.js';
+import { Resource } from '../../lifecycle.js';
 import type { ClusterBackend } from '../../adaptive/backend.js';
 import type { Adaptive } from '../../adaptive/loop.js';
 import type { AdaptiveInput } from '../../adaptive/policy.js';
 import { Scheduler, type SchedulerOptions } from '../../process/scheduler.js';
-import type { SchedulerStateOptions } from '../../scheduler/state.js';
 
 export interface LocalClusterOptions {
   /** Worker processes to start. Default: min(4, available parallelism). */
@@ -38,7 +38,7 @@ export interface LocalClusterOptions {
   /** Scheduler port; default 0 (any free port). */
   readonly port?: number;
   /** Options of the scheduler's state machine. */
-  readonly scheduler?: SchedulerStateOptions;
+  readonly scheduler?: SchedulerOptions['state'];
   /** Milliseconds a worker has to start and register. Default 60 000. */
   readonly startTimeout?: number;
   /** Where the scheduler reports adaptive decisions and trouble. Default: stderr. */
@@ -46,8 +46,6 @@ export interface LocalClusterOptions {
   /** The scheduler's dashboard: default on 127.0.0.1:8787 (a free port if taken); false: off. */
   readonly dashboard?: SchedulerOptions['dashboard'];
 }
-
-export type LocalClusterState = 'running' | 'closing' | 'closed';
 
 interface WorkerProcess {
   readonly name: string;
@@ -65,7 +63,7 @@ const MAX_STARTING = Math.max(2, availableParallelism());
 const everyChild = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
-export class LocalCluster implements ClusterBackend {
+export class LocalCluster extends Resource implements ClusterBackend {
   readonly address: string;
   readonly token: string | undefined;
   readonly #scheduler: Scheduler;
@@ -77,8 +75,6 @@ export class LocalCluster implements ClusterBackend {
   #nextName = 0;
   /** Workers asked for by scaleUp and not yet started. */
   #queued = 0;
-  #state: LocalClusterState = 'running';
-  #closing: Promise<void> | null = null;
   #scaling: Promise<void> = Promise.resolve();
 
   private constructor(
@@ -89,6 +85,7 @@ export class LocalCluster implements ClusterBackend {
     memoryFlags: readonly string[],
     startTimeout: number,
   ) {
+    super('the cluster');
     this.#memoryFlags = memoryFlags;
     this.#scheduler = scheduler;
     this.address = scheduler.address;
@@ -137,10 +134,6 @@ export class LocalCluster implements ClusterBackend {
       throw error;
     }
     return cluster;
-  }
-
-  get state(): LocalClusterState {
-    return this.#state;
   }
 
   /** The scheduler running in this process. */
@@ -193,7 +186,7 @@ export class LocalCluster implements ClusterBackend {
 
   /** Starts processes until `n` are requested; does not wait for them to register. */
   scaleUp(n: number): void {
-    if (this.#state !== 'running') throw new TesseraError('the cluster is closed', 'ERR_CLUSTER_CLOSED');
+    this.assertRunning();
     this.#queued += Math.max(0, n - this.requested);
     this.#startQueued();
   }
@@ -206,7 +199,7 @@ export class LocalCluster implements ClusterBackend {
   #startQueued(): void {
     const names = new Set(this.#scheduler.workerNames().values());
     let starting = this.#procs.filter((p) => p.alive && !p.stopping && !names.has(p.name)).length;
-    while (this.#queued > 0 && starting < MAX_STARTING && this.#state === 'running') {
+    while (this.#queued > 0 && starting < MAX_STARTING && this.state === 'running') {
       this.#queued--;
       starting++;
       const proc = this.#spawn();
@@ -236,7 +229,7 @@ export class LocalCluster implements ClusterBackend {
   }
 
   async #scaleTo(n: number): Promise<void> {
-    if (this.#state !== 'running') throw new TesseraError('the cluster is closed', 'ERR_CLUSTER_CLOSED');
+    this.assertRunning();
     const alive = this.#procs.filter((p) => p.alive);
     if (alive.length < n) {
       const started = Array.from({ length: n - alive.length }, () => this.#spawn());
@@ -258,19 +251,19 @@ export class LocalCluster implements ClusterBackend {
   }
 
   /** Stops every worker process, then the scheduler. Idempotent; every step is attempted. */
-  close(): Promise<void> {
-    this.#closing ??= this.#shutDown();
-    return this.#closing;
-  }
-
-  async #shutDown(): Promise<void> {
-    this.#state = 'closing';
+  protected async onClose(): Promise<void> {
     this.#queued = 0;
     await this.#scaling.catch(() => undefined);
     // Closing the scheduler first makes every worker leave at once, with nothing to hand over.
     await this.#scheduler.close().catch(() => undefined);
     await Promise.allSettled(this.#procs.map((p) => this.#stop(p, 5_000)));
-    this.#state = 'closed';
+  }
+
+  /** Kills every worker process at once, then closes the scheduler. */
+  protected override async onDestroy(error?: Error): Promise<void> {
+    this.#queued = 0;
+    for (const p of this.#procs) if (p.alive) p.child.kill('SIGKILL');
+    await Promise.allSettled([this.#scheduler.destroy(error), ...this.#procs.map((p) => p.exited)]);
   }
 
   #spawn(): WorkerProcess {
@@ -317,10 +310,10 @@ export class LocalCluster implements ClusterBackend {
     const deadline = performance.now() + this.#startTimeout;
     for (;;) {
       if ([...this.#scheduler.workerNames().values()].includes(proc.name)) return;
-      if (!proc.alive) throw new TesseraError(`worker process ${proc.name} exited before it registered`, 'ERR_WORKER_START');
+      if (!proc.alive) throw new WorkerStartError(proc.name, `worker process ${proc.name} exited before it registered`);
       if (performance.now() > deadline) {
         await this.#stop(proc, 1000);
-        throw new TesseraError(`worker process ${proc.name} did not register within ${this.#startTimeout} ms`, 'ERR_WORKER_START');
+        throw new WorkerStartError(proc.name, `worker process ${proc.name} did not register within ${this.#startTimeout} ms`);
       }
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
