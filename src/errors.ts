@@ -205,6 +205,14 @@ export class ScatterError extends TesseraError {
   }
 }
 
+/** A state machine found its own bookkeeping inconsistent (`validate()`): a bug in Tessera. */
+export class InvariantError extends TesseraError {
+  constructor(message: string) {
+    super(message, 'ERR_INVARIANT');
+    this.name = 'InvariantError';
+  }
+}
+
 /** Serialise an unknown thrown value into the parts a TaskError carries. */
 export function describeError(error: unknown): { name: string; message: string; stack: string } {
   if (error instanceof Error) {

@@ -62,6 +62,7 @@ export type { ClusterBackend } from './adaptive/backend.js';
 export { Adaptive } from './adaptive/loop.js';
 export type { AdaptiveTarget, ClusterView } from './adaptive/loop.js';
 export type { ScalingDecision, ScalingHistory, ScalingSample } from './protocol/scaling.js';
+export type { StoryEntry } from './protocol/story.js';
 export type { AdaptiveInput, AdaptiveDecision } from './adaptive/policy.js';
 export { SimulatedCluster } from './deploy/simulated/cluster.js';
 export type { SimulatedTask, SimulationOptions, SimulationReport } from './deploy/simulated/cluster.js';

@@ -36,6 +36,7 @@ import { wireNode, wireStep } from '../protocol/encode-task.js';
 import { ProgressBar, type ProgressBarOptions } from './progress-bar.js';
 import { Future, type FutureOwner, type FutureStatus, keepAlive } from './future.js';
 import type { ScalingHistory } from '../protocol/scaling.js';
+import type { StoryEntry } from '../protocol/story.js';
 
 export interface ClientOptions {
   readonly token?: string;
@@ -340,6 +341,20 @@ export class Client extends Resource implements FutureOwner {
     return reply.history;
   }
 
+  /**
+   * What happened to these keys (or futures), oldest first: every transition in the
+   * scheduler and on the workers, with the stimulus that caused it and the worker
+   * involved — why a task ran twice, where its result went. As far back as the
+   * transition logs reach.
+   */
+  async story(...keys: readonly (string | Future)[]): Promise<StoryEntry[]> {
+    const names = keys.map((k) => (k instanceof Future ? k.key : k));
+    if (names.some((k) => typeof k !== 'string')) throw new InvalidArgumentError('story() takes keys (strings) or Futures');
+    const reply = await this.#ask((id) => ({ op: 'story', id, keys: names }));
+    if (reply.op !== 'story-reply') throw new ProtocolError(`expected story-reply, got '${reply.op}'`);
+    return [...reply.entries];
+  }
+
   /** Stops these computations; their futures' result() rejects with CancelledError. */
   async cancel(futures: readonly Future[]): Promise<void> {
     await this.cancelKeys(futures.map((f) => f.key));
@@ -528,6 +543,7 @@ export class Client extends Resource implements FutureOwner {
         return;
       case 'who-has-reply':
       case 'scaling-history-reply':
+      case 'story-reply':
       case 'scattered':
       case 'data': {
         const request = this.#requests.get(m.id);

@@ -10,6 +10,7 @@
  */
 import type { FnRef } from '../functions/fn-ref.js';
 import type { ScalingHistory } from './scaling.js';
+import type { StoryEntry } from './story.js';
 import type { TaskSpec } from './task-spec.js';
 
 /**
@@ -56,6 +57,8 @@ export interface WireGraphTask {
 
 export interface WireComputeTask {
   readonly key: string;
+  /** The scheduler event that sent it (see story.ts). */
+  readonly stimulus?: string;
   readonly spec: TaskSpec;
   readonly priority: readonly [number, number, number];
   /** [key, whoHas, nbytes] per dependency. */
@@ -83,6 +86,8 @@ export type ClientToScheduler =
   | { readonly op: 'who-has'; readonly id: number; readonly keys: readonly string[] }
   | { readonly op: 'scatter'; readonly id: number; readonly items: readonly KeyValue[] }
   | { readonly op: 'scaling-history'; readonly id: number; readonly since: number }
+  /** The story of these keys, from the scheduler and every worker. */
+  | { readonly op: 'story'; readonly id: number; readonly keys: readonly string[] }
   | RelayGetData;
 
 /** Ask the scheduler to fetch keys from a worker that cannot accept connections. */
@@ -113,6 +118,7 @@ export type SchedulerToClient =
   | { readonly op: 'who-has-reply'; readonly id: number; readonly whoHas: readonly (readonly string[] | null)[] }
   | { readonly op: 'scattered'; readonly id: number; readonly error: string | null }
   | { readonly op: 'scaling-history-reply'; readonly id: number; readonly history: ScalingHistory | null }
+  | { readonly op: 'story-reply'; readonly id: number; readonly entries: readonly StoryEntry[] }
   | DataReply;
 
 // ---- worker → scheduler ----------------------------------------------------------------
@@ -149,6 +155,8 @@ export type WorkerToScheduler =
   | { readonly op: 'goodbye' }
   /** Asks to be retired: the scheduler moves what only it holds, then sends close-worker. */
   | { readonly op: 'retire' }
+  /** Its story of the keys asked for; `at` on the worker's own clock. */
+  | { readonly op: 'story-reply'; readonly id: number; readonly entries: readonly StoryEntry[] }
   | RelayGetData
   | DataReply;
 
@@ -160,9 +168,11 @@ export type SchedulerToWorker =
   /** A bundled module the next functions come from; `bundle:HASH` urls name it. */
   | { readonly op: 'load-module'; readonly hash: string; readonly code: Uint8Array }
   | { readonly op: 'compute'; readonly tasks: readonly WireComputeTask[] }
-  | { readonly op: 'free-keys'; readonly keys: readonly string[] }
-  | { readonly op: 'steal-request'; readonly key: string }
-  | { readonly op: 'replicate'; readonly keys: readonly (readonly [string, readonly string[]])[] }
+  | { readonly op: 'free-keys'; readonly keys: readonly string[]; readonly stimulus?: string }
+  | { readonly op: 'steal-request'; readonly key: string; readonly stimulus?: string }
+  | { readonly op: 'replicate'; readonly keys: readonly (readonly [string, readonly string[]])[]; readonly stimulus?: string }
+  /** Tell the story of these keys (answer with story-reply). */
+  | { readonly op: 'story-request'; readonly id: number; readonly keys: readonly string[] }
   | { readonly op: 'close-worker' }
   | { readonly op: 'put-data'; readonly id: number; readonly items: readonly KeyValue[] }
   | GetData

@@ -11,6 +11,15 @@ import type { TaskErrorInfo, WorkerMemory } from '../protocol/messages.js';
 
 export type { TaskErrorInfo, WorkerMemory };
 
+/**
+ * Every event may carry a stimulus id, which the transitions it causes record and the
+ * messages its commands become carry on (see story.ts). Without one, the state machine
+ * makes one up from the event's op.
+ */
+export interface Stimulated {
+  readonly stimulus?: string;
+}
+
 /** One task of a submitted graph. */
 export interface GraphTask {
   readonly key: string;
@@ -29,7 +38,7 @@ export interface GraphTask {
 // Events
 // ---------------------------------------------------------------------------------------
 
-export interface AddWorkerEvent {
+export interface AddWorkerEvent extends Stimulated {
   readonly op: 'add-worker';
   readonly worker: string;
   readonly name: string;
@@ -38,7 +47,7 @@ export interface AddWorkerEvent {
   readonly now: number;
 }
 
-export interface RemoveWorkerEvent {
+export interface RemoveWorkerEvent extends Stimulated {
   readonly op: 'remove-worker';
   readonly worker: string;
   /** 'lost' counts against the tasks it was running (see `allowedFailures`); the others do not. */
@@ -46,7 +55,7 @@ export interface RemoveWorkerEvent {
   readonly now: number;
 }
 
-export interface UpdateGraphEvent {
+export interface UpdateGraphEvent extends Stimulated {
   readonly op: 'update-graph';
   readonly client: string;
   readonly tasks: readonly GraphTask[];
@@ -58,14 +67,14 @@ export interface UpdateGraphEvent {
 }
 
 /** Optional: the worker began executing the task (improves duration estimates). */
-export interface TaskStartedEvent {
+export interface TaskStartedEvent extends Stimulated {
   readonly op: 'task-started';
   readonly worker: string;
   readonly key: string;
   readonly startedAt: number;
 }
 
-export interface TaskFinishedEvent {
+export interface TaskFinishedEvent extends Stimulated {
   readonly op: 'task-finished';
   readonly worker: string;
   readonly key: string;
@@ -75,7 +84,7 @@ export interface TaskFinishedEvent {
   readonly now: number;
 }
 
-export interface TaskErredEvent {
+export interface TaskErredEvent extends Stimulated {
   readonly op: 'task-erred';
   readonly worker: string;
   readonly key: string;
@@ -84,47 +93,47 @@ export interface TaskErredEvent {
 }
 
 /** The worker now holds copies of these keys (after fetching them from peers). */
-export interface AddKeysEvent {
+export interface AddKeysEvent extends Stimulated {
   readonly op: 'add-keys';
   readonly worker: string;
   readonly keys: readonly string[];
 }
 
 /** `worker` asked `from` for `key` and `from` did not have it. */
-export interface MissingDataEvent {
+export interface MissingDataEvent extends Stimulated {
   readonly op: 'missing-data';
   readonly worker: string;
   readonly key: string;
   readonly from: string;
 }
 
-export interface ReleaseKeysEvent {
+export interface ReleaseKeysEvent extends Stimulated {
   readonly op: 'release-keys';
   readonly client: string;
   readonly keys: readonly string[];
 }
 
-export interface ClientRemovedEvent {
+export interface ClientRemovedEvent extends Stimulated {
   readonly op: 'client-removed';
   readonly client: string;
 }
 
 /** Like release-keys, and the client is told `key-cancelled` for each key it held. */
-export interface CancelEvent {
+export interface CancelEvent extends Stimulated {
   readonly op: 'cancel';
   readonly client: string;
   readonly keys: readonly string[];
 }
 
 /** Data the client put directly on a worker. It has no lineage: if lost, it is lost. */
-export interface ScatterEvent {
+export interface ScatterEvent extends Stimulated {
   readonly op: 'scatter';
   readonly client: string;
   readonly worker: string;
   readonly keys: ReadonlyArray<{ readonly key: string; readonly nbytes: number }>;
 }
 
-export interface HeartbeatEvent {
+export interface HeartbeatEvent extends Stimulated {
   readonly op: 'heartbeat';
   readonly worker: string;
   readonly now: number;
@@ -132,14 +141,14 @@ export interface HeartbeatEvent {
 }
 
 /** Paused workers keep what they run and hold but get no new tasks. */
-export interface WorkerStatusEvent {
+export interface WorkerStatusEvent extends Stimulated {
   readonly op: 'worker-status';
   readonly worker: string;
   readonly status: 'running' | 'paused';
 }
 
 /** The victim's answer to a `steal-request`: did it give the task up? */
-export interface StealResponseEvent {
+export interface StealResponseEvent extends Stimulated {
   readonly op: 'steal-response';
   readonly worker: string;
   readonly key: string;
@@ -147,14 +156,14 @@ export interface StealResponseEvent {
 }
 
 /** Graceful: move away what only these workers hold, then `close-worker` each. */
-export interface RetireWorkersEvent {
+export interface RetireWorkersEvent extends Stimulated {
   readonly op: 'retire-workers';
   readonly workers: readonly string[];
   readonly now: number;
 }
 
 /** Periodic: work stealing, worker time-to-live, stale steals, running-time estimates. */
-export interface TickEvent {
+export interface TickEvent extends Stimulated {
   readonly op: 'tick';
   readonly now: number;
 }

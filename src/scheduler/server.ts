@@ -15,12 +15,8 @@ import { randomBytes } from 'node:crypto';
 import { type Connection, type Hello, listen, type Server, type ServerTlsOptions } from '../comm/index.js';
 import { InvalidArgumentError, ProtocolError } from '../errors.js';
 import { attemptAll, Resource } from '../lifecycle.js';
-import type { FnRef } from '../functions/fn-ref.js';
 import {
-  BUNDLE_SCHEME,
   type ClientToScheduler,
-  type DataReply,
-  type KeyValue,
   ROLE_CLIENT,
   ROLE_WORKER,
   type SchedulerToClient,
@@ -29,8 +25,12 @@ import {
   type WireComputeTask,
   type WorkerToScheduler,
 } from '../protocol/messages.js';
+import type { StoryEntry } from '../protocol/story.js';
 import type { TaskSpec } from '../protocol/task-spec.js';
 import type { SchedulerCommand, SchedulerEvent } from './events.js';
+import { FunctionShipping, type Shipped } from './functions.js';
+import { ForwardedRequests } from './requests.js';
+import { Scatters } from './scatter.js';
 import { PluginSet, type SchedulerPlugin, type WorkerInfo } from './plugin.js';
 import { SchedulerState, type SchedulerSnapshot, type SchedulerStateOptions, type StateCounts, type TaskInfo } from './state.js';
 
@@ -54,12 +54,8 @@ export interface SchedulerServerOptions {
 type WorkerConn = Connection<WorkerToScheduler | SchedulerToWorker>;
 type ClientConn = Connection<ClientToScheduler | SchedulerToClient>;
 
-interface WorkerEntry extends WorkerInfo {
+interface WorkerEntry extends WorkerInfo, Shipped {
   readonly conn: WorkerConn;
-  /** Function ids this worker has been sent. */
-  readonly fns: Set<string>;
-  /** Module bundles this worker has been sent. */
-  readonly modules: Set<string>;
   /** Messages waiting for the end of this turn; consecutive computes and frees merge. */
   outbox: SchedulerToWorker[];
   leaving: 'lost' | 'retired' | 'closed';
@@ -75,19 +71,6 @@ interface ClientEntry {
   outbox: SchedulerToClient[];
 }
 
-interface PendingScatter {
-  readonly client: ClientEntry;
-  readonly worker: string;
-  readonly keys: readonly string[];
-  readonly requestId: number;
-}
-
-interface PendingRelay {
-  readonly reply: (message: DataReply) => void;
-  readonly requestId: number;
-  readonly worker: string;
-}
-
 export class SchedulerServer extends Resource {
   readonly address: string;
   readonly #server: Server<WorkerToScheduler | SchedulerToWorker | ClientToScheduler | SchedulerToClient>;
@@ -95,19 +78,14 @@ export class SchedulerServer extends Resource {
   readonly #log: (line: string) => void;
   readonly #workers = new Map<string, WorkerEntry>();
   readonly #clients = new Map<string, ClientEntry>();
-  readonly #fns = new Map<string, FnRef>();
-  /** Bundled modules by content hash. */
-  readonly #modules = new Map<string, Uint8Array>();
-  readonly #scatters = new Map<number, PendingScatter>();
-  readonly #relays = new Map<number, PendingRelay>();
+  readonly #functions = new FunctionShipping();
+  readonly #scatters: Scatters<ClientEntry>;
+  readonly #requests: ForwardedRequests;
   readonly #workerWaiters: (() => void)[] = [];
   readonly #plugins: PluginSet;
   readonly #tick: NodeJS.Timeout;
-  /** Scatters waiting for a first worker (an adaptive cluster starting from zero). */
-  readonly #waitingScatters: { readonly client: ClientEntry; readonly id: number; readonly items: readonly KeyValue[] }[] = [];
   /** Per worker being retired: told whether it left (true) or its retirement was given up. */
   readonly #departures = new Map<string, ((left: boolean) => void)[]>();
-  #nextRequest = 1;
   #nextClient = 1;
   #tasksFinished = 0;
   #flushScheduled = false;
@@ -124,6 +102,25 @@ export class SchedulerServer extends Resource {
     this.#state = state;
     this.#log = log;
     this.#plugins = new PluginSet(log);
+    this.#scatters = new Scatters<ClientEntry>({
+      workers: () => [...this.#workers.keys()],
+      // An adaptive loop (listening for work) will start a worker; a fixed cluster never will.
+      mayWait: () => this.#plugins.has('workArrived'),
+      send: (worker, message) => {
+        const w = this.#workers.get(worker);
+        if (w !== undefined) this.#toWorker(w, message);
+      },
+      held: (client, worker, keys) => this.#apply({ op: 'scatter', client: client.id, worker, keys }),
+      answer: (client, id, error) => this.#toClient(client, { op: 'scattered', id, error }),
+    });
+    this.#requests = new ForwardedRequests({
+      send: (worker, message) => {
+        const w = this.#workers.get(worker);
+        if (w === undefined) return false;
+        this.#toWorker(w, message);
+        return true;
+      },
+    });
     this.#tick = setInterval(() => this.#onTick(), tickInterval);
     this.#tick.unref();
   }
@@ -201,9 +198,24 @@ export class SchedulerServer extends Resource {
     return this.#state.workerCount;
   }
 
-  /** Scatters waiting for a first worker to put their data on. */
+  /** Scattered data waiting for a first worker to put it on. */
   get pendingScatters(): number {
-    return this.#waitingScatters.length;
+    return this.#scatters.waiting;
+  }
+
+  /**
+   * What happened to these keys, oldest first: the scheduler's transitions and each
+   * worker's, with the stimulus behind each, on this process's clock.
+   */
+  async story(keys: readonly string[]): Promise<StoryEntry[]> {
+    const own = this.#state.story(...keys);
+    const theirs = await this.#requests.stories([...this.#workers.keys()], keys, (w) => this.#workers.get(w)?.clockOffset ?? 0);
+    return [...own, ...theirs].sort((a, b) => a.at - b.at);
+  }
+
+  /** Checks the state machine's invariants; throws InvariantError naming the first broken. */
+  validate(): void {
+    this.#state.validate();
   }
 
   /**
@@ -265,7 +277,8 @@ export class SchedulerServer extends Resource {
       () => this.#plugins.close(),
       () => {
         for (const id of [...this.#departures.keys()]) this.#departed(id, false);
-        for (const waiting of this.#waitingScatters.splice(0)) this.#toClient(waiting.client, { op: 'scattered', id: waiting.id, error: 'the scheduler closed' });
+        this.#scatters.close('the scheduler closed');
+        this.#requests.close();
         this.#flush();
         for (const waiter of this.#workerWaiters.splice(0)) waiter();
       },
@@ -337,27 +350,20 @@ export class SchedulerServer extends Resource {
     this.#apply({ op: 'add-worker', worker: id, name: m.name, nthreads: m.nthreads, memoryLimit: m.memoryLimit, now });
     this.#plugins.call('addWorker', entry, now);
     for (const waiter of this.#workerWaiters.splice(0)) waiter();
-    for (const waiting of this.#waitingScatters.splice(0)) this.#scatter(waiting.client, waiting.id, waiting.items);
+    this.#scatters.workerJoined();
     return entry;
   }
 
   #dropWorker(entry: WorkerEntry): void {
     if (this.#workers.get(entry.id) !== entry) return;
     this.#workers.delete(entry.id);
-    for (const [id, relay] of this.#relays) {
-      if (relay.worker !== entry.id) continue;
-      this.#relays.delete(id);
-      relay.reply({ op: 'data', id: relay.requestId, values: [], missing: [] });
-    }
-    for (const [id, scatter] of this.#scatters) {
-      if (scatter.worker !== entry.id) continue;
-      this.#scatters.delete(id);
-      this.#toClient(scatter.client, { op: 'scattered', id: scatter.requestId, error: `worker ${entry.id} left during scatter` });
-    }
+    this.#requests.workerLeft(entry.id);
     const now = performance.now();
     if (this.state === 'running') this.#apply({ op: 'remove-worker', worker: entry.id, reason: entry.leaving, now });
     this.#plugins.call('removeWorker', entry, entry.leaving, now);
     this.#departed(entry.id, true);
+    // After the state machine forgot the worker: its unacknowledged shares go elsewhere.
+    this.#scatters.workerLeft(entry.id);
   }
 
   #onWorkerMessage(entry: WorkerEntry, m: WorkerToScheduler): void {
@@ -413,15 +419,9 @@ export class SchedulerServer extends Resource {
       case 'worker-status':
         this.#apply({ op: 'worker-status', worker, status: m.status === 'paused' ? 'paused' : 'running' });
         return;
-      case 'put-data-done': {
-        const pending = this.#scatters.get(m.id);
-        if (pending === undefined) return;
-        this.#scatters.delete(m.id);
-        const keys = pending.keys.map((key, i) => ({ key, nbytes: m.nbytes[i] ?? 0 }));
-        this.#apply({ op: 'scatter', client: pending.client.id, worker, keys });
-        this.#toClient(pending.client, { op: 'scattered', id: pending.requestId, error: null });
+      case 'put-data-done':
+        this.#scatters.acknowledged(m.id, worker, m.nbytes);
         return;
-      }
       case 'goodbye':
         if (entry.leaving === 'lost') entry.leaving = 'closed';
         return;
@@ -430,15 +430,14 @@ export class SchedulerServer extends Resource {
         this.#apply({ op: 'retire-workers', workers: [worker], now: performance.now() });
         return;
       case 'relay-get-data':
-        this.#relay(m.worker, m.keys, m.id, (reply) => this.#toWorker(entry, reply));
+        this.#requests.relay(m.worker, m.keys, m.id, (reply) => this.#toWorker(entry, reply));
         return;
-      case 'data': {
-        const pending = this.#relays.get(m.id);
-        if (pending === undefined) return;
-        this.#relays.delete(m.id);
-        pending.reply({ op: 'data', id: pending.requestId, values: m.values, missing: m.missing });
+      case 'data':
+        this.#requests.relayed(m.id, worker, m);
         return;
-      }
+      case 'story-reply':
+        this.#requests.storyPart(m.id, worker, m.entries);
+        return;
       default: {
         const never: never = m;
         throw new ProtocolError(`unknown worker message '${(never as { op: string }).op}'`);
@@ -453,7 +452,7 @@ export class SchedulerServer extends Resource {
     conn.onMessage((message) => this.#onClientMessage(entry, message as ClientToScheduler));
     conn.onClose(() => {
       this.#clients.delete(entry.id);
-      for (const [id, scatter] of this.#scatters) if (scatter.client === entry) this.#scatters.delete(id);
+      this.#scatters.clientLeft(entry);
       if (this.state === 'running') this.#apply({ op: 'client-removed', client: entry.id });
     });
   }
@@ -465,7 +464,7 @@ export class SchedulerServer extends Resource {
         if (!isList(m.tasks) || !isList(m.wanted) || !isList(m.fns)) {
           throw new ProtocolError('malformed update-graph message');
         }
-        for (const fn of m.fns) if (!this.#fns.has(fn.id)) this.#fns.set(fn.id, fn);
+        this.#functions.register(m.fns);
         this.#apply({
           op: 'update-graph',
           client,
@@ -486,7 +485,7 @@ export class SchedulerServer extends Resource {
         return;
       case 'upload-module':
         if (typeof m.hash !== 'string' || !(m.code instanceof Uint8Array)) throw new ProtocolError('malformed upload-module message');
-        this.#modules.set(m.hash, m.code);
+        this.#functions.upload(m.hash, m.code);
         return;
       case 'who-has': {
         const whoHas = m.keys.map((key) => this.#state.taskInfo(key)?.whoHas ?? null);
@@ -494,56 +493,24 @@ export class SchedulerServer extends Resource {
         return;
       }
       case 'scatter':
-        this.#scatter(entry, m.id, m.items);
+        if (!isList(m.items)) throw new ProtocolError('malformed scatter message');
+        if (this.#workers.size === 0) this.#plugins.call('workArrived', performance.now());
+        this.#scatters.start(entry, m.id, m.items);
         return;
       case 'scaling-history':
         this.#toClient(entry, { op: 'scaling-history-reply', id: m.id, history: this.#plugins.scalingHistory(m.since) ?? null });
         return;
       case 'relay-get-data':
-        this.#relay(m.worker, m.keys, m.id, (reply) => this.#toClient(entry, reply));
+        this.#requests.relay(m.worker, m.keys, m.id, (reply) => this.#toClient(entry, reply));
+        return;
+      case 'story':
+        void this.story(m.keys).then((entries) => this.#toClient(entry, { op: 'story-reply', id: m.id, entries }));
         return;
       default: {
         const never: never = m;
         throw new ProtocolError(`unknown client message '${(never as { op: string }).op}'`);
       }
     }
-  }
-
-  /** Spreads the items over the workers, round robin; each worker acknowledges its share. */
-  #scatter(client: ClientEntry, requestId: number, items: readonly KeyValue[]): void {
-    const workers = [...this.#workers.values()];
-    if (workers.length === 0) {
-      // An adaptive loop (listening for work) will start one for it; a fixed cluster never will.
-      if (this.#plugins.has('workArrived')) {
-        this.#waitingScatters.push({ client, id: requestId, items });
-        this.#plugins.call('workArrived', performance.now());
-      }
-      else this.#toClient(client, { op: 'scattered', id: requestId, error: 'no workers are connected' });
-      return;
-    }
-    const shares = workers.map((): KeyValue[] => []);
-    items.forEach((item, i) => shares[i % workers.length]!.push(item));
-    let parts = 0;
-    shares.forEach((share, w) => {
-      if (share.length === 0) return;
-      parts++;
-      const worker = workers[w]!;
-      const id = this.#nextRequest++;
-      this.#scatters.set(id, { client, worker: worker.id, keys: share.map(([key]) => key), requestId });
-      this.#toWorker(worker, { op: 'put-data', id, items: share });
-    });
-    if (parts === 0) this.#toClient(client, { op: 'scattered', id: requestId, error: null });
-  }
-
-  #relay(worker: string, keys: readonly string[], requestId: number, reply: (message: DataReply) => void): void {
-    const target = this.#workers.get(worker);
-    if (target === undefined) {
-      reply({ op: 'data', id: requestId, values: [], missing: [...keys] });
-      return;
-    }
-    const id = this.#nextRequest++;
-    this.#relays.set(id, { reply, requestId, worker });
-    this.#toWorker(target, { op: 'get-data', id, keys });
   }
 
   // ---- the state machine and its commands ----
@@ -561,23 +528,10 @@ export class SchedulerServer extends Resource {
         const w = this.#workers.get(c.worker);
         if (w === undefined) return;
         const spec = c.spec as TaskSpec;
-        for (const step of spec.node.steps) {
-          if (w.fns.has(step.fn)) continue;
-          const fn = this.#fns.get(step.fn);
-          if (fn === undefined) continue;
-          w.fns.add(step.fn);
-          if (fn.kind === 'module' && fn.url.startsWith(BUNDLE_SCHEME)) {
-            const hash = fn.url.slice(BUNDLE_SCHEME.length);
-            const code = this.#modules.get(hash);
-            if (code !== undefined && !w.modules.has(hash)) {
-              w.modules.add(hash);
-              this.#toWorker(w, { op: 'load-module', hash, code });
-            }
-          }
-          this.#toWorker(w, { op: 'load-fns', fns: [fn] });
-        }
+        this.#functions.prepare(w, spec, (message) => this.#toWorker(w, message));
         const task: WireComputeTask = {
           key: c.key,
+          stimulus: this.#state.lastStimulus,
           spec,
           priority: c.priority,
           dependencies: c.dependencies.map((d) => [d.key, d.whoHas, d.nbytes] as const),

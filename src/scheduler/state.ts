@@ -38,7 +38,10 @@ import type {
   UpdateGraphEvent,
   WorkerMemory,
 } from './events.js';
+import type { StoryEntry } from '../protocol/story.js';
 import { IndexedHeap } from './priority-queue.js';
+import { TransitionLog } from './story.js';
+import { validateState } from './validate.js';
 import { decideWorker, isRootish, WorkerPool } from './placement.js';
 import { planSteals } from './stealing.js';
 import {
@@ -86,6 +89,10 @@ export interface SchedulerStateOptions {
   workStealing?: boolean;
   /** A steal request unanswered for this long is given up. Default 30,000 ms. */
   stealTimeoutMs?: number;
+  /** Transitions kept for `story()`, newest replacing oldest. Default 100,000; 0 keeps none. */
+  transitionLogLength?: number;
+  /** Check every invariant after every event (slow; for tests and debugging). Default false. */
+  validate?: boolean;
 }
 
 interface ResolvedOptions {
@@ -96,6 +103,8 @@ interface ResolvedOptions {
   readonly saturation: number;
   readonly workStealing: boolean;
   readonly stealTimeoutMs: number;
+  readonly transitionLogLength: number;
+  readonly validate: boolean;
 }
 
 function resolveOptions(o: SchedulerStateOptions): ResolvedOptions {
@@ -113,6 +122,11 @@ function resolveOptions(o: SchedulerStateOptions): ResolvedOptions {
   if (o.workStealing !== undefined && typeof o.workStealing !== 'boolean') {
     throw new InvalidArgumentError('options.workStealing must be a boolean');
   }
+  if (o.validate !== undefined && typeof o.validate !== 'boolean') throw new InvalidArgumentError('options.validate must be a boolean');
+  const transitionLogLength = o.transitionLogLength ?? 100_000;
+  if (!Number.isInteger(transitionLogLength) || transitionLogLength < 0) {
+    throw new InvalidArgumentError('options.transitionLogLength must be a non-negative integer');
+  }
   return {
     bandwidth: positive('bandwidth', o.bandwidth, 100e6, false),
     defaultTaskDurationMs: positive('defaultTaskDurationMs', o.defaultTaskDurationMs, 500, false),
@@ -121,6 +135,8 @@ function resolveOptions(o: SchedulerStateOptions): ResolvedOptions {
     saturation: positive('saturation', o.saturation, 1.1, true),
     workStealing: o.workStealing ?? true,
     stealTimeoutMs: positive('stealTimeoutMs', o.stealTimeoutMs, 30_000, true),
+    transitionLogLength,
+    validate: o.validate ?? false,
   };
 }
 
@@ -181,6 +197,8 @@ export interface TaskInfo {
   readonly processingOn: string | null;
   readonly nbytes: number;
   readonly wantedBy: readonly string[];
+  /** Workers (ids or names) it may run on; empty when any will do. */
+  readonly restrictions: readonly string[];
   readonly retries: number;
   readonly suspicious: number;
   readonly error: TaskErrorInfo | null;
@@ -245,6 +263,10 @@ export class SchedulerState {
   private generation = 0;
   private now = 0;
   private totalThreads = 0;
+  /** The stimulus of the event being handled: every transition and command it causes is its. */
+  private stimulus = '';
+  private stimuli = 0;
+  private readonly log: TransitionLog;
 
   // Per-event work lists.
   private out: SchedulerCommand[] = [];
@@ -257,10 +279,15 @@ export class SchedulerState {
     this.options = resolveOptions(options);
     this.defaultDuration = this.options.defaultTaskDurationMs / 1000;
     this.queuing = Number.isFinite(this.options.saturation);
+    this.log = new TransitionLog(this.options.transitionLogLength, TASK_STATE_NAMES);
   }
 
-  /** Apply one event; returns the commands it implies, in order. */
+  /**
+   * Apply one event; returns the commands it implies, in order. Every command returned was
+   * caused by this event: the shell sends them on with its stimulus (`lastStimulus`).
+   */
   handle(event: SchedulerEvent): SchedulerCommand[] {
+    this.stimulus = event.stimulus ?? `${event.op}-${++this.stimuli}`;
     switch (event.op) {
       case 'add-worker':
         this.advance(event.now);
@@ -345,7 +372,34 @@ export class SchedulerState {
     const out = this.out;
     this.out = [];
     this.openFree.clear();
+    if (this.options.validate) this.validate();
     return out;
+  }
+
+  /** The stimulus id of the last event handled (given with it, or made up from its op). */
+  get lastStimulus(): string {
+    return this.stimulus;
+  }
+
+  /**
+   * What happened to these keys, oldest first: each transition with the stimulus that
+   * caused it and the worker involved, as far back as the transition log reaches.
+   */
+  story(...keys: readonly string[]): StoryEntry[] {
+    return this.log.story(new Set(keys));
+  }
+
+  /** Checks every invariant of the bookkeeping; throws InvariantError naming the first broken. O(everything). */
+  validate(): void {
+    validateState({
+      tasks: this.tasks,
+      workers: this.workers,
+      queue: this.queue,
+      pool: this.pool,
+      unrunnable: this.unrunnable,
+      counts: this.counts,
+      clients: this.clients,
+    });
   }
 
   // -------------------------------------------------------------------------------------
@@ -419,10 +473,18 @@ export class SchedulerState {
       processingOn: ts.processingOn === null ? null : ts.processingOn.id,
       nbytes: ts.nbytes,
       wantedBy: ts.wantedBy === null ? [] : [...ts.wantedBy],
+      restrictions: ts.restrictions ?? [],
       retries: ts.retries,
       suspicious: ts.suspicious,
       error: ts.error,
     };
+  }
+
+  /** Keys of the tasks in `state`. O(tasks); for debugging and tests. */
+  keysIn(state: HeldTaskStateName): string[] {
+    const out: string[] = [];
+    for (const ts of this.tasks.values()) if (TASK_STATE_NAMES[ts.state] === state) out.push(ts.key);
+    return out;
   }
 
   /** Everything a dashboard or the adaptive scaler needs, in one object. O(workers + prefixes). */
@@ -640,6 +702,8 @@ export class SchedulerState {
     }
     if (ts.whoHas.includes(ws)) return;
     ts.whoHas.push(ws);
+    // A copy elsewhere is part of where the result went.
+    this.log.record(ts.key, MEMORY, MEMORY, this.stimulus, this.now, ws.id);
     ws.hasWhat.add(ts);
     if (ts.nbytes > 0) ws.nbytes += ts.nbytes;
     if (this.retiring.size > 0 && ws.status !== 'closing') {
@@ -863,6 +927,8 @@ export class SchedulerState {
       gc[state] = (gc[state] as number) + 1;
     }
     ts.state = state;
+    const worker = state === PROCESSING ? ts.processingOn : state === MEMORY && ts.whoHas !== null ? ts.whoHas[0] : undefined;
+    this.log.record(ts.key, old, state, this.stimulus, this.now, worker === undefined || worker === null ? null : worker.id);
   }
 
   /** Released → waiting for `root` and, first, every released task its lineage needs. */

@@ -365,6 +365,9 @@ export class Worker extends Resource {
       case 'data':
         this.#onData(m);
         return;
+      case 'story-request':
+        this.#toScheduler({ op: 'story-reply', id: m.id, entries: [] });
+        return;
       default: {
         const never: never = m;
         throw new ProtocolError(`unknown scheduler message '${(never as { op: string }).op}'`);

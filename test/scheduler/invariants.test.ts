@@ -3,119 +3,17 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { SchedulerCommand, SchedulerEvent } from '../../src/scheduler/events.js';
-import type { WorkerPool } from '../../src/scheduler/placement.js';
-import type { IndexedHeap } from '../../src/scheduler/priority-queue.js';
-import {
-  ERRED,
-  FORGOTTEN,
-  isActive,
-  MEMORY,
-  NO_WORKER,
-  PROCESSING,
-  QUEUED,
-  RELEASED,
-  WAITING,
-  type TaskState,
-  type WorkerState,
-} from '../../src/scheduler/records.js';
 import { SchedulerState } from '../../src/scheduler/state.js';
 import { mulberry32 as rng } from '../helpers/random.js';
 
-interface Internals {
-  tasks: Map<string, TaskState>;
-  workers: Map<string, WorkerState>;
-  queue: IndexedHeap<TaskState>;
-  pool: WorkerPool;
-  unrunnable: Set<TaskState>;
-  counts: number[];
-  clients: Map<string, Set<TaskState>>;
-}
-
+/** The state machine's own invariant check, after every event, with where it happened. */
 function check(s: SchedulerState, where: string): void {
-  const st = s as unknown as Internals;
-  const counts = [0, 0, 0, 0, 0, 0, 0, 0];
-  const fail = (ts: TaskState | null, msg: string): never => {
-    assert.fail(`${where}: ${ts === null ? '' : `${ts.key} (state ${ts.state}): `}${msg}`);
-  };
-  for (const [key, ts] of st.tasks) {
-    if (ts.key !== key) fail(ts, 'key mismatch');
-    if (ts.state === FORGOTTEN) fail(ts, 'forgotten task still held');
-    counts[ts.state] = (counts[ts.state] as number) + 1;
-    const needed = ts.wantedBy !== null || ts.activeDependents > 0;
-    for (const d of ts.dependencies) {
-      if (d.state === FORGOTTEN || st.tasks.get(d.key) !== d) fail(ts, `dependency ${d.key} not held`);
-      if (!d.dependents.includes(ts)) fail(ts, `not among ${d.key}'s dependents`);
-    }
-    let active = 0;
-    let dead = 0;
-    for (const d of ts.dependents) {
-      if (d.state === FORGOTTEN) dead++;
-      else if (isActive(d.state)) active++;
-    }
-    if (active !== ts.activeDependents) fail(ts, `activeDependents ${ts.activeDependents}, counted ${active}`);
-    if (dead !== ts.deadDependents) fail(ts, `deadDependents ${ts.deadDependents}, counted ${dead}`);
-    if ((ts.whoHas !== null) !== (ts.state === MEMORY)) fail(ts, 'whoHas iff memory');
-    if (ts.whoHas !== null) {
-      if (ts.whoHas.length === 0) fail(ts, 'in memory nowhere');
-      for (const w of ts.whoHas) {
-        if (st.workers.get(w.id) !== w) fail(ts, `held by unknown worker ${w.id}`);
-        if (!w.hasWhat.has(ts)) fail(ts, `${w.id}.hasWhat misses it`);
-      }
-    }
-    if ((ts.processingOn !== null) !== (ts.state === PROCESSING)) fail(ts, 'processingOn iff processing');
-    if (ts.processingOn !== null && !ts.processingOn.processing.has(ts)) fail(ts, 'not in its worker processing');
-    if ((ts.state === QUEUED) !== (ts.heapIndex >= 0 && st.queue.has(ts))) fail(ts, 'queued iff in queue');
-    if ((ts.state === NO_WORKER) !== st.unrunnable.has(ts)) fail(ts, 'no-worker iff unrunnable');
-    if (ts.state === NO_WORKER) {
-      const could = [...st.workers.values()].some(
-        (w) => w.status === 'running' && (ts.restrictions === null || ts.restrictions.includes(w.id) || ts.restrictions.includes(w.name)),
-      );
-      if (could) fail(ts, 'no-worker although a running worker could take it');
-    }
-    if (ts.state === WAITING) {
-      const missing = ts.dependencies.filter((d) => d.state !== MEMORY).length;
-      if (ts.waitingOn !== missing) fail(ts, `waitingOn ${ts.waitingOn}, missing ${missing}`);
-      if (missing === 0) fail(ts, 'ready task left waiting');
-      if (ts.dependencies.some((d) => d.state === ERRED)) fail(ts, 'waiting on an erred dependency');
-    }
-    if (ts.state === QUEUED || ts.state === PROCESSING || ts.state === NO_WORKER) {
-      if (ts.dependencies.some((d) => d.state !== MEMORY)) fail(ts, 'runnable with a dependency not in memory');
-    }
-    if ((isActive(ts.state) || ts.state === MEMORY) && !needed) fail(ts, 'held in an active state or memory, unneeded');
-    if ((ts.state === RELEASED || ts.state === ERRED) && !needed && ts.dependents.length === ts.deadDependents) {
-      fail(ts, 'should have been forgotten');
-    }
-    if (ts.state === ERRED && ts.dependents.some((d) => isActive(d.state))) fail(ts, 'erred with active dependents');
-    if (ts.wantedBy !== null) {
-      if (ts.wantedBy.length === 0) fail(ts, 'empty wantedBy');
-      for (const c of ts.wantedBy) if (st.clients.get(c)?.has(ts) !== true) fail(ts, `client ${c} does not list it`);
-    }
-  }
-  for (let i = 0; i < FORGOTTEN; i++) {
-    if (counts[i] !== st.counts[i]) fail(null, `count of state ${i}: ${st.counts[i]} kept, ${counts[i]} counted`);
-  }
-  let freeSlot = false;
-  for (const w of st.workers.values()) {
-    if ((w.status === 'running') !== st.pool.has(w)) fail(null, `${w.id}: in pool iff running`);
-    if (w.status === 'running' && w.processing.size < w.slots) freeSlot = true;
-    let nbytes = 0;
-    for (const ts of w.hasWhat) {
-      if (ts.whoHas?.includes(w) !== true) fail(ts, `${w.id}.hasWhat lists it, whoHas does not`);
-      nbytes += Math.max(0, ts.nbytes);
-    }
-    if (nbytes !== w.nbytes) fail(null, `${w.id}.nbytes ${w.nbytes}, counted ${nbytes}`);
-    for (const ts of w.processing) if (ts.processingOn !== w) fail(ts, `${w.id}.processing lists it`);
-    const perPrefix = w.processingCounts.reduce((a, b) => a + b, 0);
-    if (perPrefix !== w.processing.size) fail(null, `${w.id}: prefix counts ${perPrefix} vs ${w.processing.size}`);
-    if (w.stealIncoming < 0) fail(null, `${w.id}: negative stealIncoming`);
-  }
-  if (st.queue.size > 0 && freeSlot) fail(null, 'queued tasks while a running worker has a free slot');
-  for (const [c, set] of st.clients) {
-    if (set.size === 0) fail(null, `client ${c} with an empty set`);
-    for (const ts of set) if (ts.wantedBy?.includes(c) !== true || st.tasks.get(ts.key) !== ts) fail(ts, `client ${c} lists it`);
+  try {
+    s.validate();
+  } catch (error) {
+    assert.fail(`${where}: ${error instanceof Error ? error.message : String(error)}`);
   }
 }
-
 
 /** Workers as the commands describe them: what each runs and holds. */
 class Cluster {
@@ -301,8 +199,8 @@ function fuzz(seed: number, steps: number): void {
   // Bring up the workers that restricted tasks wait for.
   const bringUpRestricted = (): boolean => {
     let added = false;
-    for (const ts of [...(s as unknown as Internals).unrunnable]) {
-      for (const w of ts.restrictions ?? []) {
+    for (const key of s.keysIn('no-worker')) {
+      for (const w of s.taskInfo(key)?.restrictions ?? []) {
         if (!s.hasWorker(w)) {
           cluster.running.set(w, new Set());
           cluster.holding.set(w, new Set());

@@ -1,0 +1,49 @@
+/**
+ * Functions and bundled modules on their way to workers: clients send them with their
+ * graphs, and each worker is sent a function (and the module bundle it comes from) once,
+ * just before the first task that needs it.
+ */
+import type { FnRef } from '../functions/fn-ref.js';
+import { BUNDLE_SCHEME, type SchedulerToWorker } from '../protocol/messages.js';
+import type { TaskSpec } from '../protocol/task-spec.js';
+
+/** What one worker has been sent already. */
+export interface Shipped {
+  readonly fns: Set<string>;
+  readonly modules: Set<string>;
+}
+
+export class FunctionShipping {
+  readonly #fns = new Map<string, FnRef>();
+  /** Bundled modules by content hash. */
+  readonly #modules = new Map<string, Uint8Array>();
+
+  /** Functions a client's graph names; the first copy of an id is kept. */
+  register(fns: readonly FnRef[]): void {
+    for (const fn of fns) if (!this.#fns.has(fn.id)) this.#fns.set(fn.id, fn);
+  }
+
+  /** A module bundle a client uploaded, by its content hash. */
+  upload(hash: string, code: Uint8Array): void {
+    this.#modules.set(hash, code);
+  }
+
+  /** Sends what `worker` lacks to run `spec`, before the task itself goes. */
+  prepare(worker: Shipped, spec: TaskSpec, send: (message: SchedulerToWorker) => void): void {
+    for (const step of spec.node.steps) {
+      if (worker.fns.has(step.fn)) continue;
+      const fn = this.#fns.get(step.fn);
+      if (fn === undefined) continue;
+      worker.fns.add(step.fn);
+      if (fn.kind === 'module' && fn.url.startsWith(BUNDLE_SCHEME)) {
+        const hash = fn.url.slice(BUNDLE_SCHEME.length);
+        const code = this.#modules.get(hash);
+        if (code !== undefined && !worker.modules.has(hash)) {
+          worker.modules.add(hash);
+          send({ op: 'load-module', hash, code });
+        }
+      }
+      send({ op: 'load-fns', fns: [fn] });
+    }
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * The scheduler's memory of what happened to keys: a bounded log of transitions, each
+ * with the stimulus that caused it, so "why did this task run twice, where did its result
+ * go" has an answer (Dask's `story()`). A ring of parallel arrays: recording costs a few
+ * stores and no allocation, whatever the load.
+ */
+import type { StoryEntry } from '../protocol/story.js';
+
+export class TransitionLog {
+  readonly capacity: number;
+  readonly #names: readonly string[];
+  readonly #keys: (string | undefined)[];
+  readonly #from: Uint8Array;
+  readonly #to: Uint8Array;
+  readonly #stimulus: (string | undefined)[];
+  readonly #worker: (string | null)[];
+  readonly #at: Float64Array;
+  #next = 0;
+  #size = 0;
+
+  /** `names` maps the state codes recorded to the names stories tell. */
+  constructor(capacity: number, names: readonly string[]) {
+    this.capacity = capacity;
+    this.#names = names;
+    this.#keys = new Array<string | undefined>(capacity);
+    this.#from = new Uint8Array(capacity);
+    this.#to = new Uint8Array(capacity);
+    this.#stimulus = new Array<string | undefined>(capacity);
+    this.#worker = new Array<string | null>(capacity).fill(null);
+    this.#at = new Float64Array(capacity);
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  record(key: string, from: number, to: number, stimulus: string, at: number, worker: string | null): void {
+    if (this.capacity === 0) return;
+    const i = this.#next;
+    this.#keys[i] = key;
+    this.#from[i] = from;
+    this.#to[i] = to;
+    this.#stimulus[i] = stimulus;
+    this.#worker[i] = worker;
+    this.#at[i] = at;
+    this.#next = i + 1 === this.capacity ? 0 : i + 1;
+    if (this.#size < this.capacity) this.#size++;
+  }
+
+  /** The entries for these keys still in the log, oldest first. O(log size). */
+  story(keys: ReadonlySet<string>): StoryEntry[] {
+    const out: StoryEntry[] = [];
+    const start = this.#size < this.capacity ? 0 : this.#next;
+    for (let n = 0; n < this.#size; n++) {
+      const i = (start + n) % this.capacity;
+      const key = this.#keys[i]!;
+      if (!keys.has(key)) continue;
+      const worker = this.#worker[i];
+      out.push({
+        key,
+        from: this.#names[this.#from[i]!] ?? String(this.#from[i]),
+        to: this.#names[this.#to[i]!] ?? String(this.#to[i]),
+        stimulus: this.#stimulus[i]!,
+        at: this.#at[i]!,
+        where: 'scheduler',
+        ...(worker === null || worker === undefined ? {} : { worker }),
+      });
+    }
+    return out;
+  }
+}
