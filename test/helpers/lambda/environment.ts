@@ -64,6 +64,7 @@ interface Assignment {
   readonly invocation: Invocation;
   readonly resolve: (outcome: Outcome) => void;
   delivered: boolean;
+  /** performance.now() at delivery, for the REPORT line's duration. */
   startedAt: number;
   logged: string;
 }
@@ -96,7 +97,7 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
 
 export class ExecutionEnvironment {
   readonly id = randomBytes(16).toString('hex');
-  readonly createdAt = Date.now();
+  readonly createdAt = performance.now();
   state: EnvironmentState = 'initializing';
   /** Set when the state becomes idle; the pool reaps environments idle for too long. */
   idleSince = 0;
@@ -212,10 +213,10 @@ export class ExecutionEnvironment {
     if (a === undefined || a.delivered || res === undefined || this.state === 'initializing') return;
     this.pendingNext = undefined;
     a.delivered = true;
-    a.startedAt = Date.now();
+    a.startedAt = performance.now();
     this.invocations++;
     const { timeoutS } = this.spec;
-    const deadline = a.startedAt + timeoutS * 1000;
+    const deadline = Date.now() + timeoutS * 1000;
     this.opts.log(this.spec.functionName, `START RequestId: ${a.invocation.requestId} Version: $LATEST`);
     this.armTimer(timeoutS * 1000, () => this.timedOut(a));
     this.thaw();
@@ -244,9 +245,9 @@ export class ExecutionEnvironment {
     this.disarmTimer();
     const id = a.invocation.requestId;
     if (a.delivered) {
-      const ms = Date.now() - a.startedAt;
+      const ms = performance.now() - a.startedAt;
       const init = this.initDurationMs !== undefined && this.invocations === 1 ? `\tInit Duration: ${this.initDurationMs.toFixed(2)} ms` : '';
-      const end = `END RequestId: ${id}\nREPORT RequestId: ${id}\tDuration: ${ms.toFixed(2)} ms\tBilled Duration: ${Math.ceil(ms)} ms\tMemory Size: ${this.spec.memoryMB} MB\tMax Memory Used: ${this.maxMemoryMB()} MB${init}`;
+      const end = `END RequestId: ${id}\nREPORT RequestId: ${id}\tDuration: ${ms.toFixed(2)} ms\tBilled Duration: ${Math.max(1, Math.ceil(ms))} ms\tMemory Size: ${this.spec.memoryMB} MB\tMax Memory Used: ${this.maxMemoryMB()} MB${init}`;
       for (const line of end.split('\n')) this.opts.log(this.spec.functionName, line);
       if (a.invocation.tail) a.logged = (`START RequestId: ${id} Version: $LATEST\n` + a.logged + end + '\n').slice(-TAIL_BYTES);
     }
@@ -280,7 +281,7 @@ export class ExecutionEnvironment {
     req.resume();
     if (this.state === 'dead') return void res.destroy();
     if (this.state === 'initializing') {
-      this.initDurationMs = Date.now() - this.createdAt;
+      this.initDurationMs = performance.now() - this.createdAt;
       this.disarmTimer();
       this.state = this.assignment === undefined ? 'idle' : 'busy';
     }
