@@ -45,7 +45,7 @@ fi
 rm -rf "$dir"
 mkdir -p "$dir"
 cd "$dir"
-printf '{"name":"tessera-lambda-ric","private":true}\n' >package.json
+printf '{"name":"tessera-lambda-ric","private":true,"allowScripts":{"aws-lambda-ric":true}}\n' >package.json
 log="$dir/build.log"
 echo "building aws-lambda-ric@$version into $dir (a few minutes; log: $log)" >&2
 start=$(date +%s)

@@ -49,6 +49,12 @@ export const handler = async (event, context) => {
       return { pid: process.pid };
     case 'big':
       return 'x'.repeat(event.bytes);
+    case 'grow': {
+      const kept = [];
+      for (let i = 0; i < event.mb; i++) kept.push(Buffer.alloc(1024 * 1024, 1));
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      return kept.length;
+    }
     case 'record': {
       const n = attemptsSoFar(event.file, context.awsRequestId);
       appendFileSync(event.file, JSON.stringify({ requestId: context.awsRequestId, attempt: n + 1, pid: process.pid }) + '\\n');

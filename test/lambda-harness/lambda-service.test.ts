@@ -290,6 +290,18 @@ void describe('local Lambda service through @aws-sdk/client-lambda', { skip }, (
     await until(() => !isAlive(before.pid), 'the environment with the old configuration ended');
   });
 
+  void test('an invocation that outgrows MemorySize is killed as Runtime.OutOfMemory', async () => {
+    const name = uniqueName('oom');
+    await createTestFunction(client, name, { MemorySize: 128 });
+    const out = await client.send(new InvokeCommand({ FunctionName: name, Payload: json({ op: 'grow', mb: 300 }) }));
+    assert.equal(out.FunctionError, 'Unhandled');
+    const doc = parse(out.Payload) as { errorType: string; errorMessage: string };
+    assert.equal(doc.errorType, 'Runtime.OutOfMemory');
+    assert.match(doc.errorMessage, /Runtime exited with error: signal: killed/);
+    const fine = await client.send(new InvokeCommand({ FunctionName: name, Payload: json({ op: 'grow', mb: 10 }) }));
+    assert.equal(fine.FunctionError, undefined);
+  });
+
   void test('a runtime that exits mid-invocation is reported as Runtime.ExitError', async () => {
     const name = uniqueName('exit');
     await createTestFunction(client, name);

@@ -114,6 +114,7 @@ export class ExecutionEnvironment {
   private pendingNext: ServerResponse | undefined;
   private assignment: Assignment | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private memoryWatch: NodeJS.Timeout | undefined;
   private frozen = false;
   private deadReason = '';
 
@@ -219,6 +220,7 @@ export class ExecutionEnvironment {
     const deadline = Date.now() + timeoutS * 1000;
     this.opts.log(this.spec.functionName, `START RequestId: ${a.invocation.requestId} Version: $LATEST`);
     this.armTimer(timeoutS * 1000, () => this.timedOut(a));
+    this.watchMemory(a);
     this.thaw();
     const headers: Record<string, string | number> = {
       'Content-Type': 'application/json',
@@ -239,30 +241,35 @@ export class ExecutionEnvironment {
     this.destroy('timeout');
   }
 
+  /** Samples the runtime's resident size; past MemorySize the sandbox is killed, as Lambda's cgroup would. */
+  private watchMemory(a: Assignment): void {
+    clearInterval(this.memoryWatch);
+    this.memoryWatch = setInterval(() => {
+      const rssMB = readStatusMB(this.pid, 'VmRSS');
+      if (rssMB <= this.spec.memoryMB) return;
+      const message = `RequestId: ${a.invocation.requestId} Error: Runtime exited with error: signal: killed`;
+      this.complete(a, { ok: false, errorType: 'Runtime.OutOfMemory', body: errorDocument('Runtime.OutOfMemory', message) });
+      this.destroy('out of memory');
+    }, 100);
+    this.memoryWatch.unref();
+  }
+
   private complete(a: Assignment, outcome: Outcome): void {
     if (this.assignment !== a) return;
     this.assignment = undefined;
     this.disarmTimer();
+    clearInterval(this.memoryWatch);
+    this.memoryWatch = undefined;
     const id = a.invocation.requestId;
     if (a.delivered) {
       const ms = performance.now() - a.startedAt;
       const init = this.initDurationMs !== undefined && this.invocations === 1 ? `\tInit Duration: ${this.initDurationMs.toFixed(2)} ms` : '';
-      const end = `END RequestId: ${id}\nREPORT RequestId: ${id}\tDuration: ${ms.toFixed(2)} ms\tBilled Duration: ${Math.max(1, Math.ceil(ms))} ms\tMemory Size: ${this.spec.memoryMB} MB\tMax Memory Used: ${this.maxMemoryMB()} MB${init}`;
+      const end = `END RequestId: ${id}\nREPORT RequestId: ${id}\tDuration: ${ms.toFixed(2)} ms\tBilled Duration: ${Math.max(1, Math.ceil(ms))} ms\tMemory Size: ${this.spec.memoryMB} MB\tMax Memory Used: ${readStatusMB(this.pid, 'VmHWM')} MB${init}`;
       for (const line of end.split('\n')) this.opts.log(this.spec.functionName, line);
       if (a.invocation.tail) a.logged = (`START RequestId: ${id} Version: $LATEST\n` + a.logged + end + '\n').slice(-TAIL_BYTES);
     }
     if (this.state === 'busy') this.state = 'idle';
     a.resolve(a.invocation.tail ? { ...outcome, log: a.logged } : outcome);
-  }
-
-  private maxMemoryMB(): number {
-    try {
-      const status = readFileSync(`/proc/${this.pid ?? 0}/status`, 'utf8');
-      const kb = /VmHWM:\s+(\d+)/.exec(status)?.[1];
-      return kb === undefined ? 0 : Math.ceil(Number(kb) / 1024);
-    } catch {
-      return 0;
-    }
   }
 
   // ---- the Runtime API -------------------------------------------------------------------
@@ -366,6 +373,7 @@ export class ExecutionEnvironment {
     this.deadReason = reason;
     this.state = 'dead';
     this.disarmTimer();
+    clearInterval(this.memoryWatch);
     const pid = this.pid;
     if (pid !== undefined) {
       killGroup(pid, 'SIGKILL');
@@ -395,6 +403,17 @@ export class ExecutionEnvironment {
     const child = this.child;
     if (child === undefined || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
     return new Promise((resolve) => child.once('exit', () => resolve()));
+  }
+}
+
+/** A memory figure of a process from /proc/PID/status, in MB (0 when it cannot be read). */
+function readStatusMB(pid: number | undefined, field: 'VmRSS' | 'VmHWM'): number {
+  if (pid === undefined) return 0;
+  try {
+    const kb = new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? 0 : Math.ceil(Number(kb) / 1024);
+  } catch {
+    return 0;
   }
 }
 
