@@ -363,7 +363,9 @@ void describe('local Lambda service through @aws-sdk/client-lambda', { skip }, (
     const mine = service.history.filter((r) => r.requestId === requestId && r.result !== 'throttled');
     assert.deepStrictEqual(mine.map((r) => r.result), ['function-error', 'function-error', 'success']);
 
-    // With MaximumRetryAttempts 0 a failure is final.
+    // MaximumRetryAttempts is 0 to 2; with 0 a failure is final.
+    const outOfRange = await failure(client.send(new PutFunctionEventInvokeConfigCommand({ FunctionName: name, MaximumRetryAttempts: 3 })));
+    assert.equal(outOfRange.name, 'ValidationException');
     await client.send(new PutFunctionEventInvokeConfigCommand({ FunctionName: name, MaximumRetryAttempts: 0 }));
     const once = await client.send(new InvokeCommand({ FunctionName: name, InvocationType: 'Event', Payload: json({ op: 'record', file, failTimes: 5 }) }));
     await until(() => service.history.some((r) => r.requestId === once.$metadata.requestId && r.result === 'discarded'), 'the event was discarded');

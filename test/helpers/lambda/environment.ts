@@ -10,6 +10,11 @@
  * that long-poll, and the `response` or `error` the client posts completes it. Between
  * invocations the process group is frozen (SIGSTOP) as Lambda freezes its sandboxes; an
  * overrun, a crash or an init error destroys it (SIGKILL to the whole group).
+ *
+ * The Runtime API is this service's own, written against AWS's documentation, rather than
+ * AWS's runtime interface emulator: the emulator serves one environment behind an invoke
+ * endpoint that answers a handler's error like a result, so the service could not tell
+ * function errors, timeouts and crashes apart (README.md says more).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
