@@ -1,0 +1,98 @@
+/** What the Lambda service tests share: a client on the service, and a test function's package. */
+import { CreateFunctionCommand, type CreateFunctionCommandInput, LambdaClient, waitUntilFunctionActiveV2 } from '@aws-sdk/client-lambda';
+import { type LambdaService, runtimeClientMissing, zipFiles } from '../helpers/lambda/index.js';
+
+/** Under CI a missing runtime interface client fails these tests instead of skipping them. */
+export const skip = process.env.CI === 'true' ? false : runtimeClientMissing;
+
+export const ROLE = 'arn:aws:iam::123456789012:role/tessera-test';
+export const CREDENTIALS = { accessKeyId: 'AKIDTESSERATEST', secretAccessKey: 'tessera-test-secret' };
+
+/** One attempt per call: the SDK's own retries would hide the throttles and errors under test. */
+export function clientFor(service: LambdaService, credentials = CREDENTIALS): LambdaClient {
+  return new LambdaClient({ endpoint: service.endpoint, region: service.region, credentials, maxAttempts: 1 });
+}
+
+/** An ESM handler that does what the event's `op` says. */
+export const HANDLER_MJS = `
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+
+const attemptsSoFar = (file, id) =>
+  existsSync(file) ? readFileSync(file, 'utf8').split('\\n').filter((line) => line.includes(id)).length : 0;
+
+export const handler = async (event, context) => {
+  switch (event.op) {
+    case 'echo':
+      return {
+        event,
+        requestId: context.awsRequestId,
+        functionName: context.functionName,
+        memoryLimitInMB: context.memoryLimitInMB,
+        remaining: context.getRemainingTimeInMillis(),
+        arn: context.invokedFunctionArn,
+        pid: process.pid,
+        cwd: process.cwd(),
+        env: {
+          LAMBDA_TASK_ROOT: process.env.LAMBDA_TASK_ROOT,
+          _HANDLER: process.env._HANDLER,
+          AWS_LAMBDA_FUNCTION_NAME: process.env.AWS_LAMBDA_FUNCTION_NAME,
+          AWS_LAMBDA_FUNCTION_MEMORY_SIZE: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+          AWS_LAMBDA_FUNCTION_VERSION: process.env.AWS_LAMBDA_FUNCTION_VERSION,
+          AWS_REGION: process.env.AWS_REGION,
+          GREETING: process.env.GREETING,
+        },
+      };
+    case 'throw':
+      throw new TypeError(event.message);
+    case 'sleep':
+      await new Promise((resolve) => setTimeout(resolve, event.ms));
+      return { pid: process.pid };
+    case 'big':
+      return 'x'.repeat(event.bytes);
+    case 'grow': {
+      const kept = [];
+      for (let i = 0; i < event.mb; i++) kept.push(Buffer.alloc(1024 * 1024, 1));
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      return kept.length;
+    }
+    case 'record': {
+      const n = attemptsSoFar(event.file, context.awsRequestId);
+      appendFileSync(event.file, JSON.stringify({ requestId: context.awsRequestId, attempt: n + 1, pid: process.pid }) + '\\n');
+      if (n < (event.failTimes ?? 0)) throw new Error('failing attempt ' + (n + 1));
+      return 'recorded';
+    }
+    case 'exit':
+      process.exit(event.code ?? 1);
+  }
+  throw new Error('unknown op ' + event.op);
+};
+`;
+
+/** A CommonJS handler, as `app.js` with Handler `app.handler`. */
+export const HANDLER_CJS = `
+exports.handler = async (event, context) => ({ cjs: true, sum: event.a + event.b, requestId: context.awsRequestId });
+`;
+
+let counter = 0;
+export const uniqueName = (prefix: string): string => `${prefix}-${process.pid}-${++counter}`;
+
+/** Creates a function from the ESM handler and waits until it is Active. */
+export async function createTestFunction(client: LambdaClient, name: string, extra: Partial<CreateFunctionCommandInput> = {}): Promise<void> {
+  await client.send(
+    new CreateFunctionCommand({
+      FunctionName: name,
+      Runtime: 'nodejs20.x',
+      Handler: 'index.handler',
+      Role: ROLE,
+      Timeout: 10,
+      MemorySize: 256,
+      Code: { ZipFile: await zipFiles({ 'index.mjs': HANDLER_MJS }) },
+      ...extra,
+    }),
+  );
+  await waitUntilFunctionActiveV2({ client, maxWaitTime: 60, minDelay: 1 }, { FunctionName: name });
+}
+
+export const json = (value: unknown): Uint8Array => Buffer.from(JSON.stringify(value));
+
+export const parse = (payload: Uint8Array | undefined): unknown => JSON.parse(Buffer.from(payload ?? new Uint8Array()).toString()) as unknown;
