@@ -49,7 +49,8 @@ export function notebookTools(): Promise<NotebookTools> {
   installing ??= new Promise<NotebookTools>((resolvePromise, reject) => {
     execFile('bash', [ENSURE], { maxBuffer: 16 * 1024 * 1024, timeout: 15 * 60_000 }, (error, stdout, stderr) => {
       if (error !== null) {
-        reject(new Error(`scripts/notebook/ensure.sh failed (${error.message.split('\n')[0] ?? ''}):\n${tail(stderr, 4000)}`));
+        const why = stderr.trim().split('\n').pop()?.replace(/^notebook tools: /, '') ?? error.message;
+        reject(new Error(`scripts/notebook/ensure.sh failed: ${why}\n${tail(stderr, 4000)}`));
         return;
       }
       const vars = new Map<string, string>();
@@ -79,18 +80,21 @@ export function notebookTools(): Promise<NotebookTools> {
 }
 
 /**
- * Why notebook tests skip, or false when they can run. Under CI=true it is always false:
- * there a missing kernel must fail the tests (with ensure.sh's own error), never skip them.
+ * Why notebook tests skip, or false when they can run; installs the tools first. Under
+ * CI=true it is always false: there a missing kernel must fail the tests (with ensure.sh's
+ * own error, from executeNotebook), never skip them.
  */
 export async function notebookToolsMissing(): Promise<string | false> {
-  if (process.env['CI'] === 'true') return false;
-  if (process.platform !== 'linux') return `notebook tests need Linux (they watch processes through /proc): skipped on ${process.platform}`;
+  const ci = process.env['CI'] === 'true';
+  if (process.platform !== 'linux') {
+    return ci ? false : `notebook tests need Linux (they watch processes through /proc): skipped on ${process.platform}`;
+  }
   try {
     await notebookTools();
     return false;
   } catch (error) {
     const first = (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
-    return `the notebook kernel could not be installed (${first}): notebook tests skipped`;
+    return ci ? false : `the notebook kernel could not be installed (${first}): notebook tests skipped`;
   }
 }
 
