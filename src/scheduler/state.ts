@@ -22,7 +22,14 @@
  * an active state (waiting, no-worker, queued, processing) does; that single count is what
  * frees intermediate results as soon as their last dependent has finished.
  */
-import { InvalidArgumentError, MissingKeyError } from '../errors.js';
+import { InvalidArgumentError } from '../errors.js';
+import { missingKeyError, scatteredLostError, workerLostError } from './error-info.js';
+import { resolveOptions, type ResolvedOptions, type SchedulerStateOptions } from './options.js';
+import { countsOf, type PrefixSnapshot, type SchedulerSnapshot, type StateCounts, type TaskInfo, type WorkerSnapshot } from './snapshot.js';
+
+export type { SchedulerStateOptions } from './options.js';
+export { emptyStateCounts } from './snapshot.js';
+export type { PrefixSnapshot, SchedulerSnapshot, StateCounts, TaskInfo, WorkerSnapshot } from './snapshot.js';
 import type {
   AddWorkerEvent,
   CancelEvent,
@@ -36,10 +43,10 @@ import type {
   TaskErrorInfo,
   TaskFinishedEvent,
   UpdateGraphEvent,
-  WorkerMemory,
 } from './events.js';
 import type { StoryEntry } from '../protocol/story.js';
 import { IndexedHeap } from './priority-queue.js';
+import { Retirements } from './retirement.js';
 import { TransitionLog } from './story.js';
 import { validateState } from './validate.js';
 import { decideWorker, isRootish, WorkerPool } from './placement.js';
@@ -67,176 +74,13 @@ import {
   WorkerState,
   type HeldTaskStateName,
   type TaskStateCode,
-  type WorkerStatus,
 } from './records.js';
-
-export interface SchedulerStateOptions {
-  /** Bytes per second between workers, for the cost of moving data. Default 100 MB/s. */
-  bandwidth?: number;
-  /** Expected duration of a task whose prefix has not finished a task yet. Default 500 ms. */
-  defaultTaskDurationMs?: number;
-  /** Workers that may die while running a task before it errs. Default 3. */
-  allowedFailures?: number;
-  /** A worker not heard from for longer is removed on the next tick. Default 300,000 ms; Infinity disables. */
-  workerTtlMs?: number;
-  /**
-   * Queued root-ish tasks go to a worker while it processes fewer than
-   * ceil(nthreads × saturation). Default 1.1 (one spare task per worker at least);
-   * Infinity disables queuing (root-ish tasks are then placed at once).
-   */
-  saturation?: number;
-  /** Rebalance on ticks by stealing from saturated workers. Default true. */
-  workStealing?: boolean;
-  /** A steal request unanswered for this long is given up. Default 30,000 ms. */
-  stealTimeoutMs?: number;
-  /** Transitions kept for `story()`, newest replacing oldest. Default 100,000; 0 keeps none. */
-  transitionLogLength?: number;
-  /** Check every invariant after every event (slow; for tests and debugging). Default false. */
-  validate?: boolean;
-}
-
-interface ResolvedOptions {
-  readonly bandwidth: number;
-  readonly defaultTaskDurationMs: number;
-  readonly allowedFailures: number;
-  readonly workerTtlMs: number;
-  readonly saturation: number;
-  readonly workStealing: boolean;
-  readonly stealTimeoutMs: number;
-  readonly transitionLogLength: number;
-  readonly validate: boolean;
-}
-
-function resolveOptions(o: SchedulerStateOptions): ResolvedOptions {
-  const positive = (name: string, v: number | undefined, dflt: number, allowInfinity: boolean): number => {
-    if (v === undefined) return dflt;
-    if (typeof v !== 'number' || Number.isNaN(v) || v <= 0 || (!allowInfinity && !Number.isFinite(v))) {
-      throw new InvalidArgumentError(`options.${name} must be a positive number${allowInfinity ? ' or Infinity' : ''}`);
-    }
-    return v;
-  };
-  const allowedFailures = o.allowedFailures ?? 3;
-  if (!Number.isInteger(allowedFailures) || allowedFailures < 0) {
-    throw new InvalidArgumentError('options.allowedFailures must be a non-negative integer');
-  }
-  if (o.workStealing !== undefined && typeof o.workStealing !== 'boolean') {
-    throw new InvalidArgumentError('options.workStealing must be a boolean');
-  }
-  if (o.validate !== undefined && typeof o.validate !== 'boolean') throw new InvalidArgumentError('options.validate must be a boolean');
-  const transitionLogLength = o.transitionLogLength ?? 100_000;
-  if (!Number.isInteger(transitionLogLength) || transitionLogLength < 0) {
-    throw new InvalidArgumentError('options.transitionLogLength must be a non-negative integer');
-  }
-  return {
-    bandwidth: positive('bandwidth', o.bandwidth, 100e6, false),
-    defaultTaskDurationMs: positive('defaultTaskDurationMs', o.defaultTaskDurationMs, 500, false),
-    allowedFailures,
-    workerTtlMs: positive('workerTtlMs', o.workerTtlMs, 300_000, true),
-    saturation: positive('saturation', o.saturation, 1.1, true),
-    workStealing: o.workStealing ?? true,
-    stealTimeoutMs: positive('stealTimeoutMs', o.stealTimeoutMs, 30_000, true),
-    transitionLogLength,
-    validate: o.validate ?? false,
-  };
-}
-
-// ---------------------------------------------------------------------------------------
-// Query results
-// ---------------------------------------------------------------------------------------
-
-export type StateCounts = Record<HeldTaskStateName, number>;
-
-export interface WorkerSnapshot {
-  readonly worker: string;
-  readonly name: string;
-  readonly status: WorkerStatus;
-  readonly nthreads: number;
-  readonly memoryLimit: number;
-  /** Tasks assigned to it and not yet reported back. */
-  readonly processing: number;
-  /** Task results it holds. */
-  readonly inMemory: number;
-  readonly nbytes: number;
-  /** Seconds of work assigned to it, estimated. */
-  readonly occupancy: number;
-  readonly memory: WorkerMemory;
-  readonly lastSeen: number;
-}
-
-export interface PrefixSnapshot {
-  readonly prefix: string;
-  /** Estimated seconds per task in use now. */
-  readonly duration: number;
-  /** Whether a task of the prefix has finished (else the estimate is the default or running time). */
-  readonly measured: boolean;
-  readonly counts: StateCounts;
-}
-
-export interface SchedulerSnapshot {
-  readonly now: number;
-  readonly tasks: number;
-  readonly byState: StateCounts;
-  readonly workers: readonly WorkerSnapshot[];
-  readonly prefixes: readonly PrefixSnapshot[];
-  readonly totalThreads: number;
-  readonly stealsInFlight: number;
-  readonly retiring: readonly string[];
-  readonly clients: number;
-  /** Seconds of work in waiting, no-worker, queued and processing tasks, estimated. */
-  readonly expectedRemainingWork: number;
-}
-
-export interface TaskInfo {
-  readonly key: string;
-  readonly prefix: string;
-  readonly state: HeldTaskStateName;
-  readonly priority: readonly [number, number, number];
-  readonly dependencies: readonly string[];
-  readonly dependents: readonly string[];
-  readonly whoHas: readonly string[];
-  readonly processingOn: string | null;
-  readonly nbytes: number;
-  readonly wantedBy: readonly string[];
-  /** Workers (ids or names) it may run on; empty when any will do. */
-  readonly restrictions: readonly string[];
-  readonly retries: number;
-  readonly suspicious: number;
-  readonly error: TaskErrorInfo | null;
-}
 
 interface StealRecord {
   readonly victim: WorkerState;
   /** null: the victim is retiring; place the task afresh. */
   readonly thief: WorkerState | null;
   readonly at: number;
-}
-
-/** Every state at zero: a prefix or cluster with nothing in it. */
-export function emptyStateCounts(): StateCounts {
-  return countsOf(new Array<number>(FORGOTTEN).fill(0));
-}
-
-function countsOf(raw: readonly number[]): StateCounts {
-  const out = {} as Record<HeldTaskStateName, number>;
-  for (let s = 0; s < FORGOTTEN; s++) out[TASK_STATE_NAMES[s] as HeldTaskStateName] = raw[s] as number;
-  return out;
-}
-
-function missingKeyError(key: string, missing: string): TaskErrorInfo {
-  const e = new MissingKeyError(key, missing);
-  return { kind: 'missing-key', name: e.name, message: e.message, stack: `${e.name}: ${e.message}`, key, missing };
-}
-
-function workerLostError(ts: TaskState): TaskErrorInfo {
-  const message =
-    `task '${ts.key}' was running on ${ts.suspicious} workers that died while running it; ` +
-    `it is probably what killed them (raise allowedFailures to keep trying)`;
-  return { kind: 'worker-lost', name: 'WorkerLostError', message, stack: `WorkerLostError: ${message}`, key: ts.key };
-}
-
-function scatteredLostError(ts: TaskState): TaskErrorInfo {
-  const message = `the scattered data of '${ts.key}' was lost with the workers that held it and cannot be recomputed`;
-  return { kind: 'data-lost', name: 'WorkerLostError', message, stack: `WorkerLostError: ${message}`, key: ts.key };
 }
 
 const NO_LOCATIONS: readonly never[] = Object.freeze([]);
@@ -256,7 +100,7 @@ export class SchedulerState {
   private readonly pool = new WorkerPool();
   private readonly unrunnable = new Set<TaskState>();
   private readonly steals = new Map<TaskState, StealRecord>();
-  private readonly retiring = new Set<WorkerState>();
+  private readonly retiring: Retirements;
   private readonly counts: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
   /** Prefixes given a running age at the last tick. */
   private aged: Prefix[] = [];
@@ -280,6 +124,16 @@ export class SchedulerState {
     this.defaultDuration = this.options.defaultTaskDurationMs / 1000;
     this.queuing = Number.isFinite(this.options.saturation);
     this.log = new TransitionLog(this.options.transitionLogLength, TASK_STATE_NAMES);
+    this.retiring = new Retirements({
+      pool: this.pool,
+      send: (ws, command) => this.toWorker(ws, command),
+      emit: (command) => this.out.push(command),
+      retired: (ws) => this.removeWorker(ws, 'retired'),
+      rejoin: (ws) => {
+        this.pool.add(ws);
+        this.retryUnrunnable();
+      },
+    });
   }
 
   /**
@@ -518,7 +372,7 @@ export class SchedulerState {
       prefixes,
       totalThreads: this.totalThreads,
       stealsInFlight: this.steals.size,
-      retiring: [...this.retiring].map((w) => w.id),
+      retiring: this.retiring.ids(),
       clients: this.clients.size,
       expectedRemainingWork: this.expectedRemainingWork(),
     };
@@ -548,9 +402,7 @@ export class SchedulerState {
 
   private removeWorker(ws: WorkerState, reason: 'lost' | 'retired' | 'closed'): void {
     if (ws.status === 'closed') return;
-    this.retiring.delete(ws);
-    ws.retirePending = null;
-    ws.retireFresh = null;
+    this.retiring.forget(ws);
     ws.status = 'closed';
     this.pool.remove(ws);
     this.workers.delete(ws.id);
@@ -592,7 +444,7 @@ export class SchedulerState {
     for (const ts of failed) if (ts.state === WAITING) this.err(ts, workerLostError(ts), false);
     for (const ts of lost) this.recomputeOrRelease(ts);
 
-    if (this.retiring.size > 0) for (const r of this.retiring) this.replanTargeting(r, ws);
+    this.retiring.workerGone(ws);
   }
 
   private updateGraph(e: UpdateGraphEvent): void {
@@ -814,15 +666,12 @@ export class SchedulerState {
       const ws = this.workers.get(id);
       if (ws === undefined || ws.status === 'closing' || ws.status === 'closed') continue;
       this.pool.remove(ws);
-      ws.status = 'closing';
-      ws.retirePending = new Map();
-      ws.retireFresh = [...ws.hasWhat];
-      this.retiring.add(ws);
+      this.retiring.begin(ws);
       leaving.push(ws);
     }
     if (leaving.length === 0) return;
     // Copies already on their way to a worker that is now leaving need another home.
-    for (const r of this.retiring) for (const ws of leaving) this.replanTargeting(r, ws);
+    for (const ws of leaving) this.retiring.workerGone(ws);
     // Ask for back what they have not started; what they run, they finish.
     for (const ws of leaving) {
       for (const ts of ws.processing) {
@@ -1319,94 +1168,6 @@ export class SchedulerState {
   }
 
   // -------------------------------------------------------------------------------------
-  // Retirement
-  // -------------------------------------------------------------------------------------
-
-  /** Finds homes for the fresh keys of retiring workers; closes the ones done. */
-  private progressRetirements(): boolean {
-    let changed = false;
-    for (const ws of [...this.retiring]) {
-      const fresh = ws.retireFresh;
-      if (fresh !== null && fresh.length > 0) {
-        ws.retireFresh = [];
-        if (!this.planRetirement(ws, fresh)) {
-          changed = true;
-          continue;
-        }
-      }
-      if (ws.processing.size === 0 && ws.retirePending !== null && ws.retirePending.size === 0) {
-        this.toWorker(ws, { op: 'close-worker', worker: ws.id });
-        this.removeWorker(ws, 'retired');
-        changed = true;
-      }
-    }
-    return changed;
-  }
-
-  /**
-   * Sends copies of the keys only leaving workers hold to the workers that stay with the
-   * least data, spreading them. Returns false (and aborts the retirement) if no worker stays.
-   */
-  private planRetirement(ws: WorkerState, keys: readonly TaskState[]): boolean {
-    const pending = ws.retirePending;
-    if (pending === null) return true;
-    let targets: IndexedHeap<{ heapIndex: number; ws: WorkerState; bytes: number }> | null = null;
-    const batches = new Map<WorkerState, { key: string; whoHas: string[] }[]>();
-    for (const ts of keys) {
-      if (ts.state !== MEMORY || ts.whoHas === null || !ws.hasWhat.has(ts) || pending.has(ts)) continue;
-      if (ts.whoHas.some((h) => h.status === 'running' || h.status === 'paused')) continue;
-      if (targets === null) {
-        targets = new IndexedHeap((a, b) => a.bytes < b.bytes);
-        for (const w of this.pool.values()) targets.push({ heapIndex: -1, ws: w, bytes: w.nbytes });
-      }
-      const target = targets.peek();
-      if (target === undefined) {
-        this.abortRetirement(ws);
-        return false;
-      }
-      pending.set(ts, target.ws);
-      target.bytes += ts.nbytes > 0 ? ts.nbytes : 0;
-      targets.update(target);
-      let batch = batches.get(target.ws);
-      if (batch === undefined) {
-        batch = [];
-        batches.set(target.ws, batch);
-      }
-      batch.push({ key: ts.key, whoHas: ts.whoHas.map((h) => h.id) });
-    }
-    for (const [target, batch] of batches) this.toWorker(target, { op: 'replicate', worker: target.id, keys: batch });
-    return true;
-  }
-
-  private abortRetirement(ws: WorkerState): void {
-    this.retiring.delete(ws);
-    ws.retirePending = null;
-    ws.retireFresh = null;
-    ws.status = ws.reported;
-    if (ws.status === 'running') {
-      this.pool.add(ws);
-      this.retryUnrunnable();
-    }
-    this.out.push({
-      op: 'retire-aborted',
-      worker: ws.id,
-      reason: 'no other running worker can take the data it alone holds',
-    });
-  }
-
-  /** Copies planned from `r` to `gone` (which left or is leaving) are planned again. */
-  private replanTargeting(r: WorkerState, gone: WorkerState): void {
-    const pending = r.retirePending;
-    if (pending === null || r === gone) return;
-    const again: TaskState[] = [];
-    for (const [ts, target] of pending) if (target === gone) again.push(ts);
-    if (again.length === 0) return;
-    for (const ts of again) pending.delete(ts);
-    if (r.retireFresh === null) r.retireFresh = again;
-    else r.retireFresh.push(...again);
-  }
-
-  // -------------------------------------------------------------------------------------
   // Output
   // -------------------------------------------------------------------------------------
 
@@ -1415,7 +1176,7 @@ export class SchedulerState {
       if (this.releases.length > 0) this.drainReleases();
       if (this.ready.length > 0) this.placeReady();
       if (this.queue.size > 0) this.fillSlots();
-    } while (this.retiring.size > 0 && this.progressRetirements());
+    } while (this.retiring.size > 0 && this.retiring.progress());
   }
 
   private toWorker(ws: WorkerState, command: SchedulerCommand): void {
