@@ -226,9 +226,9 @@ void describe('a private Slurm cluster, stopped', { skip }, () => {
     const slurm = await startSlurm({ cpus: 2, memoryMB: 1024 });
     try {
       const id = await sbatch(slurm, ['-o', '/dev/null', '--wrap', 'sleep 600']);
-      await until(async () => (await job(slurm, id))?.state === 'RUNNING', `job ${id} runs`, 30_000, 100);
-      const comms = clusterProcesses(slurm.confPath).map((p) => p.comm);
-      for (const daemon of ['munged', 'slurmctld', 'slurmd', 'slurmstepd', 'sleep']) assert.ok(comms.includes(daemon), `${daemon} runs (${comms.join(' ')})`);
+      const comms = (): string[] => clusterProcesses(slurm.confPath).map((p) => p.comm);
+      await until(() => comms().includes('sleep'), `job ${id} runs`, 30_000, 100);
+      for (const name of ['munged', 'slurmctld', 'slurmd', 'slurmstepd']) assert.ok(comms().includes(name), `${name} runs (${comms().join(' ')})`);
     } finally {
       await slurm.stop();
     }
@@ -263,7 +263,8 @@ void describe('a private Slurm cluster, stopped', { skip }, () => {
     });
     lines.close();
     const { dir, confPath } = JSON.parse(first) as { dir: string; confPath: string };
-    assert.ok(clusterProcesses(confPath).some((p) => p.comm === 'slurmstepd'), 'its job runs');
+    // RUNNING in squeue comes a moment before slurmd has launched the job.
+    await until(() => clusterProcesses(confPath).some((p) => p.comm === 'sleep'), 'its job runs', 30_000, 100);
     owner.kill('SIGKILL');
     await once(owner, 'exit');
     await until(() => clusterProcesses(confPath).length === 0 && !existsSync(dir), 'the reaper has ended everything and removed the directory', 60_000, 100);

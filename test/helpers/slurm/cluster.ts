@@ -17,12 +17,13 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { appendFileSync, chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { slurmConf } from './config.js';
+import { slurmConf, slurmdbdConf } from './config.js';
 import { slurmUnavailable } from './install.js';
+import { mariadbArgs, mariadbDataDir } from './mariadb.js';
 
 export interface SlurmOptions {
   /** Partition name (the only one, and the default). Default 'compute'. */
@@ -35,6 +36,11 @@ export interface SlurmOptions {
   readonly killWait?: number;
   /** Seconds a finished job stays in `squeue -t all`. Default 300 (Slurm's). */
   readonly minJobAge?: number;
+  /**
+   * Keep accounting in slurmdbd (with a private MariaDB) so that `sacct` answers. Costs
+   * about 3 s more per start, and slurmdbd and mariadb-server installed. Default false.
+   */
+  readonly accounting?: boolean;
   /** Extra slurm.conf lines, appended last. */
   readonly extraConfig?: readonly string[];
   /** Keep the directory (logs, state) after stop(). Default: TESSERA_SLURM_KEEP=1. */
@@ -75,7 +81,7 @@ export class SlurmStartError extends Error {
 
 /** Starts a private Slurm; resolves once `sinfo` shows its node idle. */
 export async function startSlurm(options: SlurmOptions = {}): Promise<SlurmCluster> {
-  const missing = await slurmUnavailable();
+  const missing = await slurmUnavailable({ accounting: options.accounting === true });
   if (missing !== false) throw new SlurmStartError(`Slurm is not available: ${missing}`);
   const o = fill(options);
   // Free ports are probed, then bound by Slurm a moment later; on the rare collision, try
@@ -98,6 +104,7 @@ function fill(options: SlurmOptions): Filled {
     memoryMB: options.memoryMB ?? 4096,
     killWait: options.killWait ?? 2,
     minJobAge: options.minJobAge ?? 300,
+    accounting: options.accounting ?? false,
     extraConfig: options.extraConfig ?? [],
     keep: options.keep ?? process.env.TESSERA_SLURM_KEEP === '1',
     startTimeoutMs: options.startTimeoutMs ?? 60_000,
@@ -127,11 +134,12 @@ async function startOnce(o: Filled): Promise<SlurmCluster> {
   const mungeSocket = join(dir, 'munge.sock');
   const clusterName = `t${randomBytes(4).toString('hex')}`;
   const nodeName = (hostname().split('.')[0] ?? '').replace(/[^A-Za-z0-9-]/g, '') || 'node1';
-  const [ctldPort = 0, slurmdPort = 0] = await freePorts(2);
+  const [ctldPort = 0, slurmdPort = 0, dbdPort = 0, mysqlPort = 0] = await freePorts(o.accounting ? 4 : 2);
   writeFileSync(
     confPath,
-    slurmConf({ clusterName, dir, mungeSocket, ctldPort, slurmdPort, nodeName, cpus: o.cpus, memoryMB: o.memoryMB, partition: o.partition, killWait: o.killWait, minJobAge: o.minJobAge, extra: o.extraConfig }),
+    slurmConf({ clusterName, dir, mungeSocket, ctldPort, slurmdPort, nodeName, cpus: o.cpus, memoryMB: o.memoryMB, partition: o.partition, killWait: o.killWait, minJobAge: o.minJobAge, dbdPort: o.accounting ? dbdPort : undefined, extra: o.extraConfig }),
   );
+  if (o.accounting) writeFileSync(join(dir, 'slurmdbd.conf'), slurmdbdConf({ dir, mungeSocket, dbdPort, mysqlPort }), { mode: 0o600 });
   writeFileSync(join(dir, 'munge', 'munge.key'), randomBytes(1024), { mode: 0o600 });
 
   // Daemons get a small environment of their own: SLURM_CONF marks them (and, through
@@ -142,13 +150,13 @@ async function startOnce(o: Filled): Promise<SlurmCluster> {
   writeFileSync(pidsFile, '');
 
   const reaperLog = openSync(join(logDir, 'reaper.log'), 'a');
-  const reaper = spawn('bash', [REAPER, String(process.pid), dir, o.keep ? 'keep' : ''], { detached: true, stdio: ['ignore', reaperLog, reaperLog], env: daemonEnv });
+  const reaper = spawn('bash', [REAPER, String(process.pid), dir, o.keep ? 'keep' : ''], { detached: true, stdio: ['ignore', reaperLog, reaperLog], env: { PATH } });
   closeSync(reaperLog);
   reaper.unref();
   const reaperExited = once(reaper, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
   // If this process exits without stop(), the reaper starts at once instead of at its next poll.
   const onExit = (): void => {
-    signal(reaper.pid, 'SIGUSR1');
+    kill(reaper.pid, 'SIGUSR1');
   };
   process.once('exit', onExit);
 
@@ -167,7 +175,7 @@ async function startOnce(o: Filled): Promise<SlurmCluster> {
     stopping ??= (async () => {
       process.removeListener('exit', onExit);
       reaper.ref();
-      signal(reaper.pid, 'SIGUSR1');
+      kill(reaper.pid, 'SIGUSR1');
       const [code, sig] = await reaperExited;
       if (code !== 0) throw new Error(`the Slurm reaper exited with ${code ?? sig}: see ${join(logDir, 'reaper.log')} (directory kept)`);
     })();
@@ -202,24 +210,40 @@ async function startOnce(o: Filled): Promise<SlurmCluster> {
     exited.catch(() => undefined);
     return exited;
   };
+  // Ends the waiting (and its last sinfo) once one of the races is decided.
+  const waiting = new AbortController();
+  const signal = waiting.signal;
   try {
     const munged = watch('munged', ['--foreground', '--force', `--socket=${mungeSocket}`, `--key-file=${join(dir, 'munge', 'munge.key')}`, `--pid-file=${join(dir, 'run', 'munged.pid')}`, `--seed-file=${join(dir, 'munge', 'munged.seed')}`, `--log-file=${join(logDir, 'munged.log')}`]);
-    await Promise.race([munged, poll(() => existsSync(mungeSocket), 'munged to open its socket', 10_000)]);
+    await Promise.race([munged, poll(() => existsSync(mungeSocket), 'munged to open its socket', 10_000, signal)]);
+    const accounting: Promise<never>[] = [];
+    if (o.accounting) {
+      // slurmctld will not start without the accounting it is configured for.
+      await mariadbDataDir(join(dir, 'db'));
+      const mysqlSocket = join(dir, 'mysql.sock');
+      const mariadbd = watch('mariadbd', mariadbArgs(join(dir, 'db'), mysqlSocket, mysqlPort, join(logDir, 'mariadbd.log'), join(dir, 'run', 'mariadbd.pid')));
+      await Promise.race([munged, mariadbd, poll(() => existsSync(mysqlSocket), 'mariadbd to open its socket', 30_000, signal)]);
+      const slurmdbd = watch('slurmdbd', ['-D']);
+      await Promise.race([munged, mariadbd, slurmdbd, poll(() => accepts(dbdPort), 'slurmdbd to listen', 30_000, signal)]);
+      accounting.push(mariadbd, slurmdbd);
+    }
     // slurmd retries its registration until slurmctld answers: no need to wait in between.
     const ctld = watch('slurmctld', ['-D', '-i', '-f', confPath]);
     const slurmd = watch('slurmd', ['-D', '-N', nodeName, '-f', confPath]);
-    const idle = async (): Promise<boolean> => (await run('sinfo', ['-h', '-N', '-n', nodeName, '-o', '%T'], env, 5_000).catch(() => '')).trim() === 'idle';
-    await Promise.race([munged, ctld, slurmd, poll(idle, `node ${nodeName} to be idle`, o.startTimeoutMs)]);
+    const idle = async (): Promise<boolean> => (await run('sinfo', ['-h', '-N', '-n', nodeName, '-o', '%T'], env, 5_000, signal).catch(() => '')).trim() === 'idle';
+    await Promise.race([munged, ...accounting, ctld, slurmd, poll(idle, `node ${nodeName} to be idle`, o.startTimeoutMs, signal)]);
   } catch (err) {
     const failure = err instanceof SlurmStartError ? err : new SlurmStartError(`Slurm did not start: ${err instanceof Error ? err.message : String(err)}; ${tail(logDir, 'slurmctld')} ${tail(logDir, 'slurmd')}`, { cause: err });
     failure.dir = dir;
+    waiting.abort();
     await stop().catch(() => undefined);
     throw failure;
   }
+  waiting.abort();
   return cluster;
 }
 
-function signal(pid: number | undefined, sig: NodeJS.Signals): void {
+function kill(pid: number | undefined, sig: NodeJS.Signals): void {
   if (pid === undefined) return;
   try {
     process.kill(pid, sig);
@@ -229,21 +253,35 @@ function signal(pid: number | undefined, sig: NodeJS.Signals): void {
 }
 
 /** Runs a command with the cluster's environment; rejects with its stderr on failure. */
-export function run(command: string, args: readonly string[], env: Readonly<Record<string, string>>, timeoutMs = 30_000): Promise<string> {
+export function run(command: string, args: readonly string[], env: Readonly<Record<string, string>>, timeoutMs = 30_000, signal?: AbortSignal): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(command, args, { env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+    execFile(command, args, { env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, ...(signal === undefined ? {} : { signal }) }, (err, stdout, stderr) => {
       if (err === null) resolve(stdout);
       else reject(new Error(`${command} ${args.join(' ')}: ${stderr.trim() || err.message}`, { cause: err }));
     });
   });
 }
 
-async function poll(condition: () => boolean | Promise<boolean>, what: string, timeoutMs: number): Promise<void> {
+async function poll(condition: () => boolean | Promise<boolean>, what: string, timeoutMs: number, signal: AbortSignal): Promise<void> {
   const deadline = performance.now() + timeoutMs;
-  while (!(await condition())) {
+  while (!signal.aborted && !(await condition())) {
     if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** Whether something listens on this loopback port. */
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => {
+      resolve(false);
+    });
+  });
 }
 
 /** Ports free on every interface right now (Slurm's daemons bind the wildcard address). */

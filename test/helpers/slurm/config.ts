@@ -21,6 +21,8 @@ export interface SlurmConfig {
   readonly killWait: number;
   /** Seconds a finished job stays visible to `squeue` (with its end state and reason). */
   readonly minJobAge: number;
+  /** slurmdbd's port when the cluster keeps accounting (sacct); undefined for none. */
+  readonly dbdPort: number | undefined;
   /** Lines appended last; a later line overrides an earlier key. */
   readonly extra: readonly string[];
 }
@@ -43,8 +45,10 @@ export interface SlurmConfig {
  *   minutes (seconds round up) and slurmctld checks limits every 30 s (PERIODIC_TIMEOUT,
  *   compiled in), so a --time=1 job ends TIMEOUT 60–90 s after it starts; OverTimeLimit=0.
  * - jobcomp/filetxt: a key=value line per finished job (JobState=COMPLETED, FAILED,
- *   CANCELLED, TIMEOUT…) that outlives MinJobAge. `sacct` needs slurmdbd (and a MySQL
- *   server), which this cluster does not run: `squeue -t all` shows end states instead.
+ *   CANCELLED, TIMEOUT…) that outlives MinJobAge. `sacct` needs slurmdbd (and MariaDB):
+ *   without `dbdPort` there is none, and `squeue -t all` shows end states instead.
+ * - With slurmdbd, AccountingStoragePass names the MUNGE socket: slurmctld's and the
+ *   client commands' connections to slurmdbd ignore AuthInfo and would use the system's.
  */
 export function slurmConf(c: SlurmConfig): string {
   const d = c.dir;
@@ -72,7 +76,9 @@ export function slurmConf(c: SlurmConfig): string {
     'ProctrackType=proctrack/linuxproc',
     'TaskPlugin=task/none',
     'JobAcctGatherType=jobacct_gather/none',
-    'AccountingStorageType=accounting_storage/none',
+    ...(c.dbdPort === undefined
+      ? ['AccountingStorageType=accounting_storage/none']
+      : ['AccountingStorageType=accounting_storage/slurmdbd', 'AccountingStorageHost=127.0.0.1', `AccountingStoragePort=${c.dbdPort}`, `AccountingStoragePass=${c.mungeSocket}`]),
     'JobCompType=jobcomp/filetxt',
     `JobCompLoc=${d}/log/jobcomp.txt`,
     'SelectType=select/cons_tres',
@@ -92,4 +98,33 @@ export function slurmConf(c: SlurmConfig): string {
     ...c.extra,
   ];
   return lines.join('\n') + '\n';
+}
+
+export interface SlurmdbdConfig {
+  readonly dir: string;
+  readonly mungeSocket: string;
+  readonly dbdPort: number;
+  readonly mysqlPort: number;
+}
+
+/** slurmdbd.conf, read from beside slurm.conf; slurmdbd wants it private (mode 0600). */
+export function slurmdbdConf(c: SlurmdbdConfig): string {
+  return (
+    [
+      'AuthType=auth/munge',
+      `AuthInfo=socket=${c.mungeSocket}`,
+      'DbdHost=localhost',
+      'DbdAddr=127.0.0.1',
+      `DbdPort=${c.dbdPort}`,
+      'SlurmUser=root',
+      'StorageType=accounting_storage/mysql',
+      'StorageHost=127.0.0.1',
+      `StoragePort=${c.mysqlPort}`,
+      'StorageUser=root',
+      'StorageLoc=slurm_acct_db',
+      `PidFile=${c.dir}/run/slurmdbd.pid`,
+      `LogFile=${c.dir}/log/slurmdbd.log`,
+      'DebugLevel=info',
+    ].join('\n') + '\n'
+  );
 }

@@ -12,8 +12,10 @@ owner=$1
 dir=$2
 keep=${3:-}
 conf=$dir/slurm.conf
-export SLURM_CONF=$conf
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+# SLURM_CONF marks this cluster's processes: it is given to the client commands below, not
+# exported, so that this script and its sleeps never look like one of them.
+unset SLURM_CONF
 
 asked=
 trap 'asked=1' USR1 TERM INT HUP
@@ -23,6 +25,8 @@ while [ -z "$asked" ] && kill -0 "$owner" 2>/dev/null; do
   wait $! 2>/dev/null
 done
 trap '' USR1 TERM INT HUP
+# The sleep a signal cut short would outlive this script.
+kill $! 2>/dev/null
 
 log() { echo "[$(date +%T.%N | cut -c1-12)] $*"; }
 if [ -n "$asked" ]; then log "stopping: asked"; else log "stopping: process $owner is gone"; fi
@@ -71,11 +75,11 @@ wait_gone() { # wait_gone SECONDS PID...
 # 1. Let Slurm end its jobs the way it would (SIGTERM, KillWait, SIGKILL, epilogue).
 ctld=$(daemon_pid slurmctld)
 if [ -n "$ctld" ] && ours "$ctld"; then
-  jobs=$(timeout 10 squeue -h -o %A 2>/dev/null | sort -u)
+  jobs=$(SLURM_CONF=$conf timeout 10 squeue -h -o %A 2>/dev/null | sort -u)
   if [ -n "$jobs" ]; then
     log "cancelling jobs: $(echo $jobs)"
     # shellcheck disable=SC2086
-    timeout 10 scancel $jobs 2>&1
+    SLURM_CONF=$conf timeout 10 scancel $jobs 2>&1
   fi
   # KillWait comes from the cluster's own configuration; allow for it and the epilogue.
   kill_wait=$(awk -F= '$1 == "KillWait" { print $2 }' "$conf")
@@ -83,9 +87,10 @@ if [ -n "$ctld" ] && ours "$ctld"; then
   while [ -n "$(job_processes)" ] && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
 fi
 
-# 2. The daemons, each with its process group (slurmctld's holds slurmscriptd).
+# 2. The daemons, each with its process group (slurmctld's holds slurmscriptd), users
+#    before what they use.
 status=0
-for name in slurmd slurmctld munged; do
+for name in slurmd slurmctld slurmdbd mariadbd munged; do
   pid=$(daemon_pid "$name")
   [ -n "$pid" ] && ours "$pid" || continue
   kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
