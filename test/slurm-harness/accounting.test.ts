@@ -22,9 +22,11 @@ void describe('a private Slurm cluster with accounting', { skip }, () => {
   });
 
   after(async () => {
-    const confPath = slurm.confPath;
-    await slurm.stop();
-    assert.deepEqual(clusterProcesses(confPath), []);
+    // Undefined when before() failed.
+    const started = slurm as SlurmCluster | undefined;
+    if (started === undefined) return;
+    await started.stop();
+    assert.deepEqual(clusterProcesses(started.confPath), []);
   });
 
   void test('sacct reports each job: state, exit code, node; also as --json', async (t) => {

@@ -48,8 +48,9 @@ void describe('a private Slurm cluster', { skip }, () => {
   });
 
   after(async () => {
-    await slurm.stop();
-    rmSync(dir, { recursive: true, force: true });
+    // Undefined when before() failed.
+    await (slurm as SlurmCluster | undefined)?.stop();
+    if ((dir as string | undefined) !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
   void test('comes up with one idle node of the configured size in its partition', async (t) => {

@@ -29,8 +29,9 @@ void describe('walltime on a private Slurm cluster', { skip }, () => {
   });
 
   after(async () => {
-    await slurm.stop();
-    rmSync(dir, { recursive: true, force: true });
+    // Undefined when before() failed.
+    await (slurm as SlurmCluster | undefined)?.stop();
+    if ((dir as string | undefined) !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
   void test('a job past its --time is warned, then ended TIMEOUT (reason TimeLimit)', { timeout: 240_000 }, async (t) => {
