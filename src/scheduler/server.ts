@@ -5,6 +5,10 @@
  * What watches it (the dashboard, the adaptive loop) attaches through plugins
  * (plugin.ts); the `Scheduler` users start (process/scheduler.ts) wires those on.
  *
+ * It is the one place that holds every connection, which is why it is longer than the
+ * rooms beside it: what needs no connection of its own lives there — dispatch.ts (commands
+ * into messages), scatter.ts, requests.ts (relays, stories), functions.ts (shipping).
+ *
  * ```ts
  * const server = await SchedulerServer.start({ port: 8786, token: 'secret' });
  * console.log(server.address); // tcp://127.0.0.1:8786
@@ -22,16 +26,15 @@ import {
   type SchedulerToClient,
   type SchedulerToWorker,
   type TaskErrorInfo,
-  type WireComputeTask,
   type WorkerToScheduler,
 } from '../protocol/messages.js';
 import type { StoryEntry } from '../protocol/story.js';
-import type { TaskSpec } from '../protocol/task-spec.js';
-import type { SchedulerCommand, SchedulerEvent } from './events.js';
-import { FunctionShipping, type Shipped } from './functions.js';
+import type { SchedulerEvent } from './events.js';
+import { type ClientConn, type ClientEntry, dispatch, type DispatchContext, flushOutboxes, type WorkerConn, type WorkerEntry } from './dispatch.js';
+import { FunctionShipping } from './functions.js';
 import { ForwardedRequests } from './requests.js';
 import { Scatters } from './scatter.js';
-import { PluginSet, type SchedulerPlugin, type WorkerInfo } from './plugin.js';
+import { PluginSet, type SchedulerPlugin } from './plugin.js';
 import { SchedulerState, type SchedulerSnapshot, type SchedulerStateOptions, type StateCounts, type TaskInfo } from './state.js';
 
 export interface SchedulerServerOptions {
@@ -51,25 +54,6 @@ export interface SchedulerServerOptions {
 }
 
 
-type WorkerConn = Connection<WorkerToScheduler | SchedulerToWorker>;
-type ClientConn = Connection<ClientToScheduler | SchedulerToClient>;
-
-interface WorkerEntry extends WorkerInfo, Shipped {
-  readonly conn: WorkerConn;
-  /** Messages waiting for the end of this turn; consecutive computes and frees merge. */
-  outbox: SchedulerToWorker[];
-  leaving: 'lost' | 'retired' | 'closed';
-  /** Add to the worker's task times to put them on this process's clock. */
-  readonly clockOffset: number;
-  /** It asked to leave; if its data cannot move, it leaves anyway. */
-  selfRetiring: boolean;
-}
-
-interface ClientEntry {
-  readonly id: string;
-  readonly conn: ClientConn;
-  outbox: SchedulerToClient[];
-}
 
 export class SchedulerServer extends Resource {
   readonly address: string;
@@ -87,6 +71,16 @@ export class SchedulerServer extends Resource {
   /** Per worker being retired: told whether it left (true) or its retirement was given up. */
   readonly #departures = new Map<string, ((left: boolean) => void)[]>();
   #nextClient = 1;
+  readonly #dispatchContext: DispatchContext = {
+    workers: this.#workers,
+    clients: this.#clients,
+    functions: this.#functions,
+    stimulus: '',
+    retireAborted: (worker, reason) => {
+      this.#log(`retiring ${worker} was given up: ${reason}`);
+      this.#departed(worker, false);
+    },
+  };
   #tasksFinished = 0;
   #flushScheduled = false;
 
@@ -518,85 +512,12 @@ export class SchedulerServer extends Resource {
   #apply(event: SchedulerEvent, flush = true): void {
     if (this.state !== 'running' && event.op !== 'remove-worker' && event.op !== 'client-removed') return;
     const commands = this.#state.handle(event);
-    for (const command of commands) this.#dispatch(command);
-    if (flush) this.#scheduleFlush();
-  }
-
-  #dispatch(c: SchedulerCommand): void {
-    switch (c.op) {
-      case 'compute-task': {
-        const w = this.#workers.get(c.worker);
-        if (w === undefined) return;
-        const spec = c.spec as TaskSpec;
-        this.#functions.prepare(w, spec, (message) => this.#toWorker(w, message));
-        const task: WireComputeTask = {
-          key: c.key,
-          stimulus: this.#state.lastStimulus,
-          spec,
-          priority: c.priority,
-          dependencies: c.dependencies.map((d) => [d.key, d.whoHas, d.nbytes] as const),
-        };
-        const last = w.outbox[w.outbox.length - 1];
-        if (last?.op === 'compute') (last.tasks as WireComputeTask[]).push(task);
-        else w.outbox.push({ op: 'compute', tasks: [task] });
-        return;
-      }
-      case 'free-keys': {
-        const w = this.#workers.get(c.worker);
-        if (w === undefined) return;
-        const last = w.outbox[w.outbox.length - 1];
-        if (last?.op === 'free-keys') (last.keys as string[]).push(...c.keys);
-        else w.outbox.push({ op: 'free-keys', keys: [...c.keys] });
-        return;
-      }
-      case 'steal-request': {
-        const w = this.#workers.get(c.worker);
-        if (w !== undefined) w.outbox.push({ op: 'steal-request', key: c.key });
-        return;
-      }
-      case 'replicate': {
-        const w = this.#workers.get(c.worker);
-        if (w !== undefined) w.outbox.push({ op: 'replicate', keys: c.keys.map((k) => [k.key, k.whoHas] as const) });
-        return;
-      }
-      case 'close-worker': {
-        const w = this.#workers.get(c.worker);
-        if (w === undefined) return;
-        w.leaving = 'retired';
-        w.outbox.push({ op: 'close-worker' });
-        return;
-      }
-      case 'retire-aborted': {
-        this.#log(`retiring ${c.worker} was given up: ${c.reason}`);
-        this.#departed(c.worker, false);
-        const w = this.#workers.get(c.worker);
-        // A worker leaving of its own accord goes anyway; its data is recomputed if needed.
-        if (w?.selfRetiring === true) w.outbox.push({ op: 'close-worker' });
-        return;
-      }
-      case 'key-in-memory':
-        for (const id of c.clients) {
-          const client = this.#clients.get(id);
-          if (client === undefined) continue;
-          const last = client.outbox[client.outbox.length - 1];
-          if (last?.op === 'keys-in-memory') (last.keys as string[]).push(c.key);
-          else client.outbox.push({ op: 'keys-in-memory', keys: [c.key] });
-        }
-        return;
-      case 'key-erred':
-        this.#toClients(c.clients, { op: 'key-erred', key: c.key, error: c.error });
-        return;
-      case 'key-lost':
-        this.#toClients(c.clients, { op: 'key-lost', key: c.key, error: c.error });
-        return;
-      case 'key-cancelled':
-        this.#toClients(c.clients, { op: 'keys-cancelled', keys: [c.key] });
-        return;
-      default: {
-        const never: never = c;
-        throw new ProtocolError(`unknown scheduler command '${(never as { op: string }).op}'`);
-      }
+    if (commands.length > 0) {
+      const context = this.#dispatchContext;
+      context.stimulus = this.#state.lastStimulus;
+      for (const command of commands) dispatch(command, context);
     }
+    if (flush) this.#scheduleFlush();
   }
 
   /** Tells plugins of each finished task, its times moved onto this process's clock. */
@@ -611,13 +532,6 @@ export class SchedulerServer extends Resource {
         stop: (finishedAt[i] ?? 0) + worker.clockOffset,
         nbytes: nbytes[i] ?? 0,
       });
-    }
-  }
-
-  #toClients(ids: readonly string[], message: SchedulerToClient): void {
-    for (const id of ids) {
-      const client = this.#clients.get(id);
-      if (client !== undefined) client.outbox.push(message);
     }
   }
 
@@ -642,34 +556,13 @@ export class SchedulerServer extends Resource {
   }
 
   #flush(): void {
-    for (const w of this.#workers.values()) {
-      if (w.outbox.length === 0) continue;
-      const outbox = w.outbox;
-      w.outbox = [];
-      for (const message of outbox) sendQuietly(w.conn, message, this.#log);
-    }
-    for (const c of this.#clients.values()) {
-      if (c.outbox.length === 0) continue;
-      const outbox = c.outbox;
-      c.outbox = [];
-      for (const message of outbox) sendQuietly(c.conn, message, this.#log);
-    }
+    flushOutboxes(this.#workers.values(), this.#clients.values(), this.#log);
   }
 }
 
 /** Array.isArray without widening a readonly array's element type to any. */
 function isList(value: unknown): value is readonly unknown[] {
   return Array.isArray(value);
-}
-
-/** A peer that vanished mid-turn is noticed by its close handler; sending to it is moot. */
-function sendQuietly<M extends { op: string }>(conn: Connection<M>, message: M, log: (line: string) => void): void {
-  if (conn.state !== 'open') return;
-  try {
-    conn.send(message);
-  } catch (error) {
-    log(`could not send '${message.op}' to ${conn.remoteAddress}: ${error instanceof Error ? error.message : String(error)}`);
-  }
 }
 
 export type { TaskErrorInfo };

@@ -66,11 +66,13 @@ export async function recordSimulation(frameEveryMs = 100): Promise<Recording> {
 export class ReplaySource implements DashboardSource {
   readonly #rec: Recording;
   readonly #speed: number;
-  readonly #t0 = performance.now();
+  /** When the replay started playing; until start(), it shows its first moment. */
+  #t0: number | undefined;
 
-  constructor(recording: Recording, speed: number) {
+  constructor(recording: Recording, speed: number, options: { readonly paused?: boolean } = {}) {
     this.#rec = recording;
     this.#speed = speed;
+    if (options.paused !== true) this.start();
   }
 
   /** Real milliseconds the replay lasts. */
@@ -78,7 +80,13 @@ export class ReplaySource implements DashboardSource {
     return this.#rec.end / this.#speed;
   }
 
+  /** Starts playing (at once, unless `paused`): a page that took long to open misses nothing. */
+  start(): void {
+    this.#t0 = performance.now();
+  }
+
   clock(): number {
+    if (this.#t0 === undefined) return 0;
     return Math.min(this.#rec.end, (performance.now() - this.#t0) * this.#speed);
   }
 

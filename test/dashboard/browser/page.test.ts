@@ -58,10 +58,12 @@ void describe('dashboard page in Chromium', { skip: missing }, () => {
 
   void test('an adaptive run: workers rise and fall, progress reaches done, bars are drawn', async () => {
     const recording = await recordSimulation();
-    const source = new ReplaySource(recording, 4);
+    const source = new ReplaySource(recording, 4, { paused: true });
     const dashboard = await startDashboard({ source, port: 0 });
     try {
       const page = await openPage(dashboard.url);
+      // The replay plays once the page is up: on a loaded machine opening it can take seconds.
+      source.start();
       const seen: Seen[] = [];
       let midShot = false;
       const end = performance.now() + source.durationMs + 1500;

@@ -1,0 +1,148 @@
+/**
+ * The scheduler's commands as wire messages: each goes into its peer's outbox, merged with
+ * the message before it where that pays (consecutive computes, frees and keys-in-memory
+ * become one message), and every outbox is sent at the end of the turn.
+ */
+import type { Connection } from '../comm/index.js';
+import { ProtocolError } from '../errors.js';
+import type { ClientToScheduler, SchedulerToClient, SchedulerToWorker, WireComputeTask, WorkerToScheduler } from '../protocol/messages.js';
+import type { TaskSpec } from '../protocol/task-spec.js';
+import type { SchedulerCommand } from './events.js';
+import type { FunctionShipping, Shipped } from './functions.js';
+import type { RemoveReason, WorkerInfo } from './plugin.js';
+
+export type WorkerConn = Connection<WorkerToScheduler | SchedulerToWorker>;
+export type ClientConn = Connection<ClientToScheduler | SchedulerToClient>;
+
+export interface WorkerEntry extends WorkerInfo, Shipped {
+  readonly conn: WorkerConn;
+  /** Messages waiting for the end of this turn; consecutive computes and frees merge. */
+  outbox: SchedulerToWorker[];
+  leaving: RemoveReason;
+  /** Add to the worker's task times to put them on this process's clock. */
+  readonly clockOffset: number;
+  /** It asked to leave; if its data cannot move, it leaves anyway. */
+  selfRetiring: boolean;
+}
+
+export interface ClientEntry {
+  readonly id: string;
+  readonly conn: ClientConn;
+  outbox: SchedulerToClient[];
+}
+
+export interface DispatchContext {
+  readonly workers: ReadonlyMap<string, WorkerEntry>;
+  readonly clients: ReadonlyMap<string, ClientEntry>;
+  readonly functions: FunctionShipping;
+  /** The stimulus of the event whose commands these are. */
+  stimulus: string;
+  /** A retirement was given up (the worker stays, unless it asked to leave). */
+  retireAborted(worker: string, reason: string): void;
+}
+
+export function dispatch(c: SchedulerCommand, ctx: DispatchContext): void {
+  switch (c.op) {
+    case 'compute-task': {
+      const w = ctx.workers.get(c.worker);
+      if (w === undefined) return;
+      const spec = c.spec as TaskSpec;
+      ctx.functions.prepare(w, spec, (message) => w.outbox.push(message));
+      const task: WireComputeTask = {
+        key: c.key,
+        stimulus: ctx.stimulus,
+        spec,
+        priority: c.priority,
+        dependencies: c.dependencies.map((d) => [d.key, d.whoHas, d.nbytes] as const),
+      };
+      const last = w.outbox[w.outbox.length - 1];
+      if (last?.op === 'compute') (last.tasks as WireComputeTask[]).push(task);
+      else w.outbox.push({ op: 'compute', tasks: [task] });
+      return;
+    }
+    case 'free-keys': {
+      const w = ctx.workers.get(c.worker);
+      if (w === undefined) return;
+      const last = w.outbox[w.outbox.length - 1];
+      if (last?.op === 'free-keys') (last.keys as string[]).push(...c.keys);
+      else w.outbox.push({ op: 'free-keys', keys: [...c.keys], stimulus: ctx.stimulus });
+      return;
+    }
+    case 'steal-request': {
+      const w = ctx.workers.get(c.worker);
+      if (w !== undefined) w.outbox.push({ op: 'steal-request', key: c.key, stimulus: ctx.stimulus });
+      return;
+    }
+    case 'replicate': {
+      const w = ctx.workers.get(c.worker);
+      if (w !== undefined) w.outbox.push({ op: 'replicate', keys: c.keys.map((k) => [k.key, k.whoHas] as const), stimulus: ctx.stimulus });
+      return;
+    }
+    case 'close-worker': {
+      const w = ctx.workers.get(c.worker);
+      if (w === undefined) return;
+      w.leaving = 'retired';
+      w.outbox.push({ op: 'close-worker' });
+      return;
+    }
+    case 'retire-aborted': {
+      ctx.retireAborted(c.worker, c.reason);
+      const w = ctx.workers.get(c.worker);
+      // A worker leaving of its own accord goes anyway; its data is recomputed if needed.
+      if (w?.selfRetiring === true) w.outbox.push({ op: 'close-worker' });
+      return;
+    }
+    case 'key-in-memory':
+      for (const id of c.clients) {
+        const client = ctx.clients.get(id);
+        if (client === undefined) continue;
+        const last = client.outbox[client.outbox.length - 1];
+        if (last?.op === 'keys-in-memory') (last.keys as string[]).push(c.key);
+        else client.outbox.push({ op: 'keys-in-memory', keys: [c.key] });
+      }
+      return;
+    case 'key-erred':
+      toClients(ctx, c.clients, { op: 'key-erred', key: c.key, error: c.error });
+      return;
+    case 'key-lost':
+      toClients(ctx, c.clients, { op: 'key-lost', key: c.key, error: c.error });
+      return;
+    case 'key-cancelled':
+      toClients(ctx, c.clients, { op: 'keys-cancelled', keys: [c.key] });
+      return;
+    default: {
+      const never: never = c;
+      throw new ProtocolError(`unknown scheduler command '${(never as { op: string }).op}'`);
+    }
+  }
+}
+
+function toClients(ctx: DispatchContext, ids: readonly string[], message: SchedulerToClient): void {
+  for (const id of ids) ctx.clients.get(id)?.outbox.push(message);
+}
+
+/** Sends every outbox, in order, and empties it. */
+export function flushOutboxes(workers: Iterable<WorkerEntry>, clients: Iterable<ClientEntry>, log: (line: string) => void): void {
+  for (const w of workers) {
+    if (w.outbox.length === 0) continue;
+    const outbox = w.outbox;
+    w.outbox = [];
+    for (const message of outbox) sendQuietly(w.conn, message, log);
+  }
+  for (const c of clients) {
+    if (c.outbox.length === 0) continue;
+    const outbox = c.outbox;
+    c.outbox = [];
+    for (const message of outbox) sendQuietly(c.conn, message, log);
+  }
+}
+
+/** A peer that vanished mid-turn is noticed by its close handler; sending to it is moot. */
+function sendQuietly<M extends { op: string }>(conn: Connection<M>, message: M, log: (line: string) => void): void {
+  if (conn.state !== 'open') return;
+  try {
+    conn.send(message);
+  } catch (error) {
+    log(`could not send '${message.op}' to ${conn.remoteAddress}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
