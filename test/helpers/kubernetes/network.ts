@@ -4,7 +4,7 @@
  * pod IPs, and each pod binds its own address. Clusters started at the same time (test
  * files run in parallel) take different slots, claimed with a lock file naming the owner.
  */
-import { mkdirSync, openSync, readFileSync, unlinkSync, writeSync, closeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -45,9 +45,30 @@ function alive(pid: number): boolean {
   }
 }
 
+/** The owner of a slot's lock, if it can be read. */
+function owner(lock: string): number | undefined {
+  try {
+    const pid = Number.parseInt(readFileSync(lock, 'utf8'), 10);
+    return Number.isNaN(pid) ? undefined : pid;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Claims a free slot; throws when all are taken by live processes. */
 export function claimNetworkSlot(): NetworkSlot {
   mkdirSync(LOCK_DIR, { recursive: true });
+  // Locks of processes that died without releasing them (SIGKILL) free their slots.
+  for (const entry of readdirSync(LOCK_DIR)) {
+    const pid = owner(path.join(LOCK_DIR, entry));
+    if (pid !== undefined && !alive(pid)) {
+      try {
+        unlinkSync(path.join(LOCK_DIR, entry));
+      } catch {
+        // another process swept it first
+      }
+    }
+  }
   const start = Math.floor(Math.random() * SLOTS);
   for (let i = 0; i < SLOTS; i++) {
     const slot = (start + i) % SLOTS;
@@ -56,13 +77,8 @@ export function claimNetworkSlot(): NetworkSlot {
     try {
       fd = openSync(lock, 'wx');
     } catch {
-      let owner: number;
-      try {
-        owner = Number.parseInt(readFileSync(lock, 'utf8'), 10);
-      } catch {
-        continue; // released meanwhile, or being written: try the next one
-      }
-      if (Number.isNaN(owner) || alive(owner)) continue;
+      const pid = owner(lock);
+      if (pid === undefined || alive(pid)) continue; // taken, released meanwhile, or being written
       try {
         unlinkSync(lock); // its owner died without releasing it
         fd = openSync(lock, 'wx');

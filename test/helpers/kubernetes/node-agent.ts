@@ -24,9 +24,9 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir, hostname as osHostname } from 'node:os';
+import { hostname as osHostname } from 'node:os';
 import path from 'node:path';
 import {
   ApiException,
@@ -52,7 +52,7 @@ import type { ControlPlane } from './control-plane.js';
 import { type Informer, startInformer } from './informer.js';
 import { startKubeletServer } from './kubelet-server.js';
 import { ContainerConfigError, containerEnv, expand, parseQuantity } from './pod-env.js';
-import { forgetDirectory, removeAtExit, spawnGroup, stopGroup } from './processes.js';
+import { removeDirectory, spawnGroup, stopGroup, temporaryDirectory } from './processes.js';
 import { plain } from './plain.js';
 import { ServiceProxy } from './service-proxy.js';
 import { canMountNamespaces, containerMounts, inMountNamespace, materializeVolumes, type Mount, prepareMountPoints } from './volumes.js';
@@ -951,8 +951,7 @@ class Agent implements NodeAgent {
         if (proxies.get(this.cluster) === this.serviceProxy) proxies.delete(this.cluster);
       }
       await this.closeServer?.();
-      rmSync(this.dir, { recursive: true, force: true });
-      forgetDirectory(this.dir);
+      removeDirectory(this.dir);
     })());
   }
 }
@@ -968,8 +967,7 @@ export async function startNodeAgent(cluster: ControlPlane, options: NodeAgentOp
     contexts: [{ name, cluster: 'cluster', user: name }],
     currentContext: name,
   });
-  const dir = mkdtempSync(path.join(tmpdir(), `tessera-node-${name}-`));
-  removeAtExit(dir);
+  const dir = temporaryDirectory('tessera-node-');
   const agent = new Agent(cluster, name, cluster.allocatePodSubnet(), config, options, dir);
   try {
     await agent.start();

@@ -6,7 +6,9 @@
  * and removes the directories, for the exits that do run JavaScript.
  */
 import { type ChildProcess, spawn, type SpawnOptions } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((file) => existsSync(file));
 
@@ -60,14 +62,53 @@ export function onExit(task: () => void): () => void {
   return () => exitTasks.delete(task);
 }
 
-/** Removes `dir` at exit unless `forget` was called for it first. */
-export function removeAtExit(dir: string): void {
-  hook();
-  directories.add(dir);
+const OWNER_FILE = '.owner-pid';
+
+function ownerAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
-export function forgetDirectory(dir: string): void {
+/**
+ * A new directory `<tmp>/<prefix>XXXXXX`, removed at exit. It names its owner, so that the
+ * next call with the same prefix removes it if the owner died without cleaning up (SIGKILL).
+ */
+export function temporaryDirectory(prefix: string): string {
+  for (const entry of readdirSync(tmpdir())) {
+    if (!entry.startsWith(prefix)) continue;
+    const stale = path.join(tmpdir(), entry);
+    try {
+      const owner = Number.parseInt(readFileSync(path.join(stale, OWNER_FILE), 'utf8'), 10);
+      if (!Number.isNaN(owner) && !ownerAlive(owner)) rmSync(stale, { recursive: true, force: true });
+    } catch {
+      // no owner recorded: kept on purpose, or not ours
+    }
+  }
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  writeFileSync(path.join(dir, OWNER_FILE), String(process.pid));
+  hook();
+  directories.add(dir);
+  return dir;
+}
+
+/** Keeps `dir` after exit (for its logs): neither this process nor a later sweep removes it. */
+export function keepDirectory(dir: string): void {
   directories.delete(dir);
+  try {
+    unlinkSync(path.join(dir, OWNER_FILE));
+  } catch {
+    // gone already
+  }
+}
+
+/** Removes `dir` now. */
+export function removeDirectory(dir: string): void {
+  directories.delete(dir);
+  rmSync(dir, { recursive: true, force: true });
 }
 
 /**
