@@ -202,6 +202,8 @@ async function launch(dir: string, slot: NetworkSlot, started: Map<Server, Child
     `--listen-peer-urls=${peerUrl}`, `--initial-advertise-peer-urls=${peerUrl}`, `--initial-cluster=default=${peerUrl}`,
     // Test data: nothing to keep across a crash, so no fsync (the largest cost of a write).
     '--unsafe-no-fsync', '--log-level=warn',
+    // One member on loopback: elect it in a tenth of the default time.
+    '--heartbeat-interval=10', '--election-timeout=100',
   ]);
   await waitFor('etcd /health', async () => (await httpGet(`${etcdUrl}/health`)).includes('"health":"true"'));
   const etcdMs = elapsed();
@@ -222,6 +224,9 @@ async function launch(dir: string, slot: NetworkSlot, started: Map<Server, Child
     // certificate, and verifies the agent's serving certificate against the cluster CA.
     `--kubelet-client-certificate=${kubeletClient.certFile}`, `--kubelet-client-key=${kubeletClient.keyFile}`,
     `--kubelet-certificate-authority=${pki.caFile}`, '--kubelet-preferred-address-types=InternalIP',
+    // API Priority and Fairness takes a second and a half of every start to set up; tests
+    // have no tenants to keep apart. `flags` can turn it back on.
+    '--enable-priority-and-fairness=false',
     '--profiling=false', '--v=1',
   ]);
 

@@ -19,6 +19,9 @@ export interface ServiceProxyOptions {
   log?: (message: string) => void;
 }
 
+/** How long a connection waits for the Service to have an endpoint before it is reset. */
+const NO_ENDPOINT_WAIT_MS = 2_000;
+
 interface Listener {
   server: Server;
   key: string;
@@ -128,15 +131,28 @@ export class ServiceProxy {
     }
   }
 
-  private forward(client: Socket, namespace: string, name: string, portName: string, portNumber: number): void {
-    this.sockets.add(client);
-    client.once('close', () => this.sockets.delete(client));
-    client.on('error', () => client.destroy());
+  private currentEndpoints(namespace: string, name: string, portName: string, portNumber: number): { host: string; port: number }[] {
     const service = this.services.get(name, namespace);
     const port = service?.spec?.ports?.find((p) => (p.name ?? '') === portName && p.port === portNumber);
-    const endpoints = service && port ? this.endpoints(service, port) : [];
+    return service && port ? this.endpoints(service, port) : [];
+  }
+
+  private forward(client: Socket, namespace: string, name: string, portName: string, portNumber: number, waitedMs = 0): void {
+    if (waitedMs === 0) {
+      this.sockets.add(client);
+      client.once('close', () => this.sockets.delete(client));
+      client.on('error', () => client.destroy());
+    }
+    if (client.destroyed || this.stopped) return;
+    const endpoints = this.currentEndpoints(namespace, name, portName, portNumber);
     if (endpoints.length === 0) {
+      // A pod the API already shows Ready reaches this proxy's cache a moment later (as it
+      // reaches kube-proxy through an EndpointSlice): wait that moment, then reject as
       // kube-proxy rejects connections to a Service without endpoints.
+      if (waitedMs < NO_ENDPOINT_WAIT_MS) {
+        setTimeout(() => this.forward(client, namespace, name, portName, portNumber, waitedMs + 50), 50);
+        return;
+      }
       this.options.log?.(`service proxy: ${namespace}/${name}:${portNumber} has no ready endpoint`);
       client.resetAndDestroy();
       return;
