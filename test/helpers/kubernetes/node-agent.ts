@@ -93,7 +93,7 @@ export interface NodeAgentOptions {
   serviceProxy?: boolean;
   /** Mount pod volumes through a private mount namespace. Default: when root with unshare. */
   mountVolumes?: boolean;
-  /** Where the agent's messages go (a failed API call, a proxy with no endpoint). Default: nowhere. */
+  /** Where the agent's messages go (a failed API call, a proxy with no endpoint). Default: stderr with TESSERA_KUBERNETES_LOG=1, else nowhere. */
   log?: (message: string) => void;
 }
 
@@ -595,6 +595,8 @@ class Agent implements NodeAgent {
   serviceProxy: ServiceProxy | undefined;
   kubeletPort = 0;
   private readonly workers = new Map<string, PodWorker>();
+  /** Pods this agent has stopped: a late event about one must not start it again. */
+  private readonly finished = new Set<string>();
   private readonly ipsInUse = new Set<string>();
   private nextIp = 2;
   private readonly events = new Map<string, { name: string; count: number }>();
@@ -618,7 +620,8 @@ class Agent implements NodeAgent {
   }
 
   log(message: string): void {
-    this.options.log?.(`node ${this.name}: ${message}`);
+    const log = this.options.log ?? (process.env.TESSERA_KUBERNETES_LOG === '1' ? (line: string) => console.error(line) : undefined);
+    log?.(`node ${this.name}: ${message}`);
   }
 
   lookupImage(image: string): ImageRunSpec | undefined {
@@ -644,6 +647,7 @@ class Agent implements NodeAgent {
   removeWorker(worker: PodWorker): void {
     if (this.workers.get(worker.uid) === worker) this.workers.delete(worker.uid);
     this.forgetting.delete(worker.uid);
+    this.finished.add(worker.uid);
   }
 
   private async readOptional<T>(read: () => Promise<T>): Promise<T | undefined> {
@@ -806,8 +810,10 @@ class Agent implements NodeAgent {
     const uid = pod.metadata?.uid ?? '';
     let worker = this.workers.get(uid);
     if (worker === undefined) {
-      if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') {
-        // Finished before this agent started: nothing to run, but a deletion is still ours to finish.
+      const terminal = pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
+      if (terminal || this.finished.has(uid) || pod.metadata?.deletionTimestamp !== undefined) {
+        // Nothing to run (it finished, here or before this agent started, or is being
+        // deleted before it ran), but a deletion is still the node's to finish.
         if (pod.metadata?.deletionTimestamp !== undefined) {
           this.core.deleteNamespacedPod({ name: pod.metadata.name ?? '', namespace: pod.metadata.namespace ?? '', body: finalDelete(uid) }).catch(() => undefined);
         }

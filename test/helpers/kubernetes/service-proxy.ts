@@ -164,9 +164,14 @@ export class ServiceProxy {
     const upstream = createConnection({ host: endpoint.host, port: endpoint.port });
     this.sockets.add(upstream);
     upstream.once('close', () => this.sockets.delete(upstream));
-    upstream.on('error', () => client.resetAndDestroy());
+    upstream.on('error', (error) => {
+      this.options.log?.(`service proxy: ${key} to ${endpoint.host}:${endpoint.port}: ${error.message}`);
+      client.resetAndDestroy();
+    });
+    // pipe() ends each side when the other ends, after what is in flight: a close only
+    // ends the other side too (destroying it could drop the last bytes with a reset).
     client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
+    upstream.on('close', () => client.end());
     client.pipe(upstream);
     upstream.pipe(client);
   }
