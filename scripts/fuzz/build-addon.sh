@@ -100,7 +100,8 @@ key=$(
     cat "${sources[@]}" "$pkg"/*.h "$pkg"/shared/*.h "$native"/*/*.h "$napi_include"/napi*.h
     sha256sum "$libfuzzer" "$node_include/node_api.h"
     g++ --version
-    echo "$arch $0"
+    echo "$arch"
+    cat "$root/scripts/fuzz/build-addon.sh"
   } | sha256sum | cut -c1-16
 )
 built="$cache/$key/jazzerjs.node"
