@@ -1,0 +1,102 @@
+/**
+ * The short form of the fuzzing in test/fuzz/ (libFuzzer through Jazzer.js): each target
+ * replays its committed corpus and fuzzes on for a few seconds (TESSERA_FUZZ_SECONDS,
+ * default 4), and replays the inputs under test/fuzz/regressions/<target>/. Any finding
+ * fails the test; its input is kept under artifacts/fuzz/<target>/. The long form, which
+ * also grows the corpus, is `npm run fuzz -- <target> --time 600`.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { after, describe, it, type TestContext } from 'node:test';
+import { corpusDir, ensureAddon, regressionsDir, ROOT, runFuzzer, type RunResult, type Target, TARGETS } from './harness.js';
+
+const SECONDS = Number(process.env.TESSERA_FUZZ_SECONDS ?? 4);
+/** Starting Node, Jazzer and the instrumented bundle takes seconds on a busy machine; a hang takes forever. */
+const KILL_AFTER_MS = (SECONDS + 120) * 1000;
+/** Inputs named so are known to fail until the bug they show is fixed. */
+const KNOWN_PREFIX = 'known-';
+
+const unavailable = await ensureAddon().then(
+  () => false as const,
+  (error: unknown) => `the fuzzer cannot be built here: ${error instanceof Error ? error.message : String(error)}`,
+);
+
+const scratch = await mkdtemp(join(tmpdir(), 'tessera-fuzz-test-'));
+after(() => rm(scratch, { recursive: true, force: true }));
+
+/** What a failure message needs: the finding as printed, and where its input was kept. */
+async function explain(t: Target, result: RunResult): Promise<string> {
+  const kept: string[] = [];
+  if (result.artifacts.length > 0) {
+    const dir = join(ROOT, 'artifacts/fuzz', t.name);
+    await mkdir(dir, { recursive: true });
+    for (const file of result.artifacts) {
+      await copyFile(file, join(dir, basename(file)));
+      kept.push(join(dir, basename(file)));
+    }
+  }
+  const tail = result.output.split('\n').slice(-60).join('\n');
+  return `${t.name}: libFuzzer exited with ${result.code ?? result.signal}; input kept as ${kept.join(', ') || '(none)'}\n${tail}`;
+}
+
+function report(context: TestContext, t: Target, result: RunResult): void {
+  const s = result.stats;
+  context.diagnostic(
+    `${t.name}: ${s.execs ?? '?'} inputs at ${s.execsPerSecond ?? '?'}/s, cov ${s.cov ?? '?'} ft ${s.ft ?? '?'}, ` +
+      `corpus ${s.corpus ?? '?'}, ${s.newUnits ?? 0} new, peak RSS ${s.peakRssMb ?? '?'} MB`,
+  );
+}
+
+describe('fuzzing the wire decoder and the handshake', { skip: process.env.CI === 'true' ? false : unavailable }, () => {
+  if (unavailable !== false && process.env.CI === 'true') {
+    it('has a fuzzer', () => assert.fail(unavailable));
+    return;
+  }
+
+  for (const t of Object.values(TARGETS)) {
+    it(`${t.name}: replays the corpus, then fuzzes ${SECONDS} s, finding nothing`, async (context) => {
+      const found = await mkdtemp(join(scratch, `${t.name}-found-`));
+      const corpus = corpusDir(t);
+      const seeds = (await readdir(corpus)).length;
+      const result = await runFuzzer({
+        target: t,
+        inputs: [found, corpus],
+        artifacts: join(scratch, `${t.name}-artifacts`),
+        flags: [`-max_total_time=${SECONDS}`],
+        killAfterMs: KILL_AFTER_MS,
+      });
+      report(context, t, result);
+      if (result.code !== 0) assert.fail(await explain(t, result));
+      assert.ok((result.stats.execs ?? 0) > seeds, `${t.name} ran ${result.stats.execs ?? 0} inputs: the corpus alone has ${seeds}`);
+    });
+
+    const regressions = existsSync(regressionsDir(t)) ? readdirSync(regressionsDir(t)).sort() : [];
+    const fixed = regressions.filter((f) => !f.startsWith(KNOWN_PREFIX));
+    if (fixed.length > 0) {
+      it(`${t.name}: the regression inputs pass`, async () => {
+        const result = await runFuzzer({
+          target: t,
+          inputs: fixed.map((f) => join(regressionsDir(t), f)),
+          artifacts: join(scratch, `${t.name}-regressions`),
+          killAfterMs: KILL_AFTER_MS,
+        });
+        if (result.code !== 0) assert.fail(await explain(t, result));
+      });
+    }
+    for (const known of regressions.filter((f) => f.startsWith(KNOWN_PREFIX))) {
+      it(`${t.name}: ${known} passes`, { todo: `a known bug: rename ${known} without '${KNOWN_PREFIX}' once fixed` }, async () => {
+        const result = await runFuzzer({
+          target: t,
+          inputs: [join(regressionsDir(t), known)],
+          artifacts: join(scratch, `${t.name}-known`),
+          env: { TESSERA_FUZZ_KNOWN_BUGS: 'fail' },
+          killAfterMs: KILL_AFTER_MS,
+        });
+        assert.equal(result.code, 0, result.output.split('\n').slice(-40).join('\n'));
+      });
+    }
+  }
+});

@@ -1,0 +1,84 @@
+/**
+ * Fuzz target: the message codec (src/comm/codec.ts) — msgpack header, extension types for
+ * binary values, Maps and Errors, and out-of-band frames.
+ *
+ * Input: the frames of one message joined by FRAME_SEPARATOR, so that mutating a frame's
+ * bytes keeps the others whole (a length table would be broken by most mutations). Must hold:
+ * - decode throws nothing but MalformedFrameError;
+ * - what it returns is an object with a string `op`;
+ * - what it returns travels again: encode, then decode, gives an equal value (unless it nests
+ *   deeper than the encoder's limit, which encode must then refuse with
+ *   UnencodableMessageError).
+ *
+ * A known bug is tolerated so that fuzzing goes on past it, unless TESSERA_FUZZ_KNOWN_BUGS
+ * is 'fail' (as when the regression inputs named known-* are replayed): decode also accepts
+ * msgpackr's own Error extension (type 0x65), which encode never produces (it sends Errors as
+ * type 22). What that extension makes need not be a value the codec carries: an Error whose
+ * name is a number or undefined, a boxed primitive (for the name 'constructor'), an
+ * AggregateError. Such a message does not survive encode and decode, and breaks a receiver
+ * that trusts an Error's name to be a string. Once decode refuses type 0x65, remove
+ * madeByMsgpackrErrorExtension.
+ */
+import assert from 'node:assert/strict';
+import { decode, encode } from '../../../src/comm/codec.js';
+import { MalformedFrameError, UnencodableMessageError } from '../../../src/comm/errors.js';
+import { splitFrames } from './separator.js';
+
+/** codec.ts refuses to encode deeper than 1000 levels; well below that, encode must succeed. */
+const SURELY_ENCODABLE_DEPTH = 900;
+
+/** Nesting depth of a decoded value, counted no further than `limit`. */
+function depth(value: unknown, limit: number): number {
+  if (typeof value !== 'object' || value === null || limit === 0) return 0;
+  let deepest = 0;
+  const children: unknown[] =
+    value instanceof Map ? [...value].flat() : value instanceof Set ? [...value] : ArrayBuffer.isView(value) ? [] : Object.values(value);
+  if (value instanceof Error && 'cause' in value) children.push(value.cause);
+  for (const child of children) {
+    deepest = Math.max(deepest, depth(child, limit - 1));
+    if (deepest >= limit - 1) break;
+  }
+  return 1 + deepest;
+}
+
+const KNOWN_BUGS_FAIL = process.env.TESSERA_FUZZ_KNOWN_BUGS === 'fail';
+
+/** Whether a decoded value holds something only msgpackr's Error extension makes (see above). */
+function madeByMsgpackrErrorExtension(value: unknown, limit = SURELY_ENCODABLE_DEPTH): boolean {
+  if (typeof value !== 'object' || value === null || limit === 0) return false;
+  if (value instanceof Number || value instanceof String || value instanceof Boolean || value instanceof BigInt) return true;
+  if (value instanceof Error) {
+    const { name, message } = value as { name: unknown; message: unknown };
+    if (typeof name !== 'string' || typeof message !== 'string' || value instanceof AggregateError) return true;
+  }
+  const children: unknown[] =
+    value instanceof Map ? [...value].flat() : value instanceof Set ? [...value] : ArrayBuffer.isView(value) ? [] : Object.values(value);
+  if (value instanceof Error && 'cause' in value) children.push(value.cause);
+  return children.some((child) => madeByMsgpackrErrorExtension(child, limit - 1));
+}
+
+export function fuzz(data: Buffer): void {
+  const frames = splitFrames(data);
+  let message: { op: string };
+  try {
+    message = decode(frames);
+  } catch (error) {
+    if (error instanceof MalformedFrameError) return;
+    throw error;
+  }
+  assert.equal(typeof message.op, 'string', 'decode returned a message without a string op');
+
+  let again: Uint8Array[];
+  try {
+    again = encode(message);
+  } catch (error) {
+    if (error instanceof UnencodableMessageError && depth(message, SURELY_ENCODABLE_DEPTH + 1) > SURELY_ENCODABLE_DEPTH) return;
+    throw error;
+  }
+  try {
+    assert.deepStrictEqual(decode(again), message, 'a decoded message does not survive encode and decode');
+  } catch (error) {
+    if (!KNOWN_BUGS_FAIL && madeByMsgpackrErrorExtension(message)) return;
+    throw error;
+  }
+}
