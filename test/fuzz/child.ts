@@ -19,6 +19,8 @@ export interface FuzzTargetModule {
   readonly fuzz: (data: Buffer) => void | Promise<void>;
   /** Runs once before the first input (starting a server, say). */
   readonly setUp?: () => Promise<void>;
+  /** Undoes setUp, for runs outside libFuzzer (replay.ts). */
+  readonly tearDown?: () => Promise<void>;
 }
 
 const bundle = process.env.TESSERA_FUZZ_BUNDLE;

@@ -8,15 +8,19 @@
  *         Run the target once on each file (a crash file, say) and print what happens.
  *     npm run fuzz -- seed
  *         Rewrite the seed-* inputs of every target's corpus with the current encoder.
+ *     npm run fuzz -- coverage [target…]
+ *         Run the corpus once without Jazzer and print V8's line and branch coverage of
+ *         src/comm: how much of the code the corpus reaches.
  *
  * Targets: framing, codec, handshake. Crashes go to artifacts/fuzz/<target>/; a crash
  * worth keeping as a regression input goes to test/fuzz/regressions/<target>/.
  */
+import { spawnSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { corpusDir, ROOT, runFuzzer, type RunResult, type Target, target, TARGETS } from './harness.js';
+import { corpusDir, FUZZ_DIR, ROOT, runFuzzer, type RunResult, type Target, target, TARGETS } from './harness.js';
 import { seeds } from './seeds.js';
 
 const SEED_PREFIX = 'seed-';
@@ -77,6 +81,19 @@ async function fuzz(t: Target, seconds: number, flags: readonly string[]): Promi
   }
 }
 
+function coverage(names: readonly string[]): boolean {
+  const run = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', '--enable-source-maps', '--test', '--experimental-test-coverage', join(FUZZ_DIR, 'replay.ts')],
+    { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...(names.length > 0 ? { TESSERA_FUZZ_TARGETS: names.join(',') } : {}) } },
+  );
+  const lines = `${run.stdout}${run.stderr}`.split('\n');
+  const table = lines.filter((l) => /^# (file |src\/comm\/)/.test(l) || /^(not )?ok \d/.test(l)).map((l) => l.replace(/^# /, ''));
+  console.log(table.join('\n'));
+  if (run.status !== 0) console.log(lines.slice(-40).join('\n'));
+  return run.status === 0;
+}
+
 async function replay(t: Target, files: readonly string[]): Promise<boolean> {
   const run = await runFuzzer({
     target: t,
@@ -97,12 +114,15 @@ if (command === undefined || !Number.isInteger(seconds) || seconds <= 0) {
   console.error('usage: npm run fuzz -- <framing|codec|handshake|all> [--time SECONDS] [-- libFuzzer flags]');
   console.error('       npm run fuzz -- replay <target> FILE…');
   console.error('       npm run fuzz -- seed');
+  console.error('       npm run fuzz -- coverage [target…]');
   process.exit(2);
 }
 
 let ok = true;
 if (command === 'seed') {
   await writeSeeds();
+} else if (command === 'coverage') {
+  ok = coverage(rest);
 } else if (command === 'replay') {
   const [name, ...files] = rest;
   if (name === undefined || files.length === 0) throw new Error('replay needs a target and at least one file');

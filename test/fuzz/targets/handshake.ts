@@ -59,6 +59,12 @@ export async function setUp(): Promise<void> {
   port = Number(new URL(server.address).port);
 }
 
+/** Closes the server (the fuzzing process never does: libFuzzer ends it). */
+export async function tearDown(): Promise<void> {
+  await server?.close();
+  server = undefined;
+}
+
 type Verdict = 'welcome' | 'protocol' | 'auth' | 'bad-hello' | 'closed';
 
 /** What the protocol prescribes for this stream, worked out independently of the server. */
