@@ -102,6 +102,8 @@ export interface RunOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Kills the fuzzer when it has not finished by then. */
   readonly killAfterMs?: number;
+  /** Kills the fuzzer when aborted (a test that timed out, say). */
+  readonly signal?: AbortSignal;
 }
 
 export interface FuzzStats {
@@ -178,12 +180,18 @@ export async function runFuzzer(options: RunOptions): Promise<RunResult> {
           state.killed = true;
           child.kill('SIGKILL');
         }, options.killAfterMs);
+  const abort = (): void => {
+    child.kill('SIGKILL');
+  };
+  options.signal?.addEventListener('abort', abort, { once: true });
+  if (options.signal?.aborted === true) abort();
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
     child.once('error', reject);
     child.once('close', (c: number | null, s: NodeJS.Signals | null) => resolve([c, s]));
   }).finally(() => {
     clearTimeout(killer);
     clearInterval(poller);
+    options.signal?.removeEventListener('abort', abort);
   });
   await poll();
   if (state.killed) {
