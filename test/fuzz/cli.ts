@@ -12,8 +12,8 @@
  *         Run the corpus once without Jazzer and print V8's line and branch coverage of
  *         src/comm: how much of the code the corpus reaches.
  *
- * Targets: framing, codec, handshake. Crashes go to artifacts/fuzz/<target>/; a crash
- * worth keeping as a regression input goes to test/fuzz/regressions/<target>/.
+ * Targets: framing, codec, handshake. Crashes go to artifacts/fuzz/<target>/; see
+ * test/fuzz/README.md for keeping one as a regression or known-bug input.
  */
 import { spawnSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';

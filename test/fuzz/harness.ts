@@ -43,7 +43,10 @@ export function target(name: string): Target {
 }
 
 export const corpusDir = (t: Target): string => join(FUZZ_DIR, 'corpus', t.name);
+/** Inputs that once failed; replayed with the corpus. */
 export const regressionsDir = (t: Target): string => join(FUZZ_DIR, 'regressions', t.name);
+/** Inputs that show a bug not yet fixed; see fuzz.test.ts. */
+export const knownBugsDir = (t: Target): string => join(FUZZ_DIR, 'known', t.name);
 /** libFuzzer's -dict file for a target, used when present. */
 export const dictionary = (t: Target): string => join(FUZZ_DIR, 'dict', `${t.name}.dict`);
 

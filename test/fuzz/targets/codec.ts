@@ -13,7 +13,7 @@
  *   after every input a fixed message must still decode to itself.
  *
  * A known bug is tolerated so that fuzzing goes on past it, unless TESSERA_FUZZ_KNOWN_BUGS
- * is 'fail' (as when the regression inputs named known-* are replayed): decode also accepts
+ * is 'fail' (as when the inputs under test/fuzz/known/codec/ are replayed): decode also accepts
  * msgpackr's own Error extension (type 0x65), which encode never produces (it sends Errors as
  * type 22). What that extension makes need not be a value the codec carries: an Error whose
  * name is a number or undefined, a boxed primitive (for the name 'constructor'), an
