@@ -63,8 +63,9 @@ if (mode === 'sync') {
       finding(error);
     }
   };
-  // The callback is for SIGINT while libFuzzer runs without its own handler; we give it one.
-  await globalThis.Fuzzer.startFuzzing(guarded, argv, () => process.exit(0));
+  // Jazzer's addon catches SIGINT and calls this between inputs. Exiting from here would look
+  // to libFuzzer like a crash of the current input, so stop hard: the corpus is already saved.
+  await globalThis.Fuzzer.startFuzzing(guarded, argv, () => process.kill(process.pid, 'SIGKILL'));
 } else {
   const guarded = async (data: Buffer): Promise<void> => {
     try {

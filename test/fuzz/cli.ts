@@ -50,14 +50,23 @@ async function fuzz(t: Target, seconds: number, flags: readonly string[]): Promi
   try {
     const found = join(scratch, 'found');
     await mkdir(found);
-    console.log(`${t.name}: fuzzing for ${seconds} s from ${corpus}`);
+    console.log(`${t.name}: fuzzing for ${seconds} s from ${corpus} (Ctrl-C stops early and still merges)`);
+    // The first Ctrl-C stops libFuzzer (it saves what it finds as it goes), then the merge runs.
+    const stop = new AbortController();
+    const onInterrupt = (): void => {
+      if (stop.signal.aborted) process.exit(130);
+      stop.abort();
+    };
+    process.on('SIGINT', onInterrupt);
     const run = await runFuzzer({
       target: t,
       inputs: [found, corpus],
       artifacts: artifactsDir(t),
       flags: [`-max_total_time=${seconds}`, ...flags],
       onOutput: (text) => process.stderr.write(text),
-    });
+      signal: stop.signal,
+      ownProcessGroup: true,
+    }).finally(() => process.off('SIGINT', onInterrupt));
     console.log(summary(t, run));
     for (const file of run.artifacts) console.log(`${t.name}: FINDING saved as ${file}`);
 

@@ -67,8 +67,23 @@ export function ensureAddon(): Promise<void> {
   return addon;
 }
 
-/** The target and what it imports, as one CommonJS file that Jazzer's require hook instruments. */
-export async function bundleTarget(t: Target): Promise<string> {
+const bundles = new Map<string, Promise<string>>();
+
+/**
+ * The target and what it imports, as one CommonJS file that Jazzer's require hook
+ * instruments. Made once per process: esbuild's service may be gone later (a Ctrl-C
+ * reaches it too).
+ */
+export function bundleTarget(t: Target): Promise<string> {
+  let bundle = bundles.get(t.name);
+  if (bundle === undefined) {
+    bundle = makeBundle(t);
+    bundles.set(t.name, bundle);
+  }
+  return bundle;
+}
+
+async function makeBundle(t: Target): Promise<string> {
   const result = await build({
     entryPoints: [join(FUZZ_DIR, 'targets', `${t.name}.ts`)],
     bundle: true,
@@ -105,8 +120,18 @@ export interface RunOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Kills the fuzzer when it has not finished by then. */
   readonly killAfterMs?: number;
-  /** Kills the fuzzer when aborted (a test that timed out, say). */
+  /**
+   * Kills the fuzzer when aborted (a test that timed out, an interrupted run). Nothing is
+   * lost but its final stats: libFuzzer writes each new input to the corpus as it finds it.
+   * (SIGTERM would not do: JavaScript listeners for it wait on an event loop that libFuzzer
+   * blocks in sync mode.)
+   */
   readonly signal?: AbortSignal;
+  /**
+   * Start the fuzzer in a process group of its own, so that a Ctrl-C meant for this process
+   * does not reach it (it is stopped through `signal` instead).
+   */
+  readonly ownProcessGroup?: boolean;
 }
 
 export interface FuzzStats {
@@ -157,6 +182,7 @@ export async function runFuzzer(options: RunOptions): Promise<RunResult> {
       cwd: ROOT,
       env: { ...process.env, ...options.env, TESSERA_FUZZ_BUNDLE: bundle, TESSERA_FUZZ_MODE: t.mode },
       stdio: ['ignore', fd, fd],
+      detached: options.ownProcessGroup === true,
     });
   } finally {
     closeSync(fd);
