@@ -25,12 +25,24 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError as CommanderArgumentError } from 'commander';
 import { isLoopback } from '../comm/http.js';
-import { TesseraError } from '../errors.js';
+import { InvariantError, TesseraError } from '../errors.js';
 import { Scheduler } from '../process/scheduler.js';
 import { parseBytes } from '../worker/options.js';
 import { Worker } from '../worker/worker.js';
 
-const program = new Command('tessera').description('Tessera: parallel and distributed computing for TypeScript');
+const program = new Command('tessera')
+  .description('Tessera: parallel and distributed computing for TypeScript')
+  .version(packageVersion(), '-V, --version', 'print the version');
+
+/** The version in the package.json beside dist/ (or src/). */
+function packageVersion(): string {
+  try {
+    const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+    return (JSON.parse(text) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
 
 function fractionOrFalse(name: string): (value: string) => number | false {
   return (value) => {
@@ -138,6 +150,7 @@ async function importPreloads(paths: readonly string[], role: Role): Promise<Pre
       process.stderr.write(`tessera ${role}: preload module ${name} exports neither setup nor teardown; it was only imported\n`);
     }
     loaded.push({ name, module });
+    process.stderr.write(`tessera ${role}: loaded preload module ${name}\n`);
   }
   return loaded;
 }
@@ -248,7 +261,9 @@ program
     });
     // The address is the first line on stdout, so scripts can read it; the dashboard next.
     process.stdout.write(`${scheduler.address}\n`);
-    if (scheduler.dashboardLink !== undefined) process.stdout.write(`dashboard: ${scheduler.dashboardLink}\n`);
+    // With a token, the link carries it (as Jupyter's does): opening it once sets a cookie
+    // and takes the token out of the address bar.
+    if (scheduler.dashboardLink !== undefined) process.stdout.write(`dashboard: ${linkWithToken(scheduler.dashboardLink, token)}\n`);
     try {
       await runSetups(preloads, scheduler, 'scheduler');
     } catch (error) {
@@ -263,6 +278,13 @@ program
     });
   });
 
+function linkWithToken(link: string, token: string | undefined): string {
+  if (token === undefined) return link;
+  const url = new URL(link);
+  url.searchParams.set('token', token);
+  return url.href;
+}
+
 // ---- tessera worker ----
 
 interface WorkerFlags extends TlsFlags {
@@ -275,6 +297,7 @@ interface WorkerFlags extends TlsFlags {
   readonly name?: string;
   readonly host?: string;
   readonly listen: boolean;
+  readonly connectTimeout?: number;
   readonly metrics: boolean;
   readonly metricsPort?: number;
   readonly preload: readonly string[];
@@ -293,6 +316,7 @@ program
   .option('--name <name>', 'name of the worker')
   .option('--host <host>', 'interface to listen on for peers and metrics (default: the one that reaches the scheduler)')
   .option('--no-listen', 'accept no connections; data travels through the scheduler')
+  .option('--connect-timeout <ms>', 'how long to keep trying to reach the scheduler (default 30000)', integer('--connect-timeout', 1))
   .option('--metrics-port <port>', 'port of GET /metrics and /health (default 0: any free port)', integer('--metrics-port', 0, 65535))
   .option('--no-metrics', 'serve no /metrics or /health')
   .option('--preload <module>', 'module whose setup(worker) runs at start and teardown(worker) at close (repeatable)', collect, [])
@@ -316,6 +340,7 @@ program
       ...(opts.spillDirectory === undefined ? {} : { spillDirectory: opts.spillDirectory }),
       ...(opts.name === undefined ? {} : { name: opts.name }),
       ...(opts.host === undefined ? {} : { host: opts.host }),
+      ...(opts.connectTimeout === undefined ? {} : { connectTimeout: opts.connectTimeout }),
     });
     process.stdout.write(`${worker.id}\n`);
     if (worker.metricsLink !== null) process.stdout.write(`metrics: ${worker.metricsLink}\n`);
@@ -334,7 +359,10 @@ program
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {
-  const text = error instanceof CliError ? error.message : errorText(error);
+  // Tessera's own errors say what went wrong in their message (a scheduler that cannot be
+  // reached, a refused token, a port in use): one line. Anything else is a bug: its stack.
+  const expected = error instanceof TesseraError && !(error instanceof InvariantError);
+  const text = expected ? error.message : errorText(error);
   process.stderr.write(`tessera: ${text}\n`);
   process.exit(1);
 });

@@ -13,6 +13,7 @@
  * Times are milliseconds on the scheduler's clock (`performance.now()` of its process);
  * task times reported by workers are moved onto it.
  */
+import type { Log } from '../log.js';
 import type { ScalingHistory } from '../protocol/scaling.js';
 import type { TaskErrorInfo } from '../protocol/messages.js';
 
@@ -62,9 +63,9 @@ type HookName = Exclude<keyof SchedulerPlugin, 'name' | 'scalingHistory' | 'clos
 /** The registered plugins; calls each hook on each, catching what they throw. */
 export class PluginSet {
   readonly #plugins: SchedulerPlugin[] = [];
-  readonly #log: (line: string) => void;
+  readonly #log: Log;
 
-  constructor(log: (line: string) => void) {
+  constructor(log: Log) {
     this.#log = log;
   }
 
@@ -89,7 +90,7 @@ export class PluginSet {
       try {
         fn.apply(p, args);
       } catch (error) {
-        this.#log(`plugin ${p.name ?? '(unnamed)'} failed in ${hook}: ${error instanceof Error ? error.message : String(error)}`);
+        this.#log.error('a plugin failed', { plugin: p.name ?? '(unnamed)', hook, reason: error instanceof Error ? error.message : String(error) });
       }
     }
   }
@@ -100,7 +101,7 @@ export class PluginSet {
         const h = p.scalingHistory?.(since);
         if (h !== undefined) return h;
       } catch (error) {
-        this.#log(`plugin ${p.name ?? '(unnamed)'} failed in scalingHistory: ${error instanceof Error ? error.message : String(error)}`);
+        this.#log.error('a plugin failed', { plugin: p.name ?? '(unnamed)', hook: 'scalingHistory', reason: error instanceof Error ? error.message : String(error) });
       }
     }
     return undefined;
@@ -112,7 +113,7 @@ export class PluginSet {
       try {
         await p.close?.();
       } catch (error) {
-        this.#log(`plugin ${p.name ?? '(unnamed)'} failed in close: ${error instanceof Error ? error.message : String(error)}`);
+        this.#log.error('a plugin failed', { plugin: p.name ?? '(unnamed)', hook: 'close', reason: error instanceof Error ? error.message : String(error) });
       }
     }
   }
