@@ -5,7 +5,8 @@
  * info, warn, error, silent; default info) sets how much.
  *
  * Every `log` option of Tessera takes one of: a pino logger (records go to it, with a
- * `component` field), a function (it gets each readable line), or false (silence).
+ * `component` field), a function (it gets each readable line, led by its component), or
+ * false (silence).
  *
  * ```ts
  * const log = createLog('scheduler', options.log);
@@ -37,7 +38,7 @@ export function createLog(component: string, sink?: LogSink): Log {
   if (sink === undefined) return fromPino(defaultLogger().child({ component }));
   if (typeof sink === 'function') {
     if (isPino(sink)) return fromPino(sink.child({ component }));
-    return fromLines(sink);
+    return fromLines(component, sink);
   }
   if (isPino(sink)) return fromPino(sink.child({ component }));
   throw new InvalidArgumentError('options.log must be a pino logger, a function taking lines, or false');
@@ -63,11 +64,14 @@ function fromPino(logger: Logger): Log {
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
 
-/** A function sink gets readable lines (warnings and errors say so), at info and above. */
-function fromLines(write: (line: string) => void): Log {
+/**
+ * A function sink gets readable lines at info and above, each led by its component
+ * (`adaptive: scale up to 20 reason=…`); warnings and errors say so.
+ */
+function fromLines(component: string, write: (line: string) => void): Log {
   const at = (level: LogLevel) => (message: string, fields?: LogFields): void => {
     if (level === 'debug') return;
-    write(readable(level, message, fields));
+    write(`${component}: ${readable(level, message, fields)}`);
   };
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }

@@ -25,6 +25,16 @@ export interface WorkerInfo {
 
 export type RemoveReason = 'lost' | 'retired' | 'closed';
 
+/** A task that failed on a worker: where, and when it ran (start = stop when unknown). */
+export interface ErredTask {
+  readonly key: string;
+  readonly worker: WorkerInfo;
+  readonly error: TaskErrorInfo;
+  readonly thread: number;
+  readonly start: number;
+  readonly stop: number;
+}
+
 /** A task a worker finished: where, on which of its threads, and when. */
 export interface FinishedTask {
   readonly key: string;
@@ -42,7 +52,7 @@ export interface SchedulerPlugin {
   removeWorker?(worker: WorkerInfo, reason: RemoveReason, now: number): void;
   /** Once per finished task, in the order the worker reported them. */
   taskFinished?(task: FinishedTask): void;
-  taskErred?(key: string, worker: WorkerInfo, error: TaskErrorInfo, now: number): void;
+  taskErred?(task: ErredTask): void;
   /** A worker fetched `key` (of `nbytes`) from a peer. */
   dataMoved?(key: string, nbytes: number, to: WorkerInfo, now: number): void;
   /** A client submitted work, or data waits for a first worker: capacity may be wanted now. */

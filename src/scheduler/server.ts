@@ -430,7 +430,15 @@ export class SchedulerServer extends Resource {
         if (info !== undefined && info.retries > 0 && info.processingOn === worker) {
           this.#log.info('task failed; trying again', { key: m.key, worker: entry.name, triesLeft: info.retries - 1, error: `${m.error.name}: ${m.error.message}` });
         }
-        this.#plugins.call('taskErred', m.key, entry, m.error, now);
+        if (this.#plugins.has('taskErred')) {
+          // When the worker says when it ran, that; else since the scheduler thinks it started.
+          const { startedAt, finishedAt } = m;
+          const ran = startedAt !== undefined && finishedAt !== undefined;
+          const estimated = info !== undefined && Number.isFinite(info.startedAt) ? info.startedAt : now;
+          const start = ran ? startedAt + entry.clockOffset : estimated;
+          const stop = ran ? finishedAt + entry.clockOffset : now;
+          this.#plugins.call('taskErred', { key: m.key, worker: entry, error: m.error, thread: m.thread ?? 0, start, stop });
+        }
         this.#apply({ op: 'task-erred', worker, key: m.key, error: m.error, now });
         return;
       }
