@@ -614,17 +614,20 @@ export class Worker extends Resource {
     if (this.state !== 'running') return;
     switch (reply.op) {
       case 'done': {
-        const per = reply.elapsedMs / batch.length;
-        const start = reply.startedAt - performance.timeOrigin;
+        // Each task's own times, measured in its thread, moved onto this process's clock.
+        const origin = performance.timeOrigin;
+        const times = reply.times;
         for (let i = 0; i < batch.length; i++) {
           const t = batch[i]!;
           if (t.phase !== 'running') continue;
           this.#tasks.delete(t.key);
           t.phase = 'released';
+          const start = times[2 * i]! - origin;
+          const end = times[2 * i + 1]! - origin;
           this.#tasksFinishedTotal++;
-          this.#taskSecondsTotal += per / 1000;
+          this.#taskSecondsTotal += (end - start) / 1000;
           const nbytes = this.#store(t.key, reply.results[i]);
-          this.#reportFinished(t.key, nbytes, start + i * per, start + (i + 1) * per, reply.thread);
+          this.#reportFinished(t.key, nbytes, start, end, reply.thread);
         }
         break;
       }
