@@ -6,15 +6,11 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { DependencyHolders, ExecuteTask, WorkerEvent, WorkerInstruction } from '../../src/worker/events.js';
 import { WorkerState } from '../../src/worker/state.js';
-import type { TaskSpec } from '../../src/protocol/task-spec.js';
 import { mulberry32 as rng } from '../helpers/random.js';
+import { spec } from './helpers.js';
 
 const ME = 'tcp://me:1';
 const PEERS = ['tcp://p1:1', 'tcp://p2:1', 'tcp://p3:1', 'relay://p4'];
-
-export function spec(key: string): TaskSpec {
-  return { node: { steps: [], stepKeys: [key], out: true } };
-}
 
 function pick<T>(r: () => number, xs: readonly T[]): T | undefined {
   return xs.length === 0 ? undefined : xs[Math.floor(r() * xs.length)];
