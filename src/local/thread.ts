@@ -36,11 +36,10 @@ async function run(message: Extract<ToThread, { op: 'run' }>): Promise<void> {
     let deps: readonly string[] = [];
     const lookup = (dependency: number): unknown => local.get(deps[dependency]!);
     const results: unknown[] = [];
-    const times = new Float64Array(nodes.length * 2);
+    const times: number[] = [];
     const origin = performance.timeOrigin;
-    for (let n = 0; n < nodes.length; n++) {
-      const node = nodes[n]!;
-      times[2 * n] = origin + performance.now();
+    for (const node of nodes) {
+      times.push(origin + performance.now());
       deps = node.steps[0]!.deps;
       let value = runChain(node.steps, node.stepKeys, (s) => fns.get(node.steps[s]!.fn), lookup);
       if (isThenable(value)) value = await value;
@@ -50,9 +49,9 @@ async function run(message: Extract<ToThread, { op: 'run' }>): Promise<void> {
         results.push(value);
       }
       local.set(key, value);
-      times[2 * n + 1] = origin + performance.now();
+      times.push(origin + performance.now());
     }
-    const transfer: ArrayBuffer[] = [times.buffer];
+    const transfer: ArrayBuffer[] = [];
     for (const value of results) transferables(value, transfer);
     reply({ op: 'done', id, results, startedAt: origin + started, elapsedMs: performance.now() - started, times }, transfer);
   } catch (error) {

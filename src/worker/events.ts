@@ -12,7 +12,7 @@ import type { KeyValue, TaskErrorInfo } from '../protocol/messages.js';
 import type { TaskSpec } from '../protocol/task-spec.js';
 
 interface EventBase {
-  readonly stimulus?: string;
+  readonly stimulus?: string | undefined;
   readonly now: number;
 }
 

@@ -14,6 +14,9 @@ import type { WireNode } from '../protocol/task-spec.js';
 import type { DataStore } from './data-store.js';
 import type { ExecuteTask, WorkerEvent } from './events.js';
 
+// This process's clock starts here, in ms since the epoch (read once: it never changes).
+const TIME_ORIGIN = performance.timeOrigin;
+
 /** What became of a batch, as the core hears it. */
 export type BatchEvent = Extract<WorkerEvent, { op: 'batch-done' | 'batch-task-failed' | 'batch-thread-died' | 'batch-unrunnable' }>;
 
@@ -77,9 +80,9 @@ export class Executor {
           switch (reply.op) {
             case 'done': {
               // Each task's own times, measured in its thread (ms since the epoch), onto this process's clock.
-              const times = reply.times;
-              const origin = performance.timeOrigin;
-              for (let i = 0; i < times.length; i++) times[i] = times[i]! - origin;
+              const epoch = reply.times;
+              const times = new Array<number>(epoch.length);
+              for (let i = 0; i < epoch.length; i++) times[i] = epoch[i]! - TIME_ORIGIN;
               return { op: 'batch-done', batch, thread: reply.thread, values: reply.results, times, now };
             }
             case 'task-failed':

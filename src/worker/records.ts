@@ -36,15 +36,19 @@ export function isFetching(state: TaskStateCode): boolean {
   return state === FETCH || state === FLIGHT || state === MISSING;
 }
 
+// Shared by every record that has none: most never fetch, and finished ones keep no dependencies.
+const NO_KEYS: readonly string[] = Object.freeze([]);
+const NO_TASKS: readonly WorkerTask[] = Object.freeze([]);
+
 export class WorkerTask {
   readonly key: string;
   state: TaskStateCode = RELEASED;
   /** What to run, while the scheduler wants it computed here (waiting, ready, running). */
   spec: TaskSpec | null = null;
   /** Keys of its dependencies, as the thread looks them up. */
-  dependencies: readonly string[] = [];
+  dependencies: readonly string[] = NO_KEYS;
   /** Their records, held while this one is active. */
-  deps: WorkerTask[] = [];
+  deps: readonly WorkerTask[] = NO_TASKS;
   /** Dependencies not in memory yet (waiting). */
   waitingOn = 0;
   /** Active tasks here that need this one's data: it stays while any does. */
@@ -52,7 +56,7 @@ export class WorkerTask {
   /** Waiting tasks to wake when this one reaches memory. */
   waiters: Set<WorkerTask> | null = null;
   /** Holders not asked yet, in the order they will be (fetch, flight, missing). */
-  holders: string[] = [];
+  holders: readonly string[] = NO_KEYS;
   /** In the fetch queue (a record enters it once however often it goes back to fetch). */
   queued = false;
   /** In the ready queue, likewise. */
@@ -72,5 +76,15 @@ export class WorkerTask {
 
   constructor(key: string) {
     this.key = key;
+  }
+
+  /** Drops what only an active task keeps. */
+  clearDependencies(): void {
+    this.deps = NO_TASKS;
+    this.dependencies = NO_KEYS;
+  }
+
+  clearHolders(): void {
+    this.holders = NO_KEYS;
   }
 }

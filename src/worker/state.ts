@@ -20,6 +20,11 @@
  * failed task sending the rest of its batch back), what to keep and what to drop, how to
  * answer steal requests and replicate requests, when to say it is paused. Every transition
  * is logged with the stimulus that caused it, for `story()`.
+ *
+ * Longer than most files here, on purpose: it is one state machine, and each transition
+ * reads best beside the others that touch the same records, counts and log. What can
+ * stand alone lives beside it: records.ts (the records and states), ready-queue.ts and
+ * fetch-queue.ts, state-options.ts, story.ts (the log), validate.ts (the invariants).
  */
 import { InvalidArgumentError } from '../errors.js';
 import type { TaskErrorInfo } from '../protocol/messages.js';
@@ -66,6 +71,9 @@ export const MAX_BATCH = 512;
 // Batches handed to the pool per thread, so that the next is there when one ends.
 export const PIPELINE = 2;
 
+/** What an event that implies nothing returns (most compute-task events): one array for all. */
+const NOTHING: readonly WorkerInstruction[] = Object.freeze([]);
+
 interface Request {
   readonly holder: string;
   readonly keys: readonly string[];
@@ -89,7 +97,9 @@ export class WorkerState {
   #paused = false;
   #retiring = false;
   readonly #log: TransitionLog;
-  #stimulus = '';
+  /** The stimulus of the event being handled; made up from its kind on first use when it came without one. */
+  #stimulus: string | null = null;
+  #stimulusOp = '';
   #stimuli = 0;
   #now = 0;
   #out: WorkerInstruction[] = [];
@@ -115,8 +125,9 @@ export class WorkerState {
   }
 
   /** Applies one event; returns the instructions it implies, in order. */
-  handle(event: WorkerEvent): WorkerInstruction[] {
-    this.#stimulus = event.stimulus ?? `${event.op}-${++this.#stimuli}`;
+  handle(event: WorkerEvent): readonly WorkerInstruction[] {
+    this.#stimulus = event.stimulus ?? null;
+    this.#stimulusOp = event.op;
     if (event.now > this.#now) this.#now = event.now;
     switch (event.op) {
       case 'compute-task':
@@ -191,14 +202,14 @@ export class WorkerState {
       this.#added = null;
     }
     const out = this.#out;
-    this.#out = [];
+    if (out.length > 0) this.#out = [];
     if (this.#validate) this.validate();
-    return out;
+    return out.length > 0 ? out : NOTHING;
   }
 
   /** The stimulus id of the last event handled (given with it, or made up from its kind). */
   get lastStimulus(): string {
-    return this.#stimulus;
+    return (this.#stimulus ??= `${this.#stimulusOp}-${++this.#stimuli}`);
   }
 
   /** What happened to these keys here, oldest first, on the worker's clock. */
@@ -294,7 +305,7 @@ export class WorkerState {
       case MISSING:
         // Data we were fetching is now ours to compute; what is in flight may still win.
         t.replica = false;
-        t.holders = [];
+        t.clearHolders();
         this.#startComputing(t, e);
         return;
       default:
@@ -348,15 +359,15 @@ export class WorkerState {
       if (batch.length === 0) break;
       const id = ++this.#nextBatch;
       const tasks: ExecuteTask[] = [];
-      const inputs = new Set<string>();
+      const inputs = batch.length === 1 ? null : new Set<string>();
       for (const t of batch) {
         t.batch = id;
         this.#setState(t, RUNNING, null);
         tasks.push({ key: t.key, spec: t.spec!, dependencies: t.dependencies });
-        for (const key of t.dependencies) inputs.add(key);
+        if (inputs !== null) for (const key of t.dependencies) inputs.add(key);
       }
       this.#batches.set(id, batch);
-      this.#out.push({ op: 'execute', batch: id, tasks, inputs: [...inputs] });
+      this.#out.push({ op: 'execute', batch: id, tasks, inputs: inputs === null ? batch[0]!.dependencies : [...inputs] });
     }
   }
 
@@ -443,7 +454,7 @@ export class WorkerState {
       const j = Math.floor(this.#random() * (i + 1));
       [fresh[i], fresh[j]] = [fresh[j]!, fresh[i]!];
     }
-    for (const h of fresh) d.holders.push(h);
+    if (fresh.length > 0) d.holders = d.holders.length === 0 ? fresh : [...d.holders, ...fresh];
     if (d.state === RELEASED || d.state === MISSING) {
       if (d.holders.length > 0) this.#toFetch(d, null);
       else if (d.state === RELEASED) this.#setState(d, MISSING, null);
@@ -463,7 +474,7 @@ export class WorkerState {
       const request = ++this.#nextRequest;
       const keys: string[] = [];
       for (const d of group) {
-        d.holders.shift();
+        d.holders = d.holders.slice(1);
         d.request = request;
         this.#setState(d, FLIGHT, holder);
         keys.push(d.key);
@@ -566,7 +577,7 @@ export class WorkerState {
   /** → memory; tasks waiting on it may be ready now. */
   #toMemory(t: WorkerTask, from: string | null): void {
     t.spec = null;
-    t.holders = [];
+    t.clearHolders();
     t.replica = false;
     t.solo = false;
     this.#setState(t, MEMORY, from);
@@ -613,8 +624,7 @@ export class WorkerState {
     t.spec = null;
     t.solo = false;
     const deps = t.deps;
-    t.deps = [];
-    t.dependencies = [];
+    t.clearDependencies();
     t.waitingOn = 0;
     for (const d of deps) {
       d.waiters?.delete(t);
@@ -644,6 +654,6 @@ export class WorkerState {
     if (from !== RELEASED && from !== ERRED) this.#counts[from]!--;
     if (to !== RELEASED && to !== ERRED) this.#counts[to]!++;
     t.state = to;
-    this.#log.record(t.key, from, to, this.#stimulus, this.#now, worker);
+    this.#log.record(t.key, from, to, this.lastStimulus, this.#now, worker);
   }
 }

@@ -281,18 +281,18 @@ export class Worker extends Resource {
       case 'compute': {
         const now = performance.now();
         for (const task of m.tasks) {
-          this.#handle({ op: 'compute-task', key: task.key, spec: task.spec, dependencies: task.dependencies, now, ...stimulus(task.stimulus) });
+          this.#handle({ op: 'compute-task', key: task.key, spec: task.spec, dependencies: task.dependencies, now, stimulus: task.stimulus });
         }
         return;
       }
       case 'free-keys':
-        this.#handle({ op: 'free-keys', keys: m.keys, now: performance.now(), ...stimulus(m.stimulus) });
+        this.#handle({ op: 'free-keys', keys: m.keys, now: performance.now(), stimulus: m.stimulus });
         return;
       case 'steal-request':
-        this.#handle({ op: 'steal-request', key: m.key, now: performance.now(), ...stimulus(m.stimulus) });
+        this.#handle({ op: 'steal-request', key: m.key, now: performance.now(), stimulus: m.stimulus });
         return;
       case 'replicate':
-        this.#handle({ op: 'replicate', keys: m.keys, now: performance.now(), ...stimulus(m.stimulus) });
+        this.#handle({ op: 'replicate', keys: m.keys, now: performance.now(), stimulus: m.stimulus });
         return;
       case 'close-worker':
         void this.close();
@@ -478,11 +478,6 @@ export class Worker extends Resource {
     }
     return { op: 'data', id, values, missing };
   }
-}
-
-/** A stimulus id, when the scheduler's message carried one. */
-function stimulus(id: string | undefined): { stimulus?: string } {
-  return id === undefined ? {} : { stimulus: id };
 }
 
 /**

@@ -20,10 +20,10 @@ const C = 'tcp://c:1';
 function core(options: Partial<WorkerStateOptions> = {}) {
   const s = new WorkerState({ id: ME, nthreads: 1, validate: true, random: () => 0.99, ...options });
   let now = 0;
-  const send = (e: Untimed<WorkerEvent>): WorkerInstruction[] => s.handle({ now: ++now, ...e });
-  const compute = (key: string, dependencies: readonly DependencyHolders[] = [], stimulus?: string): WorkerInstruction[] =>
+  const send = (e: Untimed<WorkerEvent>): readonly WorkerInstruction[] => s.handle({ now: ++now, ...e });
+  const compute = (key: string, dependencies: readonly DependencyHolders[] = [], stimulus?: string): readonly WorkerInstruction[] =>
     send({ op: 'compute-task', key, spec: spec(key), dependencies, ...(stimulus === undefined ? {} : { stimulus }) });
-  const pump = (): WorkerInstruction[] => send({ op: 'pump' });
+  const pump = (): readonly WorkerInstruction[] => send({ op: 'pump' });
   return { s, send, compute, pump };
 }
 

@@ -97,7 +97,7 @@ function fuzz(seed: number, steps: number): void {
   let now = 0;
   let nextKey = 0;
   let nextStimulus = 0;
-  const send = (e: WorkerEvent): WorkerInstruction[] => {
+  const send = (e: WorkerEvent): readonly WorkerInstruction[] => {
     const out = s.handle(e);
     const where = `seed ${seed}, ${e.op}${'key' in e ? ` ${e.key}` : ''}`;
     w.apply(where, out);
