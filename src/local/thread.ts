@@ -36,7 +36,10 @@ async function run(message: Extract<ToThread, { op: 'run' }>): Promise<void> {
     let deps: readonly string[] = [];
     const lookup = (dependency: number): unknown => local.get(deps[dependency]!);
     const results: unknown[] = [];
+    const times: number[] = [];
+    const origin = performance.timeOrigin;
     for (const node of nodes) {
+      times.push(origin + performance.now());
       deps = node.steps[0]!.deps;
       let value = runChain(node.steps, node.stepKeys, (s) => fns.get(node.steps[s]!.fn), lookup);
       if (isThenable(value)) value = await value;
@@ -46,10 +49,11 @@ async function run(message: Extract<ToThread, { op: 'run' }>): Promise<void> {
         results.push(value);
       }
       local.set(key, value);
+      times.push(origin + performance.now());
     }
     const transfer: ArrayBuffer[] = [];
     for (const value of results) transferables(value, transfer);
-    reply({ op: 'done', id, results, startedAt: performance.timeOrigin + started, elapsedMs: performance.now() - started }, transfer);
+    reply({ op: 'done', id, results, startedAt: origin + started, elapsedMs: performance.now() - started, times }, transfer);
   } catch (error) {
     if (error instanceof StepFailure) {
       reply({ op: 'task-failed', id, key: error.key, error: describeError(error.error) });
