@@ -62,6 +62,15 @@ interface SuiteResult {
   readonly stderrTail?: string;
 }
 
+let current: ReturnType<typeof spawn> | undefined;
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    // The suite ends its anchors' process groups on the same signal (anchor.ts).
+    current?.kill(signal);
+    process.kill(process.pid, signal);
+  });
+}
+
 /** Runs one suite in a child process; its JSON lines are echoed to stderr as they come. */
 function runSuite(name: string, suiteArgs: string[]): Promise<SuiteResult> {
   return new Promise((resolve) => {
@@ -69,6 +78,7 @@ function runSuite(name: string, suiteArgs: string[]): Promise<SuiteResult> {
     const loadavgBefore = loadavg();
     // The same Node and loader as this process (tsx), and gc for the simulation.
     const child = spawn(process.execPath, [...process.execArgv, '--expose-gc', RUN, name, ...suiteArgs], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    current = child;
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
@@ -164,7 +174,8 @@ for (const workload of heavyWorkloads) {
     const cell = (l: AnchorLine, name?: string): string => {
       const seconds = num(l['seconds']) ?? NaN;
       const ratio = l === ours || mine === undefined ? '' : ` ${lead(seconds / mine)}`;
-      return `${name === undefined ? '' : `${name} `}${fmt(seconds)} s, ${fmt(num(l['speedup']) ?? NaN)}× serial${ratio}`;
+      const inFlight = num(l['heavyInFlight']);
+      return `${name === undefined ? '' : `${name} `}${fmt(seconds)} s, ${fmt(num(l['speedup']) ?? NaN)}× serial${inFlight === undefined ? '' : `, ${inFlight.toFixed(1)} in flight`}${ratio}`;
     };
     const cells: Row['cells'] = { tessera: cell(ours) };
     for (const [column, systems] of Object.entries(anchor) as [Column, string[]][]) {
@@ -177,7 +188,7 @@ for (const workload of heavyWorkloads) {
       }
       if (parts.length > 0) cells[column] = parts.join('; ');
     }
-    rows.push({ suite: 'heavy', workload: `${workload}, ${title}`, unit: 's (speed-up over serial)', cells });
+    rows.push({ suite: 'heavy', workload: `${workload}, ${title}`, unit: 's; speed-up over serial; heavy tasks in flight', cells });
   }
 }
 

@@ -88,7 +88,24 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
+/** Process groups of anchor scripts still running: ended with this process, even on a signal. */
+const running = new Set<number>();
+let signalsHandled = false;
+
+function endGroupsOnSignal(): void {
+  if (signalsHandled) return;
+  signalsHandled = true;
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.once(signal, () => {
+      // The scripts lead their own groups (detached), which a terminal's Ctrl-C never reaches.
+      for (const pid of running) killGroup(pid, "SIGKILL");
+      process.kill(process.pid, signal);
+    });
+  }
+}
+
 function run(python: string, args: string[], timeoutMs: number): Promise<RunOutcome> {
+  endGroupsOnSignal();
   return new Promise((resolve) => {
     let stdout = "";
     let stderr = "";
@@ -102,6 +119,7 @@ function run(python: string, args: string[], timeoutMs: number): Promise<RunOutc
       detached: true,
     });
     const pid = child.pid;
+    if (pid !== undefined) running.add(pid);
     const onParentExit = (): void => {
       if (pid !== undefined) killGroup(pid, "SIGKILL");
     };
@@ -132,6 +150,7 @@ function run(python: string, args: string[], timeoutMs: number): Promise<RunOutc
       clearTimeout(timer);
       if (graceTimer !== undefined) clearTimeout(graceTimer);
       process.removeListener("exit", onParentExit);
+      if (pid !== undefined) running.delete(pid);
       // After a crash or a timeout, reap stragglers (Dask worker processes orphaned in
       // the child's process group). A clean exit has closed its cluster already.
       if (pid !== undefined && (timedOut || outcome.code !== 0)) killGroup(pid, "SIGKILL");

@@ -342,7 +342,7 @@ try {
 
 for (const id of args['no-anchor'] || onlyOverhead ? [] : selectAnchors(args.anchors)) {
   const script = id === 'ray' ? 'ray_cluster.py' : 'dask_distributed.py';
-  const anchor = await runAnchor(id, script, ['--workloads', workloads.join(','), '--repeat', String(repeat)], { timeoutMs: 1_800_000 });
+  const anchor = await runAnchor(id, script, ['--workloads', workloads.join(','), '--repeat', String(repeat)], { timeoutMs: 3 * 3_600_000 });
   if (!anchor.available) {
     emit({ system: id, skipped: true, reason: anchor.reason });
     continue;

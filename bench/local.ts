@@ -61,7 +61,7 @@ for (const scheduler of ['sync', 'threads'] as const) {
 await shutdownThreads();
 
 for (const id of args['no-anchor'] ? [] : selectAnchors(args.anchors, ['dask', 'dask-debian'])) {
-  const anchor = await runAnchor(id, 'dask_local.py', ['--n', String(n), '--repeat', String(Math.min(repeat, 3))], { timeoutMs: 600_000 });
+  const anchor = await runAnchor(id, 'dask_local.py', ['--n', String(n), '--repeat', String(Math.min(repeat, 3))], { timeoutMs: 1_800_000 });
   if (!anchor.available) {
     emit({ system: id, skipped: true, reason: anchor.reason });
     continue;

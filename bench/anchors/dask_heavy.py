@@ -18,7 +18,9 @@ scale and is not the fair comparison), processes (dask.multiprocessing.get on a 
 processes x T threads; 1x2 is again bound by the GIL).
 
 Prints one JSON line per run, then per system a median line ("stat":"median") with
-seconds, serialSeconds (sync's median) and speedup = serialSeconds / seconds.
+seconds, serialSeconds (sync's median), speedup = serialSeconds / seconds, and
+heavyInFlight: the heavy tasks running at once on average (their summed run times over
+the wall time; under the GIL two threads can both hold a task while only one runs).
 """
 
 import argparse
@@ -31,10 +33,18 @@ import warnings
 
 
 def spin(n):
+    """The heavy task: counts, and says when it ran (seconds since the epoch)."""
+    start = time.time()
     x = 0
     for i in range(n):
         x = (x + i * 7) % 1000003
-    return x
+    return (start, time.time(), x)
+
+
+def heavy_in_flight(values, seconds):
+    """Heavy tasks running at once on average: their summed run times over the wall time."""
+    busy = sum(v[1] - v[0] for v in values if isinstance(v, tuple) and len(v) == 3)
+    return busy / seconds
 
 
 def inc(x):
@@ -113,7 +123,7 @@ def main(argv=None):
         dt = time.perf_counter() - t0
         if len(values) != len(keys):
             raise SystemExit("wrong number of results")
-        return dt
+        return dt, heavy_in_flight(values, dt)
 
     serial = {}
     base = {"anchor": "dask", "daskVersion": dask.__version__, "iterations": iters, "taskMs": args.task_ms}
@@ -123,14 +133,16 @@ def main(argv=None):
             graph = graphs[w]
             timed(get, graph_of("heavy-2", 1000), 0)  # warm-up, untimed
             seconds = []
+            in_flight = []
             for r in range(args.repeat):
-                dt = timed(get, graph, r + 1)
+                dt, busy = timed(get, graph, r + 1)
                 seconds.append(dt)
-                emit(dict(base, workload=w, system=system, tasks=len(graph), run=r + 1, seconds=dt, **extra))
+                in_flight.append(busy)
+                emit(dict(base, workload=w, system=system, tasks=len(graph), run=r + 1, seconds=dt, heavyInFlight=busy, **extra))
             med = statistics.median(seconds)
             if system == "sync":
                 serial[w] = med
-            line = dict(base, workload=w, system=system, tasks=len(graph), stat="median", runs=len(seconds), seconds=med, **extra)
+            line = dict(base, workload=w, system=system, tasks=len(graph), stat="median", runs=len(seconds), seconds=med, heavyInFlight=statistics.median(in_flight), **extra)
             if w in serial:
                 line["serialSeconds"] = serial[w]
                 line["speedup"] = serial[w] / med
