@@ -38,6 +38,7 @@ import { Executor } from './executor.js';
 import { metricsText } from './metrics.js';
 import { closeHttp, httpBase, startMetricsServer } from './metrics-server.js';
 import { WorkerState } from './state.js';
+import { TASK_STATE_NAMES } from './records.js';
 
 export type { WorkerOptions, WorkerTlsOptions } from './options.js';
 
@@ -311,7 +312,8 @@ export class Worker extends Resource {
         this.#toScheduler({ op: 'story-reply', id: m.id, entries: this.#state.story(...m.keys) });
         return;
       case 'restart':
-        for (const key of [...this.#tasks.keys(), ...this.#data.keys()]) this.#free(key);
+        // Everything this worker knows is forgotten; a task still running finishes into nothing.
+        this.#handle({ op: 'free-keys', keys: TASK_STATE_NAMES.flatMap((s) => this.#state.keysIn(s)), now: performance.now(), stimulus: `restart-${m.id}` });
         this.#toScheduler({ op: 'restart-done', id: m.id });
         return;
       default: {
