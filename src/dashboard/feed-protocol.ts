@@ -8,7 +8,7 @@ import type { ScalingDecision, ScalingSample } from '../protocol/scaling.js';
 import type { StateCounts } from '../scheduler/state.js';
 import type { AdaptiveTargetInfo, DashboardCounters } from './source.js';
 
-export const FEED_VERSION = 1;
+export const FEED_VERSION = 2;
 
 export interface FeedHello {
   readonly op: 'hello';
@@ -63,12 +63,14 @@ export interface PrefixRow {
 
 /**
  * Task-stream entries since the last message: `rows` holds six numbers per entry —
- * prefix index, worker index (into the two tables), lane, start, stop, kind (`STREAM_KINDS`).
+ * prefix index, worker index (into the two tables), lane, start, stop, kind (`STREAM_KINDS`)
+ * — and `keys` each entry's key, in the same order (what the page shows on hover).
  */
 export interface StreamChunk {
   readonly prefixes: readonly string[];
   readonly workers: readonly string[];
   readonly rows: readonly number[];
+  readonly keys: readonly string[];
 }
 
 export const STREAM_FIELDS = 6;

@@ -17,6 +17,7 @@ import {
   type FeedHello,
   type FeedUpdate,
   type PrefixRow,
+  STREAM_FIELDS,
   STREAM_KINDS,
   type StreamChunk,
   type WorkerRow,
@@ -345,9 +346,11 @@ function encodeStream(entries: readonly TaskStreamEntry[]): StreamChunk {
   const workers: string[] = [];
   const pIndex = new Map<string, number>();
   const wIndex = new Map<string, number>();
-  const rows = new Array<number>(entries.length * 6);
+  const rows = new Array<number>(entries.length * STREAM_FIELDS);
+  const keys = new Array<string>(entries.length);
   let i = 0;
-  for (const e of entries) {
+  for (let n = 0; n < entries.length; n++) {
+    const e = entries[n] as TaskStreamEntry;
     let p = pIndex.get(e.prefix);
     if (p === undefined) {
       p = prefixes.push(e.prefix) - 1;
@@ -364,8 +367,9 @@ function encodeStream(entries: readonly TaskStreamEntry[]): StreamChunk {
     rows[i++] = round(e.start);
     rows[i++] = round(e.stop);
     rows[i++] = STREAM_KINDS.indexOf(e.kind);
+    keys[n] = e.key;
   }
-  return { prefixes, workers, rows };
+  return { prefixes, workers, rows, keys };
 }
 
 /** `n` of `xs`, evenly spaced, in order (the last always among them). */

@@ -1,7 +1,8 @@
 /**
  * Cluster size over time (workers requested / running / closing and the adaptive target
  * on the left axis, tasks queued / processing on the right) with the adaptive decisions
- * marked on the chart and listed with their reasons beside it.
+ * marked on the chart and listed with their reasons beside it. The legend shows the values
+ * under the pointer, and the latest ones whenever the pointer is not on the chart.
  */
 import uPlot from 'uplot';
 import type { ScalingDecision } from '../../protocol/scaling.js';
@@ -21,6 +22,7 @@ export class ClusterChart {
   #decisions: readonly ScalingDecision[] = [];
   #listedCount = -1;
   #listedLast = Number.NaN;
+  #listedAdaptive: boolean | undefined;
 
   constructor(el: HTMLElement, list: HTMLOListElement) {
     this.#el = el;
@@ -60,7 +62,7 @@ export class ClusterChart {
         { label: 'queued', scale: 'tasks', stroke: '#1f77b4', width: 1.5, points: { show: false } },
         { label: 'processing', scale: 'tasks', stroke: '#17becf', width: 1.5, points: { show: false } },
       ],
-      hooks: { draw: [(u) => this.#drawDecisions(u)] },
+      hooks: { draw: [(u) => this.#drawDecisions(u)], setLegend: [(u) => this.#latestInLegend(u)] },
       cursor: { drag: { x: false, y: false } },
     };
     this.#plot = new uPlot(opts, [[], [], [], [], [], [], []], el);
@@ -78,7 +80,18 @@ export class ClusterChart {
     this.#el.dataset['running'] = String(last ?? 0);
     this.#el.dataset['maxRunning'] = String(m.maxRunning);
     this.#el.dataset['points'] = String(s.x.length);
-    this.#renderList(m.decisions);
+    this.#latestInLegend(this.#plot);
+    this.#renderList(m.decisions, m.adaptive);
+  }
+
+  /**
+   * With the pointer off the chart uPlot empties the legend (after new data too); it shows
+   * the latest sample instead. Passing no hook call back keeps this from calling itself.
+   */
+  #latestInLegend(u: uPlot): void {
+    if (u.cursor.idx !== null && u.cursor.idx !== undefined) return;
+    const last = u.data[0].length - 1;
+    if (last >= 0 && u.legend.idx !== last) u.setLegend({ idx: last }, false);
   }
 
   #drawDecisions(u: uPlot): void {
@@ -122,11 +135,12 @@ export class ClusterChart {
     ctx.restore();
   }
 
-  #renderList(decisions: readonly ScalingDecision[]): void {
+  #renderList(decisions: readonly ScalingDecision[], adaptive: boolean): void {
     const last = decisions[decisions.length - 1];
-    if (decisions.length === this.#listedCount && (last?.t ?? Number.NaN) === this.#listedLast) return;
+    if (decisions.length === this.#listedCount && (last?.t ?? Number.NaN) === this.#listedLast && adaptive === this.#listedAdaptive) return;
     this.#listedCount = decisions.length;
     this.#listedLast = last?.t ?? Number.NaN;
+    this.#listedAdaptive = adaptive;
     const frag = document.createDocumentFragment();
     const shown = decisions.slice(-SHOWN_DECISIONS).reverse();
     for (const d of shown) {
@@ -146,12 +160,13 @@ export class ClusterChart {
     }
     if (shown.length === 0) {
       const li = document.createElement('li');
-      li.className = 'empty';
-      li.textContent = 'No scaling decisions yet.';
+      li.className = adaptive ? 'empty' : 'empty fixed';
+      li.textContent = adaptive ? 'No scaling decisions yet.' : 'This cluster does not adapt: it has the workers it was given.';
       frag.append(li);
     }
     this.#list.replaceChildren(frag);
     this.#list.dataset['count'] = String(decisions.length);
+    this.#list.dataset['adaptive'] = String(adaptive);
   }
 }
 

@@ -65,7 +65,12 @@ const schedule = (): void => {
 };
 
 const cluster = new ClusterChart(byId('cluster-chart', HTMLDivElement), byId('decisions', HTMLOListElement));
-const stream = new TaskStreamView(byId('task-stream', HTMLCanvasElement), byId('task-stream-legend', HTMLDivElement), schedule);
+const stream = new TaskStreamView(
+  byId('task-stream', HTMLCanvasElement),
+  byId('task-stream-legend', HTMLDivElement),
+  byId('task-stream-tip', HTMLDivElement),
+  schedule,
+);
 const progress = new ProgressView(byId('progress', HTMLDivElement), byId('progress-more', HTMLDivElement));
 const memory = new MemoryView(byId('memory', HTMLCanvasElement), byId('memory-summary', HTMLDivElement), schedule);
 const workers = new WorkersTable(byId('workers', HTMLTableElement), byId('workers-more', HTMLDivElement), schedule);

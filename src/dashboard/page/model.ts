@@ -35,6 +35,8 @@ export class StreamStore {
   readonly start: Float64Array;
   readonly stop: Float64Array;
   readonly kind: Uint8Array;
+  /** Each entry's key ('' when the feed sent none), shown on hover. */
+  readonly key: string[];
   head = 0;
   size = 0;
   /** Entries ever received (a bar for each was drawn, or will be). */
@@ -58,6 +60,7 @@ export class StreamStore {
     this.start = new Float64Array(capacity);
     this.stop = new Float64Array(capacity);
     this.kind = new Uint8Array(capacity);
+    this.key = new Array<string>(capacity).fill('');
   }
 
   /** Physical index of the i-th oldest entry. */
@@ -68,7 +71,8 @@ export class StreamStore {
   add(chunk: FeedUpdate['stream']): void {
     const prefixIds = chunk.prefixes.map((p) => this.#prefixId(p));
     const rows = chunk.rows;
-    for (let r = 0; r + STREAM_FIELDS <= rows.length; r += STREAM_FIELDS) {
+    const keys = chunk.keys;
+    for (let r = 0, n = 0; r + STREAM_FIELDS <= rows.length; r += STREAM_FIELDS, n++) {
       const worker = chunk.workers[rows[r + 1] as number] ?? '?';
       let i: number;
       if (this.size === this.capacity) {
@@ -86,6 +90,7 @@ export class StreamStore {
       this.start[i] = rows[r + 3] as number;
       this.stop[i] = stop;
       this.kind[i] = rows[r + 5] as number;
+      this.key[i] = keys[n] ?? '';
       if (stop > (this.laneLastStop[lane] as number)) this.laneLastStop[lane] = stop;
       if (stop > (this.prefixLastStop[prefix] as number)) this.prefixLastStop[prefix] = stop;
       this.received++;
@@ -163,6 +168,11 @@ export class StreamStore {
 
 export class DashboardModel {
   hello: FeedHello | undefined;
+  /**
+   * Whether the cluster adapts: as the hello said, or since an update brought the adaptive
+   * loop's samples, decisions or target (a cluster told to adapt after the page opened).
+   */
+  adaptive = false;
   now = 0;
   tasks = 0;
   byState: StateCounts | undefined;
@@ -189,6 +199,7 @@ export class DashboardModel {
       case 'hello':
         // A new connection sends the whole state again: start over rather than duplicate.
         this.hello = msg;
+        this.adaptive = msg.adaptive;
         this.series = emptySeries();
         this.decisions = [];
         this.stream.clear();
@@ -218,8 +229,13 @@ export class DashboardModel {
     this.prefixesOmitted = u.prefixesOmitted;
     this.target = u.target;
     this.counters = u.counters;
+    if (!this.adaptive && (u.samples.length > 0 || u.decisions.length > 0 || u.target !== null)) {
+      // From now on the loop's history is the chart; the page's own samples would mix with it.
+      this.adaptive = true;
+      this.series = emptySeries();
+    }
     const s = this.series;
-    if (this.hello?.adaptive === true) {
+    if (this.adaptive) {
       for (const p of u.samples) {
         push(s, p.t / 1000, p.requested, p.running, p.closing, p.target, p.queued, p.processing);
         this.maxRunning = Math.max(this.maxRunning, p.running);

@@ -3,8 +3,10 @@
  * [a·msPerPx, (a+1)·msPerPx) and lives at x = a mod width. Moving on in time clears only
  * the columns that come into view, and each frame paints only the bars that arrived since
  * the last, so a frame costs the new bars, not the whole window. Bars narrower than a
- * column merge into one cell per row and column: an error wins the cell, else the colour
- * of the longest bar in it.
+ * column merge into one cell per row and column, which takes the colour of the longest bar
+ * in it. Errors never merge: each is drawn on its own, at least `minErrorWidth` columns wide
+ * and ending where the task stopped, so one that took no time (or was reported without its
+ * span) still shows; the view fills them last, over whatever shares their columns.
  *
  * Pure geometry (no DOM): the view hands it a sink that fills rectangles on a canvas.
  */
@@ -25,6 +27,8 @@ export interface RowGeometry {
   readonly rowHeight: number;
   /** Vertical gap under each row's bars. */
   readonly gap: number;
+  /** The narrowest an error bar is drawn, in columns (default 3). */
+  readonly minErrorWidth?: number;
 }
 
 const mod = (a: number, n: number): number => ((a % n) + n) % n;
@@ -37,6 +41,7 @@ export class StreamStrip {
   #barHeight = 1;
   #transferDy = 0;
   #transferHeight = 1;
+  #minErrorWidth = 3;
   // One pending sub-column cell per row, for tasks (and errors) and for transfers apart.
   #cellCol: number[] = [];
   #cellColor: number[] = [];
@@ -59,7 +64,20 @@ export class StreamStrip {
     return this.#head === Number.NEGATIVE_INFINITY ? 0 : mod(this.#head + 1, this.width);
   }
 
+  /** Row pitch in strip pixels. */
+  get rowHeight(): number {
+    return this.#rowHeight;
+  }
+
+  /** The narrowest an error bar is drawn, in columns. */
+  get minErrorWidth(): number {
+    return this.#minErrorWidth;
+  }
+
   layout(rows: RowGeometry): void {
+    const minError = rows.minErrorWidth ?? 3;
+    if (!(minError >= 1)) throw new RangeError(`stream strip: minErrorWidth ${minError} must be at least one column`);
+    this.#minErrorWidth = minError;
     this.#rowHeight = rows.rowHeight;
     this.#barHeight = Math.max(1, rows.rowHeight - rows.gap);
     this.#transferDy = rows.rowHeight * 0.3;
@@ -96,6 +114,11 @@ export class StreamStrip {
     if (u1 < lo) return;
     const u0 = Math.min(Math.max(start / this.msPerPx, lo), u1);
     const span = u1 - u0;
+    if (color === ERROR_COLOR_ID && span < this.#minErrorWidth) {
+      const e0 = Math.max(lo, u1 - this.#minErrorWidth);
+      if (u1 > e0) this.#rect(color, row, e0, u1 - e0, sink);
+      return;
+    }
     const transfer = color === TRANSFER_COLOR_ID;
     if (span < 1) {
       const col = Math.min(Math.floor(u0), this.#head);
@@ -106,8 +129,7 @@ export class StreamStrip {
         return;
       }
       if (this.#cellCol[row] === col) {
-        if (this.#cellColor[row] === ERROR_COLOR_ID) return;
-        if (color === ERROR_COLOR_ID || span > (this.#cellSpan[row] ?? 0)) {
+        if (span > (this.#cellSpan[row] ?? 0)) {
           this.#cellColor[row] = color;
           this.#cellSpan[row] = span;
         }
@@ -124,6 +146,19 @@ export class StreamStrip {
     this.#rect(color, row, u0, u1 - u0, sink);
   }
 
+  /**
+   * The time a screen column shows (0 is the window's left edge): its start in ms; it ends
+   * `msPerPx` later. For finding what is under the pointer.
+   */
+  columnTime(screenX: number): number {
+    return (this.#head - this.width + 1 + Math.floor(screenX)) * this.msPerPx;
+  }
+
+  /** The row at strip height `y`. */
+  rowAt(y: number): number {
+    return Math.floor(y / this.#rowHeight);
+  }
+
   /** Draws the cells still pending (the newest column of each row). */
   flush(sink: StripSink): void {
     for (let r = 0; r < this.#cellCol.length; r++) this.#flushCell(r, sink);
@@ -134,7 +169,7 @@ export class StreamStrip {
     const col = this.#cellCol[row];
     if (col === undefined || Number.isNaN(col)) return;
     this.#cellCol[row] = Number.NaN;
-    this.#rect(this.#cellColor[row] ?? ERROR_COLOR_ID, row, col, 1, sink);
+    this.#rect(this.#cellColor[row] ?? PREFIX_COLOR_ID, row, col, 1, sink);
   }
 
   #flushTransfer(row: number, sink: StripSink): void {

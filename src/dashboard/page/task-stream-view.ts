@@ -5,14 +5,34 @@
  * bars that arrived since the last and copies the ring onto the canvas in two pieces.
  * Everything is repainted only when the rows change (a worker thread comes or goes), the
  * canvas is resized or the page reconnects.
+ *
+ * Hovering a bar shows its key, worker, thread and duration. The entry under the pointer
+ * is looked up when the pointer moves, never while painting; a frame only checks, in
+ * constant time, that the bar shown is still under the pointer, and hides the tip if not.
  */
 import { CanvasBox } from './canvas-box.js';
 import { ERROR_COLOR, prefixColor, TRANSFER_COLOR } from './colors.js';
+import { formatDuration } from './format.js';
 import type { DashboardModel, StreamStore } from './model.js';
+import { entryAt } from './stream-lookup.js';
 import { ERROR_COLOR_ID, PREFIX_COLOR_ID, StreamStrip, type StripSink, TRANSFER_COLOR_ID } from './stream-strip.js';
 
 const AXIS = 18;
 const MAX_ROW = 16;
+/** The narrowest an error is drawn, in CSS pixels: one that took no time still shows. */
+const MIN_ERROR_CSS = 3;
+/** Store kinds (`STREAM_KINDS`). */
+const TRANSFER = 1;
+const ERROR = 2;
+
+/** The bar the tip shows, and where the pointer was (screen column and row, device pixels). */
+interface Shown {
+  readonly index: number;
+  readonly lane: number;
+  readonly stop: number;
+  readonly x: number;
+  readonly y: number;
+}
 
 export class TaskStreamView {
   readonly #box: CanvasBox;
@@ -34,10 +54,20 @@ export class TaskStreamView {
   #rowOf = new Int32Array(0);
   readonly #colors: string[] = [TRANSFER_COLOR, ERROR_COLOR];
   #colorEpoch = -1;
+  readonly #tip: HTMLElement;
+  /** What the last frame drew from, for the pointer's lookups. */
+  #model: DashboardModel | undefined;
+  #dpr = 1;
+  #ringH = 1;
+  #shown: Shown | undefined;
 
-  constructor(canvas: HTMLCanvasElement, legend: HTMLElement, onResize: () => void) {
+  /** `tip` is an absolutely positioned box in the canvas' positioned parent. */
+  constructor(canvas: HTMLCanvasElement, legend: HTMLElement, tip: HTMLElement, onResize: () => void) {
     this.#box = new CanvasBox(canvas, 300, 120, onResize);
     this.#legend = legend;
+    this.#tip = tip;
+    canvas.addEventListener('pointermove', (e) => this.#hover(e));
+    canvas.addEventListener('pointerleave', () => this.#hide());
   }
 
   render(m: DashboardModel): void {
@@ -46,6 +76,8 @@ export class TaskStreamView {
     const ctx = canvas.getContext('2d');
     const ring = this.#ring.getContext('2d');
     if (ctx === null || ring === null) return;
+    this.#model = m;
+    this.#dpr = dpr;
 
     const st = m.stream;
     const windowMs = m.hello?.streamWindowMs ?? 30_000;
@@ -78,11 +110,13 @@ export class TaskStreamView {
       this.#ring.height = ringH;
       strip = this.#strip = new StreamStrip(width, windowMs);
       const rowH = Math.min(MAX_ROW, plotH / Math.max(1, lanes.length));
-      strip.layout({ rowHeight: rowH * dpr, gap: rowH >= 6 ? dpr : 0 });
+      strip.layout({ rowHeight: rowH * dpr, gap: rowH >= 6 ? dpr : 0, minErrorWidth: MIN_ERROR_CSS * dpr });
       fresh = st.size;
     }
+    this.#ringH = ringH;
     this.#paintedUpTo = st.received;
     this.#paint(st, strip, ring, now, fresh, ringH);
+    if (this.#shown !== undefined && !this.#stillUnder(this.#shown)) this.#hide();
 
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, width, height);
@@ -131,10 +165,110 @@ export class TaskStreamView {
     const colors = this.#colorsFor(st.prefixNames, st.epoch);
     for (let c = 0; c < paths.length; c++) {
       const path = paths[c];
-      if (path === undefined) continue;
+      if (path === undefined || c === ERROR_COLOR_ID) continue;
       ring.fillStyle = colors[c] ?? ERROR_COLOR;
       ring.fill(path);
     }
+    // Errors last: one drawn wider than it ran stays black over its neighbours.
+    const errors = paths[ERROR_COLOR_ID];
+    if (errors !== undefined) {
+      ring.fillStyle = ERROR_COLOR;
+      ring.fill(errors);
+    }
+  }
+
+  /** The time span a pointer at screen column `x` points at: its column and a CSS pixel either side. */
+  #span(strip: StreamStrip, x: number): [number, number] {
+    const pad = Math.max(1, Math.round(this.#dpr));
+    return [strip.columnTime(x - pad), strip.columnTime(x + pad) + strip.msPerPx];
+  }
+
+  #hover(e: PointerEvent): void {
+    const strip = this.#strip;
+    const m = this.#model;
+    if (strip === undefined || m === undefined) return;
+    const st = m.stream;
+    const x = Math.floor(e.offsetX * this.#dpr);
+    const y = e.offsetY * this.#dpr;
+    const lane = this.#lanesSorted[strip.rowAt(y)];
+    // Lane ids from another epoch would name other threads: wait for the next frame.
+    if (x < 0 || x >= strip.width || y < 0 || y >= this.#ringH || lane === undefined || st.epoch !== this.#lanesEpoch) {
+      this.#hide();
+      return;
+    }
+    const [from, to] = this.#span(strip, x);
+    const hit = entryAt(st, lane, from, to, strip.minErrorWidth * strip.msPerPx);
+    if (hit === undefined) {
+      this.#hide();
+      return;
+    }
+    const i = hit.index;
+    this.#shown = { index: i, lane, stop: st.stop[i] as number, x, y };
+    this.#fillTip(st, i, hit.others);
+    this.#placeTip(e);
+  }
+
+  /** Whether the bar the tip shows is still in the store and under the pointer after the strip moved on. */
+  #stillUnder(s: Shown): boolean {
+    const strip = this.#strip;
+    const st = this.#model?.stream;
+    if (strip === undefined || st === undefined || st.epoch !== this.#lanesEpoch) return false;
+    if (st.lane[s.index] !== s.lane || st.stop[s.index] !== s.stop || this.#lanesSorted[strip.rowAt(s.y)] !== s.lane) return false;
+    const [from, to] = this.#span(strip, s.x);
+    let start = st.start[s.index] as number;
+    if (st.kind[s.index] === ERROR) start = Math.min(start, s.stop - strip.minErrorWidth * strip.msPerPx);
+    return s.stop >= from && start < to;
+  }
+
+  #fillTip(st: StreamStore, i: number, others: number): void {
+    const kind = st.kind[i] as number;
+    const start = st.start[i] as number;
+    const stop = st.stop[i] as number;
+    const lane = st.lane[i] as number;
+    const worker = st.laneWorker[lane] ?? '?';
+    const key = document.createElement('div');
+    key.className = 'key';
+    const k = st.key[i] ?? '';
+    key.textContent = k !== '' ? k : (st.prefixNames[st.prefix[i] as number] ?? '?');
+    const what = document.createElement('div');
+    what.className = 'what';
+    if (kind === TRANSFER) what.textContent = 'transfer';
+    else if (kind === ERROR) what.textContent = stop > start ? `erred after ${formatDuration(stop - start)}` : 'erred (how long it ran is not known)';
+    else what.textContent = `ran ${formatDuration(stop - start)}`;
+    const where = document.createElement('div');
+    where.className = 'where';
+    where.textContent = kind === TRANSFER ? `to ${worker}` : `${worker} · thread ${st.laneThread[lane] ?? 0}`;
+    const parts = [key, what, where];
+    if (others > 0) {
+      const more = document.createElement('div');
+      more.className = 'more';
+      more.textContent = `+${others} more in this pixel`;
+      parts.push(more);
+    }
+    this.#tip.replaceChildren(...parts);
+    this.#tip.dataset['kind'] = kind === TRANSFER ? 'transfer' : kind === ERROR ? 'error' : 'compute';
+    this.#tip.hidden = false;
+  }
+
+  /** Beside the pointer, flipped to its other side where the panel would cut it off. */
+  #placeTip(e: PointerEvent): void {
+    const tip = this.#tip;
+    const parent = tip.offsetParent;
+    if (!(parent instanceof HTMLElement)) return;
+    const box = parent.getBoundingClientRect();
+    const px = e.clientX - box.left;
+    const py = e.clientY - box.top;
+    const w = tip.offsetWidth;
+    const h = tip.offsetHeight;
+    const gap = 14;
+    const left = px + gap + w <= parent.clientWidth ? px + gap : Math.max(0, px - gap - w);
+    const top = py + gap + h <= parent.clientHeight ? py + gap : Math.max(0, py - gap - h);
+    tip.style.transform = `translate(${Math.round(left)}px, ${Math.round(top)}px)`;
+  }
+
+  #hide(): void {
+    this.#shown = undefined;
+    if (!this.#tip.hidden) this.#tip.hidden = true;
   }
 
   /** Fill colours by colour id, extended as prefixes appear (ids are stable until a compaction). */

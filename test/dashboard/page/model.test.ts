@@ -1,18 +1,20 @@
 /**
  * The page's task-stream store: entries in a ring of columns, the latest stop per lane and
  * per prefix (what the view uses to find the rows in view), expiry, and the rebuild of the
- * lane table when worker churn has grown it.
+ * lane table when worker churn has grown it. The model: whether the cluster adapts.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { StreamStore } from '../../../src/dashboard/page/model.js';
+import type { FeedUpdate, StreamChunk } from '../../../src/dashboard/feed-protocol.js';
+import { DashboardModel, StreamStore } from '../../../src/dashboard/page/model.js';
+import { emptyStateCounts } from '../../../src/scheduler/state.js';
 
-/** One chunk as the feed sends it: [prefix, worker, lane, start, stop, kind] per entry. */
-function chunk(entries: readonly (readonly [string, string, number, number, number])[]) {
+/** One chunk as the feed sends it: [prefix, worker, lane, start, stop, kind] per entry, keys `${prefix}-${stop}`. */
+function chunk(entries: readonly (readonly [string, string, number, number, number])[]): StreamChunk {
   const prefixes = [...new Set(entries.map((e) => e[0]))];
   const workers = [...new Set(entries.map((e) => e[1]))];
   const rows = entries.flatMap(([p, w, lane, start, stop]) => [prefixes.indexOf(p), workers.indexOf(w), lane, start, stop, 0]);
-  return { prefixes, workers, rows };
+  return { prefixes, workers, rows, keys: entries.map(([p, , , , stop]) => `${p}-${stop}`) };
 }
 
 const laneOf = (s: StreamStore, worker: string, thread: number): number => s.laneWorker.findIndex((w, i) => w === worker && s.laneThread[i] === thread);
@@ -36,6 +38,7 @@ void describe('StreamStore', () => {
     assert.equal(s.size, 4);
     assert.equal(s.received, 5);
     assert.deepEqual(Array.from({ length: s.size }, (_, k) => s.stop[s.at(k)]), [12, 20, 30, 40]);
+    assert.deepEqual(Array.from({ length: s.size }, (_, k) => s.key[s.at(k)]), ['inc-12', 'add-20', 'inc-30', 'add-40']);
     assert.equal(s.laneLastStop[laneOf(s, 'a', 0)], 40);
     s.expire(25);
     assert.deepEqual(Array.from({ length: s.size }, (_, k) => s.stop[s.at(k)]), [30, 40]);
@@ -65,5 +68,49 @@ void describe('StreamStore', () => {
     }
     assert.deepEqual(s.prefixNames, ['inc']);
     assert.equal(s.prefixLastStop[0], 20_001);
+  });
+});
+
+const update = (over: Partial<FeedUpdate> = {}): FeedUpdate => ({
+  op: 'update',
+  seq: 1,
+  dropped: 0,
+  now: 1000,
+  tasks: 0,
+  byState: emptyStateCounts(),
+  totalThreads: 2,
+  clients: 0,
+  expectedRemainingWork: 0,
+  workerCount: 2,
+  prefixes: [],
+  prefixesOmitted: 0,
+  samples: [],
+  decisions: [],
+  target: null,
+  stream: { prefixes: [], workers: [], rows: [], keys: [] },
+  streamCapped: false,
+  counters: { transfersTotal: 0, transferBytesTotal: 0, tasksFinishedTotal: 0, tasksErredTotal: 0, taskDurationSecondsSum: 0, taskDurationCount: 0, bytesSpilled: 0 },
+  ...over,
+});
+
+void describe('DashboardModel', () => {
+  void test('a cluster that does not adapt is sampled by the page; one told to adapt later switches to the loop history', () => {
+    const m = new DashboardModel();
+    m.apply({ op: 'hello', version: 2, intervalMs: 1000, adaptive: false, streamWindowMs: 30_000 });
+    assert.equal(m.adaptive, false);
+    m.apply(update({ now: 1000 }));
+    m.apply(update({ now: 2000 }));
+    assert.deepEqual(m.series.x, [1, 2]);
+    assert.deepEqual(m.series.running, [2, 2]);
+    assert.equal(m.adaptive, false);
+    // `cluster.adapt()` after the page opened: the loop's samples arrive.
+    const sample = { t: 2500, requested: 3, running: 2, closing: 0, target: 3, queued: 10, processing: 2, waiting: 0, inMemory: 0 };
+    m.apply(update({ now: 3000, samples: [sample], target: { target: 3, reason: 'work' } }));
+    assert.equal(m.adaptive, true);
+    assert.deepEqual(m.series.x, [2.5]);
+    assert.deepEqual(m.series.target, [3]);
+    // A reconnection starts over from what its hello says.
+    m.apply({ op: 'hello', version: 2, intervalMs: 1000, adaptive: false, streamWindowMs: 30_000 });
+    assert.equal(m.adaptive, false);
   });
 });
