@@ -1,6 +1,7 @@
 import { availableParallelism, hostname, totalmem } from 'node:os';
 import type { ClientTlsOptions } from '../comm/index.js';
 import { InvalidArgumentError } from '../errors.js';
+import { checkOptions, optionNames } from '../options.js';
 
 export interface WorkerOptions {
   /** The scheduler's address, `tcp://host:port`. */
@@ -86,8 +87,14 @@ export interface ResolvedWorkerOptions {
   readonly validate: boolean;
 }
 
+const WORKER_OPTIONS = optionNames<WorkerOptions>()([
+  'scheduler', 'token', 'tls', 'nthreads', 'memoryLimit', 'memoryTarget', 'memoryPause', 'spillDirectory', 'name',
+  'listen', 'host', 'metricsPort', 'heartbeatInterval', 'connectTimeout', 'log', 'validate',
+]);
+
 export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOptions {
   if (typeof (options as unknown) !== 'object' || (options as unknown) === null) throw new InvalidArgumentError('options must be an object');
+  checkOptions(options, WORKER_OPTIONS, 'Worker.start()');
   const { scheduler, token, nthreads = availableParallelism(), name = `${hostname()}-${process.pid}` } = options;
   if (typeof scheduler !== 'string' || scheduler === '') throw new InvalidArgumentError('options.scheduler must be an address such as tcp://host:8786');
   if (token !== undefined && typeof token !== 'string') throw new InvalidArgumentError('options.token must be a string');

@@ -15,6 +15,7 @@ import {
   get,
   scoped,
   task,
+  Worker,
 } from '../../src/index.js';
 
 const add = (a: number, b: number): number => a + b;
@@ -76,6 +77,7 @@ void describe('a Dask user on a cluster', () => {
     const fs = client.map((x: number) => x, [1]);
     await refuses(() => client.progress(fs, { lable: 'x' } as never), /'lable'.*'label'/);
     await refuses(() => delayed(add)(1, 2).compute({ client, scheduler: 'sync' }), /scheduler applies to local runs/);
+    await refuses(() => Worker.start({ scheduler: cluster.address, nthread: 2 } as never), /Worker.start\(\): unknown option 'nthread' \(did you mean 'nthreads'\?\)/);
   });
 
   void test('await future gives the value; pure calls share a key', async () => {
