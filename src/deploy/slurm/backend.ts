@@ -234,12 +234,10 @@ export class SlurmBackend extends Resource implements ClusterBackend {
         const now = Date.now();
         const last = this.#failures.at(-1);
         if (now < this.#holdUntil) {
-          throw new WorkerStartError(last?.worker ?? last?.id ?? '', `${this.#streak} Slurm jobs in a row ended before their worker joined; submitting again after ${Math.ceil((this.#holdUntil - now) / 1000)} s. Last: ${describeFailure(last)}`);
+          throw new WorkerStartError(last?.worker ?? last?.id ?? '', `${this.#streak} Slurm jobs in a row ended before their worker joined; submitting again in ${Math.ceil((this.#holdUntil - now) / 1000)} s. Last: ${describeFailure(last)}`);
         }
         // One job at a time until one works.
         missing = 1;
-        this.#holdUntil = now + this.#backoff;
-        this.#backoff = Math.min(this.#backoff * 2, 600_000);
       }
       await this.#submit(missing);
     });
@@ -410,8 +408,12 @@ export class SlurmBackend extends Resource implements ClusterBackend {
   async #ended(r: JobRecord, acct: AccountingRow | undefined): Promise<void> {
     this.#records.delete(r.id);
     r.phase = 'ended';
-    // A job that ends, however, before its worker ever joined counts towards the storm guard.
-    if (!r.registered && !r.cancelled && this.state === 'running') this.#streak++;
+    // A job that ends, however, before its worker ever joined counts towards the storm
+    // guard; past it, each such job holds submissions back for longer.
+    if (!r.registered && !r.cancelled && this.state === 'running' && ++this.#streak >= FAILURE_STREAK) {
+      this.#holdUntil = Date.now() + this.#backoff;
+      this.#backoff = Math.min(this.#backoff * 2, 600_000);
+    }
     const state = acct?.state.split(' ')[0] ?? (r.seen && phaseOf(r.state) === 'ended' ? r.state : 'UNKNOWN');
     if (state === 'UNKNOWN' && !r.cancelled && this.state === 'running') {
       this.#log(`job ${r.id} left the queue before its end state was read, and the cluster keeps no accounting to ask`);

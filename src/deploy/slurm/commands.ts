@@ -52,7 +52,7 @@ export async function submit(script: string, count: number, array: boolean, env:
 export interface QueueRow {
   /** The id scancel takes: '12', or '9_3' for an array task. */
   readonly id: string;
-  /** The job's own id (an array task has one once it runs): what %j and SLURM_JOB_ID are. */
+  /** The job's own id (an array task has one once it runs): what %j and SLURM_JOB_ID are; '' when unknown. */
   readonly jobId: string;
   readonly state: string;
   /** Why it waits or ended: Resources, Priority, NonZeroExitCode, TimeLimit, … */
@@ -82,7 +82,8 @@ export function parseQueue(out: string): QueueRow[] {
   for (const line of out.split('\n')) {
     if (line.trim() === '') continue;
     const [id = '', jobId = '', state = '', reason = ''] = line.trim().split('|');
-    for (const one of expandIds(id)) rows.push({ id: one, jobId: one === id ? jobId : one.split('_')[0]!, state: state.split(' ')[0]!, reason });
+    // Tasks of a collapsed range never ran, so they have no id of their own.
+    for (const one of expandIds(id)) rows.push({ id: one, jobId: one === id ? jobId : '', state: state.split(' ')[0]!, reason });
   }
   return rows;
 }
@@ -103,7 +104,13 @@ export function expandIds(id: string): string[] {
 /** Cancels exactly these jobs (array tasks by their own id: '9_3'). */
 export async function cancel(ids: readonly string[], env: Env): Promise<void> {
   if (ids.length === 0) return;
-  await run('scancel', ids, env);
+  try {
+    await run('scancel', ids, env);
+  } catch (error) {
+    // A job that ended meanwhile needs no cancelling (some versions say so with an error).
+    if (error instanceof SlurmCommandError && /already completing or completed|invalid job id/i.test(error.stderr)) return;
+    throw error;
+  }
 }
 
 export interface AccountingRow {

@@ -82,6 +82,15 @@ export interface SlurmPreloadValues {
   readonly slurmShowScript?: boolean;
 }
 
+/** The flag behind each option, for messages. */
+const FLAGS: Readonly<Record<string, string>> = {
+  partition: '--slurm-partition', account: '--slurm-account', qos: '--slurm-qos', cores: '--slurm-cores', memory: '--slurm-memory',
+  walltime: '--slurm-walltime', jobExtra: '--slurm-job-extra', jobScriptPrologue: '--slurm-prologue', localDirectory: '--slurm-local-directory',
+  logDirectory: '--slurm-log-directory', jobName: '--slurm-job-name', command: '--slurm-command', workerExtra: '--slurm-worker-extra',
+  lifetime: '--slurm-lifetime', lifetimeStagger: '--slurm-lifetime-stagger', slurmConf: '--slurm-conf', pollInterval: '--slurm-poll-interval',
+  contactAddress: '--slurm-contact-address',
+};
+
 const backends = new Map<Scheduler, SlurmBackend>();
 
 /** Attaches a SlurmBackend to the scheduler and starts adapting. */
@@ -110,7 +119,14 @@ export function setup(scheduler: Scheduler, values: SlurmPreloadValues = {}, con
     contactAddress: v.slurmContactAddress,
   };
   const job = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined));
-  const backend = new SlurmBackend({ ...(job as SlurmJobOptions), scheduler, ...(context.token === undefined ? {} : { token: context.token }), log: say });
+  let backend: SlurmBackend;
+  try {
+    backend = new SlurmBackend({ ...(job as SlurmJobOptions), scheduler, ...(context.token === undefined ? {} : { token: context.token }), log: say });
+  } catch (error) {
+    // Name the flag the user typed, not the option it became.
+    if (error instanceof InvalidArgumentError) throw new InvalidArgumentError(error.message.replace(/options\.(\w+)/g, (whole, key: string) => FLAGS[key] ?? whole));
+    throw error;
+  }
   if (context.token === undefined) say('the scheduler has no token: anyone who reaches it can run code on its workers; pass --token or set TESSERA_TOKEN');
   if (/^tcp:\/\/(127\.|localhost|\[::1\])/.test(backend.address)) {
     say(`workers will dial ${backend.address}, which only this machine reaches: on a cluster, pass --host 0.0.0.0 (with a token) or --slurm-contact-address`);

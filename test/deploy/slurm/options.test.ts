@@ -168,7 +168,7 @@ void describe('reading squeue', () => {
     const rows = parseQueue(['1_1|1|PENDING|Resources', '1_0|3|RUNNING|None', '1_[2-4,7]|1|CANCELLED|None', '2|2|FAILED|NonZeroExitCode', ''].join('\n'));
     assert.deepEqual(
       rows.map((r) => [r.id, r.jobId, r.state]),
-      [['1_1', '1', 'PENDING'], ['1_0', '3', 'RUNNING'], ['1_2', '1', 'CANCELLED'], ['1_3', '1', 'CANCELLED'], ['1_4', '1', 'CANCELLED'], ['1_7', '1', 'CANCELLED'], ['2', '2', 'FAILED']],
+      [['1_1', '1', 'PENDING'], ['1_0', '3', 'RUNNING'], ['1_2', '', 'CANCELLED'], ['1_3', '', 'CANCELLED'], ['1_4', '', 'CANCELLED'], ['1_7', '', 'CANCELLED'], ['2', '2', 'FAILED']],
     );
     assert.deepEqual(expandIds('5_[0-1%2]'), ['5_0', '5_1']);
     assert.deepEqual(expandIds('12'), ['12']);
