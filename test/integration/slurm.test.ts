@@ -7,9 +7,12 @@
  * minutes and is checked every 30 s: slurm-walltime.test.ts shows that slower path.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { Client, delayed, SlurmCluster, type SlurmClusterOptions, WorkerStartError } from '../../src/index.js';
 import { type SlurmCluster as Slurm, startSlurm } from '../helpers/slurm/cluster.js';
@@ -256,5 +259,35 @@ void describe('SlurmCluster on a real Slurm', { skip }, () => {
     assert.deepEqual(await active('closing'), []);
     assert.equal(cluster.requested, 0);
     await assert.rejects(cluster.scale(1), /closed/);
+  });
+
+  void test('a program stopped by Ctrl-C or exiting without close() leaves no job behind', async () => {
+    const script = join(dir, 'exits.mts');
+    const index = new URL('../../src/index.ts', import.meta.url).href;
+    writeFileSync(
+      script,
+      `import { SlurmCluster } from ${JSON.stringify(index)};
+const cluster = await SlurmCluster.start({ host: '127.0.0.1', dashboard: false, slurmConf: ${JSON.stringify(slurm.confPath)}, logDirectory: false, cores: 3, memory: '256MB', jobName: process.argv[2], workers: 2 });
+await cluster.backend.refresh();
+console.log('submitted');
+// 'exit': leaves without close() when its stdin ends; 'signal': waits for Ctrl-C.
+if (process.argv[3] === 'exit') process.stdin.once('end', () => process.exit(0)).resume();
+else setInterval(() => undefined, 1000);
+`,
+    );
+    for (const [name, how] of [['sigint', 'signal'], ['exiting', 'exit']] as const) {
+      const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), script, name, how], { stdio: ['pipe', 'pipe', 'inherit'] });
+      const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+      const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
+      assert.equal(line, 'submitted');
+      assert.equal((await active(name)).length, 2, 'one job runs and one waits');
+      if (how === 'signal') child.kill('SIGINT');
+      else child.stdin.end();
+      const [code] = await exited;
+      assert.equal(code, how === 'signal' ? 130 : 0);
+      // Cancelled before the process ended: at most their processes are still winding down.
+      assert.ok((await squeue(slurm, { all: true })).filter((row) => row.name === name).every((row) => row.state === 'CANCELLED' || row.state === 'COMPLETING'), name);
+      await until(async () => (await active(name)).length === 0, `no ${name} job is left`, 30_000, 200);
+    }
   });
 });
