@@ -71,11 +71,15 @@ export class CapturedVariableError extends TesseraError {
 
   constructor(functionName: string, variables: readonly string[]) {
     const list = variables.map((v) => `'${v}'`).join(', ');
+    const fn = functionName === '(anonymous)' ? 'fn' : functionName;
+    const scope = `{ ${variables.join(', ')} }`;
     super(
       `function ${functionName} uses ${list} from its enclosing scope; a function that runs on ` +
         `another thread or machine travels as source and cannot take its surroundings along. ` +
-        `Pass ${variables.length === 1 ? 'it' : 'them'} as ${variables.length === 1 ? 'an argument' : 'arguments'}, ` +
-        `or export the function from a module and register it with fromModule(import.meta.url, { ${functionName === '(anonymous)' ? 'fn' : functionName} }).`,
+        `Ship ${variables.length === 1 ? 'it' : 'them'} with the function: delayed(${fn}, { scope: ${scope} }), ` +
+        `client.submitWith({ scope: ${scope} }, ${fn}, …) or scoped(${fn}, ${scope}) (the values are copied now); ` +
+        `or pass ${variables.length === 1 ? 'it as an argument' : 'them as arguments'}; or, for a function that needs imports, ` +
+        `export it from a module of its own (not the script you run) and register it there with fromModule(import.meta.url, { ${fn} }).`,
       'ERR_CAPTURED_VARIABLE',
     );
     this.name = 'CapturedVariableError';

@@ -20,6 +20,7 @@ export { compile } from './graph/plan.js';
 export type { Plan, PlanOptions } from './graph/plan.js';
 export { fromModule } from './functions/from-module.js';
 export { builtins } from './functions/builtins.js';
+export { scoped } from './functions/scope.js';
 export type { BuiltinName } from './functions/builtins.js';
 export type { FnRef } from './functions/fn-ref.js';
 export { get } from './local/get.js';

@@ -14,6 +14,7 @@
  *   picks which worker dies.
  */
 import { InvalidArgumentError } from '../errors.js';
+import { checkOptions, optionNames } from '../options.js';
 import type { AdaptiveDecision } from '../protocol/scaling.js';
 
 export type { AdaptiveDecision };
@@ -63,7 +64,10 @@ export type AdaptiveInput = Omit<AdaptiveOptions, 'targetDuration' | 'interval' 
   readonly startupTimeout?: string | number;
 };
 
+const ADAPT_OPTIONS = optionNames<AdaptiveInput>()(['minimum', 'maximum', 'targetDuration', 'interval', 'waitCount', 'memoryTarget', 'startupTimeout']);
+
 export function resolveAdaptiveOptions(input: AdaptiveInput = {}): ResolvedAdaptiveOptions {
+  checkOptions(input, ADAPT_OPTIONS, 'adapt()');
   const minimum = input.minimum ?? 0;
   const maximum = input.maximum ?? Infinity;
   if (!Number.isInteger(minimum) || minimum < 0) throw new InvalidArgumentError('adapt(): minimum must be a non-negative integer');

@@ -6,21 +6,21 @@
  * ```ts
  * const client = await Client.connect('tcp://127.0.0.1:8786');
  * const f = client.submit((x: number) => x + 1, 10);
- * await f.result();                      // 11
+ * await f;                                            // 11
+ * await client.gather(client.map((a: number, b: number) => a + b, [1, 2], [3, 4]));   // [4, 6]
  * await client.close();
  * ```
  */
 import { randomBytes } from 'node:crypto';
 import { type ClientTlsOptions, type Connection, ConnectionClosedError, connect } from '../comm/index.js';
-import { attemptAll, Resource } from '../lifecycle.js';
 import { CancelledError, InvalidArgumentError, MissingKeyError, ProtocolError, ScatterError, TaskError, TesseraError, UnserializableError, WorkerLostError } from '../errors.js';
+import { bundleModule, type ModuleBundle } from '../functions/bundle.js';
 import type { FnRef } from '../functions/fn-ref.js';
-import { fnRef } from '../functions/portable.js';
 import { Delayed, toGraph } from '../graph/delayed.js';
 import { assertGraph, type Graph } from '../graph/graph.js';
 import { compile, type Plan } from '../graph/plan.js';
-import { isPlainObject, Ref, Task } from '../graph/task.js';
-import { bundleModule, type ModuleBundle } from '../functions/bundle.js';
+import { attemptAll, Resource } from '../lifecycle.js';
+import { checkOptions, optionNames } from '../options.js';
 import { DataPeers } from '../protocol/data-peers.js';
 import {
   BUNDLE_SCHEME,
@@ -30,15 +30,21 @@ import {
   ROLE_CLIENT,
   type SchedulerToClient,
   type TaskErrorInfo,
-  type WireGraphTask,
 } from '../protocol/messages.js';
-import { wireNode, wireStep } from '../protocol/encode-task.js';
-import { ProgressBar, type ProgressBarOptions } from './progress-bar.js';
-import { Future, type FutureOwner, type FutureStatus, keepAlive } from './future.js';
 import type { ScalingHistory } from '../protocol/scaling.js';
 import type { StoryEntry } from '../protocol/story.js';
+import { Future, type FutureOwner, type FutureStatus, keepAlive } from './future.js';
+import { collectFutures, type Gathered, rebuild } from './gather.js';
+import { ProgressBar, type ProgressBarOptions } from './progress-bar.js';
+import { callTasks, type CallTasks, mapArguments, type MapOptions, planTasks, SUBMIT_OPTIONS, type SubmitOptions } from './tasks.js';
+
+export type { MapOptions, SubmitOptions } from './tasks.js';
+
+/** A Future as `asCompleted` yields it: all of it but `then`, so `for await` does not unwrap it. */
+export type CompletedFuture<T> = Omit<Future<T>, 'then'>;
 
 export interface ClientOptions {
+  /** The cluster's token. Default: the cluster's own (a LocalCluster given), else $TESSERA_TOKEN. */
   readonly token?: string;
   /** Milliseconds to reach the scheduler (retrying while it starts). Default 10 000. */
   readonly timeout?: number;
@@ -56,15 +62,13 @@ export interface ClientOptions {
   readonly bundleModules?: boolean;
 }
 
-export interface SubmitOptions {
-  /** Key of the task (default: the function's name and a unique suffix). */
-  readonly key?: string;
-  /** Higher runs first. Default 0. */
-  readonly priority?: number;
-  /** Worker ids or names the task may run on. */
-  readonly workers?: readonly string[];
-  /** Times a failing task is tried again before it errs. Default 0. */
-  readonly retries?: number;
+const CLIENT_OPTIONS = optionNames<ClientOptions>()(['token', 'timeout', 'name', 'tls', 'bundleModules']);
+const PROGRESS_OPTIONS = optionNames<Omit<ProgressBarOptions, 'total'>>()(['label', 'stream', 'plainInterval', 'redrawInterval', 'clock']);
+
+/** Something with a scheduler's address: a LocalCluster (or any cluster), or a plain object. */
+export interface HasAddress {
+  readonly address: string;
+  readonly token?: string | undefined;
 }
 
 type SchedulerConn = Connection<ClientToScheduler | SchedulerToClient>;
@@ -85,6 +89,10 @@ interface KeyRecord {
 // A result that has no holder (its worker just died) is asked for again after a pause.
 const WHO_HAS_RETRY_MS = 50;
 
+/** Where `Client.connect()` looks when given no address, as the CLI does. */
+const ADDRESS_VARIABLE = 'TESSERA_SCHEDULER_ADDRESS';
+const TOKEN_VARIABLE = 'TESSERA_TOKEN';
+
 export class Client extends Resource implements FutureOwner {
   readonly id: string;
   readonly #conn: SchedulerConn;
@@ -100,30 +108,57 @@ export class Client extends Resource implements FutureOwner {
   /** Bundles by module URL, made once per client. */
   readonly #bundles = new Map<string, Promise<ModuleBundle | null>>();
   readonly #uploaded = new Set<string>();
-  /** The last graph waiting for its bundles, if any; later graphs queue behind it. */
+  /**
+   * The last message waiting its turn (a graph whose bundles are being made, a scatter not
+   * yet held), if any: graphs queue behind it, so they go out in order and a task never
+   * reaches the scheduler before the data it names.
+   */
   #graphQueue: Promise<void> | null = null;
   #releaseScheduled = false;
 
-  private constructor(id: string, conn: SchedulerConn, options: ClientOptions) {
+  private constructor(id: string, conn: SchedulerConn, options: ClientOptions, token: string | undefined) {
     super('the client');
     this.id = id;
     this.#conn = conn;
     this.#bundleModules = options.bundleModules ?? true;
     this.#peers = new DataPeers({
-      ...(options.token === undefined ? {} : { token: options.token }),
+      ...(token === undefined ? {} : { token }),
       ...(options.tls === undefined ? {} : { tls: options.tls }),
     });
   }
 
-  static async connect(address: string, options: ClientOptions = {}): Promise<Client> {
-    if (typeof (options as unknown) !== 'object' || (options as unknown) === null) throw new InvalidArgumentError('options must be an object');
-    if (options.token !== undefined && typeof options.token !== 'string') throw new InvalidArgumentError('options.token must be a string');
-    if (options.bundleModules !== undefined && typeof options.bundleModules !== 'boolean') throw new InvalidArgumentError('options.bundleModules must be a boolean');
+  /**
+   * Connects to a scheduler: by address (`tcp://host:8786`), through a cluster object
+   * (`Client.connect(cluster)`, which also brings its token), or — with no address — to
+   * $TESSERA_SCHEDULER_ADDRESS, as the CLI does. The token defaults to $TESSERA_TOKEN.
+   */
+  static async connect(target?: string | HasAddress, options: ClientOptions = {}): Promise<Client> {
+    checkOptions(options, CLIENT_OPTIONS, 'Client.connect()');
+    if (options.token !== undefined && typeof options.token !== 'string') throw new InvalidArgumentError('Client.connect(): options.token must be a string');
+    if (options.bundleModules !== undefined && typeof options.bundleModules !== 'boolean') throw new InvalidArgumentError('Client.connect(): options.bundleModules must be a boolean');
+    let address: string;
+    let clusterToken: string | undefined;
+    if (target === undefined) {
+      const fromEnv = process.env[ADDRESS_VARIABLE];
+      if (fromEnv === undefined || fromEnv === '') {
+        throw new InvalidArgumentError(`Client.connect() was given no address and ${ADDRESS_VARIABLE} is not set: pass the scheduler's address (tcp://host:8786) or a cluster`);
+      }
+      address = fromEnv;
+    } else if (typeof target === 'string') {
+      address = target;
+    } else if (typeof target === 'object' && typeof (target as Partial<HasAddress>).address === 'string') {
+      address = target.address;
+      clusterToken = target.token;
+    } else {
+      throw new InvalidArgumentError('Client.connect() takes an address (tcp://host:8786), a cluster, or nothing (TESSERA_SCHEDULER_ADDRESS)');
+    }
+    const envToken = process.env[TOKEN_VARIABLE];
+    const token = options.token ?? clusterToken ?? (envToken === '' ? undefined : envToken);
     const conn = await connect<ClientToScheduler | SchedulerToClient>(address, {
       role: ROLE_CLIENT,
       // Requests wait on their answers; graphs are one message each anyway.
       batchInterval: 0,
-      ...(options.token === undefined ? {} : { token: options.token }),
+      ...(token === undefined ? {} : { token }),
       ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
       ...(options.name === undefined ? {} : { name: options.name }),
       ...(options.tls === undefined ? {} : { tls: options.tls }),
@@ -140,7 +175,7 @@ export class Client extends Resource implements FutureOwner {
         });
         conn.onClose(() => reject(new ConnectionClosedError('the scheduler closed the connection before welcoming this client')));
       });
-      client = new Client(id, conn, options);
+      client = new Client(id, conn, options, token);
     } catch (error) {
       conn.destroy();
       throw error;
@@ -153,67 +188,86 @@ export class Client extends Resource implements FutureOwner {
 
   // ---- submitting ----
 
-  /** Runs `fn(...args)` on the cluster. Arguments may be Futures; they become the task's inputs. */
+  /**
+   * Runs `fn(...args)` on the cluster. Arguments may be Futures (at any depth of arrays and
+   * plain objects); they become the task's inputs. The same function and arguments give
+   * the same Future key, so repeating a call shares its result (see `submitWith` for `pure`).
+   */
   submit<A extends unknown[], R>(fn: (...args: A) => R, ...args: { [I in keyof A]: A[I] | Future<A[I]> }): Future<Awaited<R>> {
-    return this.#submitTasks(fn, [args], {})[0] as Future<Awaited<R>>;
+    return this.#submit(callTasks(fn, [args], {}, 'submit()', () => this.#uniqueSuffix()))[0] as Future<Awaited<R>>;
   }
 
-  /** `submit` with options: a key, priority, worker restrictions, retries. */
+  /** `submit` with options first: key, pure, priority, workers, retries, scope. */
   submitWith<A extends unknown[], R>(options: SubmitOptions, fn: (...args: A) => R, ...args: { [I in keyof A]: A[I] | Future<A[I]> }): Future<Awaited<R>> {
-    return this.#submitTasks(fn, [args], options)[0] as Future<Awaited<R>>;
+    checkOptions(options, SUBMIT_OPTIONS, 'submitWith()');
+    return this.#submit(callTasks(fn, [args], options, 'submitWith()', () => this.#uniqueSuffix()))[0] as Future<Awaited<R>>;
   }
 
-  /** One task per item: `fn(item)`. */
-  map<T, R>(fn: (item: T) => R, items: Iterable<T | Future<T>>, options: Omit<SubmitOptions, 'key'> = {}): Future<Awaited<R>>[] {
-    return this.#submitTasks(fn, Array.from(items, (item) => [item]), options) as Future<Awaited<R>>[];
+  /**
+   * One task per element: `fn(a[i], b[i], …)` over one or more iterables of equal length,
+   * as Dask's `map`. Options may come last, as a plain object (no iterable is one), or
+   * first through `mapWith`.
+   *
+   * ```ts
+   * client.map((x: number) => x * 2, [1, 2, 3]);
+   * client.map((a: number, b: number) => a + b, [1, 2], [3, 4], { priority: 1 });
+   * ```
+   */
+  map<T, R>(fn: (item: T) => R, items: Iterable<T | Future<T>>, options?: MapOptions): Future<Awaited<R>>[];
+  map<T1, T2, R>(fn: (a: T1, b: T2) => R, a: Iterable<T1 | Future<T1>>, b: Iterable<T2 | Future<T2>>, options?: MapOptions): Future<Awaited<R>>[];
+  map<T1, T2, T3, R>(
+    fn: (a: T1, b: T2, c: T3) => R,
+    a: Iterable<T1 | Future<T1>>,
+    b: Iterable<T2 | Future<T2>>,
+    c: Iterable<T3 | Future<T3>>,
+    options?: MapOptions,
+  ): Future<Awaited<R>>[];
+  map(fn: Function, ...iterablesAndOptions: unknown[]): Future[];
+  map(fn: Function, ...rest: unknown[]): Future[] {
+    const { argLists, options } = mapArguments(rest, 'map()');
+    return this.#submit(callTasks(fn, argLists, options, 'map()', () => this.#uniqueSuffix()));
   }
 
-  #submitTasks(fn: Function, argLists: readonly (readonly unknown[])[], options: SubmitOptions): Future[] {
+  /** `map` with options first: `mapWith({ retries: 2 }, fn, xs, ys)`. */
+  mapWith(options: MapOptions, fn: Function, ...iterables: readonly Iterable<unknown>[]): Future[] {
+    if (typeof options !== 'object' || (options as unknown) === null) throw new InvalidArgumentError('mapWith() takes its options first: mapWith({ … }, fn, items)');
+    const { argLists } = mapArguments(iterables, 'mapWith()');
+    checkOptions(options, SUBMIT_OPTIONS.filter((k) => k !== 'key'), 'mapWith()');
+    return this.#submit(callTasks(fn, argLists, options, 'mapWith()', () => this.#uniqueSuffix()));
+  }
+
+  #submit(call: CallTasks): Future[] {
     this.assertRunning();
-    if (typeof fn !== 'function') throw new InvalidArgumentError(`submit() needs a function, got ${typeof fn}`);
-    const ref = fnRef(fn);
-    if (options.key !== undefined && (typeof options.key !== 'string' || options.key === '')) {
-      throw new InvalidArgumentError('options.key must be a non-empty string');
-    }
-    const extra = taskExtras(options);
-    const prefix = ref.name === 'anonymous' ? 'task' : ref.name;
-    const tasks: WireGraphTask[] = [];
-    const keys: string[] = [];
-    for (const args of argLists) {
-      const t = new Task(fn, args.map(futureToRef));
-      const key = options.key ?? `${prefix}-${this.#uniqueSuffix()}`;
-      keys.push(key);
-      tasks.push({ key, dependencies: t.dependencies, spec: { node: { steps: [wireStep(t)], stepKeys: [key], out: true } }, ...extra });
-    }
-    const futures = keys.map((key) => this.#future(key));
+    const futures = call.keys.map((key) => this.#future(key));
     this.#send({
       op: 'update-graph',
-      tasks,
-      wanted: keys,
-      fns: [ref],
-      ...(options.priority === undefined ? {} : { userPriority: options.priority }),
+      tasks: call.tasks,
+      wanted: call.keys,
+      fns: call.fns,
+      ...(call.userPriority === undefined ? {} : { userPriority: call.userPriority }),
     });
     return futures;
   }
 
-  /** Computes lazy values on the cluster and keeps them there: one Future per value. */
-  persist<T>(value: Delayed<T>): Promise<Future<T>>;
-  persist(values: readonly Delayed[]): Promise<Future[]>;
-  persist(value: Delayed | readonly Delayed[]): Promise<Future | Future[]> {
-    return Promise.resolve().then(() => {
-      const list = Array.isArray(value) ? (value as readonly Delayed[]) : [value as Delayed];
-      for (const d of list) if (!(d instanceof Delayed)) throw new InvalidArgumentError('persist() takes Delayed values');
-      const keys = [...new Set(list.map((d) => d.key))];
-      const futures = this.#submitPlan(compile(toGraph(...list), keys), keys);
-      const byKey = new Map(keys.map((k, i) => [k, futures[i]!]));
-      const out = list.map((d) => byKey.get(d.key)!);
-      // A value given twice gets the same Future object in both places.
-      return Array.isArray(value) ? out : out[0]!;
-    });
+  /**
+   * Starts computing lazy values on the cluster and keeps the results there: a Future per
+   * value, at once (as Dask's `client.persist`); `await` one for its value.
+   */
+  persist<T>(value: Delayed<T>): Future<T>;
+  persist(values: readonly Delayed[]): Future[];
+  persist(value: Delayed | readonly Delayed[]): Future | Future[] {
+    const list = Array.isArray(value) ? (value as readonly Delayed[]) : [value as Delayed];
+    for (const d of list) if (!(d instanceof Delayed)) throw new InvalidArgumentError('persist() takes Delayed values');
+    const keys = [...new Set(list.map((d) => d.key))];
+    const futures = this.#submitPlan(compile(toGraph(...list), keys), keys);
+    const byKey = new Map(keys.map((k, i) => [k, futures[i]!]));
+    const out = list.map((d) => byKey.get(d.key)!);
+    // A value given twice gets the same Future object in both places.
+    return Array.isArray(value) ? out : out[0]!;
   }
 
-  /** Like persist: the computation starts now, its result stays in the cluster. */
-  compute<T>(value: Delayed<T>): Promise<Future<T>> {
+  /** Like persist, for one value: the computation starts now, and `await` gives the result. */
+  compute<T>(value: Delayed<T>): Future<T> {
     return this.persist(value);
   }
 
@@ -238,46 +292,83 @@ export class Client extends Resource implements FutureOwner {
 
   #submitPlan(plan: Plan, wanted: readonly string[]): Future[] {
     this.assertRunning();
-    const fns = new Map<string, FnRef>();
-    const tasks = new Array<WireGraphTask>(plan.size);
-    for (let j = 0; j < plan.size; j++) {
-      const key = plan.keys[j]!;
-      const dependencies: string[] = [];
-      for (let p = plan.depStart[j]!; p < plan.depStart[j + 1]!; p++) dependencies.push(plan.keys[plan.depIdx[p]!]!);
-      tasks[j] = { key, dependencies, spec: { node: wireNode(plan, j, true, fns) }, priority: j };
-    }
+    const { tasks, fns } = planTasks(plan);
     const futures = wanted.map((key) => this.#future(key));
-    this.#send({ op: 'update-graph', tasks, wanted, fns: [...fns.values()] });
+    this.#send({ op: 'update-graph', tasks, wanted, fns });
     return futures;
   }
 
-  /** Puts values into worker memory: one Future per value. */
-  async scatter<T>(values: readonly T[]): Promise<Future<T>[]> {
+  /**
+   * Puts data into worker memory, as Dask's `scatter`: an array gives an array of Futures,
+   * a plain object an object of Futures, anything else one Future — at once. The data is
+   * placed in the background; tasks submitted meanwhile wait for it, and a failure to
+   * place it (no workers) is each Future's error (ScatterError).
+   *
+   * ```ts
+   * const [a, b] = client.scatter([bigArray, otherArray]);
+   * const table = client.scatter(lookup);            // one Future
+   * await client.submit(sum, a);
+   * ```
+   */
+  scatter<T>(values: readonly T[]): Future<T>[];
+  scatter<T extends Record<string, unknown>>(values: T): { [K in keyof T]: Future<T[K]> };
+  scatter<T>(value: T): Future<T>;
+  scatter(values: unknown): unknown {
     this.assertRunning();
-    if (!Array.isArray(values)) throw new InvalidArgumentError('scatter() takes an array of values');
-    const keys = values.map(() => `scatter-${this.#uniqueSuffix()}`);
-    const futures = keys.map((key) => this.#future(key) as Future<T>);
-    const reply = await this.#ask((id) => ({ op: 'scatter', id, items: keys.map((k, i) => [k, values[i]] as const) }));
-    if (reply.op === 'scattered' && reply.error !== null) {
-      for (const f of futures) f.release();
-      throw new ScatterError(`scatter failed: ${reply.error}`);
-    }
-    return futures;
+    const entries: [string, unknown][] = [];
+    const futureOf = (value: unknown): Future => {
+      const key = `scatter-${this.#uniqueSuffix()}`;
+      entries.push([key, value]);
+      return this.#future(key);
+    };
+    let out: unknown;
+    if (Array.isArray(values)) out = values.map(futureOf);
+    else if (typeof values === 'object' && values !== null && Object.getPrototypeOf(values) === Object.prototype) {
+      out = Object.fromEntries(Object.entries(values).map(([name, v]) => [name, futureOf(v)]));
+    } else out = futureOf(values);
+    if (entries.length > 0) this.#scatterEntries(entries);
+    return out;
+  }
+
+  #scatterEntries(items: readonly [string, unknown][]): void {
+    this.#enqueue(async () => {
+      let error: string | null;
+      try {
+        const reply = await this.#ask((id) => ({ op: 'scatter', id, items }));
+        error = reply.op === 'scattered' ? reply.error : `unexpected answer '${reply.op}'`;
+      } catch (e) {
+        error = e instanceof Error ? e.message : String(e);
+      }
+      if (error === null) return;
+      const failure = new ScatterError(`scatter failed: ${error}`);
+      for (const [key] of items) {
+        const record = this.#keys.get(key);
+        if (record !== undefined && record.status === 'pending') this.#settle(record, 'error', failure);
+      }
+    });
   }
 
   // ---- results ----
 
-  /** The values of the futures, in order. Rejects with the first error (TaskError, CancelledError, …). */
-  gather<T extends readonly Future[]>(futures: T): Promise<{ -readonly [I in keyof T]: T[I] extends Future<infer R> ? R : never }>;
-  gather(futures: readonly Future[]): Promise<unknown[]> {
-    if (!isList(futures) || futures.some((f) => !(f instanceof Future))) {
-      return Promise.reject(new InvalidArgumentError('gather() takes an array of Futures'));
+  /**
+   * The values of futures: an array of Futures gives an array of values, and so does any
+   * structure of arrays and plain objects with Futures inside, rebuilt with their values.
+   * Rejects with the first error (TaskError, CancelledError, …).
+   */
+  gather<T>(futures: T): Promise<Gathered<T>>;
+  gather(futures: unknown): Promise<unknown> {
+    const found = collectFutures(futures);
+    if (found.length === 0 && !(futures instanceof Future)) {
+      if (!Array.isArray(futures) && (typeof futures !== 'object' || futures === null)) {
+        return Promise.reject(new InvalidArgumentError('gather() takes Futures: one, an array, or arrays and objects holding them'));
+      }
     }
-    const unique = [...new Set(futures.map((f) => f.key))];
+    const unique = [...new Set(found.map((f) => f.key))];
     // The callback holds the futures until their values are here (see Future.result).
     return this.#gatherKeys(unique).then((values) => {
       const byKey = new Map(unique.map((k, i) => [k, values[i]]));
-      return futures.map((f) => byKey.get(f.key));
+      keepAlive(found);
+      return rebuild(futures, byKey);
     });
   }
 
@@ -288,8 +379,13 @@ export class Client extends Resource implements FutureOwner {
     keepAlive(futures);
   }
 
-  /** Yields the futures as they complete (finished or failed), in completion order. */
-  async *asCompleted<T>(futures: Iterable<Future<T>>): AsyncGenerator<Future<T>, void, undefined> {
+  /**
+   * Yields the futures as they complete (finished or failed), in completion order:
+   * `for await (const f of client.asCompleted(fs)) console.log(f.key, await f.result())`.
+   * (An iterator rather than an async generator, whose `yield` would await each Future and
+   * yield its value; typed without `then` so that `for await` keeps it a Future.)
+   */
+  asCompleted<T>(futures: Iterable<Future<T>>): AsyncIterableIterator<CompletedFuture<T>> {
     const list = [...futures];
     const done: Future<T>[] = [];
     let wake: (() => void) | null = null;
@@ -302,11 +398,18 @@ export class Client extends Resource implements FutureOwner {
         wake?.();
       });
     }
-    for (let yielded = 0; yielded < list.length; yielded++) {
-      while (done.length === 0) await new Promise<void>((resolve) => (wake = resolve));
-      wake = null;
-      yield done.shift()!;
-    }
+    let yielded = 0;
+    const iterator: AsyncIterableIterator<CompletedFuture<T>> = {
+      next: async (): Promise<IteratorResult<CompletedFuture<T>>> => {
+        if (yielded === list.length) return { done: true, value: undefined };
+        while (done.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+        wake = null;
+        yielded++;
+        return { done: false, value: done.shift()! };
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
   }
 
   /**
@@ -314,6 +417,7 @@ export class Client extends Resource implements FutureOwner {
    * cancelled). Resolves then; never rejects for a task's error.
    */
   async progress(futures: readonly Future[], options: Omit<ProgressBarOptions, 'total'> = {}): Promise<void> {
+    checkOptions(options, PROGRESS_OPTIONS, 'progress()');
     const bar = new ProgressBar({ ...options, total: futures.length });
     let done = 0;
     let erred = 0;
@@ -328,6 +432,33 @@ export class Client extends Resource implements FutureOwner {
     );
     bar.finish();
     keepAlive(futures);
+  }
+
+  // ---- the cluster ----
+
+  /**
+   * Resolves once at least `n` workers are connected, as Dask's `wait_for_workers`; rejects
+   * with a TesseraError after `timeout` milliseconds (default: wait as long as it takes).
+   */
+  async waitForWorkers(n: number, options: { readonly timeout?: number } = {}): Promise<void> {
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`waitForWorkers(n): n must be a non-negative integer, got ${String(n)}`);
+    checkOptions(options, ['timeout'], 'waitForWorkers()');
+    const timeout = options.timeout ?? Infinity;
+    if (typeof timeout !== 'number' || !(timeout > 0)) throw new InvalidArgumentError('waitForWorkers(): options.timeout must be a positive number of milliseconds');
+    const reply = await this.#ask((id) => ({ op: 'wait-for-workers', id, n, timeoutMs: Number.isFinite(timeout) ? timeout : -1 }));
+    if (reply.op !== 'workers-ready') throw new ProtocolError(`expected workers-ready, got '${reply.op}'`);
+    if (reply.error !== null) throw new TesseraError(`waitForWorkers(${n}): ${reply.error}`, 'ERR_TIMEOUT');
+  }
+
+  /**
+   * Starts afresh, as Dask's `restart`: every task of every client is cancelled and every
+   * result freed, and each worker replaces its threads (stopping tasks still running).
+   * Futures held anywhere reject with CancelledError.
+   */
+  async restart(): Promise<void> {
+    const reply = await this.#ask((id) => ({ op: 'restart', id }));
+    if (reply.op !== 'restarted') throw new ProtocolError(`expected restarted, got '${reply.op}'`);
+    if (reply.error !== null) throw new TesseraError(`restart failed: ${reply.error}`, 'ERR_RESTART');
   }
 
   /**
@@ -431,9 +562,18 @@ export class Client extends Resource implements FutureOwner {
     this.#conn.send(message);
   }
 
+  /** Runs `step` after the messages already waiting their turn; graphs queue behind it. */
+  #enqueue(step: () => Promise<void>): void {
+    const queued = (this.#graphQueue ?? Promise.resolve()).then(step);
+    this.#graphQueue = queued;
+    void queued.finally(() => {
+      if (this.#graphQueue === queued) this.#graphQueue = null;
+    });
+  }
+
   /**
-   * Graphs whose module functions are not bundled yet wait for esbuild; graphs go out in
-   * the order they were submitted.
+   * Graphs whose module functions are not bundled yet wait for esbuild, and graphs after a
+   * scatter wait for its data to be held; graphs go out in the order they were submitted.
    */
   #sendGraph(message: Extract<ClientToScheduler, { op: 'update-graph' }>): void {
     const needsBundle = this.#bundleModules && message.fns.some((f) => f.kind === 'module' && f.url.startsWith('file:'));
@@ -442,15 +582,11 @@ export class Client extends Resource implements FutureOwner {
       this.#conn.send(message);
       return;
     }
-    const queued = (this.#graphQueue ?? Promise.resolve()).then(async () => {
+    this.#enqueue(async () => {
       const fns = needsBundle ? await Promise.all(message.fns.map((f) => this.#portable(f))) : message.fns;
       if (this.state !== 'running' || this.#conn.state !== 'open') return;
       this.#flushReleases();
       this.#conn.send({ ...message, fns });
-    });
-    this.#graphQueue = queued;
-    void queued.finally(() => {
-      if (this.#graphQueue === queued) this.#graphQueue = null;
     });
   }
 
@@ -475,11 +611,15 @@ export class Client extends Resource implements FutureOwner {
     return { ...fn, url: `${BUNDLE_SCHEME}${bundle.hash}` };
   }
 
+  /** A Future on `key`, whose task is being sent (again): a cancelled or lost record waits anew. */
   #future(key: string): Future {
     let record = this.#keys.get(key);
     if (record === undefined) {
       record = { status: 'pending', error: null, refs: 0, waiters: [] };
       this.#keys.set(key, record);
+    } else if (record.status === 'cancelled' || record.status === 'lost') {
+      record.status = 'pending';
+      record.error = null;
     }
     record.refs++;
     const future = new Future(key, this);
@@ -538,12 +678,16 @@ export class Client extends Resource implements FutureOwner {
       case 'keys-cancelled':
         for (const key of m.keys) {
           const record = this.#keys.get(key);
-          if (record !== undefined && record.status === 'pending') this.#settle(record, 'cancelled', new CancelledError(`task '${key}' was cancelled`));
+          // Finished results are cancelled too (a restart frees them): asking for one later
+          // is asking for something cancelled, not something lost.
+          if (record !== undefined && record.status !== 'cancelled') this.#settle(record, 'cancelled', new CancelledError(`task '${key}' was cancelled`));
         }
         return;
       case 'who-has-reply':
       case 'scaling-history-reply':
       case 'story-reply':
+      case 'workers-ready':
+      case 'restarted':
       case 'scattered':
       case 'data': {
         const request = this.#requests.get(m.id);
@@ -656,50 +800,6 @@ export class Client extends Resource implements FutureOwner {
     // An unreachable holder is as good as a holder without the keys: the caller asks again.
     return this.#peers.get(holder, keys);
   }
-}
-
-/** Array.isArray without widening a readonly array's element type to any. */
-function isList(value: unknown): value is readonly unknown[] {
-  return Array.isArray(value);
-}
-
-function taskExtras(options: SubmitOptions): Partial<WireGraphTask> {
-  const extra: { restrictions?: readonly string[]; retries?: number } = {};
-  if (options.workers !== undefined) {
-    if (!Array.isArray(options.workers) || options.workers.some((w) => typeof w !== 'string')) {
-      throw new InvalidArgumentError('options.workers must be an array of worker ids or names');
-    }
-    extra.restrictions = options.workers;
-  }
-  if (options.retries !== undefined) {
-    if (!Number.isInteger(options.retries) || options.retries < 0) throw new InvalidArgumentError('options.retries must be a non-negative integer');
-    extra.retries = options.retries;
-  }
-  if (options.priority !== undefined && typeof options.priority !== 'number') throw new InvalidArgumentError('options.priority must be a number');
-  return extra;
-}
-
-/** Futures in arguments (at any depth of arrays and plain objects) become refs to their keys. */
-function futureToRef(value: unknown): unknown {
-  if (typeof value !== 'object' || value === null) return value;
-  if (value instanceof Future) return new Ref(value.key);
-  if (Array.isArray(value)) {
-    let copy: unknown[] | undefined;
-    value.forEach((item: unknown, i) => {
-      const sub = futureToRef(item);
-      if (sub !== item) (copy ??= value.slice())[i] = sub;
-    });
-    return copy ?? value;
-  }
-  if (isPlainObject(value)) {
-    let copy: Record<string, unknown> | undefined;
-    for (const k of Object.keys(value)) {
-      const sub = futureToRef(value[k]);
-      if (sub !== value[k]) (copy ??= { ...value })[k] = sub;
-    }
-    return copy ?? value;
-  }
-  return value;
 }
 
 /** The error a future's result() rejects with, by what went wrong (never by the remote name). */

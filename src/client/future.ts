@@ -13,7 +13,7 @@ export interface FutureOwner {
   releaseFuture(future: Future): void;
 }
 
-export class Future<T = unknown> {
+export class Future<T = unknown> implements PromiseLike<T> {
   declare readonly __result?: T;
   readonly key: string;
   readonly #owner: FutureOwner;
@@ -39,6 +39,18 @@ export class Future<T = unknown> {
     // The pending promise holds this Future, so that `await client.submit(f).result()`
     // cannot see its Future collected (and its result released) while it waits.
     return (this.#owner.resultOf(this.key) as Promise<T>).finally(() => keepAlive(this));
+  }
+
+  /**
+   * `await future` gives the value, as `future.result()` does. Beware what that implies:
+   * resolving a Promise with a Future (returning one from an async function, say) waits for
+   * its value too.
+   */
+  then<R1 = T, R2 = never>(
+    onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    return this.result().then(onfulfilled, onrejected);
   }
 
   /** Stops the computation if nobody else needs it; `result()` then rejects with CancelledError. */

@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { bearerToken, isLoopback, shownHost, tokenDigest, tokenMatches } from '../comm/http.js';
 import { METRICS_CONTENT_TYPE } from '../comm/prometheus.js';
 import { IllegalStateError, InvalidArgumentError, TesseraError } from '../errors.js';
+import { checkOptions, optionNames } from '../options.js';
 import { attemptAll, Resource } from '../lifecycle.js';
 import {
   adaptiveTargetBody,
@@ -108,7 +109,12 @@ const SECURITY_HEADERS = {
 
 const PAGE_CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
+const DASHBOARD_OPTIONS = optionNames<DashboardOptions>()([
+  'source', 'host', 'port', 'token', 'exposed', 'updateIntervalMs', 'maxStreamEntries', 'streamWindowMs', 'maxBufferedBytes', 'stallTimeoutMs', 'maxClients', 'staticDir',
+]);
+
 function resolveOptions(o: DashboardOptions): ResolvedOptions {
+  checkOptions(o, DASHBOARD_OPTIONS, 'startDashboard()');
   const s = (o as Partial<DashboardOptions> | undefined)?.source as Partial<DashboardSource> | undefined;
   if (typeof s !== 'object' || typeof s.snapshot !== 'function' || typeof s.counters !== 'function' || typeof s.taskStream !== 'function') {
     throw new InvalidArgumentError('options.source must be a DashboardSource (snapshot, scaling, adaptiveTarget, taskStream, counters)');

@@ -9,6 +9,17 @@ import { PORTABLE_GLOBALS } from './globals.js';
  * from its surroundings. Throws CapturedVariableError naming the captured variables.
  */
 export function portableExpression(fn: Function): string {
+  const { expr, captured } = analyzeSource(fn);
+  if (captured.length > 0) throw new CapturedVariableError(fn.name === '' ? '(anonymous)' : fn.name, captured);
+  return expr;
+}
+
+/**
+ * A function's source as an expression, and the variables it takes from its surroundings
+ * (those that are not standard globals). Throws FunctionNotPortableError for functions
+ * that cannot travel at all.
+ */
+export function analyzeSource(fn: Function): { readonly expr: string; readonly captured: readonly string[] } {
   const name = fn.name === '' ? '(anonymous)' : fn.name;
   const source = Function.prototype.toString.call(fn);
   if (/\{\s*\[native code\]\s*\}\s*$/.test(source)) {
@@ -32,8 +43,10 @@ export function portableExpression(fn: Function): string {
     // the travelling copy its own definition of that helper.
     const helper = captured.indexOf('__name');
     if (helper >= 0) captured.splice(helper, 1);
-    if (captured.length > 0) throw new CapturedVariableError(name, captured);
-    return helper < 0 ? expr : `((__name) => ${expr})((f, n) => Object.defineProperty(f, 'name', { value: n, configurable: true }))`;
+    return {
+      expr: helper < 0 ? expr : `((__name) => ${expr})((f, n) => Object.defineProperty(f, 'name', { value: n, configurable: true }))`,
+      captured,
+    };
   }
   throw new FunctionNotPortableError(name, 'its source could not be parsed');
 }

@@ -7,12 +7,17 @@ import type { BuiltinName } from './builtins.js';
  */
 export type FnRef = SourceFnRef | ModuleFnRef | BuiltinFnRef;
 
-/** A self-contained function shipped as source: `expr` evaluates to the function. */
+/**
+ * A self-contained function shipped as source: `expr` evaluates to the function. With a
+ * `scope`, it is evaluated where those names are bound to those values (copies taken when
+ * the graph was built), so a function may use values from its surroundings explicitly.
+ */
 export interface SourceFnRef {
   readonly kind: 'source';
   readonly id: string;
   readonly name: string;
   readonly expr: string;
+  readonly scope?: { readonly names: readonly string[]; readonly values: readonly unknown[] };
 }
 
 /**

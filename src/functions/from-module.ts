@@ -1,5 +1,19 @@
+import { realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { FunctionNotPortableError, InvalidArgumentError } from '../errors.js';
 import { hash, refs } from './registry.js';
+
+/** Whether `url` is the script this process was started with (not a module it imports). */
+function isEntryScript(url: string): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined || !url.startsWith('file:')) return false;
+  try {
+    return realpathSync(fileURLToPath(url)) === realpathSync(resolve(entry));
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Registers functions exported by a module so that they travel by reference instead of as
@@ -19,6 +33,16 @@ export function fromModule<T extends Record<string, Function>>(moduleUrl: string
   const url = String(moduleUrl);
   if (!/^(file|data|https?):/.test(url)) {
     throw new InvalidArgumentError(`fromModule() needs the module's URL (import.meta.url), got '${url}'`);
+  }
+  if (isEntryScript(url)) {
+    // Threads and workers import the module to find the function: importing the script
+    // being run would run the whole program again in every one of them.
+    const names = Object.keys(fns).join(', ');
+    throw new InvalidArgumentError(
+      `fromModule(): ${url} is the script being run, and every thread or worker that imports it would run the whole program again. ` +
+        `Move ${names} into a module of its own, export ${Object.keys(fns).length === 1 ? 'it' : 'them'} and call fromModule(import.meta.url, { ${names} }) there; ` +
+        `or, for a function that only needs values from this script, ship them with it: scoped(fn, { … }) or delayed(fn, { scope: { … } })`,
+    );
   }
   for (const [exportName, fn] of Object.entries(fns)) {
     if (typeof fn !== 'function') {

@@ -3,6 +3,15 @@ import { builtins } from './builtins.js';
 import type { FnRef } from './fn-ref.js';
 
 /**
+ * Evaluates a function's expression where `names` are bound to `values` and nothing else
+ * of the caller's is visible (indirect eval, at global scope).
+ */
+export function evalScoped(expr: string, names: readonly string[], values: readonly unknown[]): unknown {
+  const factory = (0, eval)(`(function (${names.join(', ')}) { return ${expr}; })`) as (...v: unknown[]) => unknown;
+  return factory(...values);
+}
+
+/**
  * The receiving side: turns a reference back into a callable, once per id. Source is
  * evaluated at global scope (indirect eval), so it sees globals and nothing else, exactly
  * what the check at graph-building time allowed.
@@ -36,7 +45,7 @@ export class FunctionCache {
         fn = builtins[ref.name];
         break;
       case 'source':
-        fn = (0, eval)(ref.expr);
+        fn = ref.scope === undefined ? (0, eval)(ref.expr) : evalScoped(ref.expr, ref.scope.names, ref.scope.values);
         break;
       case 'module': {
         if (/\.[mc]?tsx?$/.test(ref.url)) await this.#loadTypeScript();

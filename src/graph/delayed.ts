@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { InvalidArgumentError } from '../errors.js';
+import { checkOptions, optionNames } from '../options.js';
 import { builtins } from '../functions/builtins.js';
+import { fnRef } from '../functions/portable.js';
+import { scoped } from '../functions/scope.js';
 import { type ComputeOptions, getDefaultRunner } from './runner.js';
 import { Ref, Task, isPlainObject } from './task.js';
 import { tokenize } from './tokenize.js';
@@ -16,6 +19,11 @@ export interface DelayedOptions {
   readonly name?: string;
   /** Same function and arguments give the same key, so the work is shared (default false). */
   readonly pure?: boolean;
+  /**
+   * Values the function uses from its surroundings, by name: checked and copied now, they
+   * travel with it (`delayed((x) => x * scale, { scope: { scale } })`). See `scoped`.
+   */
+  readonly scope?: Readonly<Record<string, unknown>>;
 }
 
 
@@ -61,6 +69,8 @@ export function toGraph(...values: readonly Delayed[]): Map<string, unknown> {
   return graph;
 }
 
+const DELAYED_OPTIONS = optionNames<DelayedOptions>()(['name', 'pure', 'scope']);
+
 // Unique keys: a per-process prefix (so two clients never collide on a cluster) + a counter.
 const processTag = randomBytes(4).toString('hex');
 let counter = 0;
@@ -83,11 +93,13 @@ export function delayed<A extends unknown[], R>(
 ): (...args: { [I in keyof A]: Lazy<A[I]> }) => Delayed<Awaited<R>>;
 export function delayed<T>(value: T, options?: DelayedOptions): Delayed<T>;
 export function delayed(fnOrValue: unknown, options: DelayedOptions = {}): unknown {
-  const { name, pure = false } = options;
+  checkOptions(options, DELAYED_OPTIONS, 'delayed()');
+  const { name, pure = false, scope } = options;
   if (name !== undefined && (typeof name !== 'string' || name === '')) {
     throw new InvalidArgumentError('delayed(): options.name must be a non-empty string');
   }
   if (typeof fnOrValue !== 'function') {
+    if (scope !== undefined) throw new InvalidArgumentError('delayed(): options.scope applies to functions, and this is a value');
     const deps: Delayed[] = [];
     const value = substitute(fnOrValue, deps);
     const prefix = name ?? 'literal';
@@ -95,14 +107,14 @@ export function delayed(fnOrValue: unknown, options: DelayedOptions = {}): unkno
     if (deps.length === 0) return new Delayed(key, undefined, fnOrValue, []);
     return new Delayed(key, new Task(builtins.identity, [value]), undefined, dedupe(deps));
   }
-  const fn = fnOrValue;
+  const fn = scope === undefined ? fnOrValue : scoped(fnOrValue, scope);
   const prefix = name ?? (fn.name === '' ? 'task' : fn.name);
   // Check that the function can travel now, at graph-building time.
   new Task(fn, []);
   return (...args: unknown[]): Delayed => {
     const deps: Delayed[] = [];
     const substituted = args.map((a) => substitute(a, deps));
-    const key = pure ? `${prefix}-${tokenize([fn, ...args], keyOfDelayed)}` : `${prefix}-${processTag}${(counter++).toString(36)}`;
+    const key = pure ? `${prefix}-${tokenize([fnRef(fn).id, ...args], keyOfDelayed)}` : `${prefix}-${processTag}${(counter++).toString(36)}`;
     return new Delayed(key, new Task(fn, substituted), undefined, dedupe(deps));
   };
 }

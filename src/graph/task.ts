@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { FnRef } from '../functions/fn-ref.js';
 import { fnRef } from '../functions/portable.js';
+import { portabilityProblem } from '../serialize/check-value.js';
 import type { CallSpec, RefSite } from './call.js';
 
 /** A reference to the result of another key in the graph. */
@@ -50,11 +51,17 @@ export class Task<R = unknown> implements CallSpec {
     };
     for (let i = 0; i < args.length; i++) {
       const arg = args[i];
-      if (typeof arg !== 'object' || arg === null) continue;
+      if (typeof arg !== 'object' || arg === null) {
+        if (typeof arg === 'function' || typeof arg === 'symbol') refuseArgument(fn, i, { path: '', reason: `is a ${typeof arg}` });
+        continue;
+      }
       if (arg instanceof Ref) {
         (argRefs ??= []).push(i, position(arg.key));
         continue;
       }
+      // Arguments travel by structured clone: what would arrive changed is refused now.
+      const problem = portabilityProblem(arg, isRef);
+      if (problem !== null) refuseArgument(fn, i, problem);
       const found: FoundRef[] = [];
       findRefs(arg, [i], found);
       for (const [path, key] of found) (deepRefs ??= []).push([path, position(key)]);
@@ -63,6 +70,17 @@ export class Task<R = unknown> implements CallSpec {
     if (argRefs !== undefined) this.argRefs = argRefs;
     if (deepRefs !== undefined) this.deepRefs = deepRefs;
   }
+}
+
+function isRef(value: object): boolean {
+  return value instanceof Ref;
+}
+
+function refuseArgument(fn: Function, index: number, problem: { path: string; reason: string }): never {
+  const name = fn.name === '' ? 'the function' : fn.name;
+  const what = problem.path === '' ? `argument ${index}` : `argument ${index} at ${problem.path}`;
+  const hint = problem.reason.startsWith('is a Promise') ? 'await it first, or pass a lazy value' : 'pass plain data, or build the object inside the task';
+  throw new InvalidArgumentError(`${what} of ${name} cannot travel to another thread or machine: it ${problem.reason}; ${hint}`);
 }
 
 /** A value, or a ref standing for one, at any depth of arrays and plain objects. */

@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from '../errors.js';
+import { checkOptions, optionNames } from '../options.js';
 import { type Graph, assertGraph } from '../graph/graph.js';
 import { compile } from '../graph/plan.js';
 import { type ComputeOptions, setDefaultRunner } from '../graph/runner.js';
@@ -27,8 +28,16 @@ export async function get(graph: Graph, keys: string | readonly string[], option
   return typeof keys === 'string' ? values[0] : values;
 }
 
+const COMPUTE_OPTIONS = optionNames<ComputeOptions>()(['scheduler', 'workers', 'fuse', 'signal', 'onProgress', 'client']);
+
 async function runGraph(graph: Graph, keys: readonly string[], options: GetOptions): Promise<unknown[]> {
-  if (options.client !== undefined) return options.client.get(graph, keys);
+  checkOptions(options, COMPUTE_OPTIONS, 'compute()/get()');
+  if (options.client !== undefined) {
+    // Local settings with a client would be ignored: say so instead.
+    const local = (['scheduler', 'workers', 'fuse', 'onProgress', 'signal'] as const).filter((k) => options[k] !== undefined);
+    if (local.length > 0) throw new InvalidArgumentError(`compute()/get(): options.${local.join(', options.')} ${local.length === 1 ? 'applies' : 'apply'} to local runs and not with options.client`);
+    return options.client.get(graph, keys);
+  }
   const resolved = resolveLocalOptions(options);
   const plan = compile(graph, keys, { fuse: resolved.fuse });
   return resolved.scheduler === 'sync' ? runSync(plan, resolved) : runThreads(plan, resolved);

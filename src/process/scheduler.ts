@@ -18,7 +18,8 @@ import type { Dashboard } from '../dashboard/server.js';
 import { ClosedError } from '../errors.js';
 import type { SchedulerPlugin } from '../scheduler/plugin.js';
 import type { ResourceState } from '../lifecycle.js';
-import { SchedulerServer, type SchedulerServerOptions } from '../scheduler/server.js';
+import { checkOptions, optionNames } from '../options.js';
+import { SCHEDULER_SERVER_OPTIONS, SchedulerServer, type SchedulerServerOptions } from '../scheduler/server.js';
 import type { SchedulerSnapshot, StateCounts, TaskInfo } from '../scheduler/state.js';
 
 export interface SchedulerOptions extends SchedulerServerOptions {
@@ -28,6 +29,8 @@ export interface SchedulerOptions extends SchedulerServerOptions {
    */
   readonly dashboard?: false | { readonly host?: string; readonly port?: number; readonly exposed?: boolean; readonly updateIntervalMs?: number };
 }
+
+const DASHBOARD_OPTIONS = optionNames<Exclude<SchedulerOptions['dashboard'], false | undefined>>()(['host', 'port', 'exposed', 'updateIntervalMs']);
 
 export class Scheduler implements AsyncDisposable {
   /** The scheduler's own server, for what the composed process does not forward. */
@@ -42,6 +45,8 @@ export class Scheduler implements AsyncDisposable {
   }
 
   static async start(options: SchedulerOptions = {}): Promise<Scheduler> {
+    checkOptions(options, [...SCHEDULER_SERVER_OPTIONS, 'dashboard'], 'Scheduler.start()');
+    if (options.dashboard !== undefined && options.dashboard !== false) checkOptions(options.dashboard, DASHBOARD_OPTIONS, 'Scheduler.start(): options.dashboard');
     const { dashboard, ...serverOptions } = options;
     const log = options.log ?? ((line: string) => process.stderr.write(`tessera scheduler: ${line}\n`));
     const server = await SchedulerServer.start({ ...serverOptions, log });

@@ -88,6 +88,10 @@ export type ClientToScheduler =
   | { readonly op: 'scaling-history'; readonly id: number; readonly since: number }
   /** The story of these keys, from the scheduler and every worker. */
   | { readonly op: 'story'; readonly id: number; readonly keys: readonly string[] }
+  /** Answer (workers-ready) once at least `n` workers are connected, or after `timeoutMs`. */
+  | { readonly op: 'wait-for-workers'; readonly id: number; readonly n: number; readonly timeoutMs: number }
+  /** Cancel every task of every client, free every result, restart every worker's threads. */
+  | { readonly op: 'restart'; readonly id: number }
   | RelayGetData;
 
 /** Ask the scheduler to fetch keys from a worker that cannot accept connections. */
@@ -119,6 +123,8 @@ export type SchedulerToClient =
   | { readonly op: 'scattered'; readonly id: number; readonly error: string | null }
   | { readonly op: 'scaling-history-reply'; readonly id: number; readonly history: ScalingHistory | null }
   | { readonly op: 'story-reply'; readonly id: number; readonly entries: readonly StoryEntry[] }
+  | { readonly op: 'workers-ready'; readonly id: number; readonly workers: number; readonly error: string | null }
+  | { readonly op: 'restarted'; readonly id: number; readonly error: string | null }
   | DataReply;
 
 // ---- worker → scheduler ----------------------------------------------------------------
@@ -155,6 +161,8 @@ export type WorkerToScheduler =
   | { readonly op: 'goodbye' }
   /** Asks to be retired: the scheduler moves what only it holds, then sends close-worker. */
   | { readonly op: 'retire' }
+  /** Its threads were replaced and it holds nothing (the answer to restart). */
+  | { readonly op: 'restart-done'; readonly id: number }
   /** Its story of the keys asked for; `at` on the worker's own clock. */
   | { readonly op: 'story-reply'; readonly id: number; readonly entries: readonly StoryEntry[] }
   | RelayGetData
@@ -173,6 +181,8 @@ export type SchedulerToWorker =
   | { readonly op: 'replicate'; readonly keys: readonly (readonly [string, readonly string[]])[]; readonly stimulus?: string }
   /** Tell the story of these keys (answer with story-reply). */
   | { readonly op: 'story-request'; readonly id: number; readonly keys: readonly string[] }
+  /** Drop every task and result and start fresh threads (running tasks are stopped); answer restart-done. */
+  | { readonly op: 'restart'; readonly id: number }
   | { readonly op: 'close-worker' }
   | { readonly op: 'put-data'; readonly id: number; readonly items: readonly KeyValue[] }
   | GetData

@@ -162,6 +162,12 @@ export interface RetireWorkersEvent extends Stimulated {
   readonly now: number;
 }
 
+/** Start afresh: every client's every task is cancelled and every result freed. */
+export interface RestartEvent extends Stimulated {
+  readonly op: 'restart';
+  readonly now: number;
+}
+
 /** Periodic: work stealing, worker time-to-live, stale steals, running-time estimates. */
 export interface TickEvent extends Stimulated {
   readonly op: 'tick';
@@ -185,6 +191,7 @@ export type SchedulerEvent =
   | WorkerStatusEvent
   | StealResponseEvent
   | RetireWorkersEvent
+  | RestartEvent
   | TickEvent;
 
 // ---------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 /** The state machine's options: what users may set, checked at the door, and their defaults. */
 import { InvalidArgumentError } from '../errors.js';
+import { checkOptions, optionNames } from '../options.js';
 
 export interface SchedulerStateOptions {
   /** Bytes per second between workers, for the cost of moving data. Default 100 MB/s. */
@@ -38,7 +39,12 @@ export interface ResolvedOptions {
   readonly validate: boolean;
 }
 
+const STATE_OPTIONS = optionNames<SchedulerStateOptions>()([
+  'bandwidth', 'defaultTaskDurationMs', 'allowedFailures', 'workerTtlMs', 'saturation', 'workStealing', 'stealTimeoutMs', 'transitionLogLength', 'validate',
+]);
+
 export function resolveOptions(o: SchedulerStateOptions): ResolvedOptions {
+  checkOptions(o, STATE_OPTIONS, 'scheduler state options');
   const positive = (name: string, v: number | undefined, dflt: number, allowInfinity: boolean): number => {
     if (v === undefined) return dflt;
     if (typeof v !== 'number' || Number.isNaN(v) || v <= 0 || (!allowInfinity && !Number.isFinite(v))) {

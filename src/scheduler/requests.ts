@@ -34,6 +34,7 @@ export class ForwardedRequests {
   readonly #host: RequestHost;
   readonly #relays = new Map<number, Relay>();
   readonly #stories = new Map<number, StoryGather>();
+  readonly #restarts = new Map<number, { readonly waiting: Set<string>; readonly finish: () => void }>();
   #nextId = 1;
 
   constructor(host: RequestHost) {
@@ -83,6 +84,35 @@ export class ForwardedRequests {
     });
   }
 
+  /**
+   * Asks every worker to restart (drop everything, fresh threads) and resolves, once each
+   * answered or left or `timeoutMs` passed, with the workers that did not answer.
+   */
+  restart(workers: readonly string[], timeoutMs: number): Promise<string[]> {
+    if (workers.length === 0) return Promise.resolve([]);
+    const id = this.#nextId++;
+    return new Promise((resolve) => {
+      const waiting = new Set(workers);
+      const finish = (): void => {
+        if (!this.#restarts.delete(id)) return;
+        clearTimeout(timer);
+        resolve([...waiting]);
+      };
+      const timer = setTimeout(finish, timeoutMs);
+      timer.unref();
+      this.#restarts.set(id, { waiting, finish });
+      for (const worker of workers) if (!this.#host.send(worker, { op: 'restart', id })) waiting.delete(worker);
+      if (waiting.size === 0) finish();
+    });
+  }
+
+  /** A worker's answer to restart `id`. */
+  restarted(id: number, worker: string): void {
+    const r = this.#restarts.get(id);
+    if (r === undefined || !r.waiting.delete(worker)) return;
+    if (r.waiting.size === 0) r.finish();
+  }
+
   /** A worker's part of story `id`. */
   storyPart(id: number, worker: string, entries: readonly StoryEntry[]): void {
     const gather = this.#stories.get(id);
@@ -101,6 +131,7 @@ export class ForwardedRequests {
       relay.reply({ op: 'data', id: relay.requestId, values: [], missing: [...relay.keys] });
     }
     for (const [id, gather] of this.#stories) if (gather.waiting.delete(worker) && gather.waiting.size === 0) this.#finishStory(id);
+    for (const r of this.#restarts.values()) if (r.waiting.delete(worker) && r.waiting.size === 0) r.finish();
   }
 
   /** Answers everything still waiting (the scheduler is closing). */
@@ -110,6 +141,7 @@ export class ForwardedRequests {
       relay.reply({ op: 'data', id: relay.requestId, values: [], missing: [...relay.keys] });
     }
     for (const id of [...this.#stories.keys()]) this.#finishStory(id);
+    for (const r of [...this.#restarts.values()]) r.finish();
   }
 
   #finishStory(id: number): void {

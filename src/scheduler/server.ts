@@ -19,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { type Connection, type Hello, listen, type Server, type ServerTlsOptions } from '../comm/index.js';
 import { InvalidArgumentError, ProtocolError } from '../errors.js';
 import { attemptAll, Resource } from '../lifecycle.js';
+import { checkOptions, optionNames } from '../options.js';
 import {
   type ClientToScheduler,
   ROLE_CLIENT,
@@ -54,6 +55,9 @@ export interface SchedulerServerOptions {
 }
 
 
+
+/** The server's own option names, for the check at the door (the composed Scheduler adds its own). */
+export const SCHEDULER_SERVER_OPTIONS = optionNames<SchedulerServerOptions>()(['host', 'port', 'token', 'tls', 'tickInterval', 'state', 'log']);
 
 export class SchedulerServer extends Resource {
   readonly address: string;
@@ -120,6 +124,7 @@ export class SchedulerServer extends Resource {
   }
 
   static async start(options: SchedulerServerOptions = {}): Promise<SchedulerServer> {
+    checkOptions(options, SCHEDULER_SERVER_OPTIONS, 'SchedulerServer.start()');
     if (typeof (options as unknown) !== 'object' || (options as unknown) === null) throw new InvalidArgumentError('options must be an object');
     const tickInterval = options.tickInterval ?? 500;
     if (typeof tickInterval !== 'number' || !(tickInterval >= 1)) {
@@ -207,6 +212,22 @@ export class SchedulerServer extends Resource {
     return [...own, ...theirs].sort((a, b) => a.at - b.at);
   }
 
+  /**
+   * Starts afresh: every client's tasks are cancelled and every result freed, then every
+   * worker drops what it holds and replaces its threads (stopping what still runs).
+   * Resolves once each worker answered; a worker that does not answer within 30 s is
+   * removed from the cluster.
+   */
+  async restart(): Promise<void> {
+    this.assertRunning();
+    this.#apply({ op: 'restart', now: performance.now() });
+    const silent = await this.#requests.restart([...this.#workers.keys()], 30_000);
+    for (const id of silent) {
+      this.#log(`worker ${id} did not restart within 30 s; it is removed`);
+      this.#workers.get(id)?.conn.destroy();
+    }
+  }
+
   /** Checks the state machine's invariants; throws InvariantError naming the first broken. */
   validate(): void {
     this.#state.validate();
@@ -225,7 +246,11 @@ export class SchedulerServer extends Resource {
     while (this.#workers.size < n) {
       this.assertRunning();
       signal?.throwIfAborted();
-      await new Promise<void>((resolve) => this.#workerWaiters.push(resolve));
+      await new Promise<void>((resolve) => {
+        this.#workerWaiters.push(resolve);
+        // An abort wakes the wait too, so it rejects instead of waiting on.
+        signal?.addEventListener('abort', () => resolve(), { once: true });
+      });
     }
   }
 
@@ -432,6 +457,9 @@ export class SchedulerServer extends Resource {
       case 'story-reply':
         this.#requests.storyPart(m.id, worker, m.entries);
         return;
+      case 'restart-done':
+        this.#requests.restarted(m.id, worker);
+        return;
       default: {
         const never: never = m;
         throw new ProtocolError(`unknown worker message '${(never as { op: string }).op}'`);
@@ -499,6 +527,23 @@ export class SchedulerServer extends Resource {
         return;
       case 'story':
         void this.story(m.keys).then((entries) => this.#toClient(entry, { op: 'story-reply', id: m.id, entries }));
+        return;
+      case 'wait-for-workers': {
+        const { id, n, timeoutMs } = m;
+        if (!Number.isInteger(n) || typeof timeoutMs !== 'number') throw new ProtocolError('malformed wait-for-workers message');
+        const signal = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
+        if (this.#workers.size < n) this.#plugins.call('workArrived', performance.now());
+        void this.waitForWorkers(n, signal).then(
+          () => this.#toClient(entry, { op: 'workers-ready', id, workers: this.#workers.size, error: null }),
+          () => this.#toClient(entry, { op: 'workers-ready', id, workers: this.#workers.size, error: `${this.#workers.size} of ${n} workers connected after ${timeoutMs} ms` }),
+        );
+        return;
+      }
+      case 'restart':
+        void this.restart().then(
+          () => this.#toClient(entry, { op: 'restarted', id: m.id, error: null }),
+          (error: unknown) => this.#toClient(entry, { op: 'restarted', id: m.id, error: error instanceof Error ? error.message : String(error) }),
+        );
         return;
       default: {
         const never: never = m;

@@ -217,6 +217,10 @@ export class SchedulerState {
         this.advance(event.now);
         this.tick();
         break;
+      case 'restart':
+        this.advance(event.now);
+        for (const [client, wanted] of [...this.clients]) this.cancel({ op: 'cancel', client, keys: [...wanted].map((ts) => ts.key) });
+        break;
       default: {
         const unknown: never = event;
         throw new InvalidArgumentError(`unknown scheduler event ${JSON.stringify((unknown as { op: unknown }).op)}`);

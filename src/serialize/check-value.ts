@@ -12,11 +12,19 @@ const CLONEABLE_PROTOTYPES: ReadonlySet<unknown> = new Set<unknown>([
  * would arrive as plain objects and silently lose their methods.
  */
 export function assertPortable(value: unknown, key: string): void {
-  const problem = findProblem(value, '', new Set());
-  if (problem !== null) throw new UnserializableError(key, problem.path, problem.reason);
+  const problem = findProblem(value, '', new Set(), undefined);
+  if (problem !== null) throw new UnserializableError(key, problem.path, `${problem.reason}; ${problem.reason.startsWith('is a Promise') ? 'return the awaited value instead' : 'return plain data'}`);
 }
 
-function findProblem(value: unknown, path: string, seen: Set<object>): { path: string; reason: string } | null {
+/**
+ * Where a value would not survive structured clone intact, and why; null when it would.
+ * `allow` lets a caller accept objects of its own classes (refs in a graph, say) as they are.
+ */
+export function portabilityProblem(value: unknown, allow?: (value: object) => boolean): { path: string; reason: string } | null {
+  return findProblem(value, '', new Set(), allow);
+}
+
+function findProblem(value: unknown, path: string, seen: Set<object>, allow: ((value: object) => boolean) | undefined): { path: string; reason: string } | null {
   switch (typeof value) {
     case 'number': case 'string': case 'boolean': case 'undefined': case 'bigint':
       return null;
@@ -28,7 +36,7 @@ function findProblem(value: unknown, path: string, seen: Set<object>): { path: s
       break;
   }
   if (value === null || ArrayBuffer.isView(value)) return null;
-  if (seen.has(value)) return null;
+  if (seen.has(value) || allow?.(value) === true) return null;
   seen.add(value);
   const proto: unknown = Object.getPrototypeOf(value);
   if (value instanceof Error) {
@@ -36,35 +44,35 @@ function findProblem(value: unknown, path: string, seen: Set<object>): { path: s
   }
   if (!CLONEABLE_PROTOTYPES.has(proto)) {
     const name = (proto as { constructor?: { name?: string } } | null)?.constructor?.name ?? 'unknown';
-    if (value instanceof Promise) return { path, reason: 'is a Promise; return the awaited value instead' };
-    return { path, reason: `is an instance of class ${name}, which would arrive as a plain object without its methods; return plain data` };
+    if (value instanceof Promise) return { path, reason: 'is a Promise' };
+    return { path, reason: `is an instance of class ${name}, which would arrive as a plain object without its methods` };
   }
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const item: unknown = value[i];
       if (typeof item === 'number' || typeof item === 'string') continue;
-      const p = findProblem(item, `${path}[${i}]`, seen);
+      const p = findProblem(item, `${path}[${i}]`, seen, allow);
       if (p !== null) return p;
     }
     return null;
   }
   if (value instanceof Map) {
     for (const [k, v] of value) {
-      const p = findProblem(k, `${path}<map key>`, seen) ?? findProblem(v, `${path}.get(${describeKey(k)})`, seen);
+      const p = findProblem(k, `${path}<map key>`, seen, allow) ?? findProblem(v, `${path}.get(${describeKey(k)})`, seen, allow);
       if (p !== null) return p;
     }
     return null;
   }
   if (value instanceof Set) {
     for (const v of value) {
-      const p = findProblem(v, `${path}<set member>`, seen);
+      const p = findProblem(v, `${path}<set member>`, seen, allow);
       if (p !== null) return p;
     }
     return null;
   }
   if (proto === Object.prototype || proto === null) {
     for (const k of Object.keys(value)) {
-      const p = findProblem((value as Record<string, unknown>)[k], `${path}.${k}`, seen);
+      const p = findProblem((value as Record<string, unknown>)[k], `${path}.${k}`, seen, allow);
       if (p !== null) return p;
     }
   }

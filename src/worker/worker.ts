@@ -368,6 +368,10 @@ export class Worker extends Resource {
       case 'story-request':
         this.#toScheduler({ op: 'story-reply', id: m.id, entries: [] });
         return;
+      case 'restart':
+        for (const key of [...this.#tasks.keys(), ...this.#data.keys()]) this.#free(key);
+        this.#toScheduler({ op: 'restart-done', id: m.id });
+        return;
       default: {
         const never: never = m;
         throw new ProtocolError(`unknown scheduler message '${(never as { op: string }).op}'`);

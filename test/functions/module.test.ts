@@ -47,11 +47,21 @@ void describe('fromModule', () => {
   });
 
   void test('fromModule returns its argument and checks it', () => {
+    // This file is the script node runs: fromModule refuses it (see below), so a module's URL.
+    const moduleUrl = new URL('../fixtures/ops.ts', import.meta.url);
     const fns = { statementCount };
-    assert.equal(fromModule(import.meta.url, fns), fns);
+    assert.equal(fromModule(moduleUrl, fns), fns);
     assert.throws(() => fromModule('not a url', { statementCount }), InvalidArgumentError);
-    assert.throws(() => fromModule(import.meta.url, { x: 3 as unknown as Function }), InvalidArgumentError);
-    assert.throws(() => fromModule(import.meta.url, { sum: builtins.sum }), FunctionNotPortableError);
+    assert.throws(() => fromModule(moduleUrl, { x: 3 as unknown as Function }), InvalidArgumentError);
+    assert.throws(() => fromModule(moduleUrl, { sum: builtins.sum }), FunctionNotPortableError);
+  });
+
+  void test('fromModule refuses the script being run: importing it would run the program again', () => {
+    const inScript = (x: number): number => x + 1;
+    assert.throws(
+      () => fromModule(import.meta.url, { inScript }),
+      (e: unknown) => e instanceof InvalidArgumentError && /script being run/.test(e.message) && /scoped\(fn/.test(e.message),
+    );
   });
 
   void test('a registered name that the module does not export fails in the thread, as a Tessera error', async () => {

@@ -154,9 +154,10 @@ void test('scatter to an empty adaptive cluster waits for a worker', async () =>
     try {
       const before = cluster.scheduler.workers.length;
       assert.equal(before, 0);
-      const [a, b] = await client.scatter([{ answer: 42 }, { answer: 7 }]);
-      assert.ok(cluster.scheduler.workers.length >= 1);
+      // Scatter hands back futures at once; the data waits for the first worker.
+      const [a, b] = client.scatter([{ answer: 42 }, { answer: 7 }]);
       assert.deepEqual(await client.gather([a!, b!]), [{ answer: 42 }, { answer: 7 }]);
+      assert.ok(cluster.scheduler.workers.length >= 1);
       // And work can use the scattered data.
       assert.equal(await client.submit((x: { answer: number }) => x.answer + 1, a!).result(), 43);
     } finally {

@@ -14,6 +14,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, WorkerStartError } from '../../errors.js';
 import { Resource } from '../../lifecycle.js';
+import { checkOptions, optionNames } from '../../options.js';
 import type { ClusterBackend } from '../../adaptive/backend.js';
 import type { Adaptive } from '../../adaptive/loop.js';
 import type { AdaptiveInput } from '../../adaptive/policy.js';
@@ -63,6 +64,10 @@ const MAX_STARTING = Math.max(2, availableParallelism());
 const everyChild = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
+const LOCAL_CLUSTER_OPTIONS = optionNames<LocalClusterOptions>()([
+  'workers', 'threadsPerWorker', 'memoryLimit', 'memoryTarget', 'memoryPause', 'token', 'port', 'scheduler', 'startTimeout', 'log', 'dashboard',
+]);
+
 export class LocalCluster extends Resource implements ClusterBackend {
   readonly address: string;
   readonly token: string | undefined;
@@ -96,7 +101,7 @@ export class LocalCluster extends Resource implements ClusterBackend {
   }
 
   static async start(options: LocalClusterOptions = {}): Promise<LocalCluster> {
-    if (typeof (options as unknown) !== 'object' || (options as unknown) === null) throw new InvalidArgumentError('options must be an object');
+    checkOptions(options, LOCAL_CLUSTER_OPTIONS, 'LocalCluster.start()');
     const workers = options.workers ?? Math.min(4, availableParallelism());
     if (!Number.isInteger(workers) || workers < 0) throw new InvalidArgumentError(`options.workers must be a non-negative integer, got ${String(workers)}`);
     const threadsPerWorker = options.threadsPerWorker ?? 1;

@@ -1,0 +1,162 @@
+/**
+ * How the client's calls become graph tasks: `submit` and `map` calls (with their
+ * options, checked at the door) and compiled plans, each task keyed and encoded as it
+ * travels to the scheduler.
+ */
+import { InvalidArgumentError } from '../errors.js';
+import type { FnRef } from '../functions/fn-ref.js';
+import { fnRef } from '../functions/portable.js';
+import { scoped } from '../functions/scope.js';
+import type { Plan } from '../graph/plan.js';
+import { isPlainObject, Ref, Task } from '../graph/task.js';
+import { tokenize } from '../graph/tokenize.js';
+import { checkOptions, optionNames } from '../options.js';
+import { wireNode, wireStep } from '../protocol/encode-task.js';
+import type { WireGraphTask } from '../protocol/messages.js';
+import { Future } from './future.js';
+
+export interface SubmitOptions {
+  /** Key of the task. Default: the function's name and a token of the call (see `pure`). */
+  readonly key?: string;
+  /**
+   * The same function and arguments give the same key, so a repeated call shares the first
+   * one's result, as Dask's `pure=True`. Default true; false gives every call its own key
+   * (for functions with side effects or randomness).
+   */
+  readonly pure?: boolean;
+  /** Higher runs first. Default 0. */
+  readonly priority?: number;
+  /** Worker ids or names the task may run on. */
+  readonly workers?: readonly string[];
+  /** Times a failing task is tried again before it errs. Default 0. */
+  readonly retries?: number;
+  /** Values the function uses from its surroundings, by name; see `scoped`. */
+  readonly scope?: Readonly<Record<string, unknown>>;
+}
+
+/** `map`'s options: those of `submit` but a key (each call gets its own). */
+export type MapOptions = Omit<SubmitOptions, 'key'>;
+
+export const SUBMIT_OPTIONS = optionNames<SubmitOptions>()(['key', 'pure', 'priority', 'workers', 'retries', 'scope']);
+export const MAP_OPTIONS = optionNames<MapOptions>()(['pure', 'priority', 'workers', 'retries', 'scope']);
+
+/** The tasks of a batch of calls of one function, ready for an update-graph message. */
+export interface CallTasks {
+  readonly tasks: WireGraphTask[];
+  readonly keys: string[];
+  readonly fns: FnRef[];
+  readonly userPriority: number | undefined;
+}
+
+/**
+ * One task per argument list: `fn(...args)`. Futures in the arguments (at any depth of
+ * arrays and plain objects) become the task's dependencies.
+ */
+export function callTasks(
+  fn: Function,
+  argLists: readonly (readonly unknown[])[],
+  options: SubmitOptions,
+  where: string,
+  uniqueSuffix: () => string,
+): CallTasks {
+  if (typeof fn !== 'function') throw new InvalidArgumentError(`${where} needs a function, got ${typeof fn}`);
+  const { key, pure = true, priority, workers, retries, scope } = options;
+  if (key !== undefined && (typeof key !== 'string' || key === '')) throw new InvalidArgumentError(`${where}: options.key must be a non-empty string`);
+  if (typeof pure !== 'boolean') throw new InvalidArgumentError(`${where}: options.pure must be a boolean`);
+  if (priority !== undefined && (typeof priority !== 'number' || Number.isNaN(priority))) throw new InvalidArgumentError(`${where}: options.priority must be a number`);
+  const extra: { restrictions?: readonly string[]; retries?: number } = {};
+  if (workers !== undefined) {
+    if (!Array.isArray(workers) || workers.some((w) => typeof w !== 'string')) throw new InvalidArgumentError(`${where}: options.workers must be an array of worker ids or names`);
+    extra.restrictions = workers;
+  }
+  if (retries !== undefined) {
+    if (!Number.isInteger(retries) || retries < 0) throw new InvalidArgumentError(`${where}: options.retries must be a non-negative integer`);
+    extra.retries = retries;
+  }
+  const run = scope === undefined ? fn : scoped(fn, scope);
+  const ref = fnRef(run);
+  const prefix = ref.name === 'anonymous' ? 'task' : ref.name;
+  const tasks: WireGraphTask[] = [];
+  const keys: string[] = [];
+  for (const args of argLists) {
+    const t = new Task(run, args.map(futureToRef));
+    const taskKey = key ?? `${prefix}-${pure ? tokenize([ref.id, ...t.args], keyOfRef) : uniqueSuffix()}`;
+    keys.push(taskKey);
+    tasks.push({ key: taskKey, dependencies: t.dependencies, spec: { node: { steps: [wireStep(t)], stepKeys: [taskKey], out: true } }, ...extra });
+  }
+  return { tasks, keys, fns: [ref], userPriority: priority };
+}
+
+/** A compiled plan's nodes as graph tasks, and the functions they name. */
+export function planTasks(plan: Plan): { tasks: WireGraphTask[]; fns: FnRef[] } {
+  const fns = new Map<string, FnRef>();
+  const tasks = new Array<WireGraphTask>(plan.size);
+  for (let j = 0; j < plan.size; j++) {
+    const key = plan.keys[j]!;
+    const dependencies: string[] = [];
+    for (let p = plan.depStart[j]!; p < plan.depStart[j + 1]!; p++) dependencies.push(plan.keys[plan.depIdx[p]!]!);
+    tasks[j] = { key, dependencies, spec: { node: wireNode(plan, j, true, fns) }, priority: j };
+  }
+  return { tasks, fns: [...fns.values()] };
+}
+
+/**
+ * `map(fn, ...iterables, options?)`'s arguments: iterables zipped into argument lists, and
+ * the options — a last argument that is a plain object, which no iterable is. Lists of
+ * different lengths are an error, not a silent truncation.
+ */
+export function mapArguments(rest: readonly unknown[], where: string): { argLists: unknown[][]; options: MapOptions } {
+  let options: MapOptions = {};
+  let iterables = rest;
+  const last = rest[rest.length - 1];
+  if (last !== undefined && isPlainObject(last) && !(Symbol.iterator in last)) {
+    options = last;
+    iterables = rest.slice(0, -1);
+  }
+  checkOptions(options, MAP_OPTIONS, where);
+  if (iterables.length === 0) throw new InvalidArgumentError(`${where} needs at least one iterable of arguments: map(fn, items) or map(fn, xs, ys)`);
+  const lists = iterables.map((it, i) => {
+    if (typeof it === 'string' || it === null || typeof it !== 'object' || !(Symbol.iterator in it)) {
+      throw new InvalidArgumentError(`${where}: argument ${i + 2} must be an iterable of arguments (an array, a Set, a generator…), got ${describe(it)}`);
+    }
+    return Array.from(it as Iterable<unknown>);
+  });
+  const length = lists[0]!.length;
+  const other = lists.findIndex((l) => l.length !== length);
+  if (other >= 0) throw new InvalidArgumentError(`${where}: the iterables have different lengths (${lists.map((l) => l.length).join(' and ')}); give lists of one length`);
+  const argLists = Array.from({ length }, (_, i) => lists.map((l) => l[i]));
+  return { argLists, options };
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'string') return 'a string (wrap it in an array to map over one value)';
+  return typeof value;
+}
+
+function keyOfRef(value: unknown): string | undefined {
+  return value instanceof Ref ? value.key : undefined;
+}
+
+/** Futures in arguments (at any depth of arrays and plain objects) become refs to their keys. */
+export function futureToRef(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (value instanceof Future) return new Ref(value.key);
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    value.forEach((item: unknown, i) => {
+      const sub = futureToRef(item);
+      if (sub !== item) (copy ??= value.slice())[i] = sub;
+    });
+    return copy ?? value;
+  }
+  if (isPlainObject(value)) {
+    let copy: Record<string, unknown> | undefined;
+    for (const k of Object.keys(value)) {
+      const sub = futureToRef(value[k]);
+      if (sub !== value[k]) (copy ??= { ...value })[k] = sub;
+    }
+    return copy ?? value;
+  }
+  return value;
+}
