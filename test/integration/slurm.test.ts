@@ -172,7 +172,7 @@ void describe('SlurmCluster on a real Slurm', { skip }, () => {
       const square = delayed(slowSquare);
       const parts = Array.from({ length: 16 }, (_, i) => square(i, 400));
       const total = delayed(sum)(...parts);
-      const future = await client.compute(total);
+      const future = client.compute(total);
       await until(() => cluster.scheduler.workers.length === 2 && cluster.scheduler.snapshot().byState.memory >= 2, 'two workers hold results', 60_000, 50);
       const victim = cluster.jobs().find((j) => j.state === 'RUNNING' && j.worker !== undefined)!;
       await slurm.run('scancel', [victim.id]);
@@ -204,7 +204,7 @@ void describe('SlurmCluster on a real Slurm', { skip }, () => {
     try {
       const square = delayed(slowSquare);
       const expected = sum(...Array.from({ length: 40 }, (_, i) => i * i));
-      const future = await client.compute(delayed(sum)(...Array.from({ length: 40 }, (_, i) => square(i, 400))));
+      const future = client.compute(delayed(sum)(...Array.from({ length: 40 }, (_, i) => square(i, 400))));
       assert.equal(await future.result(), expected);
       const graphDone = performance.now() - t0;
       // Both first workers leave through their lifetime (the first during the graph); the

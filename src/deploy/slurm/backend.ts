@@ -27,8 +27,9 @@ import type { ClusterBackend } from '../../adaptive/backend.js';
 import { formatAddress, parseAddress } from '../../comm/address.js';
 import { InvalidArgumentError, WorkerStartError } from '../../errors.js';
 import { Resource } from '../../lifecycle.js';
+import { optionNames } from '../../options.js';
 import { accounting, type AccountingRow, cancel, type Env, phaseOf, type Phase, queue, runSync, submit } from './commands.js';
-import { JOB_OPTION_NAMES, parseDuration, rejectUnknown, type ResolvedSlurmJob, resolveJobOptions, type SlurmJobOptions } from './options.js';
+import { JOB_OPTION_KEYS, parseDuration, rejectUnknown, type ResolvedSlurmJob, resolveJobOptions, type SlurmJobOptions } from './options.js';
 import { exportWithToken, jobIdOf, logFile, renderJobScript, TOKEN_VARIABLE, workerName } from './script.js';
 
 /** What the backend reads of the scheduler it serves (a `Scheduler` fits). */
@@ -53,7 +54,7 @@ export interface SlurmBackendOptions extends SlurmJobOptions {
   readonly log?: (line: string) => void;
 }
 
-const BACKEND_OPTION_NAMES = [...JOB_OPTION_NAMES, 'scheduler', 'token', 'contactAddress', 'closeTimeout', 'log'];
+const BACKEND_OPTION_NAMES = optionNames<SlurmBackendOptions>()([...JOB_OPTION_KEYS, 'scheduler', 'token', 'contactAddress', 'closeTimeout', 'log'] as const);
 
 /** A job the backend submitted and Slurm still knows. */
 export interface SlurmJob {
@@ -141,14 +142,14 @@ export class SlurmBackend extends Resource implements ClusterBackend {
 
   constructor(options: SlurmBackendOptions) {
     super('the Slurm backend');
-    if (typeof (options as unknown) !== 'object' || (options as unknown) === null) throw new InvalidArgumentError('SlurmBackend: options must be an object');
-    rejectUnknown(options, BACKEND_OPTION_NAMES, 'SlurmBackend');
+    rejectUnknown(options, BACKEND_OPTION_NAMES, 'new SlurmBackend()');
+    if (typeof (options as unknown) !== 'object' || (options as unknown) === null) throw new InvalidArgumentError('new SlurmBackend(): options must be an object');
     const scheduler = options.scheduler as SchedulerView | undefined;
     if (scheduler === undefined || typeof scheduler.address !== 'string' || typeof scheduler.snapshot !== 'function') {
-      throw new InvalidArgumentError('SlurmBackend: options.scheduler must be the Scheduler the workers join');
+      throw new InvalidArgumentError('new SlurmBackend(): options.scheduler must be the Scheduler the workers join');
     }
-    if (options.token !== undefined && (typeof options.token !== 'string' || options.token === '')) throw new InvalidArgumentError('SlurmBackend: options.token must be a non-empty string');
-    if (options.log !== undefined && typeof options.log !== 'function') throw new InvalidArgumentError('SlurmBackend: options.log must be a function');
+    if (options.token !== undefined && (typeof options.token !== 'string' || options.token === '')) throw new InvalidArgumentError('new SlurmBackend(): options.token must be a non-empty string');
+    if (options.log !== undefined && typeof options.log !== 'function') throw new InvalidArgumentError('new SlurmBackend(): options.log must be a function');
     this.job = resolveJobOptions(options, 'options');
     this.#closeTimeout = parseDuration(options.closeTimeout ?? '60s', 'options.closeTimeout');
     this.address = contactAddress(scheduler.address, options.contactAddress);

@@ -19,9 +19,10 @@ import type { Adaptive } from '../../adaptive/loop.js';
 import type { AdaptiveInput } from '../../adaptive/policy.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { attemptAll, Resource } from '../../lifecycle.js';
+import { optionNames } from '../../options.js';
 import { Scheduler, type SchedulerOptions } from '../../process/scheduler.js';
 import { checkAddress, SlurmBackend, type SlurmJob, type SlurmJobFailure } from './backend.js';
-import { JOB_OPTION_NAMES, parseDuration, rejectUnknown, resolveJobOptions, type SlurmJobOptions } from './options.js';
+import { JOB_OPTION_KEYS, parseDuration, rejectUnknown, resolveJobOptions, type SlurmJobOptions } from './options.js';
 import { jobIdOf } from './script.js';
 
 export interface SlurmClusterOptions extends SlurmJobOptions {
@@ -48,7 +49,7 @@ export interface SlurmClusterOptions extends SlurmJobOptions {
   readonly log?: (line: string) => void;
 }
 
-const CLUSTER_OPTION_NAMES = [...JOB_OPTION_NAMES, 'workers', 'host', 'port', 'token', 'contactAddress', 'scheduler', 'dashboard', 'closeTimeout', 'log'];
+const CLUSTER_OPTION_NAMES = optionNames<SlurmClusterOptions>()([...JOB_OPTION_KEYS, 'workers', 'host', 'port', 'token', 'contactAddress', 'scheduler', 'dashboard', 'closeTimeout', 'log'] as const);
 
 // Clusters not closed when the process is told to stop: their jobs are cancelled first.
 const liveClusters = new Set<SlurmCluster>();
@@ -72,8 +73,7 @@ export class SlurmCluster extends Resource implements ClusterBackend {
 
   /** Starts the scheduler here; checks every option first (InvalidArgumentError naming it). */
   static async start(options: SlurmClusterOptions = {}): Promise<SlurmCluster> {
-    if (typeof (options as unknown) !== 'object' || (options as unknown) === null) throw new InvalidArgumentError('SlurmCluster.start: options must be an object');
-    rejectUnknown(options, CLUSTER_OPTION_NAMES, 'SlurmCluster.start');
+    rejectUnknown(options, CLUSTER_OPTION_NAMES, 'SlurmCluster.start()');
     const workers = options.workers ?? 0;
     if (!Number.isInteger(workers) || workers < 0) throw new InvalidArgumentError(`options.workers must be a non-negative integer, got ${String(workers)}`);
     const host = options.host ?? '0.0.0.0';
@@ -87,7 +87,7 @@ export class SlurmCluster extends Resource implements ClusterBackend {
     else throw new InvalidArgumentError('options.token must be a non-empty string, or false for none');
     const { scheduler: state, dashboard, log } = options;
     // What the backend takes: the job's settings, where workers dial, how long close waits.
-    const passed = new Set([...JOB_OPTION_NAMES, 'contactAddress', 'closeTimeout']);
+    const passed = new Set([...JOB_OPTION_KEYS, 'contactAddress', 'closeTimeout']);
     const rest = Object.fromEntries(Object.entries(options).filter(([key]) => passed.has(key))) as SlurmJobOptions & Pick<SlurmClusterOptions, 'contactAddress' | 'closeTimeout'>;
     // Every option is checked before anything starts.
     resolveJobOptions(rest);

@@ -7,6 +7,7 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError } from '../../errors.js';
+import { checkOptions, closest as closestName, optionNames } from '../../options.js';
 
 export interface SlurmJobOptions {
   /** Partition (queue) the jobs go to (`--partition`). Default: the cluster's default partition. */
@@ -100,11 +101,14 @@ export interface ResolvedSlurmJob {
   readonly pollInterval: number;
 }
 
-/** The options SlurmJobOptions accepts, for unknown-name checks. */
-export const JOB_OPTION_NAMES: readonly string[] = [
+/** The options SlurmJobOptions accepts, as literal names (for the lists that extend it). */
+export const JOB_OPTION_KEYS = [
   'partition', 'account', 'qos', 'cores', 'memory', 'walltime', 'jobExtra', 'jobScriptPrologue', 'localDirectory',
   'logDirectory', 'jobName', 'command', 'workerExtra', 'lifetime', 'lifetimeStagger', 'jobArrays', 'slurmConf', 'pollInterval',
-];
+] as const;
+
+/** The options SlurmJobOptions accepts, for unknown-name checks (complete, or this does not compile). */
+export const JOB_OPTION_NAMES = optionNames<SlurmJobOptions>()(JOB_OPTION_KEYS);
 
 /** dask-jobqueue's names for the same settings, so that their users are pointed the right way. */
 const DASK_NAMES: Readonly<Record<string, string>> = {
@@ -123,53 +127,28 @@ const DASK_NAMES: Readonly<Record<string, string>> = {
   python: 'command',
   job_cpu: 'cores',
   job_mem: 'memory',
-  n_workers: 'workers',
-  scheduler_options: 'host, port, token or contactAddress',
-  interface: 'host or contactAddress',
+  scheduler_options: 'host',
+  interface: 'host',
 };
 
 /**
- * Throws for a key of `options` that is not in `known`, suggesting the closest known name
- * (or dask-jobqueue's equivalent).
+ * Throws InvalidArgumentError for an unknown option, naming the closest known one — or
+ * the one dask-jobqueue's name stands for (`queue` → `partition`).
  */
 export function rejectUnknown(options: object, known: readonly string[], where: string): void {
   for (const key of Object.keys(options)) {
-    if (known.includes(key)) continue;
-    const suggestion = closest(key, known);
-    throw new InvalidArgumentError(`${where}: unknown option '${key}'${suggestion === undefined ? `; known options: ${known.join(', ')}` : `; did you mean '${suggestion}'?`}`);
+    const dask = DASK_NAMES[key];
+    if (!known.includes(key) && dask !== undefined && known.includes(dask)) {
+      throw new InvalidArgumentError(`${where}: unknown option '${key}' (did you mean '${dask}'? '${key}' is dask-jobqueue's name for it)`);
+    }
   }
+  checkOptions(options, known, where);
 }
 
-/** The known name a mistyped one most likely meant, or undefined when none is close. */
+/** The known name a mistyped one most likely meant (dask-jobqueue's names included), or undefined. */
 export function closest(name: string, known: readonly string[]): string | undefined {
   const dask = DASK_NAMES[name];
-  if (dask !== undefined) return dask;
-  const camel = name.replace(/[_-]([a-z])/g, (_, c: string) => c.toUpperCase());
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of known) {
-    if (candidate.toLowerCase() === camel.toLowerCase()) return candidate;
-    const d = distance(camel.toLowerCase(), candidate.toLowerCase());
-    if (d < bestDistance) {
-      bestDistance = d;
-      best = candidate;
-    }
-  }
-  // A third of the name may be wrong, and at least two letters of a short one.
-  return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
-}
-
-/** Levenshtein distance. */
-function distance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current.push(Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
+  return dask !== undefined && known.includes(dask) ? dask : closestName(name, known);
 }
 
 const UNITS: Readonly<Record<string, number>> = {

@@ -137,12 +137,12 @@ void describe('Slurm job settings', () => {
 
   void test('an unknown option is refused with the closest known name, dask-jobqueue names included', async () => {
     assert.equal(closest('queue', ['partition']), 'partition');
-    assert.equal(closest('job_extra_directives', []), 'jobExtra');
+    assert.equal(closest('job_extra_directives', ['jobExtra', 'jobName']), 'jobExtra');
     assert.equal(closest('walltim', ['walltime', 'cores']), 'walltime');
-    assert.equal(closest('local_directory', []), 'localDirectory');
+    assert.equal(closest('local_directory', ['localDirectory', 'logDirectory']), 'localDirectory');
     assert.equal(closest('zzzzzzzz', ['walltime', 'cores']), undefined);
-    assert.throws(() => new SlurmBackend({ scheduler, partiton: 'x' } as SlurmJobOptions as never), (error: unknown) => error instanceof InvalidArgumentError && /unknown option 'partiton'; did you mean 'partition'\?/.test(error.message));
-    await assert.rejects(SlurmCluster.start({ queue: 'compute' } as never), (error: unknown) => error instanceof InvalidArgumentError && /unknown option 'queue'; did you mean 'partition'\?/.test(error.message));
+    assert.throws(() => new SlurmBackend({ scheduler, partiton: 'x' } as SlurmJobOptions as never), (error: unknown) => error instanceof InvalidArgumentError && /unknown option 'partiton' \(did you mean 'partition'\?/.test(error.message));
+    await assert.rejects(SlurmCluster.start({ queue: 'compute' } as never), (error: unknown) => error instanceof InvalidArgumentError && /unknown option 'queue' \(did you mean 'partition'\?/.test(error.message));
     await assert.rejects(SlurmCluster.start({ cores: -1, dashboard: false }), (error: unknown) => error instanceof InvalidArgumentError && /options\.cores/.test(error.message));
     await assert.rejects(SlurmCluster.start({ workers: 1.5 }), (error: unknown) => error instanceof InvalidArgumentError && /options\.workers/.test(error.message));
     await assert.rejects(SlurmCluster.start({ token: '' }), (error: unknown) => error instanceof InvalidArgumentError && /options\.token/.test(error.message));
