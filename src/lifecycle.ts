@@ -88,8 +88,10 @@ export abstract class Resource implements AsyncDisposable {
   #end(steps: () => Promise<void>): Promise<void> {
     this.#ending ??= (async () => {
       this.#state = 'closing';
+      // A resource that does not keep the process alive (an embedded cluster, a client)
+      // still gets to finish closing.
       try {
-        await steps();
+        await holdOpen(steps());
       } finally {
         this.#state = 'closed';
         this.#resolveClosed();
@@ -97,6 +99,46 @@ export abstract class Resource implements AsyncDisposable {
     })();
     return this.#ending;
   }
+}
+
+let held = 0;
+let holdTimer: NodeJS.Timeout | undefined;
+
+/**
+ * Keeps the process alive until `waiting` settles. Embedded resources do not hold the
+ * event loop by themselves (so a script ends when it is done); someone awaiting one of
+ * their operations (a scale, a retirement) does.
+ */
+export function holdOpen<T>(waiting: Promise<T>): Promise<T> {
+  if (held++ === 0) holdTimer = setInterval(() => undefined, 1 << 30);
+  return waiting.finally(() => {
+    if (--held === 0) clearInterval(holdTimer);
+  });
+}
+
+/** Resources to close when the process would otherwise end with them still open. */
+const atExit = new Set<Resource>();
+let atExitInstalled = false;
+
+/**
+ * Closes `resource` when the program is done — when nothing but idle connections and
+ * unreferenced handles is left — as Dask closes clusters at interpreter exit, so a script
+ * that never calls `close()` still ends, and cleanly. Newest first: clients before the
+ * clusters they talk to.
+ */
+export function closeAtExit(resource: Resource): void {
+  atExit.add(resource);
+  void resource.closed.then(() => atExit.delete(resource));
+  if (atExitInstalled) return;
+  atExitInstalled = true;
+  process.on('beforeExit', () => {
+    if (atExit.size === 0) return;
+    const open = [...atExit].reverse();
+    atExit.clear();
+    void (async () => {
+      for (const r of open) await r.close().catch(() => undefined);
+    })();
+  });
 }
 
 /**

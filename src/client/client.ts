@@ -19,7 +19,7 @@ import type { FnRef } from '../functions/fn-ref.js';
 import { Delayed, toGraph } from '../graph/delayed.js';
 import { assertGraph, type Graph } from '../graph/graph.js';
 import { compile, type Plan } from '../graph/plan.js';
-import { attemptAll, Resource } from '../lifecycle.js';
+import { attemptAll, closeAtExit, Resource } from '../lifecycle.js';
 import { checkOptions, optionNames } from '../options.js';
 import { DataPeers } from '../protocol/data-peers.js';
 import {
@@ -115,13 +115,19 @@ export class Client extends Resource implements FutureOwner {
    */
   #graphQueue: Promise<void> | null = null;
   #releaseScheduled = false;
+  /** Waits on the cluster under way: while any, the connection keeps the process alive. */
+  #holds = 0;
 
   private constructor(id: string, conn: SchedulerConn, options: ClientOptions, token: string | undefined) {
     super('the client');
     this.id = id;
     this.#conn = conn;
     this.#bundleModules = options.bundleModules ?? true;
+    // Nothing of the client keeps the process alive but a wait on the cluster (#hold): a
+    // script that is done ends, and closeAtExit closes the client on the way out.
+    conn.unref();
     this.#peers = new DataPeers({
+      keepAlive: false,
       ...(token === undefined ? {} : { token }),
       ...(options.tls === undefined ? {} : { tls: options.tls }),
     });
@@ -183,6 +189,7 @@ export class Client extends Resource implements FutureOwner {
     const live = client;
     for (const m of early) live.#onMessage(m);
     conn.onClose(() => live.#onDisconnect());
+    closeAtExit(live);
     return live;
   }
 
@@ -721,7 +728,7 @@ export class Client extends Resource implements FutureOwner {
       case 'finished':
         return Promise.resolve();
       case 'pending':
-        return new Promise((resolve, reject) => record.waiters.push({ resolve, reject }));
+        return this.#hold(new Promise((resolve, reject) => record.waiters.push({ resolve, reject })));
       case 'error':
       case 'cancelled':
       case 'lost':
@@ -735,18 +742,32 @@ export class Client extends Resource implements FutureOwner {
 
   /** Sends a request carrying a fresh id and resolves with the reply bearing it. */
   #ask(make: (id: number) => ClientToScheduler): Promise<SchedulerToClient | DataReply> {
-    return new Promise((resolve, reject) => {
-      if (this.state !== 'running') {
-        reject(this.closedError());
-        return;
-      }
-      const id = this.#nextRequest++;
-      this.#requests.set(id, { resolve, reject });
-      this.#conn.send(make(id));
+    return this.#hold(
+      new Promise((resolve, reject) => {
+        if (this.state !== 'running') {
+          reject(this.closedError());
+          return;
+        }
+        const id = this.#nextRequest++;
+        this.#requests.set(id, { resolve, reject });
+        this.#conn.send(make(id));
+      }),
+    );
+  }
+
+  /** Keeps the process alive until `waiting` settles: someone awaits the cluster. */
+  #hold<T>(waiting: Promise<T>): Promise<T> {
+    if (this.#holds++ === 0) this.#conn.ref();
+    return waiting.finally(() => {
+      if (--this.#holds === 0) this.#conn.unref();
     });
   }
 
-  async #gatherKeys(keys: readonly string[]): Promise<unknown[]> {
+  #gatherKeys(keys: readonly string[]): Promise<unknown[]> {
+    return this.#hold(this.#fetchKeys(keys));
+  }
+
+  async #fetchKeys(keys: readonly string[]): Promise<unknown[]> {
     await Promise.all(keys.map((k) => this.#whenDone(k)));
     const values = new Map<string, unknown>();
     let remaining = [...keys];

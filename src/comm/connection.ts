@@ -191,6 +191,18 @@ export class Connection<M extends Message = Message> {
     else this.#closeHandlers.push(handler);
   }
 
+  /** Lets the process exit while this connection is open (see the server's `keepAlive`). */
+  unref(): this {
+    this.#socket.unref();
+    return this;
+  }
+
+  /** Keeps the process alive while this connection is open (the default). */
+  ref(): this {
+    this.#socket.ref();
+    return this;
+  }
+
   /** Flush what is queued, end the stream, and resolve once the socket has closed. */
   close(): Promise<void> {
     if (this.#state === 'open') {

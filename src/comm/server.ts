@@ -33,6 +33,12 @@ export interface ListenOptions<M extends Message> extends ConnectionOptions {
   readonly handshakeTimeout?: number;
   /** A peer passed the handshake. Set `conn.onMessage` here; messages wait until then. */
   readonly onConnection: (conn: Connection<M>, hello: Hello) => void;
+  /**
+   * Whether the listening socket and its connections keep the process alive (default
+   * true). An embedded server — a LocalCluster's scheduler in a user's script — passes
+   * false, so the script ends when its own work does.
+   */
+  readonly keepAlive?: boolean;
   /** A peer was turned away; the server goes on serving. */
   readonly onRefused?: (info: RefusedInfo) => void;
   /** The listening socket failed after it started, or onConnection threw. */
@@ -87,6 +93,8 @@ export async function listen<M extends Message = Message>(options: ListenOptions
   const connectionOptions = resolveConnectionOptions(options);
   if (typeof options.onConnection !== 'function') throw new InvalidArgumentError('options.onConnection must be a function');
   const { onConnection, onRefused, onError } = options;
+  const keepAlive = options.keepAlive ?? true;
+  if (typeof keepAlive !== 'boolean') throw new InvalidArgumentError('options.keepAlive must be a boolean');
   const tlsOptions = options.tls;
   if (tlsOptions !== undefined) {
     // Untyped callers may leave either out.
@@ -107,6 +115,7 @@ export async function listen<M extends Message = Message>(options: ListenOptions
     }
     const live = server;
     const conn = new Connection<Message>(socket, connectionOptions);
+    if (!keepAlive) conn.unref();
     connections.add(conn);
     conn.onClose(() => connections.delete(conn));
     void serverHandshake(conn, { token, timeout }).then(
@@ -159,6 +168,7 @@ export async function listen<M extends Message = Message>(options: ListenOptions
     throw new ListenError(formatAddress(scheme, host, port), { cause: error });
   }
   raw.on('error', (error: Error) => report(onError, error));
+  if (!keepAlive) raw.unref();
   const bound = raw.address() as net.AddressInfo;
   server = new Server<M>(raw, formatAddress(scheme, bound.address, bound.port), connections);
   return server;

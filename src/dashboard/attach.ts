@@ -25,6 +25,8 @@ export interface AttachDashboardOptions {
   readonly exposed?: boolean;
   readonly updateIntervalMs?: number;
   readonly token?: string;
+  /** Whether it keeps the process alive (default true). */
+  readonly keepAlive?: boolean;
   /** The adaptive loop's history and latest target, when the cluster adapts. */
   readonly scaling?: {
     history(since?: number): ScalingHistory | undefined;
@@ -56,6 +58,7 @@ export async function attachDashboard(server: SchedulerServer, options: AttachDa
     ...(options.exposed === undefined ? {} : { exposed: options.exposed }),
     ...(options.updateIntervalMs === undefined ? {} : { updateIntervalMs: options.updateIntervalMs }),
     ...(options.token === undefined ? {} : { token: options.token }),
+    ...(options.keepAlive === undefined ? {} : { keepAlive: options.keepAlive }),
   });
   server.addPlugin({
     name: 'dashboard',

@@ -66,6 +66,8 @@ export interface DashboardOptions {
   readonly maxClients?: number;
   /** Where the built page is. Default: `static/` beside this module. */
   readonly staticDir?: string;
+  /** Whether it keeps the process alive, open pages included (default true). */
+  readonly keepAlive?: boolean;
 }
 
 export interface Dashboard {
@@ -110,7 +112,7 @@ const SECURITY_HEADERS = {
 const PAGE_CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 const DASHBOARD_OPTIONS = optionNames<DashboardOptions>()([
-  'source', 'host', 'port', 'token', 'exposed', 'updateIntervalMs', 'maxStreamEntries', 'streamWindowMs', 'maxBufferedBytes', 'stallTimeoutMs', 'maxClients', 'staticDir',
+  'source', 'host', 'port', 'token', 'exposed', 'updateIntervalMs', 'maxStreamEntries', 'streamWindowMs', 'maxBufferedBytes', 'stallTimeoutMs', 'maxClients', 'staticDir', 'keepAlive',
 ]);
 
 function resolveOptions(o: DashboardOptions): ResolvedOptions {
@@ -216,6 +218,10 @@ export class DashboardServer extends Resource implements Dashboard {
     this.#server = createServer((req, res) => this.#handle(req, res));
     // Idle keep-alive sockets would otherwise hold close() up.
     this.#server.keepAliveTimeout = 5000;
+    if (options.keepAlive === false) {
+      this.#server.unref();
+      this.#server.on('connection', (socket) => socket.unref());
+    }
   }
 
   get host(): string {

@@ -56,6 +56,7 @@ export class Scheduler implements AsyncDisposable {
         scheduler.#dashboard = await attachDashboard(server, {
           ...dashboard,
           ...(options.token === undefined ? {} : { token: options.token }),
+          ...(options.keepAlive === undefined ? {} : { keepAlive: options.keepAlive }),
           scaling: {
             history: (since) => scheduler.#adaptive?.loop.history(since),
             lastTarget: () => scheduler.#adaptive?.loop.lastTarget(),

@@ -18,6 +18,8 @@ export interface DataPeersOptions {
   readonly tls?: ClientTlsOptions;
   /** Milliseconds to wait for a peer to accept. Default 10,000. */
   readonly timeout?: number;
+  /** Whether connections to peers keep the process alive (default true). */
+  readonly keepAlive?: boolean;
   /** Told when a peer could not be asked (the request is answered "missing" all the same). */
   readonly onError?: (address: string, error: unknown) => void;
 }
@@ -89,6 +91,7 @@ export class DataPeers extends Resource {
     this.#peers.set(address, opened);
     opened.then(
       (conn) => {
+        if (this.#options.keepAlive === false) conn.unref();
         conn.onMessage((message) => {
           if (message.op !== 'data') throw new ProtocolError(`a worker's data port answered with '${message.op}'`);
           const request = this.#pending.get(message.id);

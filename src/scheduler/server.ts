@@ -18,7 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Connection, type Hello, listen, type Server, type ServerTlsOptions } from '../comm/index.js';
 import { InvalidArgumentError, ProtocolError } from '../errors.js';
-import { attemptAll, Resource } from '../lifecycle.js';
+import { attemptAll, holdOpen, Resource } from '../lifecycle.js';
 import { checkOptions, optionNames } from '../options.js';
 import {
   type ClientToScheduler,
@@ -52,12 +52,17 @@ export interface SchedulerServerOptions {
   readonly state?: SchedulerStateOptions;
   /** Where refused peers and other trouble are reported. Default: stderr. */
   readonly log?: (line: string) => void;
+  /**
+   * Whether its sockets keep the process alive (default true). A scheduler embedded in a
+   * user's script (a LocalCluster's) passes false, so the script ends when its work does.
+   */
+  readonly keepAlive?: boolean;
 }
 
 
 
 /** The server's own option names, for the check at the door (the composed Scheduler adds its own). */
-export const SCHEDULER_SERVER_OPTIONS = optionNames<SchedulerServerOptions>()(['host', 'port', 'token', 'tls', 'tickInterval', 'state', 'log']);
+export const SCHEDULER_SERVER_OPTIONS = optionNames<SchedulerServerOptions>()(['host', 'port', 'token', 'tls', 'tickInterval', 'state', 'log', 'keepAlive']);
 
 export class SchedulerServer extends Resource {
   readonly address: string;
@@ -141,6 +146,7 @@ export class SchedulerServer extends Resource {
       port: options.port ?? 8786,
       ...(options.token === undefined ? {} : { token: options.token }),
       ...(options.tls === undefined ? {} : { tls: options.tls }),
+      ...(options.keepAlive === undefined ? {} : { keepAlive: options.keepAlive }),
       onConnection: (conn, hello) => {
         if (started.scheduler === undefined) {
           conn.destroy();
@@ -208,7 +214,7 @@ export class SchedulerServer extends Resource {
    */
   async story(keys: readonly string[]): Promise<StoryEntry[]> {
     const own = this.#state.story(...keys);
-    const theirs = await this.#requests.stories([...this.#workers.keys()], keys, (w) => this.#workers.get(w)?.clockOffset ?? 0);
+    const theirs = await holdOpen(this.#requests.stories([...this.#workers.keys()], keys, (w) => this.#workers.get(w)?.clockOffset ?? 0));
     return [...own, ...theirs].sort((a, b) => a.at - b.at);
   }
 
@@ -221,7 +227,7 @@ export class SchedulerServer extends Resource {
   async restart(): Promise<void> {
     this.assertRunning();
     this.#apply({ op: 'restart', now: performance.now() });
-    const silent = await this.#requests.restart([...this.#workers.keys()], 30_000);
+    const silent = await holdOpen(this.#requests.restart([...this.#workers.keys()], 30_000));
     for (const id of silent) {
       this.#log(`worker ${id} did not restart within 30 s; it is removed`);
       this.#workers.get(id)?.conn.destroy();
@@ -242,7 +248,11 @@ export class SchedulerServer extends Resource {
   }
 
   /** Resolves once at least `n` workers are connected. */
-  async waitForWorkers(n: number, signal?: AbortSignal): Promise<void> {
+  waitForWorkers(n: number, signal?: AbortSignal): Promise<void> {
+    return holdOpen(this.#waitForWorkers(n, signal));
+  }
+
+  async #waitForWorkers(n: number, signal?: AbortSignal): Promise<void> {
     while (this.#workers.size < n) {
       this.assertRunning();
       signal?.throwIfAborted();
@@ -271,7 +281,7 @@ export class SchedulerServer extends Resource {
         }),
     );
     this.#apply({ op: 'retire-workers', workers: ids, now: performance.now() });
-    return Promise.all(outcomes).then((left) => ids.filter((_, i) => left[i]));
+    return holdOpen(Promise.all(outcomes).then((left) => ids.filter((_, i) => left[i])));
   }
 
   #departed(id: string, left: boolean): void {

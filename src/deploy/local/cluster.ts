@@ -13,7 +13,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, WorkerStartError } from '../../errors.js';
-import { Resource } from '../../lifecycle.js';
+import { closeAtExit, holdOpen, Resource } from '../../lifecycle.js';
 import { checkOptions, optionNames } from '../../options.js';
 import type { ClusterBackend } from '../../adaptive/backend.js';
 import type { Adaptive } from '../../adaptive/loop.js';
@@ -121,6 +121,9 @@ export class LocalCluster extends Resource implements ClusterBackend {
       ...(options.scheduler === undefined ? {} : { state: options.scheduler }),
       ...(options.dashboard === undefined ? {} : { dashboard: options.dashboard }),
       ...(options.log === undefined ? {} : { log: options.log }),
+      // Embedded in the user's script: it does not keep the script alive by itself, and
+      // is closed when the script is done (closeAtExit below).
+      keepAlive: false,
     });
     const memoryFlags: string[] = [];
     for (const [flag, value] of [['--memory-target', options.memoryTarget], ['--memory-pause', options.memoryPause]] as const) {
@@ -132,6 +135,7 @@ export class LocalCluster extends Resource implements ClusterBackend {
       memoryFlags.push(flag, String(value));
     }
     const cluster = new LocalCluster(scheduler, token, threadsPerWorker, options.memoryLimit, memoryFlags, startTimeout);
+    closeAtExit(cluster);
     try {
       await cluster.scale(workers);
     } catch (error) {
@@ -230,7 +234,7 @@ export class LocalCluster extends Resource implements ClusterBackend {
     if (!Number.isInteger(n) || n < 0) return Promise.reject(new InvalidArgumentError(`scale(n): n must be a non-negative integer, got ${String(n)}`));
     const next = this.#scaling.then(() => this.#scaleTo(n));
     this.#scaling = next.catch(() => undefined);
-    return next;
+    return holdOpen(next);
   }
 
   async #scaleTo(n: number): Promise<void> {
@@ -287,6 +291,8 @@ export class LocalCluster extends Resource implements ClusterBackend {
       env,
       stdio: ['ignore', 'ignore', 'inherit'],
     });
+    // Its own connection to the scheduler keeps it alive; ours does not keep the script alive.
+    child.unref();
     everyChild.add(child);
     installExitHook();
     const proc: WorkerProcess = {
