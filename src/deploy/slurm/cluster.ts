@@ -18,7 +18,7 @@ import type { ClusterBackend } from '../../adaptive/backend.js';
 import type { Adaptive } from '../../adaptive/loop.js';
 import type { AdaptiveInput } from '../../adaptive/policy.js';
 import { InvalidArgumentError } from '../../errors.js';
-import { attemptAll, Resource } from '../../lifecycle.js';
+import { attemptAll, closeAtExit, holdOpen, Resource } from '../../lifecycle.js';
 import { optionNames } from '../../options.js';
 import { Scheduler, type SchedulerOptions } from '../../process/scheduler.js';
 import { checkAddress, SlurmBackend, type SlurmJob, type SlurmJobFailure } from './backend.js';
@@ -102,6 +102,9 @@ export class SlurmCluster extends Resource implements ClusterBackend {
       ...(state === undefined ? {} : { state }),
       ...(dashboard === undefined ? {} : { dashboard }),
       ...(log === undefined ? {} : { log }),
+      // Embedded in the user's script: it does not keep the script alive by itself, and is
+      // closed (its jobs cancelled) when the script is done (closeAtExit below).
+      keepAlive: false,
     });
     let backend: SlurmBackend;
     try {
@@ -112,6 +115,7 @@ export class SlurmCluster extends Resource implements ClusterBackend {
       throw error;
     }
     const cluster = new SlurmCluster(scheduler, backend, token);
+    closeAtExit(cluster);
     liveClusters.add(cluster);
     installSignalHooks();
     try {
@@ -202,7 +206,7 @@ export class SlurmCluster extends Resource implements ClusterBackend {
     if (!Number.isInteger(n) || n < 0) return Promise.reject(new InvalidArgumentError(`scale(n): n must be a non-negative integer, got ${String(n)}`));
     const next = this.#scaling.then(() => this.#scaleTo(n));
     this.#scaling = next.catch(() => undefined);
-    return next;
+    return holdOpen(next);
   }
 
   async #scaleTo(n: number): Promise<void> {
