@@ -51,7 +51,7 @@ try {
   console.log(`scheduler ${cluster.address}${cluster.dashboardLink === undefined ? '' : `, dashboard ${cluster.dashboardLink}`}`);
   cluster.adapt({ minimum: 0, maximum: Number(args.maximum), targetDuration: '10s' });
 
-  const client = await Client.connect(cluster.address, { token: cluster.token! });
+  const client = await Client.connect(cluster);
   try {
     const t0 = performance.now();
     const seconds = (): string => ((performance.now() - t0) / 1000).toFixed(1);

@@ -85,7 +85,7 @@ void describe('SlurmCluster on a real Slurm', { skip }, () => {
     assert.equal(cluster.requested, 0);
     assert.doesNotMatch(cluster.jobScript(), new RegExp(cluster.token!), 'the token is not in the script');
     cluster.adapt({ minimum: 0, maximum: 2, interval: 500, waitCount: 2, targetDuration: '1s' });
-    const client = await Client.connect(cluster.address, { token: cluster.token! });
+    const client = await Client.connect(cluster);
     try {
       const t0 = performance.now();
       const futures = client.map(slow, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((x) => ({ x, ms: 300 })));
@@ -142,7 +142,7 @@ void describe('SlurmCluster on a real Slurm', { skip }, () => {
     // Three cores each on a node of four: one job runs, the others wait for Resources.
     const cluster = await start({ jobName: 'pending', cores: 3 });
     cluster.adapt({ minimum: 0, maximum: 3, interval: 300, waitCount: 2, targetDuration: '1s' });
-    const client = await Client.connect(cluster.address, { token: cluster.token! });
+    const client = await Client.connect(cluster);
     try {
       const futures = client.map(slow, Array.from({ length: 30 }, (_, x) => ({ x, ms: 1000 })));
       await until(() => cluster.running === 1 && cluster.requested === 3, 'one job runs and two wait', 30_000, 100);
@@ -167,7 +167,7 @@ void describe('SlurmCluster on a real Slurm', { skip }, () => {
   void test('a job cancelled from outside mid-graph: reported with its reason, replaced, same answer', async () => {
     const cluster = await start({ jobName: 'outside' });
     cluster.adapt({ minimum: 0, maximum: 2, interval: 500, waitCount: 4, targetDuration: '1s' });
-    const client = await Client.connect(cluster.address, { token: cluster.token! });
+    const client = await Client.connect(cluster);
     try {
       const square = delayed(slowSquare);
       const parts = Array.from({ length: 16 }, (_, i) => square(i, 400));
@@ -200,7 +200,7 @@ void describe('SlurmCluster on a real Slurm', { skip }, () => {
     cluster.adapt({ minimum: 2, maximum: 2, interval: 500, waitCount: 2 });
     await until(() => cluster.scheduler.workers.length === 2, 'a second worker', 60_000, 100);
     const [second] = [...cluster.scheduler.workerNames().values()].filter((name) => name !== first);
-    const client = await Client.connect(cluster.address, { token: cluster.token! });
+    const client = await Client.connect(cluster);
     try {
       const square = delayed(slowSquare);
       const expected = sum(...Array.from({ length: 40 }, (_, i) => i * i));
@@ -227,7 +227,7 @@ void describe('SlurmCluster on a real Slurm', { skip }, () => {
     // A node where the command does not start: the job exits 3 at once.
     const cluster = await start({ jobName: 'broken', command: ['/bin/sh', '-c', 'echo "tessera: command not found" >&2; exit 3', 'sh'] });
     cluster.adapt({ minimum: 0, maximum: 2, interval: 300, waitCount: 2, targetDuration: '1s' });
-    const client = await Client.connect(cluster.address, { token: cluster.token! });
+    const client = await Client.connect(cluster);
     try {
       client.map((x: number) => x + 1, [1, 2, 3]);
       await until(() => cluster.failures.length >= 3, 'three failures are reported', 30_000, 100);

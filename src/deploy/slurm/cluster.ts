@@ -7,7 +7,7 @@
  * const cluster = await SlurmCluster.start({ partition: 'compute', cores: 4, memory: '8GB', walltime: '00:30:00', account: 'proj' });
  * cluster.adapt({ minimum: 0, maximum: 100 });
  * console.log(cluster.jobScript());   // the exact script each job runs
- * const client = await Client.connect(cluster.address, { token: cluster.token });
+ * const client = await Client.connect(cluster);
  * // …
  * await client.close();
  * await cluster.close();              // every job cancelled, none left in squeue
@@ -18,7 +18,7 @@ import type { ClusterBackend } from '../../adaptive/backend.js';
 import type { Adaptive } from '../../adaptive/loop.js';
 import type { AdaptiveInput } from '../../adaptive/policy.js';
 import { InvalidArgumentError } from '../../errors.js';
-import { attemptAll, closeAtExit, holdOpen, Resource } from '../../lifecycle.js';
+import { closeAtExit, holdOpen, Resource } from '../../lifecycle.js';
 import { optionNames } from '../../options.js';
 import { Scheduler, type SchedulerOptions } from '../../process/scheduler.js';
 import { checkAddress, SlurmBackend, type SlurmJob, type SlurmJobFailure } from './backend.js';
@@ -236,8 +236,11 @@ export class SlurmCluster extends Resource implements ClusterBackend {
     liveClusters.delete(this);
     await this.#scaling.catch(() => undefined);
     this.#scheduler.stopAdapting();
-    // Closing the scheduler makes every worker leave at once, with nothing to hand over.
-    await attemptAll([() => Promise.all([this.#scheduler.close(), this.#backend.close()])]);
+    // Closing the scheduler makes every worker leave at once, with nothing to hand over;
+    // meanwhile every job is cancelled. Both are attempted whatever the other does.
+    const outcomes = await Promise.allSettled([this.#scheduler.close(), this.#backend.close()]);
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
   }
 
   /** Cancels every job without waiting, and drops the scheduler's connections. */
