@@ -3,7 +3,7 @@
  * one node of 4 CPUs): workers are batch jobs running `tessera worker`, submitted when
  * work arrives and cancelled when it is done. Each test leaves the queue empty.
  *
- * Lifetimes here are seconds (`lifetime: '8s'`), not Slurm's walltime, which counts whole
+ * Lifetimes here are seconds (`lifetime: '14s'`), not Slurm's walltime, which counts whole
  * minutes and is checked every 30 s: slurm-walltime.test.ts shows that slower path.
  */
 import assert from 'node:assert/strict';
@@ -190,13 +190,14 @@ void describe('SlurmCluster on a real Slurm', { skip }, () => {
   });
 
   void test('workers reaching their lifetime mid-graph hand their results over and are replaced: same answer, nothing lost', async (t) => {
-    const cluster = await start({ jobName: 'lifetime', lifetime: '10s', lifetimeStagger: 0 });
-    // Two workers started some seconds apart, so that one is there to take the other's results.
+    const cluster = await start({ jobName: 'lifetime', lifetime: '14s', lifetimeStagger: 0 });
+    // Two workers started 7 s apart, so that when one leaves the other is there to take its
+    // results, and the first one's replacement has 7 s to start before the second leaves.
     await cluster.scale(1);
     await cluster.waitForWorkers(1);
     const t0 = performance.now();
     const [first] = [...cluster.scheduler.workerNames().values()];
-    await sleep(4000);
+    await sleep(7000);
     cluster.adapt({ minimum: 2, maximum: 2, interval: 500, waitCount: 2 });
     await until(() => cluster.scheduler.workers.length === 2, 'a second worker', 60_000, 100);
     const [second] = [...cluster.scheduler.workerNames().values()].filter((name) => name !== first);
@@ -210,14 +211,14 @@ void describe('SlurmCluster on a real Slurm', { skip }, () => {
       // Both first workers leave through their lifetime (the first during the graph); the
       // result they held moves on each time.
       const names = (): string[] => [...cluster.scheduler.workerNames().values()];
-      await until(() => !names().includes(first!) && !names().includes(second!) && names().length === 2, 'both first workers have been replaced', 60_000, 100);
+      await until(() => !names().includes(first!) && !names().includes(second!) && names().length === 2, 'both first workers have been replaced', 90_000, 100);
       assert.equal(await future.result(), expected);
       assert.equal(cluster.scheduler.tasksFinished, 41, 'no task ran twice: nothing was lost');
       assert.deepEqual(cluster.failures, [], 'a worker leaving at its lifetime is no failure');
       const rows = (await squeue(slurm, { all: true })).filter((row) => row.name === 'lifetime' && row.state === 'COMPLETED');
       assert.ok(rows.length >= 2, `the first two jobs completed: ${rows.map((r) => r.id).join(', ')}`);
       assert.ok(logs.some((line) => /adaptive: scale up to 2/.test(line)));
-      t.diagnostic(`graph done after ${Math.round(graphDone / 1000)} s of the first worker's 10 s lifetime`);
+      t.diagnostic(`graph done after ${Math.round(graphDone / 1000)} s of the first worker's 14 s lifetime`);
     } finally {
       await client.close();
     }
