@@ -6,6 +6,10 @@
  *
  *   npm run build && npm run bench -- adaptive [--runs 3] [--tasks 200] [--sleep 1] [--maximum 20]
  *       [--interval 1s] [--wait-count 3] [--target-duration 5s] [--no-anchor] [--no-sim]
+ *       [--anchors dask,dask-debian]
+ *
+ * The anchor is Dask 2026.8's adaptive LocalCluster (PyPI), and Debian's 2022.12 while it is
+ * installed.
  *
  * Targets (issue 4): first worker within 1 s of submission; total within 1.25× of the fixed
  * cluster; back to the floor within interval × waitCount + 2 s of the last result; every
@@ -16,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { Client, type Future, LocalCluster } from 'tessera';
 import { parseDuration } from '../src/adaptive/policy.js';
 import { simulateBurst } from './adaptive-sim.js';
-import { median, runAnchor } from './anchor.js';
+import { anchorLabel, median, runAnchor, selectAnchors } from './anchor.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -30,6 +34,7 @@ const { values: args } = parseArgs({
     'sim-tasks': { type: 'string', default: '100000' },
     'sim-maximum': { type: 'string', default: '1000' },
     'no-anchor': { type: 'boolean', default: false },
+    anchors: { type: 'string' },
     'no-sim': { type: 'boolean', default: false },
   },
 });
@@ -226,13 +231,13 @@ emit({
   allResultsRetrievable: adaptive.every((r) => r['allResultsRetrievable'] === true),
 });
 
-if (!args['no-anchor']) {
-  const dask = await runAnchor('dask_adaptive.py', [
+for (const id of args['no-anchor'] ? [] : selectAnchors(args.anchors, ['dask', 'dask-debian'])) {
+  const dask = await runAnchor(id, 'dask_adaptive.py', [
     '--tasks', String(tasks), '--sleep', String(sleepMs / 1000), '--maximum', String(maximum),
     '--interval', String(interval / 1000), '--wait-count', String(waitCount), '--target-duration', String(targetDuration / 1000),
   ], { timeoutMs: 10 * 60_000 });
-  if (!dask.available) emit({ system: 'dask-adaptive', skipped: true, reason: dask.reason });
-  else for (const line of dask.lines) emit({ ...line, system: 'dask-adaptive' });
+  if (!dask.available) emit({ system: 'dask-adaptive', anchor: id, skipped: true, reason: dask.reason });
+  else for (const line of dask.lines) emit({ ...line, system: 'dask-adaptive', anchor: id, label: anchorLabel(id, line) });
 }
 
 if (!args['no-sim']) {

@@ -1,17 +1,47 @@
-// Runs the Python anchor scripts (the real Dask, bench/anchors/*.py) beside Tessera's
-// benchmarks and collects the JSON lines they print. See /work/shared/BENCHMARKS.md.
+// Runs the Python anchor scripts (the real Dask and Ray, bench/anchors/*.py) beside
+// Tessera's benchmarks and collects the JSON lines they print. See /work/shared/BENCHMARKS.md.
 //
-// Never throws: a missing /usr/bin/python3 or Dask, a script that fails, or a timeout
-// all come back as { available: false, reason }.
+// Three anchors, each with its own interpreter:
+//   dask         Dask and distributed 2026.8 from PyPI, in the cached environment of venv.ts
+//   ray          Ray 2.60 from PyPI, same environment
+//   dask-debian  Debian's python3-dask and python3-distributed (2022.12), /usr/bin/python3,
+//                a second Dask row while those packages are installed
+//
+// Never throws: a missing interpreter or package, a script that fails, or a timeout all
+// come back as { available: false, reason }, which the benchmarks print as a skipped line.
 
 import { spawn } from "node:child_process";
 import { constants } from "node:fs";
 import { access } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { ensureVenv } from "./venv.js";
 
 /** The Debian interpreter that has python3-dask and python3-distributed. */
 export const PYTHON = "/usr/bin/python3";
+
+export type AnchorId = "dask" | "ray" | "dask-debian";
+export const ANCHOR_IDS: readonly AnchorId[] = ["dask", "ray", "dask-debian"];
+
+/** The anchors named by a comma-separated `--anchors` value (all by default, none for ""). */
+export function selectAnchors(value: string | undefined, among: readonly AnchorId[] = ANCHOR_IDS): AnchorId[] {
+  if (value === undefined) return [...among];
+  const chosen = value.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  for (const id of chosen) {
+    if (!(ANCHOR_IDS as readonly string[]).includes(id)) throw new Error(`--anchors takes ${ANCHOR_IDS.join(", ")}; got '${id}'`);
+  }
+  return among.filter((id) => chosen.includes(id));
+}
+
+/** "Dask 2026.8.0", "Ray 2.60.0", "Dask 2022.12.1 (Debian)": from a script's JSON line. */
+export function anchorLabel(id: AnchorId, line: AnchorLine): string {
+  const version = (key: string): string => {
+    const v = line[key];
+    return typeof v === "string" ? v : "?";
+  };
+  if (id === "ray") return `Ray ${version("rayVersion")}`;
+  return `Dask ${version("daskVersion")}${id === "dask-debian" ? " (Debian)" : ""}`;
+}
 
 const ANCHORS_DIR = fileURLToPath(new URL("./anchors/", import.meta.url));
 const DEFAULT_TIMEOUT_MS = 30 * 60_000;
@@ -58,7 +88,24 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-function run(args: string[], timeoutMs: number): Promise<RunOutcome> {
+/** Process groups of anchor scripts still running: ended with this process, even on a signal. */
+const running = new Set<number>();
+let signalsHandled = false;
+
+function endGroupsOnSignal(): void {
+  if (signalsHandled) return;
+  signalsHandled = true;
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.once(signal, () => {
+      // The scripts lead their own groups (detached), which a terminal's Ctrl-C never reaches.
+      for (const pid of running) killGroup(pid, "SIGKILL");
+      process.kill(process.pid, signal);
+    });
+  }
+}
+
+function run(python: string, args: string[], timeoutMs: number): Promise<RunOutcome> {
+  endGroupsOnSignal();
   return new Promise((resolve) => {
     let stdout = "";
     let stderr = "";
@@ -66,12 +113,13 @@ function run(args: string[], timeoutMs: number): Promise<RunOutcome> {
     let settled = false;
     let graceTimer: NodeJS.Timeout | undefined;
 
-    const child = spawn(PYTHON, args, {
+    const child = spawn(python, args, {
       env: pythonEnv(),
       stdio: ["ignore", "pipe", "pipe"],
       detached: true,
     });
     const pid = child.pid;
+    if (pid !== undefined) running.add(pid);
     const onParentExit = (): void => {
       if (pid !== undefined) killGroup(pid, "SIGKILL");
     };
@@ -102,6 +150,7 @@ function run(args: string[], timeoutMs: number): Promise<RunOutcome> {
       clearTimeout(timer);
       if (graceTimer !== undefined) clearTimeout(graceTimer);
       process.removeListener("exit", onParentExit);
+      if (pid !== undefined) running.delete(pid);
       // After a crash or a timeout, reap stragglers (Dask worker processes orphaned in
       // the child's process group). A clean exit has closed its cluster already.
       if (pid !== undefined && (timedOut || outcome.code !== 0)) killGroup(pid, "SIGKILL");
@@ -138,32 +187,48 @@ export function parseJsonLines(text: string): AnchorLine[] {
   return lines;
 }
 
-let checked: Promise<string | undefined> | undefined;
+const IMPORTS: Record<AnchorId, string> = { dask: "import dask, distributed", ray: "import ray", "dask-debian": "import dask, distributed" };
 
-/** undefined when the anchor can run, else why not. Cached for the process. */
-export function anchorUnavailable(): Promise<string | undefined> {
-  checked ??= (async (): Promise<string | undefined> => {
-    try {
-      await access(PYTHON, constants.X_OK);
-    } catch {
-      return `${PYTHON} not found (apt-get install python3-dask python3-distributed)`;
-    }
-    const r = await run(["-c", "import dask, distributed"], CHECK_TIMEOUT_MS);
-    if (r.spawnError !== undefined) return `cannot run ${PYTHON}: ${r.spawnError.message}`;
-    if (r.timedOut) return `${PYTHON} -c "import dask, distributed" timed out`;
-    if (r.code !== 0) {
-      return `dask/distributed not importable by ${PYTHON} (apt-get install python3-dask python3-distributed): ${tail(r.stderr)}`;
-    }
-    return undefined;
-  })();
-  return checked;
+const checked = new Map<AnchorId, Promise<{ python: string } | { reason: string }>>();
+
+/** The interpreter that runs an anchor, or why it cannot run. Cached for the process. */
+export function anchorPython(id: AnchorId): Promise<{ python: string } | { reason: string }> {
+  let found = checked.get(id);
+  if (found === undefined) {
+    found = (async (): Promise<{ python: string } | { reason: string }> => {
+      let python = PYTHON;
+      let hint = "apt-get install python3-dask python3-distributed";
+      if (id === "dask-debian") {
+        try {
+          await access(PYTHON, constants.X_OK);
+        } catch {
+          return { reason: `${PYTHON} not found (${hint})` };
+        }
+      } else {
+        const venv = await ensureVenv((line) => {
+          console.error(JSON.stringify({ bench: "venv", ...line }));
+        });
+        if (!venv.available) return { reason: venv.reason };
+        python = venv.python;
+        hint = "the cached environment lacks it: delete it to recreate";
+      }
+      const r = await run(python, ["-c", IMPORTS[id]], CHECK_TIMEOUT_MS);
+      if (r.spawnError !== undefined) return { reason: `cannot run ${python}: ${r.spawnError.message}` };
+      if (r.timedOut) return { reason: `${python} -c "${IMPORTS[id]}" timed out` };
+      if (r.code !== 0) return { reason: `${IMPORTS[id]} fails under ${python} (${hint}): ${tail(r.stderr)}` };
+      return { python };
+    })();
+    checked.set(id, found);
+  }
+  return found;
 }
 
 /**
- * Runs `/usr/bin/python3 bench/anchors/<script> ...args` and returns the JSON lines it
+ * Runs `<anchor's python> bench/anchors/<script> ...args` and returns the JSON lines it
  * printed on stdout.
  */
 export async function runAnchor(
+  id: AnchorId,
   script: string,
   args: string[],
   opts?: AnchorOptions,
@@ -177,13 +242,14 @@ export async function runAnchor(
   } catch {
     return { available: false, reason: `anchor script not found: ${scriptPath}` };
   }
-  const missing = await anchorUnavailable();
-  if (missing !== undefined) return { available: false, reason: missing };
+  const found = await anchorPython(id);
+  if ("reason" in found) return { available: false, reason: found.reason };
+  const { python } = found;
 
   const timeoutMs = opts?.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const r = await run([scriptPath, ...args], timeoutMs);
+  const r = await run(python, [scriptPath, ...args], timeoutMs);
   if (r.spawnError !== undefined) {
-    return { available: false, reason: `cannot run ${PYTHON}: ${r.spawnError.message}` };
+    return { available: false, reason: `cannot run ${python}: ${r.spawnError.message}` };
   }
   if (r.timedOut) {
     return { available: false, reason: `${script} timed out after ${timeoutMs} ms (killed)` };

@@ -1,10 +1,15 @@
 /**
  * map-10,000, map-100,000, tree-50,000 and transfer (BENCHMARKS.md) on a LocalCluster of
- * 2 worker processes × 1 thread and, in the same run, Dask distributed's LocalCluster of
- * the same shape; prints JSON lines with µs per task and the ratio.
+ * 2 worker processes × 1 thread and, in the same run, the anchors on the same workloads;
+ * prints JSON lines with µs per task and the ratio against each:
  *
- *   npm run build && npm run bench -- distributed [--repeat 3] [--workloads map-10000,tree-50000] [--no-anchor]
- *       [--saturation 1.1]
+ *   dask         Dask distributed 2026.8 (PyPI), LocalCluster of the same shape
+ *   ray          Ray 2.60 (PyPI), ray.init(num_cpus=2), one remote call per task; its
+ *                transfer between two raylets on this host (see bench/anchors/ray_cluster.py)
+ *   dask-debian  Debian's Dask 2022.12, same cluster shape, while it is installed
+ *
+ *   npm run build && npm run bench -- distributed [--repeat 3] [--workloads map-10000,tree-50000]
+ *       [--anchors dask,ray,dask-debian] [--no-anchor] [--saturation 1.1]
  *
  * `--saturation` is the scheduler's root-task queue bound (tasks per thread; default the
  * state machine's 1.1, as Dask's). Small tasks are then bound by the worker ⇄ scheduler
@@ -23,7 +28,7 @@ import { availableParallelism } from 'node:os';
 import { get as httpGet } from 'node:http';
 import { parseArgs } from 'node:util';
 import { Client, type Future, LocalCluster, get } from 'tessera';
-import { median, runAnchor } from './anchor.js';
+import { anchorLabel, median, runAnchor, selectAnchors } from './anchor.js';
 import { inc, treeExpected, treeGraph } from './workloads.js';
 
 const { values: args } = parseArgs({
@@ -32,6 +37,7 @@ const { values: args } = parseArgs({
     workloads: { type: 'string', default: 'map-10000,map-100000,tree-50000,transfer' },
     'transfer-bytes': { type: 'string', default: String(64 * 2 ** 20) },
     'no-anchor': { type: 'boolean', default: false },
+    anchors: { type: 'string' },
     saturation: { type: 'string' },
     only: { type: 'string' },
     'no-overhead': { type: 'boolean', default: false },
@@ -334,23 +340,28 @@ try {
   await cluster.close();
 }
 
-if (!args['no-anchor'] && !onlyOverhead) {
-  const anchor = await runAnchor('dask_distributed.py', ['--workloads', workloads.join(','), '--repeat', String(repeat)], { timeoutMs: 1_800_000 });
+for (const id of args['no-anchor'] || onlyOverhead ? [] : selectAnchors(args.anchors)) {
+  const script = id === 'ray' ? 'ray_cluster.py' : 'dask_distributed.py';
+  const anchor = await runAnchor(id, script, ['--workloads', workloads.join(','), '--repeat', String(repeat)], { timeoutMs: 3 * 3_600_000 });
   if (!anchor.available) {
-    emit({ system: 'dask', skipped: true, reason: anchor.reason });
-  } else {
-    for (const line of anchor.lines) {
-      if (line.stat !== 'median') continue;
-      const workload = String(line.workload);
-      const mine = ours.get(workload);
-      if (mine === undefined) continue;
-      if (workload === 'transfer') {
-        const dask = Number(line.mbPerSecond);
-        emit({ system: 'compare', workload, tesseraMbPerSecond: mine, daskMbPerSecond: dask, ratio: mine / dask });
-      } else {
-        const dask = Number(line.usPerTask);
-        emit({ system: 'compare', workload, tesseraUsPerTask: mine, daskUsPerTask: dask, speedup: dask / mine });
-      }
+    emit({ system: id, skipped: true, reason: anchor.reason });
+    continue;
+  }
+  for (const line of anchor.lines) {
+    if (line['stat'] !== 'median') continue;
+    const workload = String(line['workload']);
+    const label = anchorLabel(id, line);
+    emit({ ...line, system: id, label });
+    const mine = ours.get(workload);
+    if (mine === undefined) continue;
+    if (workload === 'transfer') {
+      // Ray's one-node figure is no hop between processes (shared memory): shown, not compared.
+      if (line['mode'] === 'shared-memory') continue;
+      const theirs = Number(line['mbPerSecond']);
+      emit({ system: 'compare', anchor: id, label, workload, tesseraMbPerSecond: mine, anchorMbPerSecond: theirs, ratio: mine / theirs, ...(line['mode'] === undefined ? {} : { anchorMode: line['mode'] }) });
+    } else {
+      const theirs = Number(line['usPerTask']);
+      emit({ system: 'compare', anchor: id, label, workload, tesseraUsPerTask: mine, anchorUsPerTask: theirs, speedup: theirs / mine });
     }
   }
 }

@@ -1,13 +1,14 @@
 /**
  * tree-N under Tessera's `sync` and `threads` (2 threads) schedulers and, in the same run,
- * Dask's synchronous and threaded schedulers on the same graph.
+ * Dask's synchronous and threaded schedulers on the same graph: Dask 2026.8 from PyPI (the
+ * cached environment of venv.ts) and, while python3-dask is installed, Debian's 2022.12.
  *
- *   npm run bench -- local [--n 50000] [--repeat 5] [--rss-n 500000]
+ *   npm run bench -- local [--n 50000] [--repeat 5] [--rss-n 500000] [--anchors dask,dask-debian]
  */
 import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
 import { get, shutdownThreads } from 'tessera';
-import { median, runAnchor } from './anchor.js';
+import { anchorLabel, median, runAnchor, selectAnchors } from './anchor.js';
 import { treeExpected, treeGraph } from './workloads.js';
 
 const { values: args } = parseArgs({
@@ -16,6 +17,8 @@ const { values: args } = parseArgs({
     repeat: { type: 'string', default: '5' },
     'rss-n': { type: 'string', default: '500000' },
     'rss-child': { type: 'string' },
+    anchors: { type: 'string' },
+    'no-anchor': { type: 'boolean', default: false },
   },
 });
 
@@ -57,16 +60,20 @@ for (const scheduler of ['sync', 'threads'] as const) {
 }
 await shutdownThreads();
 
-const anchor = await runAnchor('dask_local.py', ['--n', String(n), '--repeat', String(Math.min(repeat, 3))], { timeoutMs: 600_000 });
-if (!anchor.available) {
-  emit({ system: 'dask', skipped: true, reason: anchor.reason });
-} else {
+for (const id of args['no-anchor'] ? [] : selectAnchors(args.anchors, ['dask', 'dask-debian'])) {
+  const anchor = await runAnchor(id, 'dask_local.py', ['--n', String(n), '--repeat', String(Math.min(repeat, 3))], { timeoutMs: 1_800_000 });
+  if (!anchor.available) {
+    emit({ system: id, skipped: true, reason: anchor.reason });
+    continue;
+  }
   for (const line of anchor.lines) {
-    if (line.stat !== 'median') continue;
-    const system = line.system === 'sync' ? 'sync' : 'threads';
-    const dask = Number(line.usPerTask);
-    const ours = tessera[system]!;
-    emit({ system: 'compare', scheduler: system, tesseraUsPerTask: ours, daskUsPerTask: dask, speedup: dask / ours });
+    if (line['stat'] !== 'median') continue;
+    const scheduler = line['system'] === 'sync' ? 'sync' : 'threads';
+    const label = anchorLabel(id, line);
+    const dask = Number(line['usPerTask']);
+    const mine = tessera[scheduler]!;
+    emit({ system: id, label, scheduler, daskSystem: line['system'], stat: 'median', usPerTask: dask, ...(line['threads'] === undefined ? {} : { threads: line['threads'] }) });
+    emit({ system: 'compare', anchor: id, label, scheduler, tesseraUsPerTask: mine, daskUsPerTask: dask, speedup: dask / mine });
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- NAME [options]`: runs one benchmark, which prints JSON lines.
- * NAME is one of: local, distributed, adaptive, simulate, comm.
+ * NAME is one of the keys below; `all` runs the whole set and writes one summary.
  */
 const suites: Record<string, string> = {
   local: './local.js',
@@ -10,6 +10,9 @@ const suites: Record<string, string> = {
   'adaptive-sim': './adaptive-sim.js',
   'scheduler-memory': './scheduler-memory.js',
   comm: './comm.js',
+  heavy: './heavy.js',
+  venv: './venv.js',
+  all: './all.js',
 };
 
 const name = process.argv[2];

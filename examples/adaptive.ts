@@ -37,7 +37,8 @@ const slowMaths = ({ i, ms }: { i: number; ms: number }): number => {
 const tty = process.stdout.isTTY;
 const status = (): string => `  ${done}/${tasks} done · workers: ${cluster.running} running, ${cluster.requested} requested · ${seconds(performance.now())}`;
 const say = (line: string): void => void process.stdout.write(tty ? `\r\x1b[2K${line}\n` : `${line}\n`);
-const cluster = await LocalCluster.start({ workers: 0, log: (line) => say(`  ${line}`) });
+// The adaptive loop's decisions print above the live line; the rest of the log stays quiet.
+const cluster = await LocalCluster.start({ workers: 0, log: (line) => line.startsWith('adaptive:') && say(`  ${line}`) });
 const adaptive = cluster.adapt({ minimum: 0, maximum, targetDuration: '5s' });
 const client = await Client.connect(cluster.address);
 // Ctrl-C: close the cluster rather than leave its workers to find out on their own.
@@ -77,6 +78,8 @@ for await (const future of client.asCompleted(futures)) {
 }
 const finished = performance.now();
 const workerSeconds = workerMs / 1000;
+// The live line stops here: the report follows, and nothing prints over it.
+clearInterval(view);
 
 say('');
 say(`  first worker    ${firstWorker === undefined ? '-' : seconds(firstWorker)} after submission`);
@@ -86,13 +89,13 @@ say(`  peak workers    ${peak} of ${maximum}`);
 say(`  worker-seconds  ${workerSeconds.toFixed(0)}   (${maximum} workers for the whole time would have used ${((maximum * (finished - start)) / 1000).toFixed(0)})`);
 
 // Idle workers leave after a few quiet ticks; the one holding the results stays while the
-// client holds them.
-while (cluster.running > 1 || cluster.requested > 1) await new Promise((resolve) => setTimeout(resolve, 100));
-clearInterval(view);
+// client holds them. The last line waits for the cluster to reach that floor.
+while (cluster.running > 1 || cluster.requested > 1 || cluster.closing > 0) await new Promise((resolve) => setTimeout(resolve, 100));
 clearInterval(sampler);
 const kept = cluster.running;
-process.stdout.write(tty ? '\r\x1b[2K' : '');
 console.log(`  cluster back to ${kept} worker${kept === 1 ? '' : 's'} holding the results after ${((performance.now() - finished) / 1000).toFixed(1)} s`);
+// One more dashboard update, so an open page shows the cluster at its floor before it goes.
+await new Promise((resolve) => setTimeout(resolve, 1500));
 
 await client.close();
 await cluster.close();

@@ -43,7 +43,23 @@ export {
   ProtocolError,
   WorkerStartError,
   ScatterError,
+  InvariantError,
 } from './errors.js';
+export {
+  AuthenticationError,
+  ConnectError,
+  ConnectionClosedError,
+  FrameTooLargeError,
+  HandshakeError,
+  InvalidAddressError,
+  ListenError,
+  MalformedFrameError,
+  ProtocolVersionError,
+  UnencodableMessageError,
+} from './comm/errors.js';
+export { BundleError } from './functions/bundle.js';
+export { createLog } from './log.js';
+export type { Log, LogSink, LogLevel } from './log.js';
 export { Client } from './client/client.js';
 export type { ClientOptions, SubmitOptions } from './client/client.js';
 export { Future } from './client/future.js';

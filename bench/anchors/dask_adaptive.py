@@ -1,7 +1,8 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Anchor: the real Dask adaptive LocalCluster on sleep-burst (see /work/shared/BENCHMARKS.md).
+Runs under Dask 2026.8 (the cached PyPI environment) or Debian's /usr/bin/python3:
 
-    /usr/bin/python3 bench/anchors/dask_adaptive.py --tasks 200 --sleep 1 \
+    python bench/anchors/dask_adaptive.py --tasks 200 --sleep 1 \
         --maximum 20 --interval 1 --wait-count 3 --target-duration 5
 
 LocalCluster(n_workers=0, threads_per_worker=1, processes=True) with

@@ -1,8 +1,9 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Anchor: the real Dask distributed scheduler on map-N, tree-N and transfer
-(see /work/shared/BENCHMARKS.md).
+(see /work/shared/BENCHMARKS.md). Runs under Dask 2026.8 (the cached PyPI environment)
+or Debian's /usr/bin/python3 with python3-distributed:
 
-    /usr/bin/python3 bench/anchors/dask_distributed.py \
+    python bench/anchors/dask_distributed.py \
         --workloads map-10000,map-100000,tree-50000,transfer --repeat 3
 
 Cluster: LocalCluster(n_workers=2, threads_per_worker=1, processes=True,

@@ -1,9 +1,10 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Anchor: the real Dask's local schedulers on tree-N (see /work/shared/BENCHMARKS.md).
 
-Run with the Debian interpreter (python3-dask):
+Runs under either interpreter the benchmarks use: Dask 2026.8 in the cached PyPI
+environment (bench/venv.ts), or Debian's /usr/bin/python3 with python3-dask:
 
-    /usr/bin/python3 bench/anchors/dask_local.py --n 50000 --repeat 3
+    python bench/anchors/dask_local.py --n 50000 --repeat 3
 
 Prints one JSON line per run and system, then one median line per system:
 

@@ -5,6 +5,7 @@
  * any backend); `tick(now)` is public so a simulation can drive it in virtual time.
  */
 import type { ScalingDecision, ScalingHistory, ScalingSample } from '../protocol/scaling.js';
+import { createLog, type Log, type LogSink } from '../log.js';
 import type { ClusterBackend } from './backend.js';
 import { type AdaptiveDecision, type AdaptiveInput, type AdaptiveObservation, AdaptivePolicy, type ResolvedAdaptiveOptions, resolveAdaptiveOptions } from './policy.js';
 
@@ -59,7 +60,7 @@ export class Adaptive {
   readonly #policy: AdaptivePolicy;
   readonly #target: AdaptiveTarget;
   readonly #backend: ClusterBackend;
-  readonly #log: (line: string) => void;
+  readonly #log: Log;
   readonly #samples: ScalingSample[] = [];
   readonly #decisions: ScalingDecision[] = [];
   #busy = false;
@@ -69,12 +70,13 @@ export class Adaptive {
   #timer: ReturnType<typeof setInterval> | undefined;
   #retiring = new Set<string>();
 
-  constructor(target: AdaptiveTarget, backend: ClusterBackend, options: AdaptiveInput = {}, log: (line: string) => void = () => undefined) {
+  /** `log`: where decisions are told (a pino logger, a function taking lines, or false; default false). */
+  constructor(target: AdaptiveTarget, backend: ClusterBackend, options: AdaptiveInput = {}, log: LogSink = false) {
     this.options = resolveAdaptiveOptions(options);
     this.#policy = new AdaptivePolicy(this.options);
     this.#target = target;
     this.#backend = backend;
-    this.#log = log;
+    this.#log = createLog('adaptive', log);
   }
 
   /** Starts ticking on a timer that does not keep the process alive. */
@@ -166,27 +168,27 @@ export class Adaptive {
       case 'scale-up':
         try {
           await this.#backend.scaleUp(decision.target);
-          this.#log(`adaptive: scale up to ${decision.target} (${decision.reason})`);
+          this.#log.info(`scale up to ${decision.target}`, { reason: decision.reason });
         } catch (error) {
           this.#policy.failed(now);
-          this.#log(`adaptive: scaleUp(${decision.target}) failed, will retry: ${error instanceof Error ? error.message : String(error)}`);
+          this.#log.warn(`scaleUp(${decision.target}) failed, will retry`, { reason: error instanceof Error ? error.message : String(error) });
         }
         return;
       case 'scale-down': {
         const names = decision.workers;
         for (const n of names) this.#retiring.add(n);
-        this.#log(`adaptive: retiring ${names.join(', ')} (${decision.reason})`);
+        this.#log.info(`retiring ${names.join(', ')}`, { reason: decision.reason });
         // Retirement moves data and takes a while; the loop goes on meanwhile.
         void this.#target
           .retireWorkers(names)
           .then(async (retired) => {
             const kept = names.filter((n) => !retired.includes(n));
-            if (kept.length > 0) this.#log(`adaptive: keeping ${kept.join(', ')}: their retirement was given up, so their data stays with them`);
+            if (kept.length > 0) this.#log.warn(`keeping ${kept.join(', ')}: their retirement was given up, so their data stays with them`);
             // Only the workers that left are stopped; a kept one goes on holding its data.
             if (retired.length > 0) await this.#backend.scaleDown(retired);
           })
           .catch((error: unknown) => {
-            this.#log(`adaptive: retiring ${names.join(', ')} failed: ${error instanceof Error ? error.message : String(error)}`);
+            this.#log.error(`retiring ${names.join(', ')} failed`, { reason: error instanceof Error ? error.message : String(error) });
           })
           .finally(() => {
             for (const n of names) this.#retiring.delete(n);

@@ -35,13 +35,25 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError as CommanderArgumentError, Option } from 'commander';
 import { isLoopback } from '../comm/http.js';
-import { TesseraError } from '../errors.js';
+import { InvariantError, TesseraError } from '../errors.js';
 import { Scheduler } from '../process/scheduler.js';
 import { leaveAtLifetime, parseLifetime } from '../worker/lifetime.js';
 import { parseBytes } from '../worker/options.js';
 import { Worker } from '../worker/worker.js';
 
-const program = new Command('tessera').description('Tessera: parallel and distributed computing for TypeScript');
+const program = new Command('tessera')
+  .description('Tessera: parallel and distributed computing for TypeScript')
+  .version(packageVersion(), '-V, --version', 'print the version');
+
+/** The version in the package.json beside dist/ (or src/). */
+function packageVersion(): string {
+  try {
+    const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+    return (JSON.parse(text) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
 
 function fractionOrFalse(name: string): (value: string) => number | false {
   return (value) => {
@@ -264,6 +276,7 @@ async function importPreload(name: string, role: Role): Promise<Preload> {
   }
   const preload: Preload = { name, module, options: preloadOptions(name, module.options) };
   imported.set(name, preload);
+  process.stderr.write(`tessera ${role}: loaded preload module ${name}\n`);
   return preload;
 }
 
@@ -424,7 +437,9 @@ const schedulerCommand = program
     });
     // The address is the first line on stdout, so scripts can read it; the dashboard next.
     process.stdout.write(`${scheduler.address}\n`);
-    if (scheduler.dashboardLink !== undefined) process.stdout.write(`dashboard: ${scheduler.dashboardLink}\n`);
+    // With a token, the link carries it (as Jupyter's does): opening it once sets a cookie
+    // and takes the token out of the address bar.
+    if (scheduler.dashboardLink !== undefined) process.stdout.write(`dashboard: ${linkWithToken(scheduler.dashboardLink, token)}\n`);
     try {
       await runSetups(preloads, scheduler, 'scheduler', opts, { token });
     } catch (error) {
@@ -439,6 +454,13 @@ const schedulerCommand = program
     });
   });
 
+function linkWithToken(link: string, token: string | undefined): string {
+  if (token === undefined) return link;
+  const url = new URL(link);
+  url.searchParams.set('token', token);
+  return url.href;
+}
+
 // ---- tessera worker ----
 
 interface WorkerFlags extends TlsFlags {
@@ -451,6 +473,7 @@ interface WorkerFlags extends TlsFlags {
   readonly name?: string;
   readonly host?: string;
   readonly listen: boolean;
+  readonly connectTimeout?: number;
   readonly metrics: boolean;
   readonly metricsPort?: number;
   readonly lifetime?: number;
@@ -471,6 +494,7 @@ const workerCommand = program
   .option('--name <name>', 'name of the worker')
   .option('--host <host>', 'interface to listen on for peers and metrics (default: the one that reaches the scheduler)')
   .option('--no-listen', 'accept no connections; data travels through the scheduler')
+  .option('--connect-timeout <ms>', 'how long to keep trying to reach the scheduler (default 30000)', integer('--connect-timeout', 1))
   .option('--metrics-port <port>', 'port of GET /metrics and /health (default 0: any free port)', integer('--metrics-port', 0, 65535))
   .option('--no-metrics', 'serve no /metrics or /health')
   .option('--lifetime <duration>', "leave after this long, handing results over first, such as '25m' (a batch job's walltime less a margin)", duration('--lifetime'))
@@ -499,6 +523,7 @@ const workerCommand = program
       ...(opts.spillDirectory === undefined ? {} : { spillDirectory: opts.spillDirectory }),
       ...(opts.name === undefined ? {} : { name: opts.name }),
       ...(opts.host === undefined ? {} : { host: opts.host }),
+      ...(opts.connectTimeout === undefined ? {} : { connectTimeout: opts.connectTimeout }),
     });
     process.stdout.write(`${worker.id}\n`);
     if (worker.metricsLink !== null) process.stdout.write(`metrics: ${worker.metricsLink}\n`);
@@ -537,7 +562,10 @@ async function main(argv: readonly string[]): Promise<void> {
 }
 
 main(process.argv).catch((error: unknown) => {
-  const text = error instanceof CliError ? error.message : errorText(error);
+  // Tessera's own errors say what went wrong in their message (a scheduler that cannot be
+  // reached, a refused token, a port in use): one line. Anything else is a bug: its stack.
+  const expected = error instanceof TesseraError && !(error instanceof InvariantError);
+  const text = expected ? error.message : errorText(error);
   process.stderr.write(`tessera: ${text}\n`);
   process.exit(1);
 });

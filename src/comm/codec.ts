@@ -163,6 +163,25 @@ addExtension({
   read: (datum: unknown) => readError(datum),
 });
 
+// msgpackr decodes its own Error extension (0x65) by default, which our encoder never
+// writes: through it a peer could hand over Errors whose name is not a string (or boxed
+// primitives). Inside our decode() it is refused; elsewhere in the process (msgpackr is
+// shared) it behaves as msgpackr's own.
+const MSGPACKR_ERROR = 0x65;
+const BUILTIN_ERRORS: Readonly<Record<string, ErrorConstructor>> = { Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError };
+addExtension({
+  type: MSGPACKR_ERROR,
+  read: (datum: unknown) => {
+    if (decodingFrames !== null) throw new MalformedFrameError('an error in msgpackr\'s own extension (0x65); Tessera sends errors as extension 22');
+    const [name, message, cause] = Array.isArray(datum) ? (datum as unknown[]) : [];
+    const Ctor = typeof name === 'string' ? BUILTIN_ERRORS[name] : undefined;
+    if (Ctor !== undefined) return new Ctor(String(message), { cause });
+    const error = new Error(String(message), { cause });
+    error.name = String(name);
+    return error;
+  },
+});
+
 const packr = new Packr({
   structuredClone: false,
   // Records (shared structures) would tie a message to state kept by one peer's decoder.

@@ -68,9 +68,9 @@ export async function attachDashboard(server: SchedulerServer, options: AttachDa
       counters.taskDurationCount++;
       stream.record({ key: t.key, prefix: keyPrefix(t.key), worker: t.worker.name, thread: t.thread, start: t.start, stop: t.stop, kind: 'compute' });
     },
-    taskErred: (key, worker, _error, now) => {
+    taskErred: (t) => {
       counters.tasksErredTotal++;
-      stream.record({ key, prefix: keyPrefix(key), worker: worker.name, start: now, stop: now, kind: 'error' });
+      stream.record({ key: t.key, prefix: keyPrefix(t.key), worker: t.worker.name, thread: t.thread, start: t.start, stop: t.stop, kind: 'error' });
     },
     dataMoved: (key, nbytes, to, now) => {
       counters.transfersTotal++;

@@ -27,6 +27,11 @@ export type FromThread =
       /** When the batch started, in ms since the epoch (each thread has its own performance clock). */
       readonly startedAt: number;
       readonly elapsedMs: number;
+      /**
+       * Each node's own start and end, in ms since the epoch: [start0, end0, start1, end1, …]
+       * in the order the nodes were sent, so a batch's slow task is told from its fast ones.
+       */
+      readonly times: readonly number[];
     }
   | { readonly op: 'task-failed'; readonly id: number; readonly key: string; readonly error: RemoteError }
   | { readonly op: 'unportable'; readonly id: number; readonly key: string; readonly path: string; readonly reason: string }

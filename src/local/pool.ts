@@ -10,6 +10,70 @@ export interface Job {
   readonly fns: readonly FnRef[];
   readonly inputs: readonly (readonly [string, unknown])[];
   readonly transfer: readonly ArrayBuffer[];
+  /** Lets the sender take back nodes the thread has not started; without it the thread runs them all. */
+  readonly claim?: JobClaim;
+}
+
+/** Jobs with more nodes than this run whole: a claim word holds 16-bit counts. */
+export const MAX_CLAIMABLE = 0xffff;
+
+/**
+ * The word a thread and the sender share for one job: how many of its nodes the thread has
+ * started (low 16 bits) and how many it may start (high 16 bits). The thread claims each
+ * node with a compare-and-swap before running it, so the sender can lower the end — take
+ * back the tail for an idle thread — without ever racing a node the thread has begun.
+ */
+export class JobClaim {
+  #cells: Int32Array | undefined;
+  #slot = 0;
+  #end: number;
+  #queued: () => boolean = () => true;
+
+  constructor(nodes: number) {
+    if (nodes > MAX_CLAIMABLE) throw new RangeError(`a claimable job has at most ${MAX_CLAIMABLE} nodes, got ${nodes}`);
+    this.#end = nodes;
+  }
+
+  /** Nodes the thread may run: all of them unless the tail was taken back. Final once the job has replied. */
+  get end(): number {
+    return this.#end;
+  }
+
+  /** Nodes the thread has started (or finished); 0 while the job waits in the pool's queue. */
+  get started(): number {
+    return this.#cells === undefined ? 0 : Atomics.load(this.#cells, this.#slot) & 0xffff;
+  }
+
+  /** Whether the job waits behind another job on its thread (or in the pool's queue). */
+  get queued(): boolean {
+    return this.#queued();
+  }
+
+  /** Lowers the end to `cut`: true when no node at or after `cut` had been started. */
+  truncate(cut: number): boolean {
+    if (cut >= this.#end || cut < 0) return false;
+    const cells = this.#cells;
+    if (cells === undefined) {
+      this.#end = cut;
+      return true;
+    }
+    for (;;) {
+      const word = Atomics.load(cells, this.#slot);
+      if ((word & 0xffff) > cut) return false;
+      if (Atomics.compareExchange(cells, this.#slot, word, (cut << 16) | (word & 0xffff)) === word) {
+        this.#end = cut;
+        return true;
+      }
+    }
+  }
+
+  /** @internal The pool binds the claim to a thread's slot as it sends the job. */
+  bind(cells: Int32Array, slot: number, queued: () => boolean): void {
+    this.#cells = cells;
+    this.#slot = slot;
+    this.#queued = queued;
+    Atomics.store(cells, slot, this.#end << 16);
+  }
 }
 
 /** A thread's reply, with which of the pool's threads (0 to size - 1) ran the job. */
@@ -26,6 +90,8 @@ interface Pending {
 // Two batches per thread: the next is already there when the current one ends. Only jobs
 // of one owner share a thread this way, so that aborting an owner (which terminates its
 // threads) never takes another owner's job, whose moved buffers could not be sent again.
+// Each job in flight on a thread has one claim word; the thread replies in order, so the
+// k-th job sent to a thread uses word k % PIPELINE on both sides.
 const PIPELINE = 2;
 
 type PoolState = 'open' | 'closing' | 'closed';
@@ -48,6 +114,13 @@ export class ThreadPool {
 
   get state(): PoolState {
     return this.#state;
+  }
+
+  /** Threads with nothing to run, counting those not started yet. */
+  get idleThreads(): number {
+    let idle = this.size - this.#threads.length;
+    for (const t of this.#threads) if (t.inFlight.size === 0) idle++;
+    return idle;
   }
 
   /** Runs a job on the least busy thread; `owner` groups jobs so `abort(owner)` can drop them. */
@@ -127,6 +200,10 @@ export class ThreadPool {
 
   #send(thread: PoolThread, pending: Pending): void {
     pending.id = this.#nextId++;
+    const slot = thread.sent % PIPELINE;
+    const { claim, nodes } = pending.job;
+    if (claim !== undefined) claim.bind(thread.claims, slot, () => thread.inFlight.keys().next().value !== pending.id);
+    else if (nodes.length <= MAX_CLAIMABLE) Atomics.store(thread.claims, slot, nodes.length << 16);
     const fns = pending.job.fns.filter((ref) => !thread.known.has(ref.id));
     for (const ref of fns) thread.known.add(ref.id);
     const message: ToThread = { op: 'run', id: pending.id, fns, nodes: pending.job.nodes, inputs: pending.job.inputs };
@@ -137,6 +214,7 @@ export class ThreadPool {
       pending.reject(error instanceof Error ? error : new Error(String(error)));
       return;
     }
+    thread.sent++;
     if (thread.inFlight.size === 0) thread.worker.ref();
     thread.owner = pending.owner;
     thread.inFlight.set(pending.id, pending);
@@ -144,11 +222,12 @@ export class ThreadPool {
 
   #spawn(): PoolThread {
     const { code, tsx } = bootstrap();
-    const worker = new Worker(code, { eval: true, stdout: false, stderr: false, workerData: { tsx } });
+    const claims = new Int32Array(new SharedArrayBuffer(PIPELINE * Int32Array.BYTES_PER_ELEMENT));
+    const worker = new Worker(code, { eval: true, stdout: false, stderr: false, workerData: { tsx, claims } });
     // The lowest slot free: a thread that replaces a lost one takes its place.
     let index = 0;
     while (this.#threads.some((t) => t.index === index)) index++;
-    const thread: PoolThread = { worker, index, known: new Set(), inFlight: new Map(), owner: undefined };
+    const thread: PoolThread = { worker, index, known: new Set(), inFlight: new Map(), owner: undefined, claims, sent: 0 };
     worker.unref();
     worker.on('message', (message: FromThread) => {
       const pending = thread.inFlight.get(message.id);
@@ -196,6 +275,10 @@ interface PoolThread {
   readonly inFlight: Map<number, Pending>;
   /** Whose jobs are in flight (one owner at a time). */
   owner: object | undefined;
+  /** One claim word per job in flight (see JobClaim), shared with the thread. */
+  readonly claims: Int32Array;
+  /** Jobs sent so far: the next one uses claim word `sent % PIPELINE`. */
+  sent: number;
 }
 
 interface Bootstrap {

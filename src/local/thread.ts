@@ -8,27 +8,45 @@ import { UnserializableError, describeError } from '../errors.js';
 import { FunctionCache } from '../functions/load.js';
 import { assertPortable, transferables } from '../serialize/check-value.js';
 import type { FromThread, ToThread } from './messages.js';
+import { MAX_CLAIMABLE } from './pool.js';
 import { StepFailure, isThenable, runChain } from './run-chain.js';
 
 const port = parentPort;
 if (port === null) throw new Error('tessera: thread.ts must run in a worker thread');
 
-const fns = new FunctionCache((workerData as { tsx?: string } | null)?.tsx);
+const data = workerData as { tsx?: string; claims: Int32Array };
+const fns = new FunctionCache(data.tsx);
+// One word per job in flight, shared with the pool (JobClaim in pool.ts): nodes started in
+// the low 16 bits, nodes this thread may start in the high 16. Jobs larger than that run whole.
+const claims = data.claims;
 
 // Batches run one after another, even when their tasks await: a thread is one slot of
 // concurrency, as a thread is in Dask. The next batch is already here when one ends.
 let queue: Promise<void> = Promise.resolve();
+let received = 0;
 port.on('message', (message: ToThread) => {
-  // One kind of message today; the union leaves room for more.
-  queue = queue.then(() => run(message));
+  // One kind of message today; the union leaves room for more. Jobs use the claim words in
+  // the order they arrive, as the pool assigns them.
+  const slot = received++ % claims.length;
+  queue = queue.then(() => run(message, slot));
 });
+
+/** Takes node k of the job in `slot`; false when the sender took it back for another thread. */
+function claim(slot: number, k: number): boolean {
+  for (;;) {
+    const word = Atomics.load(claims, slot);
+    if (k >= word >>> 16) return false;
+    if (Atomics.compareExchange(claims, slot, word, (word + 1) | 0) === word) return true;
+  }
+}
 
 function reply(message: FromThread, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(message, transfer);
 }
 
-async function run(message: Extract<ToThread, { op: 'run' }>): Promise<void> {
+async function run(message: Extract<ToThread, { op: 'run' }>, slot: number): Promise<void> {
   const { id, nodes } = message;
+  const claimable = nodes.length <= MAX_CLAIMABLE;
   const started = performance.now();
   try {
     for (const ref of message.fns) await fns.load(ref);
@@ -36,7 +54,14 @@ async function run(message: Extract<ToThread, { op: 'run' }>): Promise<void> {
     let deps: readonly string[] = [];
     const lookup = (dependency: number): unknown => local.get(deps[dependency]!);
     const results: unknown[] = [];
-    for (const node of nodes) {
+    const times: number[] = [];
+    const origin = performance.timeOrigin;
+    let ran = 0;
+    for (; ran < nodes.length; ran++) {
+      // The nodes after one taken back were taken back too: the sender cuts only tails.
+      if (claimable && !claim(slot, ran)) break;
+      const node = nodes[ran]!;
+      times.push(origin + performance.now());
       deps = node.steps[0]!.deps;
       let value = runChain(node.steps, node.stepKeys, (s) => fns.get(node.steps[s]!.fn), lookup);
       if (isThenable(value)) value = await value;
@@ -46,10 +71,25 @@ async function run(message: Extract<ToThread, { op: 'run' }>): Promise<void> {
         results.push(value);
       }
       local.set(key, value);
+      times.push(origin + performance.now());
+    }
+    if (ran < nodes.length) {
+      // A tail went to another thread: values it needs from the nodes run here go back too,
+      // after the others, in the order they ran (threads.ts expects exactly these).
+      const needed = new Set<string>();
+      for (let k = ran; k < nodes.length; k++) for (const dep of nodes[k]!.steps[0]!.deps) needed.add(dep);
+      for (let k = 0; k < ran; k++) {
+        const node = nodes[k]!;
+        const key = node.stepKeys[node.stepKeys.length - 1]!;
+        if (node.out || !needed.has(key)) continue;
+        const value = local.get(key);
+        assertPortable(value, key);
+        results.push(value);
+      }
     }
     const transfer: ArrayBuffer[] = [];
     for (const value of results) transferables(value, transfer);
-    reply({ op: 'done', id, results, startedAt: performance.timeOrigin + started, elapsedMs: performance.now() - started }, transfer);
+    reply({ op: 'done', id, results, startedAt: origin + started, elapsedMs: performance.now() - started, times }, transfer);
   } catch (error) {
     if (error instanceof StepFailure) {
       reply({ op: 'task-failed', id, key: error.key, error: describeError(error.error) });

@@ -18,6 +18,7 @@ import type { Dashboard } from '../dashboard/server.js';
 import { ClosedError } from '../errors.js';
 import type { SchedulerPlugin } from '../scheduler/plugin.js';
 import type { ResourceState } from '../lifecycle.js';
+import { defaultLogger, type LogSink } from '../log.js';
 import { checkOptions, optionNames } from '../options.js';
 import { SCHEDULER_SERVER_OPTIONS, SchedulerServer, type SchedulerServerOptions } from '../scheduler/server.js';
 import type { SchedulerSnapshot, StateCounts, TaskInfo } from '../scheduler/state.js';
@@ -35,11 +36,11 @@ const DASHBOARD_OPTIONS = optionNames<Exclude<SchedulerOptions['dashboard'], fal
 export class Scheduler implements AsyncDisposable {
   /** The scheduler's own server, for what the composed process does not forward. */
   readonly server: SchedulerServer;
-  readonly #log: (line: string) => void;
+  readonly #log: LogSink | undefined;
   #dashboard: Dashboard | undefined;
   #adaptive: { readonly loop: Adaptive; readonly detach: () => void } | undefined;
 
-  private constructor(server: SchedulerServer, log: (line: string) => void) {
+  private constructor(server: SchedulerServer, log: LogSink | undefined) {
     this.server = server;
     this.#log = log;
   }
@@ -48,9 +49,8 @@ export class Scheduler implements AsyncDisposable {
     checkOptions(options, [...SCHEDULER_SERVER_OPTIONS, 'dashboard'], 'Scheduler.start()');
     if (options.dashboard !== undefined && options.dashboard !== false) checkOptions(options.dashboard, DASHBOARD_OPTIONS, 'Scheduler.start(): options.dashboard');
     const { dashboard, ...serverOptions } = options;
-    const log = options.log ?? ((line: string) => process.stderr.write(`tessera scheduler: ${line}\n`));
-    const server = await SchedulerServer.start({ ...serverOptions, log });
-    const scheduler = new Scheduler(server, log);
+    const server = await SchedulerServer.start(serverOptions);
+    const scheduler = new Scheduler(server, options.log);
     if (dashboard !== false) {
       try {
         scheduler.#dashboard = await attachDashboard(server, {
@@ -162,7 +162,8 @@ export class Scheduler implements AsyncDisposable {
       },
       backend,
       options,
-      this.#log,
+      // The scheduler's log, as the 'adaptive' component (pino's default when none was given).
+      this.#log ?? defaultLogger(),
     );
     const detach = server.addPlugin({
       name: 'adaptive',

@@ -149,7 +149,15 @@ export type WorkerToScheduler =
       /** The worker thread (0 to nthreads - 1) that ran each, for the task stream's rows. */
       readonly threads: readonly number[];
     }
-  | { readonly op: 'task-erred'; readonly key: string; readonly error: TaskErrorInfo }
+  | {
+      readonly op: 'task-erred';
+      readonly key: string;
+      readonly error: TaskErrorInfo;
+      /** When it ran, on the worker's clock, when it ran at all (see tasks-finished). */
+      readonly startedAt?: number;
+      readonly finishedAt?: number;
+      readonly thread?: number;
+    }
   | { readonly op: 'add-keys'; readonly keys: readonly string[] }
   | { readonly op: 'missing-data'; readonly key: string; readonly from: string }
   | { readonly op: 'heartbeat'; readonly memory: WorkerMemory }

@@ -5,6 +5,7 @@
  */
 import type { Connection } from '../comm/index.js';
 import { ProtocolError } from '../errors.js';
+import type { Log } from '../log.js';
 import type { ClientToScheduler, SchedulerToClient, SchedulerToWorker, WireComputeTask, WorkerToScheduler } from '../protocol/messages.js';
 import type { TaskSpec } from '../protocol/task-spec.js';
 import type { SchedulerCommand } from './events.js';
@@ -122,7 +123,7 @@ function toClients(ctx: DispatchContext, ids: readonly string[], message: Schedu
 }
 
 /** Sends every outbox, in order, and empties it. */
-export function flushOutboxes(workers: Iterable<WorkerEntry>, clients: Iterable<ClientEntry>, log: (line: string) => void): void {
+export function flushOutboxes(workers: Iterable<WorkerEntry>, clients: Iterable<ClientEntry>, log: Log): void {
   for (const w of workers) {
     if (w.outbox.length === 0) continue;
     const outbox = w.outbox;
@@ -138,11 +139,11 @@ export function flushOutboxes(workers: Iterable<WorkerEntry>, clients: Iterable<
 }
 
 /** A peer that vanished mid-turn is noticed by its close handler; sending to it is moot. */
-function sendQuietly<M extends { op: string }>(conn: Connection<M>, message: M, log: (line: string) => void): void {
+function sendQuietly<M extends { op: string }>(conn: Connection<M>, message: M, log: Log): void {
   if (conn.state !== 'open') return;
   try {
     conn.send(message);
   } catch (error) {
-    log(`could not send '${message.op}' to ${conn.remoteAddress}: ${error instanceof Error ? error.message : String(error)}`);
+    log.warn('could not send a message', { op: message.op, peer: conn.remoteAddress, reason: error instanceof Error ? error.message : String(error) });
   }
 }

@@ -13,6 +13,7 @@
  * Times are milliseconds on the scheduler's clock (`performance.now()` of its process);
  * task times reported by workers are moved onto it.
  */
+import type { Log } from '../log.js';
 import type { ScalingHistory } from '../protocol/scaling.js';
 import type { TaskErrorInfo } from '../protocol/messages.js';
 
@@ -23,6 +24,16 @@ export interface WorkerInfo {
 }
 
 export type RemoveReason = 'lost' | 'retired' | 'closed';
+
+/** A task that failed on a worker: where, and when it ran (start = stop when unknown). */
+export interface ErredTask {
+  readonly key: string;
+  readonly worker: WorkerInfo;
+  readonly error: TaskErrorInfo;
+  readonly thread: number;
+  readonly start: number;
+  readonly stop: number;
+}
 
 /** A task a worker finished: where, on which of its threads, and when. */
 export interface FinishedTask {
@@ -41,7 +52,7 @@ export interface SchedulerPlugin {
   removeWorker?(worker: WorkerInfo, reason: RemoveReason, now: number): void;
   /** Once per finished task, in the order the worker reported them. */
   taskFinished?(task: FinishedTask): void;
-  taskErred?(key: string, worker: WorkerInfo, error: TaskErrorInfo, now: number): void;
+  taskErred?(task: ErredTask): void;
   /** A worker fetched `key` (of `nbytes`) from a peer. */
   dataMoved?(key: string, nbytes: number, to: WorkerInfo, now: number): void;
   /** A client submitted work, or data waits for a first worker: capacity may be wanted now. */
@@ -62,9 +73,9 @@ type HookName = Exclude<keyof SchedulerPlugin, 'name' | 'scalingHistory' | 'clos
 /** The registered plugins; calls each hook on each, catching what they throw. */
 export class PluginSet {
   readonly #plugins: SchedulerPlugin[] = [];
-  readonly #log: (line: string) => void;
+  readonly #log: Log;
 
-  constructor(log: (line: string) => void) {
+  constructor(log: Log) {
     this.#log = log;
   }
 
@@ -89,7 +100,7 @@ export class PluginSet {
       try {
         fn.apply(p, args);
       } catch (error) {
-        this.#log(`plugin ${p.name ?? '(unnamed)'} failed in ${hook}: ${error instanceof Error ? error.message : String(error)}`);
+        this.#log.error('a plugin failed', { plugin: p.name ?? '(unnamed)', hook, reason: error instanceof Error ? error.message : String(error) });
       }
     }
   }
@@ -100,7 +111,7 @@ export class PluginSet {
         const h = p.scalingHistory?.(since);
         if (h !== undefined) return h;
       } catch (error) {
-        this.#log(`plugin ${p.name ?? '(unnamed)'} failed in scalingHistory: ${error instanceof Error ? error.message : String(error)}`);
+        this.#log.error('a plugin failed', { plugin: p.name ?? '(unnamed)', hook: 'scalingHistory', reason: error instanceof Error ? error.message : String(error) });
       }
     }
     return undefined;
@@ -112,7 +123,7 @@ export class PluginSet {
       try {
         await p.close?.();
       } catch (error) {
-        this.#log(`plugin ${p.name ?? '(unnamed)'} failed in close: ${error instanceof Error ? error.message : String(error)}`);
+        this.#log.error('a plugin failed', { plugin: p.name ?? '(unnamed)', hook: 'close', reason: error instanceof Error ? error.message : String(error) });
       }
     }
   }

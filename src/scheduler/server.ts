@@ -19,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { type Connection, type Hello, listen, type Server, type ServerTlsOptions } from '../comm/index.js';
 import { InvalidArgumentError, ProtocolError } from '../errors.js';
 import { attemptAll, holdOpen, Resource } from '../lifecycle.js';
+import { checkLogSink, createLog, type Log, type LogSink } from '../log.js';
 import { checkOptions, optionNames } from '../options.js';
 import {
   type ClientToScheduler,
@@ -51,7 +52,7 @@ export interface SchedulerServerOptions {
   /** Options of the state machine (saturation, allowedFailures, …). */
   readonly state?: SchedulerStateOptions;
   /** Where refused peers and other trouble are reported. Default: stderr. */
-  readonly log?: (line: string) => void;
+  readonly log?: LogSink;
   /**
    * Whether its sockets keep the process alive (default true). A scheduler embedded in a
    * user's script (a LocalCluster's) passes false, so the script ends when its work does.
@@ -68,7 +69,7 @@ export class SchedulerServer extends Resource {
   readonly address: string;
   readonly #server: Server<WorkerToScheduler | SchedulerToWorker | ClientToScheduler | SchedulerToClient>;
   readonly #state: SchedulerState;
-  readonly #log: (line: string) => void;
+  readonly #log: Log;
   readonly #workers = new Map<string, WorkerEntry>();
   readonly #clients = new Map<string, ClientEntry>();
   readonly #functions = new FunctionShipping();
@@ -86,7 +87,7 @@ export class SchedulerServer extends Resource {
     functions: this.#functions,
     stimulus: '',
     retireAborted: (worker, reason) => {
-      this.#log(`retiring ${worker} was given up: ${reason}`);
+      this.#log.warn('retirement given up; the worker stays, with its data', { worker, reason });
       this.#departed(worker, false);
     },
   };
@@ -97,7 +98,7 @@ export class SchedulerServer extends Resource {
     server: Server<WorkerToScheduler | SchedulerToWorker | ClientToScheduler | SchedulerToClient>,
     state: SchedulerState,
     tickInterval: number,
-    log: (line: string) => void,
+    log: Log,
   ) {
     super('the scheduler');
     this.#server = server;
@@ -135,8 +136,8 @@ export class SchedulerServer extends Resource {
     if (typeof tickInterval !== 'number' || !(tickInterval >= 1)) {
       throw new InvalidArgumentError(`options.tickInterval must be a number of milliseconds >= 1, got ${String(tickInterval)}`);
     }
-    if (options.log !== undefined && typeof options.log !== 'function') throw new InvalidArgumentError('options.log must be a function');
-    const log = options.log ?? ((line: string) => process.stderr.write(`tessera scheduler: ${line}\n`));
+    checkLogSink(options.log, 'SchedulerServer.start()');
+    const log = createLog('scheduler', options.log);
     const state = new SchedulerState(options.state ?? {});
     const started: { scheduler?: SchedulerServer } = {};
     const server = await listen<WorkerToScheduler | SchedulerToWorker | ClientToScheduler | SchedulerToClient>({
@@ -154,8 +155,8 @@ export class SchedulerServer extends Resource {
         }
         started.scheduler.#accept(conn, hello);
       },
-      onRefused: ({ remoteAddress, error }) => log(`refused ${remoteAddress}: ${error.message}`),
-      onError: (error) => log(`error: ${error.message}`),
+      onRefused: ({ remoteAddress, error }) => log.warn('refused a peer', { peer: remoteAddress, reason: error.message }),
+      onError: (error) => log.error(error.message),
     });
     const scheduler = new SchedulerServer(server, state, tickInterval, log);
     started.scheduler = scheduler;
@@ -229,7 +230,7 @@ export class SchedulerServer extends Resource {
     this.#apply({ op: 'restart', now: performance.now() });
     const silent = await holdOpen(this.#requests.restart([...this.#workers.keys()], 30_000));
     for (const id of silent) {
-      this.#log(`worker ${id} did not restart within 30 s; it is removed`);
+      this.#log.warn('worker did not restart within 30 s; it is removed', { worker: id });
       this.#workers.get(id)?.conn.destroy();
     }
   }
@@ -336,7 +337,7 @@ export class SchedulerServer extends Resource {
         this.#acceptClient(conn as ClientConn);
         return;
       default:
-        this.#log(`refused ${conn.remoteAddress}: unknown role '${hello.role}'`);
+        this.#log.warn('refused a peer', { peer: conn.remoteAddress, reason: `unknown role '${hello.role}'` });
         conn.destroy();
     }
   }
@@ -354,7 +355,8 @@ export class SchedulerServer extends Resource {
     });
     conn.onClose((reason) => {
       if (entry === undefined) return;
-      if (reason.kind === 'error' && entry.leaving === 'lost') this.#log(`lost worker ${entry.id}: ${reason.error.message}`);
+      if (entry.leaving === 'lost') this.#log.warn('lost worker', { worker: entry.id, name: entry.name, reason: reason.kind === 'error' ? reason.error.message : 'its connection closed without a goodbye' });
+      else this.#log.info(entry.leaving === 'retired' ? 'worker retired' : 'worker left', { worker: entry.id, name: entry.name });
       this.#dropWorker(entry);
     });
   }
@@ -376,6 +378,7 @@ export class SchedulerServer extends Resource {
     this.#workers.set(id, entry);
     conn.send({ op: 'registered', id });
     const now = performance.now();
+    this.#log.info('worker joined', { worker: id, name: m.name, threads: m.nthreads });
     this.#apply({ op: 'add-worker', worker: id, name: m.name, nthreads: m.nthreads, memoryLimit: m.memoryLimit, now });
     this.#plugins.call('addWorker', entry, now);
     for (const waiter of this.#workerWaiters.splice(0)) waiter();
@@ -423,7 +426,19 @@ export class SchedulerServer extends Resource {
       }
       case 'task-erred': {
         const now = performance.now();
-        this.#plugins.call('taskErred', m.key, entry, m.error, now);
+        const info = this.#state.taskInfo(m.key);
+        if (info !== undefined && info.retries > 0 && info.processingOn === worker) {
+          this.#log.info('task failed; trying again', { key: m.key, worker: entry.name, triesLeft: info.retries - 1, error: `${m.error.name}: ${m.error.message}` });
+        }
+        if (this.#plugins.has('taskErred')) {
+          // When the worker says when it ran, that; else since the scheduler thinks it started.
+          const { startedAt, finishedAt } = m;
+          const ran = startedAt !== undefined && finishedAt !== undefined;
+          const estimated = info !== undefined && Number.isFinite(info.startedAt) ? info.startedAt : now;
+          const start = ran ? startedAt + entry.clockOffset : estimated;
+          const stop = ran ? finishedAt + entry.clockOffset : now;
+          this.#plugins.call('taskErred', { key: m.key, worker: entry, error: m.error, thread: m.thread ?? 0, start, stop });
+        }
         this.#apply({ op: 'task-erred', worker, key: m.key, error: m.error, now });
         return;
       }

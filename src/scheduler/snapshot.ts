@@ -56,6 +56,8 @@ export interface TaskInfo {
   readonly dependents: readonly string[];
   readonly whoHas: readonly string[];
   readonly processingOn: string | null;
+  /** When it started running, on the scheduler's clock (as reported or estimated); NaN when not running. */
+  readonly startedAt: number;
   readonly nbytes: number;
   readonly wantedBy: readonly string[];
   /** Workers (ids or names) it may run on; empty when any will do. */

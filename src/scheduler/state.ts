@@ -329,6 +329,7 @@ export class SchedulerState {
       dependents: ts.dependents.filter((d) => d.state !== FORGOTTEN).map((d) => d.key),
       whoHas: ts.whoHas === null ? [] : ts.whoHas.map((w) => w.id),
       processingOn: ts.processingOn === null ? null : ts.processingOn.id,
+      startedAt: ts.processingOn === null ? Number.NaN : ts.startedAt,
       nbytes: ts.nbytes,
       wantedBy: ts.wantedBy === null ? [] : [...ts.wantedBy],
       restrictions: ts.restrictions ?? [],

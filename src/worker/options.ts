@@ -50,6 +50,12 @@ export interface WorkerOptions {
   readonly connectTimeout?: number;
   /** Where trouble is reported. Default: stderr. */
   readonly log?: (line: string) => void;
+  /**
+   * Check the task bookkeeping's invariants after every event (slow; for tests and
+   * debugging). Default: on when the environment has TESSERA_VALIDATE=1, so the workers a
+   * cluster starts can be checked too.
+   */
+  readonly validate?: boolean;
 }
 
 /** A worker's TLS material: a certificate and key to serve with, and a CA to trust. */
@@ -77,6 +83,7 @@ export interface ResolvedWorkerOptions {
   readonly heartbeatInterval: number;
   readonly connectTimeout: number;
   readonly log: (line: string) => void;
+  readonly validate: boolean;
 }
 
 export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOptions {
@@ -124,7 +131,26 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
   }
   if (options.log !== undefined && typeof options.log !== 'function') throw new InvalidArgumentError('options.log must be a function');
   const log = options.log ?? ((line: string) => process.stderr.write(`tessera worker ${name}: ${line}\n`));
-  return { scheduler, token, tls: options.tls, nthreads, memoryLimit, memoryTarget, memoryPause, spillDirectory: options.spillDirectory, name, listen, host: options.host, metricsPort, heartbeatInterval, connectTimeout, log };
+  if (options.validate !== undefined && typeof options.validate !== 'boolean') throw new InvalidArgumentError('options.validate must be a boolean');
+  const validate = options.validate ?? process.env['TESSERA_VALIDATE'] === '1';
+  return {
+    scheduler,
+    token,
+    tls: options.tls,
+    nthreads,
+    memoryLimit,
+    memoryTarget,
+    memoryPause,
+    spillDirectory: options.spillDirectory,
+    name,
+    listen,
+    host: options.host,
+    metricsPort,
+    heartbeatInterval,
+    connectTimeout,
+    log,
+    validate,
+  };
 }
 
 const UNITS: Record<string, number> = {

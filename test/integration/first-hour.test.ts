@@ -191,3 +191,45 @@ void describe('scatter with nowhere to go', () => {
     }
   });
 });
+
+void describe('the command and the cluster as a Dask user expects them', () => {
+  void test('tessera --version, and a dashboard link that carries the token', async () => {
+    const { spawn } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+    const version = await new Promise<string>((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', cli, '--version'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+      child.on('close', () => resolve(out.trim()));
+    });
+    assert.match(version, /^\d+\.\d+\.\d+/);
+    const child = spawn(process.execPath, ['--import', 'tsx', cli, 'scheduler', '--port', '0', '--dashboard-port', '0', '--token', 'open-sesame'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const link = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.setEncoding('utf8').on('data', (d: string) => {
+          out += d;
+          const line = out.split('\n').find((l) => l.startsWith('dashboard: '));
+          if (line !== undefined) resolve(line.slice('dashboard: '.length));
+        });
+        child.on('close', () => reject(new Error(`no dashboard line in ${out}`)));
+      });
+      assert.equal(new URL(link).searchParams.get('token'), 'open-sesame');
+      // Opening it once lets the page in (a cookie) and takes the token out of the address.
+      const page = await fetch(link, { redirect: 'manual' });
+      assert.equal(page.status, 303);
+      assert.match(page.headers.get('set-cookie') ?? '', /tessera_dashboard_token=/);
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
+
+  void test("a LocalCluster's workers share the machine's memory by their share of the cores", async () => {
+    const { availableParallelism, totalmem } = await import('node:os');
+    await using cluster = await LocalCluster.start({ workers: 1, threadsPerWorker: 1, dashboard: false, log: false });
+    const expected = Math.floor(totalmem() * Math.min(1, 1 / availableParallelism()));
+    const limit = cluster.scheduler.snapshot().workers[0]?.memoryLimit ?? 0;
+    assert.ok(Math.abs(limit - expected) < 1024 * 1024, `memory limit ${limit}, expected about ${expected}`);
+  });
+});

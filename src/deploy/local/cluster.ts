@@ -10,11 +10,12 @@
  * ```
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, WorkerStartError } from '../../errors.js';
 import { closeAtExit, holdOpen, Resource } from '../../lifecycle.js';
 import { checkOptions, optionNames } from '../../options.js';
+import { checkLogSink, createLog, type Log, type LogSink } from '../../log.js';
 import type { ClusterBackend } from '../../adaptive/backend.js';
 import type { Adaptive } from '../../adaptive/loop.js';
 import type { AdaptiveInput } from '../../adaptive/policy.js';
@@ -25,7 +26,10 @@ export interface LocalClusterOptions {
   readonly workers?: number;
   /** Threads per worker. Default 1. */
   readonly threadsPerWorker?: number;
-  /** Per worker: bytes or '2GB'. Default: the machine's memory. */
+  /**
+   * Per worker: bytes or '2GB'. Default: the machine's memory times the worker's share of
+   * the cores (threadsPerWorker / cores, at most 1), as Dask's 'auto'.
+   */
   readonly memoryLimit?: number | string;
   /** Per worker, fraction of memoryLimit past which results spill to disk (default 0.6; false: never). */
   readonly memoryTarget?: number | false;
@@ -42,8 +46,11 @@ export interface LocalClusterOptions {
   readonly scheduler?: SchedulerOptions['state'];
   /** Milliseconds a worker has to start and register. Default 60 000. */
   readonly startTimeout?: number;
-  /** Where the scheduler reports adaptive decisions and trouble. Default: stderr. */
-  readonly log?: (line: string) => void;
+  /**
+   * Where the scheduler, the adaptive loop and the cluster tell what happens: a pino logger,
+   * a function taking readable lines, or false. Default: readable lines on stderr.
+   */
+  readonly log?: LogSink;
   /** The scheduler's dashboard: default on 127.0.0.1:8787 (a free port if taken); false: off. */
   readonly dashboard?: SchedulerOptions['dashboard'];
 }
@@ -76,6 +83,7 @@ export class LocalCluster extends Resource implements ClusterBackend {
   readonly #memoryLimit: number | string | undefined;
   readonly #memoryFlags: readonly string[];
   readonly #startTimeout: number;
+  readonly #log: Log;
   readonly #procs: WorkerProcess[] = [];
   #nextName = 0;
   /** Workers asked for by scaleUp and not yet started. */
@@ -89,8 +97,10 @@ export class LocalCluster extends Resource implements ClusterBackend {
     memoryLimit: number | string | undefined,
     memoryFlags: readonly string[],
     startTimeout: number,
+    log: Log,
   ) {
     super('the cluster');
+    this.#log = log;
     this.#memoryFlags = memoryFlags;
     this.#scheduler = scheduler;
     this.address = scheduler.address;
@@ -102,6 +112,7 @@ export class LocalCluster extends Resource implements ClusterBackend {
 
   static async start(options: LocalClusterOptions = {}): Promise<LocalCluster> {
     checkOptions(options, LOCAL_CLUSTER_OPTIONS, 'LocalCluster.start()');
+    checkLogSink(options.log, 'LocalCluster.start()');
     const workers = options.workers ?? Math.min(4, availableParallelism());
     if (!Number.isInteger(workers) || workers < 0) throw new InvalidArgumentError(`options.workers must be a non-negative integer, got ${String(workers)}`);
     const threadsPerWorker = options.threadsPerWorker ?? 1;
@@ -134,7 +145,10 @@ export class LocalCluster extends Resource implements ClusterBackend {
       }
       memoryFlags.push(flag, String(value));
     }
-    const cluster = new LocalCluster(scheduler, token, threadsPerWorker, options.memoryLimit, memoryFlags, startTimeout);
+    // As Dask's 'auto': each worker gets the machine's memory in proportion to its threads'
+    // share of the cores, so the bars of 'memory per worker' mean something.
+    const memoryLimit = options.memoryLimit ?? Math.floor(totalmem() * Math.min(1, threadsPerWorker / availableParallelism()));
+    const cluster = new LocalCluster(scheduler, token, threadsPerWorker, memoryLimit, memoryFlags, startTimeout, createLog('cluster', options.log));
     closeAtExit(cluster);
     try {
       await cluster.scale(workers);
@@ -215,7 +229,7 @@ export class LocalCluster extends Resource implements ClusterBackend {
       // A worker that never registers is stopped; the adaptive loop asks again later.
       this.#waitRegistered(proc)
         .catch((error: unknown) => {
-          process.stderr.write(`tessera: ${error instanceof Error ? error.message : String(error)}\n`);
+          this.#log.warn('a worker did not start; the adaptive loop will ask again', { reason: error instanceof Error ? error.message : String(error) });
         })
         .finally(() => {
           this.#startQueued();

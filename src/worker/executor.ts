@@ -1,0 +1,134 @@
+/**
+ * Runs the worker's batches on its pool of threads: gathers their inputs from the data
+ * store (reading spilled ones back), the functions they name (writing bundled modules
+ * where threads can import them), and turns a thread's answer into the event the core
+ * expects. I/O only; what runs when is the core's to say.
+ */
+import { BundleError } from '../functions/bundle.js';
+import { BundleCache } from '../functions/bundle-cache.js';
+import type { FnRef } from '../functions/fn-ref.js';
+import { ThreadPool } from '../local/pool.js';
+import { describeError, ProtocolError, UnserializableError } from '../errors.js';
+import { BUNDLE_SCHEME } from '../protocol/messages.js';
+import type { WireNode } from '../protocol/task-spec.js';
+import type { DataStore } from './data-store.js';
+import type { ExecuteTask, WorkerEvent } from './events.js';
+
+// This process's clock starts here, in ms since the epoch (read once: it never changes).
+const TIME_ORIGIN = performance.timeOrigin;
+
+/** What became of a batch, as the core hears it. */
+export type BatchEvent = Extract<WorkerEvent, { op: 'batch-done' | 'batch-task-failed' | 'batch-thread-died' | 'batch-unrunnable' }>;
+
+export class Executor {
+  readonly #pool: ThreadPool;
+  readonly #data: DataStore;
+  readonly #fns = new Map<string, FnRef>();
+  /** Bundled modules saved here: hash → file URL once written. */
+  readonly #modules = new Map<string, Promise<string>>();
+  readonly #bundles = new BundleCache();
+
+  constructor(nthreads: number, data: DataStore) {
+    this.#pool = new ThreadPool(nthreads);
+    this.#data = data;
+  }
+
+  loadFns(fns: readonly FnRef[]): void {
+    for (const fn of fns) this.#fns.set(fn.id, fn);
+  }
+
+  /**
+   * Writes a bundled module where the threads can import it, once per hash; the cache
+   * checks the code against its hash first. Batches that need it wait for the write.
+   */
+  saveModule(hash: string, code: Uint8Array): void {
+    if (this.#modules.has(hash)) return;
+    const saved = this.#bundles.put(hash, code);
+    // A refused or failed write surfaces as the task's error when a batch needs the module.
+    saved.catch(() => undefined);
+    this.#modules.set(hash, saved);
+  }
+
+  /** Runs `tasks` in order on one thread; never rejects: every outcome is an event. */
+  run(batch: number, tasks: readonly ExecuteTask[], inputKeys: readonly string[], owner: object): Promise<BatchEvent> {
+    const nodes: WireNode[] = [];
+    const fnIds = new Set<string>();
+    for (const t of tasks) {
+      const node = t.spec.node;
+      nodes.push(node.out ? node : { ...node, out: true });
+      for (const step of node.steps) fnIds.add(step.fn);
+    }
+    const inputs: [string, unknown][] = [];
+    const spilled: number[] = [];
+    for (const key of inputKeys) {
+      const held = this.#data.peek(key);
+      if (held === undefined) spilled.push(inputs.length);
+      inputs.push([key, held?.value]);
+    }
+    const fns: FnRef[] = [];
+    let bundled = false;
+    for (const id of fnIds) {
+      const fn = this.#fns.get(id);
+      if (fn === undefined) continue;
+      fns.push(fn);
+      if (fn.kind === 'module' && fn.url.startsWith(BUNDLE_SCHEME)) bundled = true;
+    }
+    const run = (): Promise<BatchEvent> =>
+      this.#pool.run({ nodes, fns, inputs, transfer: [] }, owner).then(
+        (reply): BatchEvent => {
+          const now = performance.now();
+          switch (reply.op) {
+            case 'done': {
+              // Each task's own times, measured in its thread (ms since the epoch), onto this process's clock.
+              const epoch = reply.times;
+              const times = new Array<number>(epoch.length);
+              for (let i = 0; i < epoch.length; i++) times[i] = epoch[i]! - TIME_ORIGIN;
+              return { op: 'batch-done', batch, thread: reply.thread, values: reply.results, times, now };
+            }
+            case 'task-failed':
+              return { op: 'batch-task-failed', batch, key: reply.key, error: { kind: 'task', ...reply.error, key: reply.key }, now };
+            case 'unportable': {
+              const e = new UnserializableError(reply.key, reply.path, reply.reason);
+              const error = { kind: 'unserializable', name: e.name, message: e.message, stack: '', key: reply.key, path: reply.path, reason: reply.reason } as const;
+              return { op: 'batch-task-failed', batch, key: reply.key, error, now };
+            }
+            default: {
+              const never: never = reply;
+              throw new ProtocolError(`unknown thread reply '${(never as { op: string }).op}'`);
+            }
+          }
+        },
+        (error: unknown): BatchEvent => ({ op: 'batch-thread-died', batch, message: describeError(error).message, now: performance.now() }),
+      );
+    // Inputs spilled to disk are read back, and bundles written, first; the common case
+    // stays synchronous.
+    if (spilled.length === 0 && !bundled) return run();
+    return Promise.all([
+      ...spilled.map(async (i) => {
+        const input = inputs[i]!;
+        input[1] = await this.#data.get(input[0]);
+      }),
+      ...fns.map(async (fn, i) => {
+        fns[i] = await this.#localRef(fn);
+      }),
+    ]).then(run, (error: unknown): BatchEvent => {
+      // A bundle that cannot be written or a spilled input that cannot be read: the tasks
+      // cannot run here, and saying so beats retrying forever.
+      const { name, message, stack } = describeError(error);
+      return { op: 'batch-unrunnable', batch, error: { name, message, stack }, now: performance.now() };
+    });
+  }
+
+  /** Stops the threads; batches still running end as lost. */
+  destroy(error: Error): void {
+    this.#pool.destroy(error);
+  }
+
+  /** A bundled module's functions are imported from the file it was saved to. */
+  async #localRef(fn: FnRef): Promise<FnRef> {
+    if (fn.kind !== 'module' || !fn.url.startsWith(BUNDLE_SCHEME)) return fn;
+    const saved = this.#modules.get(fn.url.slice(BUNDLE_SCHEME.length));
+    if (saved === undefined) throw new BundleError(fn.url, `module ${fn.url} for ${fn.name} never reached this worker`);
+    return { ...fn, url: await saved };
+  }
+}
