@@ -272,9 +272,6 @@ const RESERVED_DIRECTIVES: readonly (readonly [RegExp, string])[] = [
   [/^(-c|--cpus-per-task)(=|\s|$)/, 'use the cores option: the worker runs as many threads'],
   [/^--mem(=|\s|$)/, 'use the memory option: the worker keeps within it'],
   [/^(-t|--time)(=|\s|$)/, "use the walltime option: the workers' lifetime follows it"],
-  [/^(-p|--partition)(=|\s|$)/, 'use the partition option'],
-  [/^(-A|--account)(=|\s|$)/, 'use the account option'],
-  [/^(-q|--qos)(=|\s|$)/, 'use the qos option'],
   [/^--parsable(=|\s|$)/, 'the backend passes it on the command line'],
 ];
 
@@ -298,6 +295,10 @@ export function resolveJobOptions(options: SlurmJobOptions, where = 'options'): 
     }
     for (const [pattern, instead] of RESERVED_DIRECTIVES) {
       if (pattern.test(directive)) throw new InvalidArgumentError(`${where}.jobExtra[${i}] ${JSON.stringify(raw)} is set by the backend: ${instead}`);
+    }
+    // '--qos=short' here is as good as the qos option (dask-jobqueue users write it so); both at once is a contradiction.
+    for (const [pattern, name, value] of [[/^(-p|--partition)(=|\s|$)/, 'partition', partition], [/^(-A|--account)(=|\s|$)/, 'account', account], [/^(-q|--qos)(=|\s|$)/, 'qos', qos]] as const) {
+      if (pattern.test(directive) && value !== undefined) throw new InvalidArgumentError(`${where}.jobExtra[${i}] ${JSON.stringify(raw)} contradicts the ${name} option (${value}): give one of them`);
     }
     return directive;
   });

@@ -81,6 +81,12 @@ void describe('Slurm job settings', () => {
     assert.match(script, /"\$\{memory_limit\[@\]\}"/);
   });
 
+  void test('partition, account and QoS may come as directives instead, as dask-jobqueue users write them', () => {
+    const script = renderJobScript(resolveJobOptions({ command, jobExtra: ['--qos=short', '#SBATCH --account=proj', '-p compute'] }), { address: 'tcp://h:1', token: false });
+    assert.match(script, /^#SBATCH --qos=short\n#SBATCH --account=proj\n#SBATCH -p compute$/m);
+    assert.equal(script.match(/--qos/g)?.length, 1);
+  });
+
   void test("a user's --export keeps its list and gains the token's name, never its value", () => {
     assert.equal(exportWithToken('NONE'), 'NONE,TESSERA_TOKEN');
     assert.equal(exportWithToken('PATH,HOME'), 'PATH,HOME,TESSERA_TOKEN');
@@ -122,6 +128,8 @@ void describe('Slurm job settings', () => {
     rejects({ jobExtra: ['-J', 'x'] }, /jobExtra\[0\].*jobName/);
     rejects({ jobExtra: ['--output=/tmp/x'] }, /logDirectory/);
     rejects({ jobExtra: ['--time=10'] }, /walltime/);
+    rejects({ qos: 'long', jobExtra: ['--qos=short'] }, /jobExtra\[0\] "--qos=short" contradicts the qos option \(long\)/);
+    rejects({ partition: 'a', jobExtra: ['-p b'] }, /contradicts the partition option/);
     rejects({ jobExtra: 'x' as unknown as string[] }, /options\.jobExtra must be an array of strings/);
     rejects({ localDirectory: '$(whoami)' }, /options\.localDirectory/);
     rejects({ logDirectory: 'a b' }, /options\.logDirectory/);
