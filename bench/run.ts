@@ -11,6 +11,7 @@ const suites: Record<string, string> = {
   'scheduler-memory': './scheduler-memory.js',
   comm: './comm.js',
   heavy: './heavy.js',
+  slurm: './slurm.js',
   venv: './venv.js',
   all: './all.js',
 };
