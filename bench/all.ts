@@ -39,6 +39,7 @@ const SUITES: readonly { name: string; full: string[]; quick: string[] }[] = [
   { name: 'simulate', full: [], quick: ['--tasks=100000'] },
   { name: 'adaptive', full: ['--runs', '3'], quick: ['--runs', '1'] },
   { name: 'comm', full: [], quick: [] },
+  { name: 'slurm', full: ['--runs', '3'], quick: ['--tasks', '40', '--maximum', '4'] },
 ];
 
 const list = (v: string | undefined): string[] | undefined => v?.split(',').map((s) => s.trim()).filter((s) => s !== '');
