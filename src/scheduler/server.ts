@@ -473,6 +473,13 @@ export class SchedulerServer extends Resource {
         this.#apply({ op: 'add-keys', worker, keys: m.keys });
         return;
       }
+      case 'tasks-started': {
+        if (!isList(m.keys) || typeof m.startedAt !== 'number') throw new ProtocolError('malformed tasks-started message');
+        const startedAt = m.startedAt + entry.clockOffset;
+        for (const key of m.keys) this.#apply({ op: 'task-started', worker, key, startedAt }, false);
+        this.#scheduleFlush();
+        return;
+      }
       case 'missing-data':
         this.#apply({ op: 'missing-data', worker, key: m.key, from: m.from });
         return;

@@ -68,6 +68,7 @@ import {
   RELEASED,
   runsBefore,
   SCATTERED,
+  STARTED,
   TASK_STATE_NAMES,
   TaskState,
   WAITING,
@@ -160,7 +161,10 @@ export class SchedulerState {
       case 'task-started': {
         const ws = this.workers.get(event.worker);
         const ts = this.tasks.get(event.key);
-        if (ws !== undefined && ts !== undefined && ts.processingOn === ws) ts.startedAt = event.startedAt;
+        if (ws !== undefined && ts !== undefined && ts.processingOn === ws) {
+          ts.startedAt = event.startedAt;
+          ts.flags |= STARTED;
+        }
         break;
       }
       case 'task-finished':
@@ -433,12 +437,23 @@ export class SchedulerState {
     ws.nbytes = 0;
 
     // What it was running goes back to waiting (with every input still in memory, so far),
-    // unless workers keep dying under the task.
+    // unless workers keep dying under the task. When the worker said which tasks had
+    // started, only those are suspects: tasks queued behind them did not kill it. When it
+    // said of none (it does not report, or died before its report got out), every task it
+    // held is, so that a task that kills at once is still caught.
     const rerun: TaskState[] = [];
     const failed: TaskState[] = [];
+    let known = false;
+    for (const ts of ws.processing) {
+      if ((ts.flags & STARTED) !== 0) {
+        known = true;
+        break;
+      }
+    }
     for (const ts of [...ws.processing]) {
+      const suspect = !known || (ts.flags & STARTED) !== 0;
       this.unassign(ts);
-      if (reason === 'lost') ts.suspicious++;
+      if (reason === 'lost' && suspect) ts.suspicious++;
       this.setState(ts, WAITING);
       ts.waitingOn = 0;
       if (ts.suspicious > this.options.allowedFailures) failed.push(ts);
@@ -957,6 +972,7 @@ export class SchedulerState {
     const ws = ts.processingOn;
     if (ws === null) return;
     ts.processingOn = null;
+    ts.flags &= ~STARTED;
     ws.processing.delete(ts);
     ws.removePrefix(ts.prefix);
     ws.transferBytes -= ts.transferBytes;

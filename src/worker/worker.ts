@@ -362,7 +362,11 @@ export class Worker extends Resource {
   #do(i: WorkerInstruction): void {
     switch (i.op) {
       case 'execute':
-        void this.#executor.run(i.batch, i.tasks, i.inputs, this).then((event) => this.#handle(event));
+        // Said as a thread begins the batch: if the process dies, the scheduler blames what
+        // had started, not the tasks only queued here.
+        void this.#executor
+          .run(i.batch, i.tasks, i.inputs, this, () => this.#started(i.tasks))
+          .then((event) => this.#handle(event));
         return;
       case 'gather':
         if (isDialable(i.holder)) {
@@ -406,6 +410,13 @@ export class Worker extends Resource {
         throw new ProtocolError(`unknown worker instruction '${(never as { op: string }).op}'`);
       }
     }
+  }
+
+  /** Written out at once: a task that kills the process may run next. */
+  #started(tasks: readonly { readonly key: string }[]): void {
+    if (this.#scheduler.state !== 'open') return;
+    this.#scheduler.send({ op: 'tasks-started', keys: tasks.map((t) => t.key), startedAt: performance.now() });
+    this.#scheduler.flush();
   }
 
   #toScheduler(message: WorkerToScheduler): void {

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, test } from 'node:test';
 import { Connection, clientHandshake } from '../../src/comm/index.js';
-import { Client, LocalCluster, Scheduler, TaskError, delayed } from '../../src/index.js';
-import { sleep } from '../helpers/wait.js';
+import { Client, LocalCluster, Scheduler, TaskError, WorkerLostError, delayed } from '../../src/index.js';
+import { sleep, until } from '../helpers/wait.js';
 
 void describe('errors that name their cause', () => {
   void test('dependents of a failed task, submitted before or after it failed, name the root', async () => {
@@ -37,6 +37,31 @@ void describe('errors that name their cause', () => {
         const graphError = await client.compute(leaf).result().then(() => assert.fail('should have failed'), (e: unknown) => e);
         assert.ok(graphError instanceof TaskError);
         assert.match(graphError.key, /^graph-root-/);
+      } finally {
+        await client.close();
+      }
+    } finally {
+      await cluster.close();
+    }
+  });
+
+  void test('a worker killed by a task blames that task, not those queued behind it', { timeout: 120_000 }, async () => {
+    const cluster = await LocalCluster.start({ workers: 1, threadsPerWorker: 1, dashboard: false, log: false, scheduler: { allowedFailures: 0 } });
+    try {
+      const client = await Client.connect(cluster.address);
+      try {
+        const deadly = client.submitWith({ key: 'deadly-1' }, () => {
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+          process.kill(process.pid, 'SIGKILL');
+        });
+        await until(() => cluster.scheduler.taskInfo('deadly-1')?.state === 'processing', 'the deadly task runs');
+        await sleep(100);
+        const innocent = Array.from({ length: 3 }, (_, i) => client.submitWith({ key: `innocent-${i}` }, (x: number) => x * 10, i));
+        await until(() => cluster.scheduler.taskInfo('innocent-0')?.state === 'processing', 'an innocent task waits on the worker');
+        assert.equal(cluster.scheduler.taskInfo('innocent-0')?.processingOn, cluster.scheduler.taskInfo('deadly-1')?.processingOn);
+        await assert.rejects(deadly.result(), (e: unknown) => e instanceof WorkerLostError && e.key === 'deadly-1');
+        await cluster.scale(1);
+        assert.deepEqual(await Promise.all(innocent.map((f) => f.result())), [0, 10, 20]);
       } finally {
         await client.close();
       }
