@@ -32,6 +32,7 @@ import {
   type WorkerToScheduler,
 } from '../protocol/messages.js';
 import type { StoryEntry } from '../protocol/story.js';
+import type { TaskSpec } from '../protocol/task-spec.js';
 import type { SchedulerEvent } from './events.js';
 import { type ClientConn, type ClientEntry, dispatch, type DispatchContext, flushOutboxes, type WorkerConn, type WorkerEntry } from './dispatch.js';
 import { FunctionShipping } from './functions.js';
@@ -317,6 +318,33 @@ export class SchedulerServer extends Resource {
     const now = performance.now();
     this.#apply({ op: 'tick', now });
     this.#plugins.call('tick', now);
+    if (this.#functions.sweepDue) this.#sweepFunctions();
+  }
+
+  /**
+   * Forgets shipped function sources no held task needs, so a long-lived scheduler that
+   * is sent fresh functions all day holds only those of its current work. Amortised: a
+   * sweep (one walk over the tasks) comes only once the table has doubled.
+   */
+  #sweepFunctions(): void {
+    const used = new Set<string>();
+    this.#state.forEachSpec((spec) => {
+      const steps = (spec as Partial<TaskSpec>).node?.steps;
+      if (steps !== undefined) for (const step of steps) used.add(step.fn);
+    });
+    const gone = this.#functions.sweep(used);
+    // Workers drop nothing, but a function sent again is then sent to them again too.
+    if (gone.length > 0) for (const w of this.#workers.values()) for (const id of gone) w.fns.delete(id);
+  }
+
+  /** Function sources the scheduler holds (for tests and metrics). */
+  get functionCount(): number {
+    return this.#functions.size;
+  }
+
+  /** Key prefixes the scheduler holds records of. */
+  get prefixCount(): number {
+    return this.#state.prefixCount;
   }
 
   /**

@@ -86,13 +86,23 @@ interface StealRecord {
 
 const NO_LOCATIONS: readonly never[] = Object.freeze([]);
 
+/** Dropped prefixes whose measured duration is remembered. */
+const PREFIX_HISTORY = 1000;
+
 export class SchedulerState {
   readonly options: Readonly<ResolvedOptions>;
   private readonly defaultDuration: number;
   private readonly queuing: boolean;
 
   private readonly tasks = new Map<string, TaskState>();
+  /** Prefixes with a held task; one whose last task is forgotten is dropped (see dropPrefix). */
   private readonly prefixes = new Map<string, Prefix>();
+  /**
+   * Measured durations of dropped prefixes, oldest first, at most PREFIX_HISTORY: a prefix
+   * that comes back starts from what was learned, while fresh names each run (keys like
+   * 'leaf-<run>-<i>') cannot grow the scheduler without bound.
+   */
+  private readonly prefixHistory = new Map<string, number>();
   private readonly workers = new Map<string, WorkerState>();
   private readonly workersByName = new Map<string, WorkerState>();
   private readonly clients = new Map<string, Set<TaskState>>();
@@ -296,6 +306,16 @@ export class SchedulerState {
 
   get taskCount(): number {
     return this.tasks.size;
+  }
+
+  /** Calls `visit` with the spec of every held task (a task in memory keeps its spec to be recomputed). O(tasks). */
+  forEachSpec(visit: (spec: unknown) => void): void {
+    for (const ts of this.tasks.values()) if (ts.spec !== null && ts.spec !== undefined) visit(ts.spec);
+  }
+
+  /** Prefixes with a held task (forgotten ones are dropped; their measured durations kept in a bounded history). */
+  get prefixCount(): number {
+    return this.prefixes.size;
   }
 
   get workerCount(): number {
@@ -774,6 +794,12 @@ export class SchedulerState {
     let prefix = this.prefixes.get(name);
     if (prefix === undefined) {
       prefix = new Prefix(name, this.defaultDuration);
+      const measured = this.prefixHistory.get(name);
+      if (measured !== undefined) {
+        this.prefixHistory.delete(name);
+        prefix.measured = measured;
+        prefix.refresh(this.defaultDuration);
+      }
       this.prefixes.set(name, prefix);
     }
     const ts = new TaskState(key, prefix, spec, noTasks(), userPriority, generation, order, restrictions, retries);
@@ -794,10 +820,24 @@ export class SchedulerState {
     if (state !== FORGOTTEN) {
       pc[state] = (pc[state] as number) + 1;
       gc[state] = (gc[state] as number) + 1;
+    } else if (old !== FORGOTTEN && pc.every((n) => n === 0)) {
+      this.dropPrefix(ts.prefix);
     }
     ts.state = state;
     const worker = state === PROCESSING ? ts.processingOn : state === MEMORY && ts.whoHas !== null ? ts.whoHas[0] : undefined;
     this.log.record(ts.key, old, state, this.stimulus, this.now, worker === undefined || worker === null ? null : worker.id);
+  }
+
+  /** The prefix's last task is forgotten: its record goes, what it measured is remembered. */
+  private dropPrefix(prefix: Prefix): void {
+    if (this.prefixes.get(prefix.name) !== prefix) return;
+    this.prefixes.delete(prefix.name);
+    if (prefix.measured < 0) return;
+    this.prefixHistory.set(prefix.name, prefix.measured);
+    if (this.prefixHistory.size > PREFIX_HISTORY) {
+      const oldest = this.prefixHistory.keys().next().value;
+      if (oldest !== undefined) this.prefixHistory.delete(oldest);
+    }
   }
 
   /** Released → waiting for `root` and, first, every released task its lineage needs. */
