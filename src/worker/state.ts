@@ -178,8 +178,10 @@ export class WorkerState {
         break;
       }
       case 'memory-sample': {
-        // Past the pause threshold the worker finishes what it has but is given nothing new.
-        const paused = event.process > this.memoryPause;
+        // Past the pause threshold the worker finishes what it has but is given nothing new,
+        // while it holds results it can act on. Memory it holds none of (a heap not yet
+        // collected, a leak) does not shrink by waiting: paused then, it would never run again.
+        const paused = event.process > this.memoryPause && (event.managed === undefined || event.managed > 0);
         if (paused !== this.#paused) {
           this.#paused = paused;
           this.#out.push({ op: 'worker-status', status: paused ? 'paused' : 'running', process: event.process });
