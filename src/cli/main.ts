@@ -2,7 +2,7 @@
 /**
  * The `tessera` command:
  *
- *   tessera scheduler --port 8786 --token "$TOKEN" [--dashboard-port 8787] [--dashboard-host 127.0.0.1 | --no-dashboard]
+ *   tessera scheduler [--host 0.0.0.0] --port 8786 --token "$TOKEN" [--dashboard-port 8787] [--dashboard-host 127.0.0.1 | --no-dashboard]
  *       [--preload ./setup.js]
  *   tessera worker tcp://HOST:8786 --token "$TOKEN" --nthreads 2 --memory-limit 2GB [--name w1] [--no-listen]
  *       [--metrics-port 9100 | --no-metrics] [--preload ./setup.js]
@@ -396,6 +396,7 @@ interface SchedulerFlags extends TlsFlags {
   readonly host: string;
   readonly port: number;
   readonly token?: string;
+  readonly insecureNoToken?: boolean;
   readonly dashboard: boolean;
   readonly dashboardHost: string;
   readonly dashboardPort: number;
@@ -408,7 +409,8 @@ const schedulerCommand = program
   .description('run a scheduler, with its dashboard')
   .option('--host <host>', 'interface to listen on', '127.0.0.1')
   .option('--port <port>', 'port to listen on (0: any free port)', integer('--port', 0, 65535), 8786)
-  .option('--token <token>', 'token that workers and clients must present (default: $TESSERA_TOKEN)')
+  .option('--token <token>', 'token that workers and clients must present (default: $TESSERA_TOKEN); required with a --host other than loopback')
+  .option('--insecure-no-token', 'listen on a --host other than loopback WITHOUT a token: anyone reaching the port runs code on the workers')
   .option('--dashboard-host <host>', 'interface the dashboard listens on (another than loopback requires a token)', '127.0.0.1')
   .option('--dashboard-port <port>', 'dashboard port (0, or a busy port: any free port)', integer('--dashboard-port', 0, 65535), 8787)
   .option('--no-dashboard', 'serve no dashboard, /metrics or JSON API')
@@ -421,6 +423,17 @@ const schedulerCommand = program
     const token = tokenOf(opts.token);
     const tls = tlsOf(opts);
     if (tls !== undefined && (tls.cert === undefined || tls.key === undefined)) throw new CliError('--tls-ca needs --tls-cert and --tls-key');
+    const insecure = opts.insecureNoToken === true;
+    if (!isLoopback(opts.host) && token === undefined) {
+      if (!insecure) {
+        throw new CliError(
+          `--host ${opts.host} makes the scheduler reachable from other machines, and whoever reaches it runs code on the workers, ` +
+            'so it requires a token: pass --token (or set TESSERA_TOKEN), keep --host 127.0.0.1, ' +
+            'or, on a network where every peer is trusted, pass --insecure-no-token',
+        );
+      }
+      process.stderr.write(`tessera scheduler: WARNING: listening on ${opts.host} WITHOUT a token (--insecure-no-token): anyone who reaches the port can run code on the workers\n`);
+    }
     if (opts.dashboard && !isLoopback(opts.dashboardHost) && token === undefined) {
       throw new CliError(
         `--dashboard-host ${opts.dashboardHost} makes the dashboard reachable from other machines, so it requires a token: ` +
@@ -432,6 +445,7 @@ const schedulerCommand = program
       host: opts.host,
       port: opts.port,
       ...(token === undefined ? {} : { token }),
+      ...(insecure ? { insecureNoToken: true } : {}),
       ...(tls?.cert === undefined || tls.key === undefined ? {} : { tls: { cert: tls.cert, key: tls.key, ...(tls.ca === undefined ? {} : { ca: tls.ca }) } }),
       dashboard: opts.dashboard ? { host: opts.dashboardHost, port: opts.dashboardPort } : false,
     });

@@ -21,7 +21,7 @@ const EXT_MAP = 21;
 const EXT_ERROR = 22;
 
 /** Deeper than this is almost surely a cycle, which msgpack cannot express. */
-const MAX_DEPTH = 1000;
+export const MAX_DEPTH = 1000;
 
 type BinaryView = ArrayBufferView | ArrayBuffer | SharedArrayBuffer;
 

@@ -12,6 +12,8 @@ export interface Job {
   readonly transfer: readonly ArrayBuffer[];
   /** Lets the sender take back nodes the thread has not started; without it the thread runs them all. */
   readonly claim?: JobClaim;
+  /** Called once when the job reaches the front of its thread: its first node starts now. */
+  readonly onStart?: () => void;
 }
 
 /** Jobs with more nodes than this run whole: a claim word holds 16-bit counts. */
@@ -218,6 +220,7 @@ export class ThreadPool {
     if (thread.inFlight.size === 0) thread.worker.ref();
     thread.owner = pending.owner;
     thread.inFlight.set(pending.id, pending);
+    if (thread.inFlight.size === 1) pending.job.onStart?.();
   }
 
   #spawn(): PoolThread {
@@ -234,6 +237,8 @@ export class ThreadPool {
       if (pending === undefined) return;
       thread.inFlight.delete(message.id);
       if (thread.inFlight.size === 0) worker.unref();
+      // A thread runs its jobs in order: the next one in flight starts as this one ends.
+      else thread.inFlight.values().next().value?.job.onStart?.();
       if (message.op === 'batch-failed') {
         const { name, message: text } = message.error;
         pending.reject(new WorkerLostError('', `a pool thread failed to run a batch: ${name}: ${text}`));

@@ -159,6 +159,11 @@ export type WorkerToScheduler =
       readonly thread?: number;
     }
   | { readonly op: 'add-keys'; readonly keys: readonly string[] }
+  /**
+   * These tasks were handed to a thread at `startedAt` (the worker's clock): if the worker
+   * dies now, they are suspects; tasks only queued there are not.
+   */
+  | { readonly op: 'tasks-started'; readonly keys: readonly string[]; readonly startedAt: number }
   | { readonly op: 'missing-data'; readonly key: string; readonly from: string }
   | { readonly op: 'heartbeat'; readonly memory: WorkerMemory }
   /** Paused (memory past the pause threshold): no new tasks, please; running again. */

@@ -17,6 +17,34 @@ export class FunctionShipping {
   readonly #fns = new Map<string, FnRef>();
   /** Bundled modules by content hash. */
   readonly #modules = new Map<string, Uint8Array>();
+  /** Functions held after the last sweep: the next one is due once there are twice as many. */
+  #afterSweep = 0;
+
+  /** Functions held (their sources). */
+  get size(): number {
+    return this.#fns.size;
+  }
+
+  /** Whether enough functions came since the last sweep to make one worth its walk over the tasks. */
+  get sweepDue(): boolean {
+    return this.#fns.size > 2 * this.#afterSweep + 64;
+  }
+
+  /**
+   * Forgets functions no held task uses (a client sends a graph's functions with every
+   * graph, so one needed again comes again). Returns the ids forgotten. Module bundles
+   * stay: a client uploads each once.
+   */
+  sweep(used: ReadonlySet<string>): string[] {
+    const gone: string[] = [];
+    for (const id of this.#fns.keys()) {
+      if (used.has(id)) continue;
+      this.#fns.delete(id);
+      gone.push(id);
+    }
+    this.#afterSweep = this.#fns.size;
+    return gone;
+  }
 
   /** Functions a client's graph names; the first copy of an id is kept. */
   register(fns: readonly FnRef[]): void {

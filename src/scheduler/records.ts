@@ -39,6 +39,8 @@ export function isActive(state: TaskStateCode): boolean {
 
 /** TaskState.flags: the task's data was scattered; it has no lineage to recompute from. */
 export const SCATTERED = 1;
+/** TaskState.flags: its worker said it handed the task to a thread (task-started). */
+export const STARTED = 2;
 
 // A traversal stamp, shared by every record kind, so a walk marks what it has seen
 // without a Set. Monotonic across scheduler instances, which only makes stamps unique.

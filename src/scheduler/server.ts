@@ -17,6 +17,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { type Connection, type Hello, listen, type Server, type ServerTlsOptions } from '../comm/index.js';
+import { isLoopback } from '../comm/http.js';
 import { InvalidArgumentError, ProtocolError } from '../errors.js';
 import { attemptAll, holdOpen, Resource } from '../lifecycle.js';
 import { checkLogSink, createLog, type Log, type LogSink } from '../log.js';
@@ -31,6 +32,7 @@ import {
   type WorkerToScheduler,
 } from '../protocol/messages.js';
 import type { StoryEntry } from '../protocol/story.js';
+import type { TaskSpec } from '../protocol/task-spec.js';
 import type { SchedulerEvent } from './events.js';
 import { type ClientConn, type ClientEntry, dispatch, type DispatchContext, flushOutboxes, type WorkerConn, type WorkerEntry } from './dispatch.js';
 import { FunctionShipping } from './functions.js';
@@ -44,8 +46,16 @@ export interface SchedulerServerOptions {
   readonly host?: string;
   /** Default 8786; 0 picks a free port. */
   readonly port?: number;
-  /** Peers must present it in the handshake. */
+  /**
+   * Peers must present it in the handshake. Required when `host` is not loopback: whoever
+   * reaches the port runs code on the workers.
+   */
   readonly token?: string;
+  /**
+   * Listen on a non-loopback host without a token. Anyone who reaches the port can then run
+   * code on every worker; only for networks where every peer is trusted. Default false.
+   */
+  readonly insecureNoToken?: boolean;
   readonly tls?: ServerTlsOptions;
   /** Milliseconds between ticks (work stealing, worker time-to-live). Default 500. */
   readonly tickInterval?: number;
@@ -63,7 +73,7 @@ export interface SchedulerServerOptions {
 
 
 /** The server's own option names, for the check at the door (the composed Scheduler adds its own). */
-export const SCHEDULER_SERVER_OPTIONS = optionNames<SchedulerServerOptions>()(['host', 'port', 'token', 'tls', 'tickInterval', 'state', 'log', 'keepAlive']);
+export const SCHEDULER_SERVER_OPTIONS = optionNames<SchedulerServerOptions>()(['host', 'port', 'token', 'insecureNoToken', 'tls', 'tickInterval', 'state', 'log', 'keepAlive']);
 
 export class SchedulerServer extends Resource {
   readonly address: string;
@@ -138,10 +148,23 @@ export class SchedulerServer extends Resource {
     }
     checkLogSink(options.log, 'SchedulerServer.start()');
     const log = createLog('scheduler', options.log);
+    const host = options.host ?? '127.0.0.1';
+    if (options.insecureNoToken !== undefined && typeof options.insecureNoToken !== 'boolean') {
+      throw new InvalidArgumentError('options.insecureNoToken must be a boolean');
+    }
+    if (!isLoopback(host) && options.token === undefined) {
+      if (options.insecureNoToken !== true) {
+        throw new InvalidArgumentError(
+          `options.token is required to listen on ${host}: whoever reaches the port runs code on the workers ` +
+            '(keep host 127.0.0.1, pass a token, or pass insecureNoToken: true on a network where every peer is trusted)',
+        );
+      }
+      log.warn('listening on a non-loopback host WITHOUT a token: anyone who reaches the port can run code on the workers', { host });
+    }
     const state = new SchedulerState(options.state ?? {});
     const started: { scheduler?: SchedulerServer } = {};
     const server = await listen<WorkerToScheduler | SchedulerToWorker | ClientToScheduler | SchedulerToClient>({
-      host: options.host ?? '127.0.0.1',
+      host,
       // This shell gathers each turn's messages per peer itself; waiting longer only adds latency.
       batchInterval: 0,
       port: options.port ?? 8786,
@@ -295,6 +318,33 @@ export class SchedulerServer extends Resource {
     const now = performance.now();
     this.#apply({ op: 'tick', now });
     this.#plugins.call('tick', now);
+    if (this.#functions.sweepDue) this.#sweepFunctions();
+  }
+
+  /**
+   * Forgets shipped function sources no held task needs, so a long-lived scheduler that
+   * is sent fresh functions all day holds only those of its current work. Amortised: a
+   * sweep (one walk over the tasks) comes only once the table has doubled.
+   */
+  #sweepFunctions(): void {
+    const used = new Set<string>();
+    this.#state.forEachSpec((spec) => {
+      const steps = (spec as Partial<TaskSpec>).node?.steps;
+      if (steps !== undefined) for (const step of steps) used.add(step.fn);
+    });
+    const gone = this.#functions.sweep(used);
+    // Workers drop nothing, but a function sent again is then sent to them again too.
+    if (gone.length > 0) for (const w of this.#workers.values()) for (const id of gone) w.fns.delete(id);
+  }
+
+  /** Function sources the scheduler holds (for tests and metrics). */
+  get functionCount(): number {
+    return this.#functions.size;
+  }
+
+  /** Key prefixes the scheduler holds records of. */
+  get prefixCount(): number {
+    return this.#state.prefixCount;
   }
 
   /**
@@ -449,6 +499,13 @@ export class SchedulerServer extends Resource {
           for (const key of m.keys) this.#plugins.call('dataMoved', key, this.#state.taskInfo(key)?.nbytes ?? 0, entry, now);
         }
         this.#apply({ op: 'add-keys', worker, keys: m.keys });
+        return;
+      }
+      case 'tasks-started': {
+        if (!isList(m.keys) || typeof m.startedAt !== 'number') throw new ProtocolError('malformed tasks-started message');
+        const startedAt = m.startedAt + entry.clockOffset;
+        for (const key of m.keys) this.#apply({ op: 'task-started', worker, key, startedAt }, false);
+        this.#scheduleFlush();
         return;
       }
       case 'missing-data':

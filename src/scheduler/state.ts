@@ -68,6 +68,7 @@ import {
   RELEASED,
   runsBefore,
   SCATTERED,
+  STARTED,
   TASK_STATE_NAMES,
   TaskState,
   WAITING,
@@ -85,13 +86,23 @@ interface StealRecord {
 
 const NO_LOCATIONS: readonly never[] = Object.freeze([]);
 
+/** Dropped prefixes whose measured duration is remembered. */
+const PREFIX_HISTORY = 1000;
+
 export class SchedulerState {
   readonly options: Readonly<ResolvedOptions>;
   private readonly defaultDuration: number;
   private readonly queuing: boolean;
 
   private readonly tasks = new Map<string, TaskState>();
+  /** Prefixes with a held task; one whose last task is forgotten is dropped (see dropPrefix). */
   private readonly prefixes = new Map<string, Prefix>();
+  /**
+   * Measured durations of dropped prefixes, oldest first, at most PREFIX_HISTORY: a prefix
+   * that comes back starts from what was learned, while fresh names each run (keys like
+   * 'leaf-<run>-<i>') cannot grow the scheduler without bound.
+   */
+  private readonly prefixHistory = new Map<string, number>();
   private readonly workers = new Map<string, WorkerState>();
   private readonly workersByName = new Map<string, WorkerState>();
   private readonly clients = new Map<string, Set<TaskState>>();
@@ -160,7 +171,10 @@ export class SchedulerState {
       case 'task-started': {
         const ws = this.workers.get(event.worker);
         const ts = this.tasks.get(event.key);
-        if (ws !== undefined && ts !== undefined && ts.processingOn === ws) ts.startedAt = event.startedAt;
+        if (ws !== undefined && ts !== undefined && ts.processingOn === ws) {
+          ts.startedAt = event.startedAt;
+          ts.flags |= STARTED;
+        }
         break;
       }
       case 'task-finished':
@@ -292,6 +306,16 @@ export class SchedulerState {
 
   get taskCount(): number {
     return this.tasks.size;
+  }
+
+  /** Calls `visit` with the spec of every held task (a task in memory keeps its spec to be recomputed). O(tasks). */
+  forEachSpec(visit: (spec: unknown) => void): void {
+    for (const ts of this.tasks.values()) if (ts.spec !== null && ts.spec !== undefined) visit(ts.spec);
+  }
+
+  /** Prefixes with a held task (forgotten ones are dropped; their measured durations kept in a bounded history). */
+  get prefixCount(): number {
+    return this.prefixes.size;
   }
 
   get workerCount(): number {
@@ -433,12 +457,23 @@ export class SchedulerState {
     ws.nbytes = 0;
 
     // What it was running goes back to waiting (with every input still in memory, so far),
-    // unless workers keep dying under the task.
+    // unless workers keep dying under the task. When the worker said which tasks had
+    // started, only those are suspects: tasks queued behind them did not kill it. When it
+    // said of none (it does not report, or died before its report got out), every task it
+    // held is, so that a task that kills at once is still caught.
     const rerun: TaskState[] = [];
     const failed: TaskState[] = [];
+    let known = false;
+    for (const ts of ws.processing) {
+      if ((ts.flags & STARTED) !== 0) {
+        known = true;
+        break;
+      }
+    }
     for (const ts of [...ws.processing]) {
+      const suspect = !known || (ts.flags & STARTED) !== 0;
       this.unassign(ts);
-      if (reason === 'lost') ts.suspicious++;
+      if (reason === 'lost' && suspect) ts.suspicious++;
       this.setState(ts, WAITING);
       ts.waitingOn = 0;
       if (ts.suspicious > this.options.allowedFailures) failed.push(ts);
@@ -759,6 +794,12 @@ export class SchedulerState {
     let prefix = this.prefixes.get(name);
     if (prefix === undefined) {
       prefix = new Prefix(name, this.defaultDuration);
+      const measured = this.prefixHistory.get(name);
+      if (measured !== undefined) {
+        this.prefixHistory.delete(name);
+        prefix.measured = measured;
+        prefix.refresh(this.defaultDuration);
+      }
       this.prefixes.set(name, prefix);
     }
     const ts = new TaskState(key, prefix, spec, noTasks(), userPriority, generation, order, restrictions, retries);
@@ -779,10 +820,24 @@ export class SchedulerState {
     if (state !== FORGOTTEN) {
       pc[state] = (pc[state] as number) + 1;
       gc[state] = (gc[state] as number) + 1;
+    } else if (old !== FORGOTTEN && pc.every((n) => n === 0)) {
+      this.dropPrefix(ts.prefix);
     }
     ts.state = state;
     const worker = state === PROCESSING ? ts.processingOn : state === MEMORY && ts.whoHas !== null ? ts.whoHas[0] : undefined;
     this.log.record(ts.key, old, state, this.stimulus, this.now, worker === undefined || worker === null ? null : worker.id);
+  }
+
+  /** The prefix's last task is forgotten: its record goes, what it measured is remembered. */
+  private dropPrefix(prefix: Prefix): void {
+    if (this.prefixes.get(prefix.name) !== prefix) return;
+    this.prefixes.delete(prefix.name);
+    if (prefix.measured < 0) return;
+    this.prefixHistory.set(prefix.name, prefix.measured);
+    if (this.prefixHistory.size > PREFIX_HISTORY) {
+      const oldest = this.prefixHistory.keys().next().value;
+      if (oldest !== undefined) this.prefixHistory.delete(oldest);
+    }
   }
 
   /** Released → waiting for `root` and, first, every released task its lineage needs. */
@@ -957,6 +1012,7 @@ export class SchedulerState {
     const ws = ts.processingOn;
     if (ws === null) return;
     ts.processingOn = null;
+    ts.flags &= ~STARTED;
     ws.processing.delete(ts);
     ws.removePrefix(ts.prefix);
     ws.transferBytes -= ts.transferBytes;

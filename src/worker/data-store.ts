@@ -143,6 +143,22 @@ export class DataStore {
     if (this.#created) rmSync(this.directory, { recursive: true, force: true });
   }
 
+  /**
+   * Writes least recently used values to disk until about `bytes` are on their way out
+   * (memory past the pause threshold), whatever the memory target. Spilling turned off
+   * (memoryTarget Infinity) writes nothing.
+   */
+  spill(bytes: number): void {
+    if (this.#state === 'closed' || this.memoryTarget === Infinity) return;
+    let freed = 0;
+    for (const entry of this.#entries.values()) {
+      if (freed >= bytes) break;
+      if (entry.where !== 'memory') continue;
+      freed += entry.nbytes;
+      this.#spill(entry);
+    }
+  }
+
   #spillIfNeeded(keep: string): void {
     if (this.#memoryBytes <= this.memoryTarget) return;
     let pending = this.#memoryBytes - this.#spillingBytes;

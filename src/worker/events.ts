@@ -95,10 +95,15 @@ export interface BatchUnrunnableEvent extends EventBase {
   readonly error: { readonly name: string; readonly message: string; readonly stack: string };
 }
 
-/** The process's resident memory, measured (each heartbeat). */
+/** The process's resident memory, measured (each heartbeat; again after a GC when high). */
 export interface MemorySampleEvent extends EventBase {
   readonly op: 'memory-sample';
   readonly process: number;
+  /**
+   * Bytes of results held in memory: what pausing lets the worker act on (spill them, or
+   * wait for the scheduler to release them). Absent: taken to be some.
+   */
+  readonly managed?: number;
 }
 
 /** The worker wants to leave once its data has moved. */

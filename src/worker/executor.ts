@@ -49,8 +49,11 @@ export class Executor {
     this.#modules.set(hash, saved);
   }
 
-  /** Runs `tasks` in order on one thread; never rejects: every outcome is an event. */
-  run(batch: number, tasks: readonly ExecuteTask[], inputKeys: readonly string[], owner: object): Promise<BatchEvent> {
+  /**
+   * Runs `tasks` in order on one thread; never rejects: every outcome is an event.
+   * `onStart` is called when the thread begins the batch (it may first wait behind another).
+   */
+  run(batch: number, tasks: readonly ExecuteTask[], inputKeys: readonly string[], owner: object, onStart?: () => void): Promise<BatchEvent> {
     const nodes: WireNode[] = [];
     const fnIds = new Set<string>();
     for (const t of tasks) {
@@ -74,7 +77,7 @@ export class Executor {
       if (fn.kind === 'module' && fn.url.startsWith(BUNDLE_SCHEME)) bundled = true;
     }
     const run = (): Promise<BatchEvent> =>
-      this.#pool.run({ nodes, fns, inputs, transfer: [] }, owner).then(
+      this.#pool.run({ nodes, fns, inputs, transfer: [], ...(onStart === undefined ? {} : { onStart }) }, owner).then(
         (reply): BatchEvent => {
           const now = performance.now();
           switch (reply.op) {

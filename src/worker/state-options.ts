@@ -1,4 +1,5 @@
 /** The worker core's options, checked once at the door and filled in. */
+import { DEFAULT_MAX_MESSAGE_SIZE } from '../comm/framing.js';
 import { InvalidArgumentError } from '../errors.js';
 
 export interface WorkerStateOptions {
@@ -16,6 +17,8 @@ export interface WorkerStateOptions {
   readonly validate?: boolean;
   /** Random numbers in [0, 1), for spreading fetches over holders. Default Math.random. */
   readonly random?: () => number;
+  /** Largest message between processes (bytes): a result past it fails its task. Default the wire's limit, 512 MiB. */
+  readonly maxMessageBytes?: number;
 }
 
 export interface ResolvedStateOptions {
@@ -26,6 +29,7 @@ export interface ResolvedStateOptions {
   readonly transitionLogLength: number;
   readonly validate: boolean;
   readonly random: () => number;
+  readonly maxMessageBytes: number;
 }
 
 export function resolveStateOptions(options: WorkerStateOptions): ResolvedStateOptions {
@@ -54,5 +58,6 @@ export function resolveStateOptions(options: WorkerStateOptions): ResolvedStateO
     transitionLogLength,
     validate: options.validate ?? false,
     random: options.random ?? Math.random,
+    maxMessageBytes: positiveInt('maxMessageBytes', options.maxMessageBytes, DEFAULT_MAX_MESSAGE_SIZE),
   };
 }

@@ -26,7 +26,7 @@
  * stand alone lives beside it: records.ts (the records and states), ready-queue.ts and
  * fetch-queue.ts, state-options.ts, story.ts (the log), validate.ts (the invariants).
  */
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, UnserializableError } from '../errors.js';
 import type { TaskErrorInfo } from '../protocol/messages.js';
 import type { StoryEntry } from '../protocol/story.js';
 import type {
@@ -60,6 +60,7 @@ import { FetchQueue } from './fetch-queue.js';
 import { ReadyQueue } from './ready-queue.js';
 import { resolveStateOptions, type WorkerStateOptions } from './state-options.js';
 import { sizeOf } from './sizeof.js';
+import { travelProblem } from './travel.js';
 import { TransitionLog } from './story.js';
 import { validateWorkerState } from './validate.js';
 
@@ -83,6 +84,7 @@ export class WorkerState {
   readonly id: string;
   readonly nthreads: number;
   readonly memoryPause: number;
+  readonly #maxMessageBytes: number;
   readonly maxRequests: number;
   readonly #validate: boolean;
   readonly #random: () => number;
@@ -119,6 +121,7 @@ export class WorkerState {
     this.nthreads = o.nthreads;
     this.maxRequests = o.maxRequests;
     this.memoryPause = o.memoryPause;
+    this.#maxMessageBytes = o.maxMessageBytes;
     this.#validate = o.validate;
     this.#random = o.random;
     this.#log = new TransitionLog(o.transitionLogLength, TASK_STATE_NAMES);
@@ -175,8 +178,10 @@ export class WorkerState {
         break;
       }
       case 'memory-sample': {
-        // Past the pause threshold the worker finishes what it has but is given nothing new.
-        const paused = event.process > this.memoryPause;
+        // Past the pause threshold the worker finishes what it has but is given nothing new,
+        // while it holds results it can act on. Memory it holds none of (a heap not yet
+        // collected, a leak) does not shrink by waiting: paused then, it would never run again.
+        const paused = event.process > this.memoryPause && (event.managed === undefined || event.managed > 0);
         if (paused !== this.#paused) {
           this.#paused = paused;
           this.#out.push({ op: 'worker-status', status: paused ? 'paused' : 'running', process: event.process });
@@ -389,8 +394,17 @@ export class WorkerState {
       if (t.state !== RUNNING || t.batch !== e.batch) continue;
       const startedAt = e.times[2 * i] ?? this.#now;
       const finishedAt = e.times[2 * i + 1] ?? this.#now;
+      const value = e.values[i];
+      const size = sizeOf(value);
+      // A result that could never be sent fails now, once, rather than at every request.
+      const problem = travelProblem(value, size, this.#maxMessageBytes);
+      if (problem !== null) {
+        const error = new UnserializableError(t.key, problem.path, problem.reason);
+        this.#err(t, { kind: 'unserializable', name: error.name, message: error.message, stack: '', key: t.key, path: problem.path, reason: problem.reason });
+        continue;
+      }
       this.#leaveActive(t);
-      const nbytes = this.#store(t, e.values[i]);
+      const nbytes = this.#store(t, value, size);
       this.#toMemory(t, null);
       t.held = true;
       this.tasksFinishedTotal++;
@@ -567,8 +581,8 @@ export class WorkerState {
 
   // ---- holding and letting go ----
 
-  #store(t: WorkerTask, value: unknown): number {
-    const nbytes = sizeOf(value);
+  #store(t: WorkerTask, value: unknown, size?: number): number {
+    const nbytes = size ?? sizeOf(value);
     t.nbytes = nbytes;
     this.#out.push({ op: 'store', key: t.key, value, nbytes });
     return nbytes;

@@ -34,6 +34,7 @@ import {
 import { type ResolvedWorkerOptions, resolveWorkerOptions, type WorkerOptions } from './options.js';
 import { DataStore } from './data-store.js';
 import type { WorkerEvent, WorkerInstruction } from './events.js';
+import { collectGarbage } from './gc.js';
 import { Executor } from './executor.js';
 import { metricsText } from './metrics.js';
 import { closeHttp, httpBase, startMetricsServer } from './metrics-server.js';
@@ -362,7 +363,11 @@ export class Worker extends Resource {
   #do(i: WorkerInstruction): void {
     switch (i.op) {
       case 'execute':
-        void this.#executor.run(i.batch, i.tasks, i.inputs, this).then((event) => this.#handle(event));
+        // Said as a thread begins the batch: if the process dies, the scheduler blames what
+        // had started, not the tasks only queued here.
+        void this.#executor
+          .run(i.batch, i.tasks, i.inputs, this, () => this.#started(i.tasks))
+          .then((event) => this.#handle(event));
         return;
       case 'gather':
         if (isDialable(i.holder)) {
@@ -398,7 +403,7 @@ export class Worker extends Resource {
         return;
       case 'worker-status':
         if (i.status === 'running') this.#options.log(`memory fell below the pause threshold; running again`);
-        else this.#options.log(`process memory ${i.process} bytes is past the pause threshold ${this.#options.memoryPause}; pausing`);
+        else this.#options.log(`process memory ${i.process} bytes is past the pause threshold ${this.#options.memoryPause}; pausing while results in memory are spilled or released`);
         this.#toScheduler({ op: 'worker-status', status: i.status });
         return;
       default: {
@@ -406,6 +411,13 @@ export class Worker extends Resource {
         throw new ProtocolError(`unknown worker instruction '${(never as { op: string }).op}'`);
       }
     }
+  }
+
+  /** Written out at once: a task that kills the process may run next. */
+  #started(tasks: readonly { readonly key: string }[]): void {
+    if (this.#scheduler.state !== 'open') return;
+    this.#scheduler.send({ op: 'tasks-started', keys: tasks.map((t) => t.key), startedAt: performance.now() });
+    this.#scheduler.flush();
   }
 
   #toScheduler(message: WorkerToScheduler): void {
@@ -441,10 +453,17 @@ export class Worker extends Resource {
 
   #sendHeartbeat(): void {
     if (this.state !== 'running') return;
-    const rss = process.memoryUsage.rss();
-    this.#toScheduler({ op: 'heartbeat', memory: { managed: this.#data.memoryBytes, spilled: this.#data.spilledBytes, process: rss } });
+    let rss = process.memoryUsage.rss();
+    if (rss > this.#options.memoryPause) {
+      // Nothing collects an idle heap: collect it, and measure again, before pausing.
+      if (collectGarbage()) rss = process.memoryUsage.rss();
+      // Still past it: results in memory go to disk first (least recently used first).
+      if (rss > this.#options.memoryPause) this.#data.spill(rss - this.#options.memoryPause);
+    }
+    const managed = this.#data.memoryBytes;
+    this.#toScheduler({ op: 'heartbeat', memory: { managed, spilled: this.#data.spilledBytes, process: rss } });
     // Past the pause threshold the worker finishes what it has but takes nothing new.
-    this.#handle({ op: 'memory-sample', process: rss, now: performance.now() });
+    this.#handle({ op: 'memory-sample', process: rss, managed, now: performance.now() });
   }
 
   // ---- serving data ----

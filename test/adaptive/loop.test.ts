@@ -98,3 +98,33 @@ void describe('adaptive scaling in simulation (real scheduler core and loop)', (
 function setImmediateAt(sim: SimulatedCluster, t: number, fn: () => void): void {
   sim.at(t, fn);
 }
+
+void describe('adaptive scale-down after a retirement given up', () => {
+  void test('only the workers that left are scaled down; a kept one is not stopped', async () => {
+    const state = new SchedulerState();
+    for (const w of ['w1', 'w2']) state.handle({ op: 'add-worker', worker: w, name: w, nthreads: 1, memoryLimit: 1e9, now: 0 });
+    const scaledDown: string[][] = [];
+    const backend: ClusterBackend = {
+      scaleUp() {},
+      scaleDown(names) {
+        scaledDown.push([...names]);
+      },
+      requested: 2,
+      running: 2,
+      closing: 0,
+      threadsPerWorker: 1,
+    };
+    const asked: string[][] = [];
+    // The scheduler lets w1 go; the retirement of every other worker is given up.
+    const retireWorkers = (names: readonly string[]): Promise<readonly string[]> => {
+      asked.push([...names]);
+      return Promise.resolve(names.filter((n) => n === 'w1'));
+    };
+    const loop = new Adaptive({ snapshot: () => state.snapshot(), holdsResults: () => false, retireWorkers }, backend, { minimum: 0, interval: 1000, waitCount: 1 });
+    for (let t = 0; t <= 5000 && asked.length === 0; t += 1000) await loop.tick(t);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.ok(asked.length > 0 && asked[0]!.includes('w2'), `asked to retire ${JSON.stringify(asked)}`);
+    assert.deepEqual(scaledDown, asked[0]!.includes('w1') ? [['w1']] : []);
+    assert.ok(scaledDown.every((names) => !names.includes('w2')), 'w2 stays');
+  });
+});

@@ -10,6 +10,7 @@
  * ```
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, WorkerStartError } from '../../errors.js';
@@ -62,6 +63,8 @@ interface WorkerProcess {
   alive: boolean;
   /** Being stopped: no longer counted as requested. */
   stopping: boolean;
+  /** Seen registered with the scheduler once. */
+  registered: boolean;
 }
 
 // Worker processes starting at once; more wait their turn (see #startQueued).
@@ -164,9 +167,9 @@ export class LocalCluster extends Resource implements ClusterBackend {
     return this.#scheduler;
   }
 
-  /** Worker processes alive now. */
+  /** Worker processes alive now (not those killed and not yet reaped). */
   get processes(): readonly { readonly name: string; readonly pid: number }[] {
-    return this.#procs.filter((p) => p.alive).map((p) => ({ name: p.name, pid: p.child.pid ?? -1 }));
+    return this.#procs.filter((p) => p.alive && !doomed(p)).map((p) => ({ name: p.name, pid: p.child.pid ?? -1 }));
   }
 
   /** The dashboard's address (undefined when turned off). */
@@ -194,13 +197,13 @@ export class LocalCluster extends Resource implements ClusterBackend {
 
   /** Workers asked for and not being stopped: queued, starting or running. */
   get requested(): number {
-    return this.#queued + this.#procs.filter((p) => p.alive && !p.stopping).length;
+    return this.#queued + this.#procs.filter((p) => p.alive && !p.stopping && !doomed(p)).length;
   }
 
   /** Worker processes registered with the scheduler. */
   get running(): number {
     const names = new Set(this.#scheduler.workerNames().values());
-    return this.#procs.filter((p) => p.alive && names.has(p.name)).length;
+    return this.#procs.filter((p) => p.alive && names.has(p.name) && !doomed(p)).length;
   }
 
   get closing(): number {
@@ -251,12 +254,20 @@ export class LocalCluster extends Resource implements ClusterBackend {
     return holdOpen(next);
   }
 
-  async #scaleTo(n: number): Promise<void> {
+  async #scaleTo(n: number, rounds = 3): Promise<void> {
     this.assertRunning();
+    // Count what is real: a process killed a moment ago (not yet reaped), or one whose
+    // worker has left the scheduler, is no worker. Reap those first, then count.
+    await this.#reapTheDead();
     const alive = this.#procs.filter((p) => p.alive);
     if (alive.length < n) {
       const started = Array.from({ length: n - alive.length }, () => this.#spawn());
       await Promise.all(started.map((p) => this.#waitRegistered(p)));
+      // Workers that died while these started are replaced too: the request is for n.
+      const short = this.#procs.some((p) => p.alive && !p.stopping && this.#departed(p)) || this.#procs.filter((p) => p.alive).length < n;
+      if (short && rounds > 1) {
+        await this.#scaleTo(n, rounds - 1);
+      }
     } else if (alive.length > n) {
       const leaving = alive.slice(n);
       const names = new Set(leaving.map((p) => p.name));
@@ -314,6 +325,7 @@ export class LocalCluster extends Resource implements ClusterBackend {
       child,
       alive: true,
       stopping: false,
+      registered: false,
       exited: new Promise<void>((resolve) => {
         child.once('exit', () => {
           proc.alive = false;
@@ -331,10 +343,27 @@ export class LocalCluster extends Resource implements ClusterBackend {
     return proc;
   }
 
+  /** Whether the process is dying, or its worker was registered and has left the scheduler. */
+  #departed(proc: WorkerProcess): boolean {
+    if (doomed(proc)) return true;
+    return proc.registered && ![...this.#scheduler.workerNames().values()].includes(proc.name);
+  }
+
+  /** Waits for processes that are dead or whose worker left (not ones being stopped) to be reaped. */
+  async #reapTheDead(): Promise<void> {
+    const dead = this.#procs.filter((p) => p.alive && !p.stopping && this.#departed(p));
+    if (dead.length === 0) return;
+    this.#log.info('reaping workers that died or left before scaling', { workers: dead.map((p) => p.name).join(',') });
+    await Promise.all(dead.map((p) => this.#stop(p, doomed(p) ? 2_000 : 0)));
+  }
+
   async #waitRegistered(proc: WorkerProcess): Promise<void> {
     const deadline = performance.now() + this.#startTimeout;
     for (;;) {
-      if ([...this.#scheduler.workerNames().values()].includes(proc.name)) return;
+      if ([...this.#scheduler.workerNames().values()].includes(proc.name)) {
+        proc.registered = true;
+        return;
+      }
       if (!proc.alive) throw new WorkerStartError(proc.name, `worker process ${proc.name} exited before it registered`);
       if (performance.now() > deadline) {
         await this.#stop(proc, 1000);
@@ -355,6 +384,30 @@ export class LocalCluster extends Resource implements ClusterBackend {
     if (await within(5_000)) return;
     proc.child.kill('SIGKILL');
     await proc.exited;
+  }
+}
+
+/**
+ * Whether a live-looking process is in fact dead or dying: killed but not yet reaped (a
+ * zombie, or SIGKILL pending). Linux tells through /proc; elsewhere only reaping does.
+ */
+function doomed(proc: WorkerProcess): boolean {
+  const pid = proc.child.pid;
+  if (!proc.alive || pid === undefined || process.platform !== 'linux') return !proc.alive;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    if (state === 'Z' || state === 'X' || state === 'x') return true;
+    const status = readFileSync(`/proc/${pid}/status`, 'latin1');
+    // SIGKILL (9) is bit 8 of the pending masks: it cannot be caught, so the process is gone.
+    for (const field of ['ShdPnd', 'SigPnd']) {
+      const mask = new RegExp(`^${field}:\\s*([0-9a-f]+)$`, 'm').exec(status)?.[1];
+      if (mask !== undefined && (BigInt(`0x${mask}`) & 0x100n) !== 0n) return true;
+    }
+    return false;
+  } catch {
+    // No such process any more (reaped by now, or never ours to read).
+    return true;
   }
 }
 

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { addWorker, computes, newState, only, submit } from './helpers.js';
+
+describe('a lost worker blames only the tasks that had started on it', () => {
+  test('a worker that reports starts: tasks queued behind the started one are not suspects', () => {
+    const s = newState({ allowedFailures: 0, saturation: Infinity });
+    addWorker(s, 'w1');
+    submit(s, [['deadly-1'], ['queued-1'], ['queued-2']], ['deadly-1', 'queued-1', 'queued-2']);
+    for (const key of ['deadly-1', 'queued-1', 'queued-2']) assert.equal(s.taskInfo(key)?.processingOn, 'w1');
+    s.handle({ op: 'task-started', worker: 'w1', key: 'deadly-1', startedAt: 0 });
+    addWorker(s, 'w2');
+    const cmds = s.handle({ op: 'remove-worker', worker: 'w1', reason: 'lost', now: 1 });
+    const erred = only(cmds, 'key-erred');
+    assert.deepEqual(erred.map((e) => e.key), ['deadly-1']);
+    assert.equal(erred[0]?.error.name, 'WorkerLostError');
+    assert.equal(s.taskInfo('queued-1')?.suspicious, 0);
+    assert.equal(s.taskInfo('queued-2')?.suspicious, 0);
+    assert.deepEqual(computes(cmds).sort(), ['queued-1@w2', 'queued-2@w2']);
+    s.validate();
+  });
+
+  test('a start reported for a task since moved elsewhere does not count on the new worker', () => {
+    const s = newState({ allowedFailures: 0, saturation: Infinity });
+    addWorker(s, 'w1');
+    submit(s, [['a-1'], ['b-1']], ['a-1', 'b-1']);
+    s.handle({ op: 'task-started', worker: 'w1', key: 'b-1', startedAt: 0 });
+    addWorker(s, 'w2');
+    // w1 leaves cleanly: everything moves to w2, where nothing has started yet.
+    s.handle({ op: 'remove-worker', worker: 'w1', reason: 'closed', now: 1 });
+    s.handle({ op: 'task-started', worker: 'w2', key: 'a-1', startedAt: 2 });
+    addWorker(s, 'w3');
+    const cmds = s.handle({ op: 'remove-worker', worker: 'w2', reason: 'lost', now: 3 });
+    assert.deepEqual(only(cmds, 'key-erred').map((e) => e.key), ['a-1']);
+    assert.equal(s.taskInfo('b-1')?.suspicious, 0);
+    s.validate();
+  });
+
+  test('a worker that said nothing started: every task it held is a suspect (one that kills at once is caught)', () => {
+    const s = newState({ allowedFailures: 1, saturation: Infinity });
+    addWorker(s, 'w1', 2);
+    submit(s, [['a-1'], ['b-1'], ['c-1']], ['a-1', 'b-1', 'c-1']);
+    addWorker(s, 'w2');
+    s.handle({ op: 'remove-worker', worker: 'w1', reason: 'lost', now: 1 });
+    for (const key of ['a-1', 'b-1', 'c-1']) assert.equal(s.taskInfo(key)?.suspicious, 1, key);
+  });
+});
