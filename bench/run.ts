@@ -12,6 +12,8 @@ const suites: Record<string, string> = {
   comm: './comm.js',
   heavy: './heavy.js',
   venv: './venv.js',
+  chaos: './chaos.js',
+  soak: './soak.js',
   all: './all.js',
 };
 

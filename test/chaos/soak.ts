@@ -23,11 +23,21 @@ export interface SoakOptions {
   readonly computations: number;
   /** How the `tessera` command starts: node arguments before `scheduler`/`worker`. */
   readonly command: readonly string[];
+  /**
+   * Node arguments that start the scheduler and make it print its address as the first
+   * line. Default: `command` with `scheduler --port 0 --no-dashboard`.
+   */
+  readonly schedulerCommand?: readonly string[];
   /** Worker processes. Default 2. */
   readonly workers?: number;
   /** Branches × leaves per branch in each computation. Default 4 × 4 (21 tasks). */
   readonly branches?: number;
   readonly leaves?: number;
+  /**
+   * Fresh function source and fresh key prefixes in every computation (default true);
+   * false is the control: one function, and the same prefixes (`soak-leaf-B-ITER`) each time.
+   */
+  readonly fresh?: boolean;
   /** Computations at which to sample memory (besides the first and the last). */
   readonly sampleAt?: readonly number[];
   readonly log?: (line: string) => void;
@@ -77,10 +87,12 @@ export async function soak(api: SoakApi, options: SoakOptions): Promise<SoakRepo
   const branches = options.branches ?? 4;
   const leaves = options.leaves ?? 4;
   const n = options.computations;
+  const fresh = options.fresh ?? true;
+  const same = freshFunction(0);
   const sampleAt = new Set([...(options.sampleAt ?? [Math.floor(n / 2)]), n]);
   const children: ChildProcess[] = [];
   const start = (args: readonly string[], stdout: 'pipe' | 'ignore'): ChildProcess => {
-    const child = spawn(process.execPath, [...options.command, ...args], { stdio: ['ignore', stdout, 'inherit'], env: { ...process.env, TESSERA_LOG_LEVEL: 'warn' } });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', stdout, 'inherit'], env: { ...process.env, TESSERA_LOG_LEVEL: 'warn' } });
     children.push(child);
     return child;
   };
@@ -104,7 +116,7 @@ export async function soak(api: SoakApi, options: SoakOptions): Promise<SoakRepo
   let tasks = 0;
   let leftRunning: number[];
   try {
-    const scheduler = start(['scheduler', '--port', '0', '--no-dashboard'], 'pipe');
+    const scheduler = start(options.schedulerCommand ?? [...options.command, 'scheduler', '--port', '0', '--no-dashboard'], 'pipe');
     const lines = createInterface({ input: scheduler.stdout! });
     const address = await new Promise<string>((resolve, reject) => {
       lines.once('line', resolve);
@@ -112,7 +124,7 @@ export async function soak(api: SoakApi, options: SoakOptions): Promise<SoakRepo
     });
     lines.close();
     scheduler.stdout!.resume();
-    const workerProcs = Array.from({ length: workers }, (_, w) => start(['worker', address, '--nthreads', '1', '--name', `soak-${w}`, '--no-metrics'], 'ignore'));
+    const workerProcs = Array.from({ length: workers }, (_, w) => start([...options.command, 'worker', address, '--nthreads', '1', '--name', `soak-${w}`, '--no-metrics'], 'ignore'));
     const client = await api.connect(address);
     try {
       const sample = (done: number): void => {
@@ -121,25 +133,29 @@ export async function soak(api: SoakApi, options: SoakOptions): Promise<SoakRepo
         options.log?.(JSON.stringify(s));
       };
       for (let i = 0; i < n; i++) {
-        const fn = freshFunction(i);
+        const fn = fresh ? freshFunction(i) : same;
+        // Fresh: the prefix (all before the last '-') is new in each computation.
+        const name = (kind: string, b: number, k?: number): string =>
+          fresh ? `soak-${i}-${kind}-${b}${k === undefined ? '' : `-${k}`}` : `soak-${kind}-${b}${k === undefined ? '' : `.${k}`}-${i}`;
         const graph: Record<string, unknown> = {};
         const sums: string[] = [];
         let expected = 0;
         for (let b = 0; b < branches; b++) {
           const parts: unknown[] = [];
           for (let k = 0; k < leaves; k++) {
-            const key = `soak-${i}-leaf-${b}-${k}`;
+            const key = name('leaf', b, k);
             graph[key] = api.task(fn, b * leaves + k, k);
             parts.push(api.ref(key));
             expected += fn(b * leaves + k, k);
           }
-          const key = `soak-${i}-sum-${b}`;
+          const key = name('sum', b);
           graph[key] = api.task(sum, ...parts);
           sums.push(key);
         }
-        graph[`soak-${i}-total`] = api.task(sum, ...sums.map((k) => api.ref(k)));
+        const total = fresh ? `soak-${i}-total` : `soak-total-${i}`;
+        graph[total] = api.task(sum, ...sums.map((k) => api.ref(k)));
         tasks += Object.keys(graph).length;
-        const [got] = await client.get(graph, [`soak-${i}-total`]);
+        const [got] = await client.get(graph, [total]);
         if (got !== expected) throw new Error(`soak computation ${i}: got ${String(got)}, expected ${expected}`);
         // The first sample once the processes have warmed up (one computation in).
         if (i === 0) sample(1);
