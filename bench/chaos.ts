@@ -60,13 +60,13 @@ const api: ChaosApi = {
   connect: (cluster) => Client.connect(cluster.address),
 };
 
-function line(kind: string, reports: readonly RunReport[], leftRunning: readonly number[], seconds: number): Record<string, unknown> {
+function line(kind: string, workers: number, reports: readonly RunReport[], leftRunning: readonly number[], seconds: number): Record<string, unknown> {
   const count = (o: RunReport['outcome']): number => reports.filter((r) => r.outcome === o).length;
   const recover = summary(reports.flatMap((r) => (r.recoverMs === null ? [] : [r.recoverMs])));
   return {
     bench: 'chaos',
     kind,
-    workers: options.workers,
+    workers,
     tasksPerRun: options.shape.tasks,
     runs: reports.length,
     completed: count('ok'),
@@ -91,7 +91,9 @@ const began = performance.now();
 for (const group of [kinds.filter((k) => k !== 'adaptive'), kinds.filter((k) => k === 'adaptive')]) {
   if (group.length === 0) continue;
   const adaptive = group[0] === 'adaptive';
-  const chaos = await ChaosCluster.start(api, adaptive ? { ...options, workers: Math.max(options.workers, 3) } : options, adaptive);
+  // Adapting between 1 and at least 3 workers, so the loop has room to scale.
+  const workers = adaptive ? Math.max(options.workers, 3) : options.workers;
+  const chaos = await ChaosCluster.start(api, { ...options, workers }, adaptive);
   const byKind = new Map<FaultKind, { reports: RunReport[]; seconds: number }>();
   for (const kind of group) {
     const started = performance.now();
@@ -103,6 +105,6 @@ for (const group of [kinds.filter((k) => k !== 'adaptive'), kinds.filter((k) => 
   const left = await chaos.close();
   allLeft.push(...left);
   // Processes left are the cluster's, not a kind's: reported on each of its lines.
-  for (const [kind, { reports, seconds }] of byKind) console.log(JSON.stringify(line(kind, reports, left, seconds)));
+  for (const [kind, { reports, seconds }] of byKind) console.log(JSON.stringify(line(kind, workers, reports, left, seconds)));
 }
-console.log(JSON.stringify(line('total', all, allLeft, (performance.now() - began) / 1000)));
+console.log(JSON.stringify(line('total', options.workers, all, allLeft, (performance.now() - began) / 1000)));
