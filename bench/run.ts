@@ -13,6 +13,8 @@ const suites: Record<string, string> = {
   heavy: './heavy.js',
   slurm: './slurm.js',
   venv: './venv.js',
+  chaos: './chaos.js',
+  soak: './soak.js',
   all: './all.js',
 };
 
