@@ -15,12 +15,10 @@
  *       [--seed 1] [--tasks 40] [--workers 2] [--max-faults 3] [--deadline 60000] [--verbose]
  *
  * Seeds are seed, seed+1, … per kind; rerun one with `--seed N --runs 1 --kinds KIND`.
- * `--kinds kill-all-rescale` runs a case that meets a known bug (see KNOWN_FAULT_KINDS in
- * test/chaos/driver.ts); it is not among the defaults.
  */
 import { parseArgs } from 'node:util';
 import { Client, LocalCluster, ref, task } from 'tessera';
-import { ChaosCluster, FAULT_KINDS, KNOWN_FAULT_KINDS, summary, type ChaosApi, type FaultKind, type RunReport } from '../test/chaos/driver.js';
+import { ChaosCluster, FAULT_KINDS, summary, type ChaosApi, type FaultKind, type RunReport } from '../test/chaos/driver.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -42,7 +40,7 @@ const positive = (name: string, value: string): number => {
 const runs = positive('runs', args.runs);
 const firstSeed = positive('seed', args.seed);
 const kinds = args.kinds.split(',').filter((k) => k !== '') as FaultKind[];
-const known: readonly string[] = [...FAULT_KINDS, ...KNOWN_FAULT_KINDS];
+const known: readonly string[] = FAULT_KINDS;
 for (const k of kinds) if (!known.includes(k)) throw new Error(`--kinds: unknown kind '${k}' (${known.join(', ')})`);
 const options = {
   workers: positive('workers', args.workers),

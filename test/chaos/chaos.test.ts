@@ -51,17 +51,10 @@ void describe('chaos: random DAGs on a LocalCluster whose workers fail', () => {
     for (const seed of list) void test(`${kind}, seed ${seed}: the answer equals the reference`, () => check(chaos!, kind, seed));
   }
 
-  // A known bug: scale(n) right after the kill counts the processes not yet reaped and
-  // starts none, and the graph waits without workers. When scale follows reality, drop
-  // the todo (and move the kind into FAULT_KINDS).
-  void test(
-    'kill-all-rescale, seed 7: scale(n) at once after every worker was killed brings them back',
-    { todo: 'scale(n) counts killed processes until they are reaped' },
-    async () => {
-      const report = await chaos!.run('kill-all-rescale', seedsFor([7])[0]!, 15_000);
-      assert.equal(report.outcome, 'ok', report.detail);
-    },
-  );
+  void test('kill-all-rescale, seed 7: scale(n) at once after every worker was killed brings them back', async () => {
+    const report = await chaos!.run('kill-all-rescale', seedsFor([7])[0]!, 15_000);
+    assert.equal(report.outcome, 'ok', report.detail);
+  });
 
   void test('after close, no worker process is left', async () => {
     const left = await chaos!.close();

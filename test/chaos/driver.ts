@@ -14,15 +14,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { mulberry32 } from '../helpers/random.js';
 import { chaosDag, type DagShape, type GraphApi } from './dag.js';
 
-export const FAULT_KINDS = ['kill-one', 'kill-all', 'freeze', 'retire', 'adaptive'] as const;
-/**
- * Faults that meet a known bug of this version, kept apart so that they can join
- * FAULT_KINDS once it is fixed:
- *   kill-all-rescale  every worker killed, then `scale(n)` at once, before the dead are
- *                     reaped: scale counts the dead processes and starts nothing.
- */
-export const KNOWN_FAULT_KINDS = ['kill-all-rescale'] as const;
-export type FaultKind = (typeof FAULT_KINDS)[number] | (typeof KNOWN_FAULT_KINDS)[number];
+/** kill-all-rescale: every worker killed, then `scale(n)` at once, before the dead are reaped. */
+export const FAULT_KINDS = ['kill-one', 'kill-all', 'freeze', 'retire', 'adaptive', 'kill-all-rescale'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
 
 // What the driver uses of the package: public API only, typed loosely enough that the
 // sources and the built package both fit.
