@@ -12,7 +12,11 @@
  *   leftRunning         worker processes still running after the cluster closed (must be 0)
  *
  *   npm run build && npm run bench -- chaos [--runs 10] [--kinds kill-one,kill-all,freeze,retire,adaptive]
- *       [--seed 1] [--tasks 40] [--workers 2] [--max-faults 3] [--deadline 60000] [--verbose]
+ *       [--seed 1] [--tasks 40] [--array-mib 2] [--workers 2] [--max-faults 3] [--deadline 60000] [--worker-ttl 2000] [--verbose]
+ *
+ * `--worker-ttl` is the scheduler's workerTtlMs: short, so frozen workers are dropped within
+ * a run; a worker whose event loop is held up longer (large arrays on a loaded machine) is
+ * dropped too, and LocalCluster does not replace it.
  *
  * Seeds are seed, seed+1, … per kind; rerun one with `--seed N --runs 1 --kinds KIND`.
  */
@@ -26,8 +30,10 @@ const { values: args } = parseArgs({
     kinds: { type: 'string', default: FAULT_KINDS.join(',') },
     seed: { type: 'string', default: '1' },
     tasks: { type: 'string', default: '40' },
+    'array-mib': { type: 'string', default: '2' },
     workers: { type: 'string', default: '2' },
     'max-faults': { type: 'string', default: '3' },
+    'worker-ttl': { type: 'string', default: '2000' },
     deadline: { type: 'string', default: '60000' },
     verbose: { type: 'boolean', default: false },
   },
@@ -46,7 +52,8 @@ const options = {
   workers: positive('workers', args.workers),
   deadlineMs: positive('deadline', args.deadline),
   maxFaults: positive('max-faults', args['max-faults']),
-  shape: { tasks: positive('tasks', args.tasks) },
+  workerTtlMs: positive('worker-ttl', args['worker-ttl']),
+  shape: { tasks: positive('tasks', args.tasks), maxArrayLength: positive('array-mib', args['array-mib']) * 131_072 },
   ...(args.verbose ? { log: (line: string) => console.error(line) } : {}),
 };
 
@@ -69,6 +76,7 @@ function line(kind: string, workers: number, reports: readonly RunReport[], left
     kind,
     workers,
     tasksPerRun: options.shape.tasks,
+    arrayMiB: Number(args['array-mib']),
     runs: reports.length,
     completed: count('ok'),
     wrong: count('wrong'),

@@ -92,10 +92,17 @@ export async function soak(api: SoakApi, options: SoakOptions): Promise<SoakRepo
   const sampleAt = new Set([...(options.sampleAt ?? [Math.floor(n / 2)]), n]);
   const children: ChildProcess[] = [];
   const start = (args: readonly string[], stdout: 'pipe' | 'ignore'): ChildProcess => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', stdout, 'inherit'], env: { ...process.env, TESSERA_LOG_LEVEL: 'warn' } });
+    // stdin is a pipe that closes when this process ends, however it ends: a process that
+    // watches it (soak-scheduler.ts) leaves then too.
+    const child = spawn(process.execPath, args, { stdio: ['pipe', stdout, 'inherit'], env: { ...process.env, TESSERA_LOG_LEVEL: 'warn' } });
     children.push(child);
     return child;
   };
+  // An ordinary exit of this process (a failed assertion, say) takes the children along.
+  const killAll = (): void => {
+    for (const c of children) c.kill('SIGKILL');
+  };
+  process.once('exit', killAll);
   const stop = async (): Promise<number[]> => {
     // Workers first (they leave the scheduler cleanly), then the scheduler; SIGKILL for
     // any that lingers.
@@ -167,6 +174,7 @@ export async function soak(api: SoakApi, options: SoakOptions): Promise<SoakRepo
   } finally {
     // A computation that threw still ends every process.
     leftRunning = await stop();
+    process.off('exit', killAll);
   }
   return { samples, tasks, seconds: (performance.now() - began) / 1000, leftRunning };
 }
