@@ -379,6 +379,8 @@ export class SchedulerServer extends Resource {
       conn.destroy();
       return;
     }
+    // A peer that left right after its handshake is nobody to register, and no error.
+    if (conn.state !== 'open') return;
     switch (hello.role) {
       case ROLE_WORKER:
         this.#acceptWorker(conn as WorkerConn);

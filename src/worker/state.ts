@@ -397,7 +397,7 @@ export class WorkerState {
       const value = e.values[i];
       const size = sizeOf(value);
       // A result that could never be sent fails now, once, rather than at every request.
-      const problem = travelProblem(value, size, this.#maxMessageBytes);
+      const problem = travelProblem(value, this.#maxMessageBytes);
       if (problem !== null) {
         const error = new UnserializableError(t.key, problem.path, problem.reason);
         this.#err(t, { kind: 'unserializable', name: error.name, message: error.message, stack: '', key: t.key, path: problem.path, reason: problem.reason });

@@ -17,20 +17,28 @@ export interface TravelProblem {
 }
 
 /**
- * Why `value` (about `nbytes` bytes) cannot travel in a message of at most `maxBytes`,
- * or null when it can. Walks the value once; binary data is not looked into.
+ * Why `value` cannot travel in a message of at most `maxBytes`, or null when it can.
+ * Walks the value once; binary data is counted (exactly: it travels as it is), not looked
+ * into. Other data is not sized: an estimate could refuse what would fit.
  */
-export function travelProblem(value: unknown, nbytes: number, maxBytes: number): TravelProblem | null {
-  if (nbytes > maxBytes) {
-    return { path: '', reason: `is about ${nbytes} bytes, more than the ${maxBytes}-byte limit of a message between processes` };
-  }
+export function travelProblem(value: unknown, maxBytes: number): TravelProblem | null {
   if (typeof value !== 'object' || value === null) return null;
-  return walk(value, '', 0, new Set(), new Map());
+  const binary = { bytes: 0 };
+  const problem = walk(value, '', 0, new Set(), new Map(), binary);
+  if (problem !== null) return problem;
+  if (binary.bytes > maxBytes) {
+    return { path: '', reason: `holds ${binary.bytes} bytes of binary data, more than the ${maxBytes}-byte limit of a message between processes` };
+  }
+  return null;
 }
 
 /** `open`: objects on the path from the root (a cycle returns to one); `heights`: depth below objects already walked. */
-function walk(value: object, path: string, depth: number, open: Set<object>, heights: Map<object, number>): TravelProblem | null {
-  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof SharedArrayBuffer || value instanceof Date) return null;
+function walk(value: object, path: string, depth: number, open: Set<object>, heights: Map<object, number>, binary: { bytes: number }): TravelProblem | null {
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) {
+    binary.bytes += value.byteLength;
+    return null;
+  }
+  if (value instanceof Date) return null;
   if (open.has(value)) return { path, reason: 'refers back to an object that contains it (a cycle), which cannot be written as a message' };
   const known = heights.get(value);
   if (known !== undefined) return depth + known > VALUE_DEPTH ? tooDeep(path) : null;
@@ -39,7 +47,7 @@ function walk(value: object, path: string, depth: number, open: Set<object>, hei
   let height = 0;
   const visit = (child: unknown, childPath: string): TravelProblem | null => {
     if (typeof child !== 'object' || child === null) return null;
-    const problem = walk(child, childPath, depth + 1, open, heights);
+    const problem = walk(child, childPath, depth + 1, open, heights, binary);
     if (problem === null) height = Math.max(height, 1 + (heights.get(child) ?? 0));
     return problem;
   };

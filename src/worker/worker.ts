@@ -46,6 +46,9 @@ export type { WorkerOptions, WorkerTlsOptions } from './options.js';
 type SchedulerConn = Connection<WorkerToScheduler | SchedulerToWorker>;
 type PeerConn = Connection<PeerMessage>;
 
+// A full garbage collection pauses the process; past the pause threshold, one every 2 s at most.
+const GC_NUDGE_INTERVAL_MS = 2000;
+
 export class Worker extends Resource {
   readonly name: string;
   /** The id the scheduler knows this worker by: its data address, or relay://… */
@@ -77,6 +80,8 @@ export class Worker extends Resource {
   #addedKeys: string[] = [];
   #reportScheduled = false;
   #pumpScheduled = false;
+  /** When the collector was last run for memory past the pause threshold. */
+  #lastGc = -Infinity;
 
   private constructor(
     options: ResolvedWorkerOptions,
@@ -455,8 +460,13 @@ export class Worker extends Resource {
     if (this.state !== 'running') return;
     let rss = process.memoryUsage.rss();
     if (rss > this.#options.memoryPause) {
-      // Nothing collects an idle heap: collect it, and measure again, before pausing.
-      if (collectGarbage()) rss = process.memoryUsage.rss();
+      // Nothing collects an idle heap: collect it, and measure again, before pausing. A
+      // full collection is not free: at most one every GC_NUDGE_INTERVAL_MS.
+      const now = performance.now();
+      if (now - this.#lastGc >= GC_NUDGE_INTERVAL_MS) {
+        this.#lastGc = now;
+        if (collectGarbage()) rss = process.memoryUsage.rss();
+      }
       // Still past it: results in memory go to disk first (least recently used first).
       if (rss > this.#options.memoryPause) this.#data.spill(rss - this.#options.memoryPause);
     }

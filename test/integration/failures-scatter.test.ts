@@ -2,7 +2,7 @@
 // freezes and is then killed is placed again (or the futures err), never left pending.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Client, LocalCluster } from '../../src/index.js';
+import { Client, LocalCluster, ScatterError } from '../../src/index.js';
 import { sleep } from '../helpers/wait.js';
 
 void describe('scatter, answered once', () => {
@@ -58,6 +58,36 @@ void describe('scatter, answered once', () => {
       }
     } finally {
       if (!thawed) process.kill(frozen!.pid, 'SIGCONT');
+      await cluster.close();
+    }
+  });
+
+  void test('the only worker frozen, then killed: the scattered futures err, none stays pending', { timeout: 120_000 }, async () => {
+    const cluster = await LocalCluster.start({ workers: 1, threadsPerWorker: 1, dashboard: false, log: false });
+    const [frozen] = cluster.processes;
+    let killed = false;
+    try {
+      const client = await Client.connect(cluster.address);
+      try {
+        process.kill(frozen!.pid, 'SIGSTOP');
+        const futures = client.scatter([1, 2, 3]);
+        const settled = Promise.allSettled(futures.map((f) => f.result()));
+        await sleep(500);
+        process.kill(frozen!.pid, 'SIGKILL');
+        killed = true;
+        let timer: NodeJS.Timeout | undefined;
+        const outcome = await Promise.race([settled, new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), 60_000)))]);
+        clearTimeout(timer);
+        assert.ok(outcome !== null, 'the futures settle once the worker is gone');
+        for (const o of outcome) {
+          assert.equal(o.status, 'rejected');
+          assert.ok(o.reason instanceof ScatterError, String(o.reason));
+        }
+      } finally {
+        await client.close();
+      }
+    } finally {
+      if (!killed) process.kill(frozen!.pid, 'SIGCONT');
       await cluster.close();
     }
   });
