@@ -67,6 +67,7 @@ function newClient(url: string, commandTimeoutMs: number, connectTimeoutMs: numb
       connectTimeout: connectTimeoutMs,
       reconnectStrategy: (retries: number) => Math.min(50 * 2 ** Math.min(retries, 6), 2000),
     },
+    // Commands time out; strings come back as Buffers (binary as it is).
     commandOptions: { timeout: commandTimeoutMs, typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } },
   });
 }
@@ -109,16 +110,15 @@ export class RedisStore extends Resource implements ResultStore {
     const commandTimeoutMs = checkPositive(options.commandTimeoutMs, 'commandTimeoutMs', where) ?? 30_000;
     const connectTimeoutMs = checkPositive(options.connectTimeoutMs, 'connectTimeoutMs', where) ?? 10_000;
     const client = newClient(url, commandTimeoutMs, connectTimeoutMs);
-    // Until the store exists, errors are the connect's to report.
-    const early = (): void => undefined;
-    client.on('error', early);
+    // Until the store exists, errors are the connect's to report. This listener is never
+    // removed: node-redis hands out an Object.create() view of its client, and removing the
+    // last listener would give the view event slots of its own that the client never fires.
+    client.on('error', () => undefined);
     try {
       await withTimeout(client.connect(), connectTimeoutMs, `could not connect to ${url} within ${connectTimeoutMs} ms`);
     } catch (error) {
       client.destroy();
       throw error instanceof StoreUnavailableError ? error : new StoreUnavailableError(`could not connect to ${url}: ${message(error)}`, { cause: error });
-    } finally {
-      client.off('error', early);
     }
     return new RedisStore(url, client, ttlMs, chunkBytes, prefix);
   }
