@@ -16,6 +16,8 @@
  * ```
  */
 
+import { InvalidArgumentError } from '../errors.js';
+
 /** One key and its bytes. */
 export type StoreItem = readonly [key: string, bytes: Uint8Array];
 
@@ -57,3 +59,12 @@ export interface ResultStore {
 
 /** Default time-to-live of a stored result: a day. */
 export const DEFAULT_TTL_MS = 24 * 60 * 60 * 1000;
+
+/** Throws InvalidArgumentError naming `what` unless `value` looks like a ResultStore. */
+export function checkStore(value: unknown, what: string): asserts value is ResultStore {
+  const store = value as Partial<Record<keyof ResultStore, unknown>> | null;
+  const methods = ['put', 'get', 'delete', 'onLost', 'onRestored', 'close'] as const;
+  if (typeof store !== 'object' || store === null || typeof store.address !== 'string' || methods.some((m) => typeof store[m] !== 'function')) {
+    throw new InvalidArgumentError(`${what} must be a result store (MemoryStore, RedisStore.connect(url), or an object with address, put, get, delete, onLost, onRestored and close)`);
+  }
+}
