@@ -870,7 +870,7 @@ export class Client extends Resource implements FutureOwner {
         return proxy;
       }
       try {
-        return await openStore(ref.address);
+        return await openStore(ref.address, { connectTimeoutMs: 3000 });
       } catch {
         this.#store = null;
         return null;

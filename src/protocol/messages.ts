@@ -252,9 +252,12 @@ export function isDialable(worker: string): boolean {
 /** Store holders are named `store:ADDRESS`. */
 export const STORE_HOLDER_PREFIX = 'store:';
 
-/** The holder id of the store at `address`. */
+/** The holder id of the store at `address`, without any password the address carries (ids are shown). */
 export function storeHolderId(address: string): string {
-  return STORE_HOLDER_PREFIX + address;
+  const at = address.indexOf('@');
+  const scheme = address.indexOf('://');
+  const shown = scheme >= 0 && at > scheme ? address.slice(0, scheme + 3) + address.slice(at + 1) : address;
+  return STORE_HOLDER_PREFIX + shown;
 }
 
 /** Whether a holder id names a result store rather than a worker. */

@@ -43,6 +43,7 @@ const REDIS_STORE_OPTIONS = optionNames<RedisStoreOptions>()(['ttlMs', 'chunkByt
 /** Redis refuses strings longer than 512 MB; chunks stay well below. */
 export const DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024;
 const MAX_CHUNK_BYTES = 512 * 1024 * 1024;
+const DEFAULT_PREFIX = 'tessera:';
 
 // First byte of what the key holds: the value itself, or where its chunks are.
 const INLINE = 0;
@@ -97,15 +98,20 @@ export class RedisStore extends Resource implements ResultStore {
     });
   }
 
-  /** Connects to `url` (`redis://[user:password@]host:port[/db]`); rejects when Redis cannot be reached. */
-  static async connect(url: string, options: RedisStoreOptions = {}): Promise<RedisStore> {
+  /**
+   * Connects to `url` (`redis://[user:password@]host:port[/db]`); rejects when Redis cannot
+   * be reached. Options may also come in the url's query (`?prefix=a:&ttlMs=60000`), which
+   * is how `address` carries them to the workers that open the same store.
+   */
+  static async connect(address: string, given: RedisStoreOptions = {}): Promise<RedisStore> {
     const where = 'RedisStore.connect()';
-    checkOptions(options, REDIS_STORE_OPTIONS, where);
-    if (typeof url !== 'string' || !/^rediss?:\/\//.test(url)) throw new InvalidArgumentError(`${where} takes a redis:// or rediss:// url, got ${url}`);
+    checkOptions(given, REDIS_STORE_OPTIONS, where);
+    if (typeof address !== 'string' || !/^rediss?:\/\//.test(address)) throw new InvalidArgumentError(`${where} takes a redis:// or rediss:// url, got ${address}`);
+    const { url, options } = splitAddress(address, given, where);
     const ttlMs = checkPositive(options.ttlMs, 'ttlMs', where) ?? DEFAULT_TTL_MS;
     const chunkBytes = Math.floor(checkPositive(options.chunkBytes, 'chunkBytes', where) ?? DEFAULT_CHUNK_BYTES);
     if (chunkBytes > MAX_CHUNK_BYTES) throw new InvalidArgumentError(`${where}: options.chunkBytes must be at most ${MAX_CHUNK_BYTES} (Redis's string limit), got ${chunkBytes}`);
-    const prefix = options.prefix ?? 'tessera:';
+    const prefix = options.prefix ?? DEFAULT_PREFIX;
     if (typeof prefix !== 'string') throw new InvalidArgumentError(`${where}: options.prefix must be a string`);
     const commandTimeoutMs = checkPositive(options.commandTimeoutMs, 'commandTimeoutMs', where) ?? 30_000;
     const connectTimeoutMs = checkPositive(options.connectTimeoutMs, 'connectTimeoutMs', where) ?? 10_000;
@@ -120,7 +126,7 @@ export class RedisStore extends Resource implements ResultStore {
       client.destroy();
       throw error instanceof StoreUnavailableError ? error : new StoreUnavailableError(`could not connect to ${url}: ${message(error)}`, { cause: error });
     }
-    return new RedisStore(url, client, ttlMs, chunkBytes, prefix);
+    return new RedisStore(joinAddress(url, { ttlMs, chunkBytes, prefix }), client, ttlMs, chunkBytes, prefix);
   }
 
   async put(items: readonly StoreItem[], options: PutOptions = {}): Promise<boolean[]> {
@@ -225,6 +231,32 @@ export class RedisStore extends Resource implements ResultStore {
   #chunkKeys(manifest: Manifest): string[] {
     return Array.from({ length: manifest.chunks }, (_, i) => `${this.prefix}chunk:${manifest.id}:${i}`);
   }
+}
+
+// Options that travel in the address: a worker opening it must see the same keys.
+const ADDRESS_OPTIONS = ['prefix', 'ttlMs', 'chunkBytes'] as const;
+
+/** The url without its query, and the options: those given win over the query's. */
+function splitAddress(address: string, given: RedisStoreOptions, where: string): { url: string; options: RedisStoreOptions } {
+  const q = address.indexOf('?');
+  if (q < 0) return { url: address, options: given };
+  const query = new URLSearchParams(address.slice(q + 1));
+  const fromQuery: Record<string, string | number> = {};
+  for (const [name, value] of query) {
+    if (!(ADDRESS_OPTIONS as readonly string[]).includes(name)) throw new InvalidArgumentError(`${where}: unknown option '${name}' in the url (${ADDRESS_OPTIONS.join(', ')})`);
+    fromQuery[name] = name === 'prefix' ? value : Number(value);
+  }
+  return { url: address.slice(0, q), options: { ...(fromQuery as RedisStoreOptions), ...given } };
+}
+
+/** The url with the options that differ from the defaults, in its query. */
+function joinAddress(url: string, options: { ttlMs: number; chunkBytes: number; prefix: string }): string {
+  const query = new URLSearchParams();
+  if (options.prefix !== DEFAULT_PREFIX) query.set('prefix', options.prefix);
+  if (options.ttlMs !== DEFAULT_TTL_MS) query.set('ttlMs', String(options.ttlMs));
+  if (options.chunkBytes !== DEFAULT_CHUNK_BYTES) query.set('chunkBytes', String(options.chunkBytes));
+  const text = query.toString();
+  return text === '' ? url : `${url}?${text}`;
 }
 
 const TAG_INLINE = Buffer.from([INLINE]);

@@ -84,6 +84,8 @@ export class Worker extends Resource {
   readonly #storeRef: StoreRef | null;
   #store: Promise<ResultStore | null> | null = null;
   #proxy: ProxyStore | null = null;
+  /** After a failed open, when to try again (meanwhile the worker does without the store). */
+  #storeRetryAt = 0;
   /** Finished here, to be written to the store before they are reported (a worker that cannot be reached). */
   #toStore: FinishedReport[] = [];
   readonly #storeWrites = new Set<Promise<void>>();
@@ -488,6 +490,7 @@ export class Worker extends Resource {
   #openStore(): Promise<ResultStore | null> {
     const ref = this.#storeRef;
     if (ref === null) return Promise.resolve(null);
+    if (this.#store === null && performance.now() < this.#storeRetryAt) return Promise.resolve(null);
     this.#store ??= (async () => {
       if (ref.address.startsWith('memory://') && findMemoryStore(ref.address) === undefined) {
         const proxy = new ProxyStore(ref.address, (request) => {
@@ -499,11 +502,12 @@ export class Worker extends Resource {
         return proxy;
       }
       try {
-        return await openStore(ref.address);
+        return await openStore(ref.address, { connectTimeoutMs: STORE_CONNECT_TIMEOUT_MS });
       } catch (error) {
-        this.#options.log(`could not open the result store ${ref.address}: ${describeError(error).message}`);
-        // Asked again next time: the store may be back.
+        this.#options.log(`could not open ${ref.holder}; trying again in ${STORE_RETRY_MS / 1000} s: ${describeError(error).message}`);
+        // The store may be back later; until then, nobody waits on it.
         this.#store = null;
+        this.#storeRetryAt = performance.now() + STORE_RETRY_MS;
         return null;
       }
     })();
@@ -609,6 +613,10 @@ export class Worker extends Resource {
     return { op: 'data', id, values, missing };
   }
 }
+
+/** How long opening the store may take, and how long after a failure it is tried again. */
+const STORE_CONNECT_TIMEOUT_MS = 3000;
+const STORE_RETRY_MS = 5000;
 
 interface FinishedReport {
   readonly key: string;
