@@ -96,3 +96,5 @@ export type { ProgressBarOptions } from './client/progress-bar.js';
 export { startDashboard } from './dashboard/server.js';
 export type { Dashboard, DashboardOptions } from './dashboard/server.js';
 export type { DashboardSource, TaskStreamEntry } from './dashboard/source.js';
+export { MemoryStore, RedisStore, openStore, StoreUnavailableError, encodeValue, decodeValue, putValues, getValues } from './store/index.js';
+export type { ResultStore, StoreItem, PutOptions, MemoryStoreOptions, RedisStoreOptions } from './store/index.js';

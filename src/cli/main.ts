@@ -4,6 +4,7 @@
  *
  *   tessera scheduler [--host 0.0.0.0] --port 8786 --token "$TOKEN" [--dashboard-port 8787] [--dashboard-host 127.0.0.1 | --no-dashboard]
  *       [--preload ./setup.js]
+ *   tessera scheduler --store redis://cache:6379   # results of unreachable workers outlive them
  *   tessera worker tcp://HOST:8786 --token "$TOKEN" --nthreads 2 --memory-limit 2GB [--name w1] [--no-listen]
  *       [--metrics-port 9100 | --no-metrics] [--preload ./setup.js]
  *   Both also take --tls-cert FILE --tls-key FILE [--tls-ca FILE] (PEM files): the scheduler
@@ -38,6 +39,7 @@ import { isLoopback } from '../comm/http.js';
 import { InvariantError, TesseraError } from '../errors.js';
 import { Scheduler } from '../process/scheduler.js';
 import { leaveAtLifetime, parseLifetime } from '../worker/lifetime.js';
+import { MemoryStore, RedisStore, type ResultStore } from '../store/index.js';
 import { parseBytes } from '../worker/options.js';
 import { Worker } from '../worker/worker.js';
 
@@ -402,6 +404,15 @@ interface SchedulerFlags extends TlsFlags {
   readonly dashboardPort: number;
   readonly preload: readonly string[];
   readonly backend?: string;
+  readonly store?: string;
+}
+
+/** The store --store names: redis://… (rediss://…) or memory. */
+async function storeOf(spec: string | undefined): Promise<ResultStore | undefined> {
+  if (spec === undefined) return undefined;
+  if (spec === 'memory') return new MemoryStore();
+  if (spec.startsWith('redis://') || spec.startsWith('rediss://')) return RedisStore.connect(spec);
+  throw new CliError(`--store takes redis://HOST:PORT (rediss:// with TLS) or memory, not '${spec}'`);
 }
 
 const schedulerCommand = program
@@ -419,6 +430,7 @@ const schedulerCommand = program
   .option('--tls-cert <file>', 'PEM certificate: listen on tls:// (with --tls-key)')
   .option('--tls-key <file>', 'PEM private key of --tls-cert')
   .option('--tls-ca <file>', 'PEM CA: workers and clients must present a certificate signed by it (mutual TLS)')
+  .option('--store <url>', 'result store for workers that cannot be reached: redis://HOST:PORT, or memory (held by the scheduler)')
   .action(async (opts: SchedulerFlags) => {
     const token = tokenOf(opts.token);
     const tls = tlsOf(opts);
@@ -441,14 +453,22 @@ const schedulerCommand = program
       );
     }
     const preloads = await importPreloads([...(opts.backend === undefined ? [] : [backendPreload(opts.backend)]), ...opts.preload], 'scheduler');
-    const scheduler = await Scheduler.start({
-      host: opts.host,
-      port: opts.port,
-      ...(token === undefined ? {} : { token }),
-      ...(insecure ? { insecureNoToken: true } : {}),
-      ...(tls?.cert === undefined || tls.key === undefined ? {} : { tls: { cert: tls.cert, key: tls.key, ...(tls.ca === undefined ? {} : { ca: tls.ca }) } }),
-      dashboard: opts.dashboard ? { host: opts.dashboardHost, port: opts.dashboardPort } : false,
-    });
+    const store = await storeOf(opts.store);
+    let scheduler: Scheduler;
+    try {
+      scheduler = await Scheduler.start({
+        host: opts.host,
+        port: opts.port,
+        ...(token === undefined ? {} : { token }),
+        ...(insecure ? { insecureNoToken: true } : {}),
+        ...(tls?.cert === undefined || tls.key === undefined ? {} : { tls: { cert: tls.cert, key: tls.key, ...(tls.ca === undefined ? {} : { ca: tls.ca }) } }),
+        dashboard: opts.dashboard ? { host: opts.dashboardHost, port: opts.dashboardPort } : false,
+        ...(store === undefined ? {} : { store }),
+      });
+    } catch (error) {
+      await store?.close();
+      throw error;
+    }
     // The address is the first line on stdout, so scripts can read it; the dashboard next.
     process.stdout.write(`${scheduler.address}\n`);
     // With a token, the link carries it (as Jupyter's does): opening it once sets a cookie
@@ -458,12 +478,14 @@ const schedulerCommand = program
       await runSetups(preloads, scheduler, 'scheduler', opts, { token });
     } catch (error) {
       await scheduler.close();
+      await store?.close();
       throw error;
     }
     stopOnce(async () => {
       // Teardown first, while the scheduler still runs: a preload's backend may need it to retire workers.
       const ok = await runTeardowns(preloads, scheduler, 'scheduler');
       await scheduler.close();
+      await store?.close();
       return ok;
     });
   });

@@ -27,10 +27,13 @@ import {
   type ClientToScheduler,
   type DataReply,
   isDialable,
+  isStoreHolder,
   ROLE_CLIENT,
   type SchedulerToClient,
+  type StoreRef,
   type TaskErrorInfo,
 } from '../protocol/messages.js';
+import { findMemoryStore, getValues, openStore, ProxyStore, type ResultStore } from '../store/index.js';
 import type { ScalingHistory } from '../protocol/scaling.js';
 import type { StoryEntry } from '../protocol/story.js';
 import { Future, type FutureOwner, type FutureStatus, keepAlive } from './future.js';
@@ -117,10 +120,15 @@ export class Client extends Resource implements FutureOwner {
   #releaseScheduled = false;
   /** Waits on the cluster under way: while any, the connection keeps the process alive. */
   #holds = 0;
+  /** The scheduler's result store, when it has one: gathered from directly. */
+  readonly #storeRef: StoreRef | null;
+  #store: Promise<ResultStore | null> | null = null;
+  #proxy: ProxyStore | null = null;
 
-  private constructor(id: string, conn: SchedulerConn, options: ClientOptions, token: string | undefined) {
+  private constructor(id: string, conn: SchedulerConn, options: ClientOptions, token: string | undefined, storeRef: StoreRef | null) {
     super('the client');
     this.id = id;
+    this.#storeRef = storeRef;
     this.#conn = conn;
     this.#bundleModules = options.bundleModules ?? true;
     // Nothing of the client keeps the process alive but a wait on the cluster (#hold): a
@@ -172,16 +180,16 @@ export class Client extends Resource implements FutureOwner {
     let client: Client | undefined;
     const early: SchedulerToClient[] = [];
     try {
-      const id = await new Promise<string>((resolve, reject) => {
+      const welcome = await new Promise<{ id: string; store: StoreRef | null }>((resolve, reject) => {
         conn.onMessage((message) => {
           const m = message as SchedulerToClient;
           if (client !== undefined) client.#onMessage(m);
-          else if (m.op === 'client-welcome') resolve(m.id);
+          else if (m.op === 'client-welcome') resolve({ id: m.id, store: m.store ?? null });
           else early.push(m);
         });
         conn.onClose(() => reject(new ConnectionClosedError('the scheduler closed the connection before welcoming this client')));
       });
-      client = new Client(id, conn, options, token);
+      client = new Client(welcome.id, conn, options, token, welcome.store);
     } catch (error) {
       conn.destroy();
       throw error;
@@ -535,13 +543,13 @@ export class Client extends Resource implements FutureOwner {
   /** Disconnecting: the cluster releases everything this client held; what waits here is cancelled. */
   protected async onClose(): Promise<void> {
     this.#failAll(new CancelledError('the client closed'));
-    await attemptAll([() => this.#conn.close(), () => this.#peers.close()]);
+    await attemptAll([() => this.#conn.close(), () => this.#peers.close(), () => this.#closeStore()]);
   }
 
   protected override async onDestroy(error?: Error): Promise<void> {
     this.#failAll(error ?? new CancelledError('the client was destroyed'));
     this.#conn.destroy(error);
-    await this.#peers.close();
+    await attemptAll([() => this.#peers.close(), () => this.#closeStore()]);
   }
 
   #onDisconnect(): void {
@@ -690,6 +698,9 @@ export class Client extends Resource implements FutureOwner {
           if (record !== undefined && record.status !== 'cancelled') this.#settle(record, 'cancelled', new CancelledError(`task '${key}' was cancelled`));
         }
         return;
+      case 'store-reply':
+        this.#proxy?.answer(m);
+        return;
       case 'who-has-reply':
       case 'scaling-history-reply':
       case 'story-reply':
@@ -790,7 +801,10 @@ export class Client extends Resource implements FutureOwner {
           homeless = true;
           continue;
         }
-        const holder = holders[Math.floor(Math.random() * holders.length)]!;
+        // A store or a worker that can be dialled, rather than a relay through the scheduler.
+        const direct = holders.filter((h) => isStoreHolder(h) || isDialable(h));
+        const choices = direct.length > 0 ? direct : holders;
+        const holder = choices[Math.floor(Math.random() * choices.length)]!;
         let list = byHolder.get(holder);
         if (list === undefined) byHolder.set(holder, (list = []));
         list.push(key);
@@ -812,6 +826,7 @@ export class Client extends Resource implements FutureOwner {
   }
 
   #fetch(holder: string, keys: readonly string[]): Promise<DataReply> {
+    if (isStoreHolder(holder)) return this.#fetchFromStore(holder, keys);
     if (!isDialable(holder)) {
       return this.#ask((id) => ({ op: 'relay-get-data', id, worker: holder, keys })).then((reply) => {
         if (reply.op !== 'data') throw new ProtocolError(`expected data, got '${reply.op}'`);
@@ -821,6 +836,54 @@ export class Client extends Resource implements FutureOwner {
     // An unreachable holder is as good as a holder without the keys: the caller asks again.
     return this.#peers.get(holder, keys);
   }
+  /**
+   * Reads from the scheduler's result store. What it does not hold (or a store that cannot
+   * be read) is reported missing, so the scheduler stops naming the store for it and
+   * recomputes it if need be; the gather asks again.
+   */
+  async #fetchFromStore(holder: string, keys: readonly string[]): Promise<DataReply> {
+    let reply: DataReply = { op: 'data', id: 0, values: [], missing: [...keys] };
+    try {
+      const store = await this.#openStore();
+      if (store !== null) {
+        const { values, missing } = await getValues(store, keys);
+        reply = { op: 'data', id: 0, values, missing };
+      }
+    } catch {
+      // Reported missing below.
+    }
+    if (this.#conn.state === 'open') for (const key of reply.missing) this.#conn.send({ op: 'missing-data', key, from: holder });
+    return reply;
+  }
+
+  /** The store, opened on first use: directly when this process can, else through the scheduler. */
+  #openStore(): Promise<ResultStore | null> {
+    const ref = this.#storeRef;
+    if (ref === null) return Promise.resolve(null);
+    this.#store ??= (async () => {
+      if (ref.address.startsWith('memory://') && findMemoryStore(ref.address) === undefined) {
+        const proxy = new ProxyStore(ref.address, (request) => {
+          if (this.#conn.state !== 'open') throw new ConnectionClosedError('the connection to the scheduler is closed');
+          this.#conn.send(request);
+        });
+        this.#proxy = proxy;
+        return proxy;
+      }
+      try {
+        return await openStore(ref.address, { connectTimeoutMs: 3000 });
+      } catch {
+        this.#store = null;
+        return null;
+      }
+    })();
+    return this.#store;
+  }
+
+  async #closeStore(): Promise<void> {
+    const store = await this.#store;
+    await store?.close();
+  }
+
 }
 
 /** The error a future's result() rejects with, by what went wrong (never by the remote name). */

@@ -6,7 +6,8 @@
  *
  * Workers are named by an id: their data address (`tcp://host:port`) when they listen for
  * peers, or `relay://…` when they cannot accept connections; their data then travels
- * through the scheduler (`relay-get-data`).
+ * through the scheduler (`relay-get-data`). A result store the scheduler has (store/) is a
+ * holder too, named `store:ADDRESS`: workers and clients read from it directly.
  */
 import type { FnRef } from '../functions/fn-ref.js';
 import type { ScalingHistory } from './scaling.js';
@@ -68,6 +69,31 @@ export interface WireComputeTask {
 /** A value as it travels: key and value. */
 export type KeyValue = readonly [string, unknown];
 
+/**
+ * The scheduler's result store, as it tells workers and clients of it: the holder id it
+ * appears under among a key's holders, and the address to open it at (`redis://…`; a
+ * `memory://…` store of another process is reached through the scheduler, `store-get`).
+ */
+export interface StoreRef {
+  readonly holder: string;
+  readonly address: string;
+}
+
+/** Store requests served by the scheduler, for those that cannot open its store themselves. */
+export type StoreRequest =
+  | { readonly op: 'store-put'; readonly id: number; readonly items: readonly (readonly [string, Uint8Array])[] }
+  | { readonly op: 'store-get'; readonly id: number; readonly keys: readonly string[] }
+  | { readonly op: 'store-delete'; readonly keys: readonly string[] };
+
+/** The answer to store-put (`held`) or store-get (`values`, null where absent); `error` when the store failed. */
+export interface StoreReply {
+  readonly op: 'store-reply';
+  readonly id: number;
+  readonly values: readonly (Uint8Array | null)[];
+  readonly held: readonly boolean[];
+  readonly error: string | null;
+}
+
 // ---- client → scheduler ----------------------------------------------------------------
 
 export type ClientToScheduler =
@@ -92,6 +118,9 @@ export type ClientToScheduler =
   | { readonly op: 'wait-for-workers'; readonly id: number; readonly n: number; readonly timeoutMs: number }
   /** Cancel every task of every client, free every result, restart every worker's threads. */
   | { readonly op: 'restart'; readonly id: number }
+  /** A store named as a holder of `key` did not have it (or could not be read). */
+  | { readonly op: 'missing-data'; readonly key: string; readonly from: string }
+  | StoreRequest
   | RelayGetData;
 
 /** Ask the scheduler to fetch keys from a worker that cannot accept connections. */
@@ -113,7 +142,7 @@ export interface DataReply {
 // ---- scheduler → client ----------------------------------------------------------------
 
 export type SchedulerToClient =
-  | { readonly op: 'client-welcome'; readonly id: string }
+  | { readonly op: 'client-welcome'; readonly id: string; readonly store?: StoreRef }
   | { readonly op: 'keys-in-memory'; readonly keys: readonly string[] }
   | { readonly op: 'key-erred'; readonly key: string; readonly error: TaskErrorInfo }
   | { readonly op: 'key-lost'; readonly key: string; readonly error: TaskErrorInfo }
@@ -125,6 +154,7 @@ export type SchedulerToClient =
   | { readonly op: 'story-reply'; readonly id: number; readonly entries: readonly StoryEntry[] }
   | { readonly op: 'workers-ready'; readonly id: number; readonly workers: number; readonly error: string | null }
   | { readonly op: 'restarted'; readonly id: number; readonly error: string | null }
+  | StoreReply
   | DataReply;
 
 // ---- worker → scheduler ----------------------------------------------------------------
@@ -148,6 +178,8 @@ export type WorkerToScheduler =
       readonly finishedAt: readonly number[];
       /** The worker thread (0 to nthreads - 1) that ran each, for the task stream's rows. */
       readonly threads: readonly number[];
+      /** The holder id of the store these results were also written to (workers that cannot be reached). */
+      readonly stored?: string;
     }
   | {
       readonly op: 'task-erred';
@@ -178,13 +210,15 @@ export type WorkerToScheduler =
   | { readonly op: 'restart-done'; readonly id: number }
   /** Its story of the keys asked for; `at` on the worker's own clock. */
   | { readonly op: 'story-reply'; readonly id: number; readonly entries: readonly StoryEntry[] }
+  | StoreRequest
   | RelayGetData
   | DataReply;
 
 // ---- scheduler → worker ----------------------------------------------------------------
 
 export type SchedulerToWorker =
-  | { readonly op: 'registered'; readonly id: string }
+  /** `store`: the scheduler's result store; a worker that cannot be reached writes its results there. */
+  | { readonly op: 'registered'; readonly id: string; readonly store?: StoreRef }
   | { readonly op: 'load-fns'; readonly fns: readonly FnRef[] }
   /** A bundled module the next functions come from; `bundle:HASH` urls name it. */
   | { readonly op: 'load-module'; readonly hash: string; readonly code: Uint8Array }
@@ -198,6 +232,7 @@ export type SchedulerToWorker =
   | { readonly op: 'restart'; readonly id: number }
   | { readonly op: 'close-worker' }
   | { readonly op: 'put-data'; readonly id: number; readonly items: readonly KeyValue[] }
+  | StoreReply
   | GetData
   | DataReply;
 
@@ -217,6 +252,22 @@ export const BUNDLE_SCHEME = 'bundle:';
 /** Worker ids that can be dialled; others are reached through the scheduler's relay. */
 export function isDialable(worker: string): boolean {
   return worker.startsWith('tcp://') || worker.startsWith('tls://');
+}
+
+/** Store holders are named `store:ADDRESS`. */
+export const STORE_HOLDER_PREFIX = 'store:';
+
+/** The holder id of the store at `address`, without any password the address carries (ids are shown). */
+export function storeHolderId(address: string): string {
+  const at = address.indexOf('@');
+  const scheme = address.indexOf('://');
+  const shown = scheme >= 0 && at > scheme ? address.slice(0, scheme + 3) + address.slice(at + 1) : address;
+  return STORE_HOLDER_PREFIX + shown;
+}
+
+/** Whether a holder id names a result store rather than a worker. */
+export function isStoreHolder(holder: string): boolean {
+  return holder.startsWith(STORE_HOLDER_PREFIX);
 }
 
 /** Names a connection's role in the handshake. */

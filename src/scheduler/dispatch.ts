@@ -6,7 +6,7 @@
 import type { Connection } from '../comm/index.js';
 import { ProtocolError } from '../errors.js';
 import type { Log } from '../log.js';
-import type { ClientToScheduler, SchedulerToClient, SchedulerToWorker, WireComputeTask, WorkerToScheduler } from '../protocol/messages.js';
+import { type ClientToScheduler, isStoreHolder, type SchedulerToClient, type SchedulerToWorker, type WireComputeTask, type WorkerToScheduler } from '../protocol/messages.js';
 import type { TaskSpec } from '../protocol/task-spec.js';
 import type { SchedulerCommand } from './events.js';
 import type { FunctionShipping, Shipped } from './functions.js';
@@ -40,6 +40,8 @@ export interface DispatchContext {
   stimulus: string;
   /** A retirement was given up (the worker stays, unless it asked to leave). */
   retireAborted(worker: string, reason: string): void;
+  /** Keys to delete from the result store `store` (a holder id). */
+  freeFromStore(store: string, keys: readonly string[]): void;
 }
 
 export function dispatch(c: SchedulerCommand, ctx: DispatchContext): void {
@@ -62,6 +64,10 @@ export function dispatch(c: SchedulerCommand, ctx: DispatchContext): void {
       return;
     }
     case 'free-keys': {
+      if (isStoreHolder(c.worker)) {
+        ctx.freeFromStore(c.worker, c.keys);
+        return;
+      }
       const w = ctx.workers.get(c.worker);
       if (w === undefined) return;
       const last = w.outbox[w.outbox.length - 1];

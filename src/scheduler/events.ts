@@ -55,6 +55,22 @@ export interface RemoveWorkerEvent extends Stimulated {
   readonly now: number;
 }
 
+/**
+ * A result store joins as a holder: results written to it outlive the worker that wrote
+ * them. It runs nothing; it is never placed on.
+ */
+export interface AddStoreEvent extends Stimulated {
+  readonly op: 'add-store';
+  /** Its holder id (`store:ADDRESS`). */
+  readonly store: string;
+}
+
+/** The store was lost (its server went away): what only it held is recomputed from lineage. */
+export interface RemoveStoreEvent extends Stimulated {
+  readonly op: 'remove-store';
+  readonly store: string;
+}
+
 export interface UpdateGraphEvent extends Stimulated {
   readonly op: 'update-graph';
   readonly client: string;
@@ -82,6 +98,8 @@ export interface TaskFinishedEvent extends Stimulated {
   readonly startedAt: number;
   readonly finishedAt: number;
   readonly now: number;
+  /** The store (holder id) the worker also wrote the result to. */
+  readonly stored?: string;
 }
 
 export interface TaskErredEvent extends Stimulated {
@@ -99,7 +117,7 @@ export interface AddKeysEvent extends Stimulated {
   readonly keys: readonly string[];
 }
 
-/** `worker` asked `from` for `key` and `from` did not have it. */
+/** `worker` (or a client) asked `from` (a worker or a store) for `key` and `from` did not have it. */
 export interface MissingDataEvent extends Stimulated {
   readonly op: 'missing-data';
   readonly worker: string;
@@ -177,6 +195,8 @@ export interface TickEvent extends Stimulated {
 export type SchedulerEvent =
   | AddWorkerEvent
   | RemoveWorkerEvent
+  | AddStoreEvent
+  | RemoveStoreEvent
   | UpdateGraphEvent
   | TaskStartedEvent
   | TaskFinishedEvent
@@ -215,7 +235,7 @@ export interface ComputeTaskCommand {
   readonly dependencies: readonly DependencyLocation[];
 }
 
-/** Drop these keys: cancel them if queued or running, delete their data if held. */
+/** Drop these keys: cancel them if queued or running, delete their data if held (from a store too). */
 export interface FreeKeysCommand {
   readonly op: 'free-keys';
   readonly worker: string;

@@ -28,11 +28,14 @@ import {
   ROLE_WORKER,
   type SchedulerToClient,
   type SchedulerToWorker,
+  type StoreRef,
+  storeHolderId,
   type TaskErrorInfo,
   type WorkerToScheduler,
 } from '../protocol/messages.js';
 import type { StoryEntry } from '../protocol/story.js';
 import type { TaskSpec } from '../protocol/task-spec.js';
+import { checkStore, type ResultStore, serveStoreRequest } from '../store/index.js';
 import type { SchedulerEvent } from './events.js';
 import { type ClientConn, type ClientEntry, dispatch, type DispatchContext, flushOutboxes, type WorkerConn, type WorkerEntry } from './dispatch.js';
 import { FunctionShipping } from './functions.js';
@@ -68,12 +71,18 @@ export interface SchedulerServerOptions {
    * user's script (a LocalCluster's) passes false, so the script ends when its work does.
    */
   readonly keepAlive?: boolean;
+  /**
+   * A result store (store/): workers that cannot be reached write their results there, so
+   * those results outlive them. The scheduler deletes the keys it forgets; it does not
+   * close the store. Default: none (such workers' results are relayed from the worker).
+   */
+  readonly store?: ResultStore;
 }
 
 
 
 /** The server's own option names, for the check at the door (the composed Scheduler adds its own). */
-export const SCHEDULER_SERVER_OPTIONS = optionNames<SchedulerServerOptions>()(['host', 'port', 'token', 'insecureNoToken', 'tls', 'tickInterval', 'state', 'log', 'keepAlive']);
+export const SCHEDULER_SERVER_OPTIONS = optionNames<SchedulerServerOptions>()(['host', 'port', 'token', 'insecureNoToken', 'tls', 'tickInterval', 'state', 'log', 'keepAlive', 'store']);
 
 export class SchedulerServer extends Resource {
   readonly address: string;
@@ -100,17 +109,28 @@ export class SchedulerServer extends Resource {
       this.#log.warn('retirement given up; the worker stays, with its data', { worker, reason });
       this.#departed(worker, false);
     },
+    freeFromStore: (store, keys) => {
+      if (this.#storeRef?.holder === store) for (const key of keys) this.#storeDeletes.push(key);
+    },
   };
   #tasksFinished = 0;
   #flushScheduled = false;
+  readonly #store: ResultStore | null;
+  /** How workers and clients are told of the store; null without one, or while it is lost. */
+  #storeRef: StoreRef | null = null;
+  readonly #storeListeners: (() => void)[] = [];
+  /** Keys to delete from the store at the end of this turn. */
+  #storeDeletes: string[] = [];
 
   private constructor(
     server: Server<WorkerToScheduler | SchedulerToWorker | ClientToScheduler | SchedulerToClient>,
     state: SchedulerState,
     tickInterval: number,
     log: Log,
+    store: ResultStore | null,
   ) {
     super('the scheduler');
+    this.#store = store;
     this.#server = server;
     this.address = server.address;
     this.#state = state;
@@ -137,6 +157,32 @@ export class SchedulerServer extends Resource {
     });
     this.#tick = setInterval(() => this.#onTick(), tickInterval);
     this.#tick.unref();
+    if (store !== null) this.#attachStore(store);
+  }
+
+  /**
+   * The store joins as a holder. Losing it is a worker loss for what it held: those
+   * results are recomputed from lineage. When it comes back it joins again, empty.
+   */
+  #attachStore(store: ResultStore): void {
+    const ref: StoreRef = { holder: storeHolderId(store.address), address: store.address };
+    this.#storeRef = ref;
+    this.#apply({ op: 'add-store', store: ref.holder });
+    this.#storeListeners.push(
+      store.onLost((error) => {
+        if (this.#storeRef === null || this.state !== 'running') return;
+        this.#storeRef = null;
+        this.#storeDeletes = [];
+        this.#log.warn('lost the result store; the results it held are recomputed from their lineage', { store: store.address, reason: error.message });
+        this.#apply({ op: 'remove-store', store: ref.holder });
+      }),
+      store.onRestored(() => {
+        if (this.#storeRef !== null || this.state !== 'running') return;
+        this.#log.info('the result store is back', { store: store.address });
+        this.#storeRef = ref;
+        this.#apply({ op: 'add-store', store: ref.holder });
+      }),
+    );
   }
 
   static async start(options: SchedulerServerOptions = {}): Promise<SchedulerServer> {
@@ -147,6 +193,7 @@ export class SchedulerServer extends Resource {
       throw new InvalidArgumentError(`options.tickInterval must be a number of milliseconds >= 1, got ${String(tickInterval)}`);
     }
     checkLogSink(options.log, 'SchedulerServer.start()');
+    if (options.store !== undefined) checkStore(options.store, 'SchedulerServer.start(): options.store');
     const log = createLog('scheduler', options.log);
     const host = options.host ?? '127.0.0.1';
     if (options.insecureNoToken !== undefined && typeof options.insecureNoToken !== 'boolean') {
@@ -181,7 +228,7 @@ export class SchedulerServer extends Resource {
       onRefused: ({ remoteAddress, error }) => log.warn('refused a peer', { peer: remoteAddress, reason: error.message }),
       onError: (error) => log.error(error.message),
     });
-    const scheduler = new SchedulerServer(server, state, tickInterval, log);
+    const scheduler = new SchedulerServer(server, state, tickInterval, log, options.store ?? null);
     started.scheduler = scheduler;
     return scheduler;
   }
@@ -353,6 +400,7 @@ export class SchedulerServer extends Resource {
    */
   protected async onClose(): Promise<void> {
     clearInterval(this.#tick);
+    for (const stop of this.#storeListeners.splice(0)) stop();
     await attemptAll([
       () => this.#plugins.close(),
       () => {
@@ -369,6 +417,7 @@ export class SchedulerServer extends Resource {
   /** Aborting drops every connection at once, without waiting for queued messages. */
   protected override async onDestroy(error?: Error): Promise<void> {
     clearInterval(this.#tick);
+    for (const stop of this.#storeListeners.splice(0)) stop();
     await attemptAll([() => this.#plugins.close(), () => this.#server.destroy(error)]);
   }
 
@@ -428,7 +477,7 @@ export class SchedulerServer extends Resource {
     const clockOffset = typeof m.timeOrigin === 'number' ? m.timeOrigin - performance.timeOrigin : 0;
     const entry: WorkerEntry = { id, name: m.name, conn, fns: new Set(), modules: new Set(), outbox: [], leaving: 'lost', selfRetiring: false, clockOffset };
     this.#workers.set(id, entry);
-    conn.send({ op: 'registered', id });
+    conn.send({ op: 'registered', id, ...(this.#store === null ? {} : { store: { holder: storeHolderId(this.#store.address), address: this.#store.address } }) });
     const now = performance.now();
     this.#log.info('worker joined', { worker: id, name: m.name, threads: m.nthreads });
     this.#apply({ op: 'add-worker', worker: id, name: m.name, nthreads: m.nthreads, memoryLimit: m.memoryLimit, now });
@@ -457,6 +506,8 @@ export class SchedulerServer extends Resource {
         throw new ProtocolError('a worker registered twice on one connection');
       case 'tasks-finished': {
         const now = performance.now();
+        // Written to the store as it is now; a store lost since holds nothing we count on.
+        const stored = typeof m.stored === 'string' && m.stored === this.#storeRef?.holder ? m.stored : undefined;
         this.#tasksFinished += m.keys.length;
         if (this.#plugins.has('taskFinished')) this.#reportFinished(entry, m);
         for (let i = 0; i < m.keys.length; i++) {
@@ -469,6 +520,7 @@ export class SchedulerServer extends Resource {
               startedAt: m.startedAt[i] ?? 0,
               finishedAt: m.finishedAt[i] ?? 0,
               now,
+              ...(stored === undefined ? {} : { stored }),
             },
             false,
           );
@@ -544,6 +596,11 @@ export class SchedulerServer extends Resource {
       case 'restart-done':
         this.#requests.restarted(m.id, worker);
         return;
+      case 'store-put':
+      case 'store-get':
+      case 'store-delete':
+        serveStoreRequest(this.#store, m, (reply) => this.#toWorker(entry, reply));
+        return;
       default: {
         const never: never = m;
         throw new ProtocolError(`unknown worker message '${(never as { op: string }).op}'`);
@@ -554,7 +611,7 @@ export class SchedulerServer extends Resource {
   #acceptClient(conn: ClientConn): void {
     const entry: ClientEntry = { id: `client-${this.#nextClient++}-${randomBytes(3).toString('hex')}`, conn, outbox: [] };
     this.#clients.set(entry.id, entry);
-    conn.send({ op: 'client-welcome', id: entry.id });
+    conn.send({ op: 'client-welcome', id: entry.id, ...(this.#store === null ? {} : { store: { holder: storeHolderId(this.#store.address), address: this.#store.address } }) });
     conn.onMessage((message) => this.#onClientMessage(entry, message as ClientToScheduler));
     conn.onClose(() => {
       this.#clients.delete(entry.id);
@@ -623,6 +680,15 @@ export class SchedulerServer extends Resource {
         );
         return;
       }
+      case 'missing-data':
+        if (typeof m.key !== 'string' || typeof m.from !== 'string') throw new ProtocolError('malformed missing-data message');
+        this.#apply({ op: 'missing-data', worker: client, key: m.key, from: m.from });
+        return;
+      case 'store-put':
+      case 'store-get':
+      case 'store-delete':
+        serveStoreRequest(this.#store, m, (reply) => this.#toClient(entry, reply));
+        return;
       case 'restart':
         void this.restart().then(
           () => this.#toClient(entry, { op: 'restarted', id: m.id, error: null }),
@@ -686,6 +752,12 @@ export class SchedulerServer extends Resource {
 
   #flush(): void {
     flushOutboxes(this.#workers.values(), this.#clients.values(), this.#log);
+    if (this.#storeDeletes.length > 0 && this.#store !== null) {
+      const keys = this.#storeDeletes;
+      this.#storeDeletes = [];
+      // A key left behind expires with its time-to-live.
+      this.#store.delete(keys).catch((error: unknown) => this.#log.warn('could not delete results from the store', { keys: keys.length, reason: error instanceof Error ? error.message : String(error) }));
+    }
   }
 }
 

@@ -109,6 +109,8 @@ export class SchedulerState {
   /** Root-ish tasks ready to run, highest priority on top. */
   private readonly queue = new IndexedHeap<TaskState>(runsBefore);
   private readonly pool = new WorkerPool();
+  /** Result stores, by holder id: holders that run nothing and outlive workers. */
+  private readonly stores = new Map<string, WorkerState>();
   private readonly unrunnable = new Set<TaskState>();
   private readonly steals = new Map<TaskState, StealRecord>();
   private readonly retiring: Retirements;
@@ -162,6 +164,14 @@ export class SchedulerState {
         this.advance(event.now);
         const ws = this.workers.get(event.worker);
         if (ws !== undefined) this.removeWorker(ws, event.reason);
+        break;
+      }
+      case 'add-store':
+        if (!this.stores.has(event.store)) this.addStore(event.store);
+        break;
+      case 'remove-store': {
+        const store = this.stores.get(event.store);
+        if (store !== undefined) this.removeStore(store);
         break;
       }
       case 'update-graph':
@@ -266,6 +276,7 @@ export class SchedulerState {
     validateState({
       tasks: this.tasks,
       workers: this.workers,
+      stores: this.stores,
       queue: this.queue,
       pool: this.pool,
       unrunnable: this.unrunnable,
@@ -487,6 +498,35 @@ export class SchedulerState {
     this.retiring.workerGone(ws);
   }
 
+  private addStore(id: string): void {
+    const store = new WorkerState(id, id, 0, Infinity, 0, this.now);
+    // Paused, for good: a holder whose copies count (retirement need not move them) but
+    // which placement and stealing never choose to run anything.
+    store.status = 'paused';
+    store.reported = 'paused';
+    this.stores.set(id, store);
+  }
+
+  /** A store went away: its copies are gone, and a key with no copy left is recomputed. */
+  private removeStore(store: WorkerState): void {
+    this.stores.delete(store.id);
+    store.status = 'closed';
+    const lost: TaskState[] = [];
+    for (const ts of store.hasWhat) {
+      const holders = ts.whoHas;
+      if (holders === null) continue;
+      const i = holders.indexOf(store);
+      if (i < 0) continue;
+      holders[i] = holders[holders.length - 1] as WorkerState;
+      holders.pop();
+      if (holders.length === 0) lost.push(ts);
+    }
+    store.hasWhat.clear();
+    store.nbytes = 0;
+    for (const ts of lost) this.dataLost(ts);
+    for (const ts of lost) this.recomputeOrRelease(ts);
+  }
+
   private updateGraph(e: UpdateGraphEvent): void {
     const generation = ++this.generation;
     const userPriority = e.userPriority ?? 0;
@@ -549,6 +589,13 @@ export class SchedulerState {
   private taskFinished(e: TaskFinishedEvent): void {
     const ws = this.workers.get(e.worker);
     if (ws === undefined) return;
+    this.finished(ws, e);
+    // Written to a store too: a copy there (or, if the result is not wanted, deleted there).
+    const store = e.stored === undefined ? undefined : this.stores.get(e.stored);
+    if (store !== undefined) this.addReplica(store, e.key);
+  }
+
+  private finished(ws: WorkerState, e: TaskFinishedEvent): void {
     ws.lastSeen = e.now;
     const ts = this.tasks.get(e.key);
     if (ts === undefined) {
@@ -606,7 +653,7 @@ export class SchedulerState {
 
   private missingData(key: string, from: string): void {
     const ts = this.tasks.get(key);
-    const holder = this.workers.get(from);
+    const holder = this.workers.get(from) ?? this.stores.get(from);
     if (ts === undefined || holder === undefined || ts.state !== MEMORY || ts.whoHas === null) return;
     const i = ts.whoHas.indexOf(holder);
     if (i < 0) return;

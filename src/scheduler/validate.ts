@@ -12,6 +12,8 @@ import { ERRED, FORGOTTEN, isActive, MEMORY, NO_WORKER, PROCESSING, QUEUED, RELE
 export interface StateView {
   readonly tasks: ReadonlyMap<string, TaskState>;
   readonly workers: ReadonlyMap<string, WorkerState>;
+  /** Result stores: holders that run nothing. */
+  readonly stores: ReadonlyMap<string, WorkerState>;
   readonly queue: IndexedHeap<TaskState>;
   readonly pool: WorkerPool;
   readonly unrunnable: ReadonlySet<TaskState>;
@@ -45,7 +47,7 @@ export function validateState(st: StateView): void {
     if (ts.whoHas !== null) {
       if (ts.whoHas.length === 0) fail(ts, 'in memory nowhere');
       for (const w of ts.whoHas) {
-        if (st.workers.get(w.id) !== w) fail(ts, `held by unknown worker ${w.id}`);
+        if (st.workers.get(w.id) !== w && st.stores.get(w.id) !== w) fail(ts, `held by unknown worker ${w.id}`);
         if (!w.hasWhat.has(ts)) fail(ts, `${w.id}.hasWhat misses it`);
       }
     }
@@ -95,6 +97,16 @@ export function validateState(st: StateView): void {
     const perPrefix = w.processingCounts.reduce((a, b) => a + b, 0);
     if (perPrefix !== w.processing.size) fail(null, `${w.id}: prefix counts ${perPrefix} vs ${w.processing.size}`);
     if (w.stealIncoming < 0) fail(null, `${w.id}: negative stealIncoming`);
+  }
+  for (const store of st.stores.values()) {
+    if (st.workers.has(store.id) || st.pool.has(store)) fail(null, `${store.id}: a store among the workers`);
+    if (store.processing.size > 0 || store.status !== 'paused') fail(null, `${store.id}: a store processing tasks, or placeable`);
+    let nbytes = 0;
+    for (const ts of store.hasWhat) {
+      if (ts.whoHas?.includes(store) !== true) fail(ts, `${store.id}.hasWhat lists it, whoHas does not`);
+      nbytes += Math.max(0, ts.nbytes);
+    }
+    if (nbytes !== store.nbytes) fail(null, `${store.id}.nbytes ${store.nbytes}, counted ${nbytes}`);
   }
   if (st.queue.size > 0 && freeSlot) fail(null, 'queued tasks while a running worker has a free slot');
   for (const [c, set] of st.clients) {

@@ -25,12 +25,15 @@ import { DataPeers } from '../protocol/data-peers.js';
 import {
   type DataReply,
   isDialable,
+  isStoreHolder,
   type KeyValue,
   type PeerMessage,
   ROLE_WORKER,
   type SchedulerToWorker,
+  type StoreRef,
   type WorkerToScheduler,
 } from '../protocol/messages.js';
+import { findMemoryStore, getValues, openStore, ProxyStore, putValues, type ResultStore } from '../store/index.js';
 import { type ResolvedWorkerOptions, resolveWorkerOptions, type WorkerOptions } from './options.js';
 import { DataStore } from './data-store.js';
 import type { WorkerEvent, WorkerInstruction } from './events.js';
@@ -83,14 +86,26 @@ export class Worker extends Resource {
   /** When the collector was last run for memory past the pause threshold. */
   #lastGc = -Infinity;
 
+  // The scheduler's result store, when it has one (see #openStore).
+  readonly #storeRef: StoreRef | null;
+  #store: Promise<ResultStore | null> | null = null;
+  #proxy: ProxyStore | null = null;
+  /** After a failed open, when to try again (meanwhile the worker does without the store). */
+  #storeRetryAt = 0;
+  /** Finished here, to be written to the store before they are reported (a worker that cannot be reached). */
+  #toStore: FinishedReport[] = [];
+  readonly #storeWrites = new Set<Promise<void>>();
+
   private constructor(
     options: ResolvedWorkerOptions,
     scheduler: SchedulerConn,
     server: Server<PeerMessage> | null,
     metricsServer: HttpServer | null,
     id: string,
+    storeRef: StoreRef | null,
   ) {
     super('the worker');
+    this.#storeRef = storeRef;
     this.#options = options;
     this.name = options.name;
     this.#peers = new DataPeers({
@@ -161,7 +176,7 @@ export class Worker extends Resource {
         });
       }
       const address = server === null ? null : server.address;
-      const id = await new Promise<string>((resolve, reject) => {
+      const registered = await new Promise<{ id: string; store: StoreRef | null }>((resolve, reject) => {
         let registered = false;
         conn.onMessage((message) => {
           // Work may follow 'registered' in the same packet, before the worker exists.
@@ -169,13 +184,13 @@ export class Worker extends Resource {
           else if (registered) early.push(message as SchedulerToWorker);
           else if (message.op === 'registered') {
             registered = true;
-            resolve(message.id);
+            resolve({ id: message.id, store: message.store ?? null });
           } else reject(new ProtocolError(`the scheduler answered register with '${message.op}'`));
         });
         conn.onClose(() => reject(new ConnectionClosedError('the scheduler closed the connection during registration')));
         conn.send({ op: 'register', name: resolved.name, nthreads: resolved.nthreads, memoryLimit: resolved.memoryLimit, address, timeOrigin: performance.timeOrigin });
       });
-      worker = new Worker(resolved, conn, server, metricsServer, id);
+      worker = new Worker(resolved, conn, server, metricsServer, registered.id, registered.store);
     } catch (error) {
       conn.destroy();
       await Promise.allSettled([server?.close(), metricsServer === null ? undefined : closeHttp(metricsServer)]);
@@ -220,9 +235,20 @@ export class Worker extends Resource {
     clearTimeout(timer);
   }
 
+  /**
+   * Resolves once every result finished so far is written to the store and reported (a
+   * worker that cannot be reached; at once for others). A worker about to vanish awaits it.
+   */
+  async flushStore(): Promise<void> {
+    if (this.#toStore.length > 0) this.#writeToStore();
+    while (this.#storeWrites.size > 0) await Promise.allSettled([...this.#storeWrites]);
+  }
+
   /** Says goodbye (so what it ran is not held against its tasks), then stops everything. */
   protected async onClose(): Promise<void> {
     clearInterval(this.#heartbeat);
+    // Results on their way to the store get there (and are reported) before the goodbye.
+    if (this.#scheduler.state === 'open') await this.flushStore();
     await attemptAll([
       () => {
         if (this.#scheduler.state === 'open') this.#scheduler.send({ op: 'goodbye' });
@@ -233,6 +259,7 @@ export class Worker extends Resource {
       () => (this.#metricsServer === null ? undefined : closeHttp(this.#metricsServer)),
       () => this.#peers.close(),
       () => this.#data.close(),
+      () => this.#closeStore(),
     ]).catch((error: unknown) => this.#options.log(`closing: ${describeError(error).message}`));
   }
 
@@ -246,6 +273,7 @@ export class Worker extends Resource {
       () => (this.#metricsServer === null ? undefined : closeHttp(this.#metricsServer)),
       () => this.#peers.close(),
       () => this.#data.close(),
+      () => this.#closeStore(),
     ]).catch(() => undefined);
   }
 
@@ -317,6 +345,9 @@ export class Worker extends Resource {
       case 'story-request':
         this.#toScheduler({ op: 'story-reply', id: m.id, entries: this.#state.story(...m.keys) });
         return;
+      case 'store-reply':
+        this.#proxy?.answer(m);
+        return;
       case 'restart':
         // Everything this worker knows is forgotten; a task still running finishes into nothing.
         this.#handle({ op: 'free-keys', keys: TASK_STATE_NAMES.flatMap((s) => this.#state.keysIn(s)), now: performance.now(), stimulus: `restart-${m.id}` });
@@ -375,7 +406,10 @@ export class Worker extends Resource {
           .then((event) => this.#handle(event));
         return;
       case 'gather':
-        if (isDialable(i.holder)) {
+        if (isStoreHolder(i.holder)) {
+          // Keys the store does not hold (or a store that fails) come back missing; the core reports them.
+          void this.#readFromStore(i.keys).then((values) => this.#handle({ op: 'gather-done', request: i.request, values, now: performance.now() }));
+        } else if (isDialable(i.holder)) {
           void this.#peers.get(i.holder, i.keys).then((reply) => this.#handle({ op: 'gather-done', request: i.request, values: reply.values, now: performance.now() }));
         } else {
           this.#toScheduler({ op: 'relay-get-data', id: i.request, worker: i.holder, keys: i.keys });
@@ -388,6 +422,11 @@ export class Worker extends Resource {
         this.#data.delete(i.key);
         return;
       case 'task-finished':
+        if (this.#writesToStore) {
+          this.#toStore.push({ key: i.key, nbytes: i.nbytes, startedAt: i.startedAt, finishedAt: i.finishedAt, thread: i.thread });
+          this.#scheduleReport();
+          return;
+        }
         this.#finishedKeys.push(i.key);
         this.#finishedBytes.push(i.nbytes);
         this.#finishedStart.push(i.startedAt);
@@ -434,6 +473,7 @@ export class Worker extends Resource {
     this.#reportScheduled = true;
     process.nextTick(() => {
       this.#reportScheduled = false;
+      if (this.#toStore.length > 0) this.#writeToStore();
       if (this.#finishedKeys.length > 0) {
         this.#toScheduler({
           op: 'tasks-finished',
@@ -454,6 +494,94 @@ export class Worker extends Resource {
         this.#addedKeys = [];
       }
     });
+  }
+
+  // ---- the result store ----
+
+  /** A worker that cannot be reached keeps its results where they outlive it, when the scheduler has a store. */
+  get #writesToStore(): boolean {
+    return this.address === null && this.#storeRef !== null;
+  }
+
+  /** The store, opened on first use: directly when this process can, else through the scheduler. */
+  #openStore(): Promise<ResultStore | null> {
+    const ref = this.#storeRef;
+    if (ref === null) return Promise.resolve(null);
+    if (this.#store === null && performance.now() < this.#storeRetryAt) return Promise.resolve(null);
+    this.#store ??= (async () => {
+      if (ref.address.startsWith('memory://') && findMemoryStore(ref.address) === undefined) {
+        const proxy = new ProxyStore(ref.address, (request) => {
+          if (this.#scheduler.state !== 'open') throw new ConnectionClosedError('the connection to the scheduler is closed');
+          this.#scheduler.send(request);
+        });
+        this.#proxy = proxy;
+        this.#scheduler.onClose(() => proxy.disconnected(new ConnectionClosedError('the connection to the scheduler closed')));
+        return proxy;
+      }
+      try {
+        return await openStore(ref.address, { connectTimeoutMs: STORE_CONNECT_TIMEOUT_MS });
+      } catch (error) {
+        this.#options.log(`could not open ${ref.holder}; trying again in ${STORE_RETRY_MS / 1000} s: ${describeError(error).message}`);
+        // The store may be back later; until then, nobody waits on it.
+        this.#store = null;
+        this.#storeRetryAt = performance.now() + STORE_RETRY_MS;
+        return null;
+      }
+    })();
+    return this.#store;
+  }
+
+  async #closeStore(): Promise<void> {
+    const store = await this.#store;
+    await store?.close();
+  }
+
+  /** Writes what finished to the store, then reports it: held by the store where the write took. */
+  #writeToStore(): void {
+    const batch = this.#toStore;
+    this.#toStore = [];
+    const write = (async () => {
+      let stored: boolean[] = batch.map(() => false);
+      let reported = batch;
+      try {
+        const store = await this.#openStore();
+        // Freed while waiting: nobody wants it any more, so there is nothing to write or report.
+        const { values } = await this.#answer(0, batch.map((r) => r.key));
+        const held = new Map(values);
+        reported = batch.filter((r) => held.has(r.key));
+        if (store !== null && reported.length > 0) stored = await putValues(store, reported.map((r) => [r.key, held.get(r.key)] as const));
+      } catch (error) {
+        this.#options.log(`could not write results to the store; this worker holds them: ${describeError(error).message}`);
+      }
+      const holder = this.#storeRef?.holder;
+      for (const inStore of [true, false]) {
+        const part = reported.filter((_, i) => (stored[i] === true) === inStore);
+        if (part.length === 0) continue;
+        this.#toScheduler({
+          op: 'tasks-finished',
+          keys: part.map((r) => r.key),
+          nbytes: part.map((r) => r.nbytes),
+          startedAt: part.map((r) => r.startedAt),
+          finishedAt: part.map((r) => r.finishedAt),
+          threads: part.map((r) => r.thread),
+          ...(inStore && holder !== undefined ? { stored: holder } : {}),
+        });
+      }
+    })();
+    this.#storeWrites.add(write);
+    void write.finally(() => this.#storeWrites.delete(write));
+  }
+
+  /** Values of `keys` from the store; none when it cannot be read. */
+  async #readFromStore(keys: readonly string[]): Promise<KeyValue[]> {
+    try {
+      const store = await this.#openStore();
+      if (store === null) return [];
+      return (await getValues(store, keys)).values;
+    } catch (error) {
+      this.#options.log(`could not read from the result store: ${describeError(error).message}`);
+      return [];
+    }
   }
 
   #sendHeartbeat(): void {
@@ -513,6 +641,18 @@ export class Worker extends Resource {
     }
     return { op: 'data', id, values, missing };
   }
+}
+
+/** How long opening the store may take, and how long after a failure it is tried again. */
+const STORE_CONNECT_TIMEOUT_MS = 3000;
+const STORE_RETRY_MS = 5000;
+
+interface FinishedReport {
+  readonly key: string;
+  readonly nbytes: number;
+  readonly startedAt: number;
+  readonly finishedAt: number;
+  readonly thread: number;
 }
 
 /**

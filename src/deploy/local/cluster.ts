@@ -54,6 +54,11 @@ export interface LocalClusterOptions {
   readonly log?: LogSink;
   /** The scheduler's dashboard: default on 127.0.0.1:8787 (a free port if taken); false: off. */
   readonly dashboard?: SchedulerOptions['dashboard'];
+  /**
+   * A result store (MemoryStore, RedisStore.connect(url)): workers that cannot be reached
+   * keep their results there. The cluster does not close it. Default: none.
+   */
+  readonly store?: SchedulerOptions['store'];
 }
 
 interface WorkerProcess {
@@ -75,7 +80,7 @@ const everyChild = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
 const LOCAL_CLUSTER_OPTIONS = optionNames<LocalClusterOptions>()([
-  'workers', 'threadsPerWorker', 'memoryLimit', 'memoryTarget', 'memoryPause', 'token', 'port', 'scheduler', 'startTimeout', 'log', 'dashboard',
+  'workers', 'threadsPerWorker', 'memoryLimit', 'memoryTarget', 'memoryPause', 'token', 'port', 'scheduler', 'startTimeout', 'log', 'dashboard', 'store',
 ]);
 
 export class LocalCluster extends Resource implements ClusterBackend {
@@ -135,6 +140,7 @@ export class LocalCluster extends Resource implements ClusterBackend {
       ...(options.scheduler === undefined ? {} : { state: options.scheduler }),
       ...(options.dashboard === undefined ? {} : { dashboard: options.dashboard }),
       ...(options.log === undefined ? {} : { log: options.log }),
+      ...(options.store === undefined ? {} : { store: options.store }),
       // Embedded in the user's script: it does not keep the script alive by itself, and
       // is closed when the script is done (closeAtExit below).
       keepAlive: false,
