@@ -51,7 +51,11 @@ export interface LambdaBackendOptions {
   readonly concurrency?: number;
   /** Modules whose functions the graphs run, bundled into the function's package. */
   readonly modules?: readonly string[];
-  /** Milliseconds before the timeout at which a worker hands its data over and leaves (default: a quarter of the timeout, at most 30 s). */
+  /**
+   * Milliseconds before the timeout at which a worker hands its data over and leaves
+   * (default: a quarter of the timeout, at most 30 s). 0: it never leaves by itself, and the
+   * timeout ends it as a lost worker.
+   */
   readonly reserve?: number;
   /** Milliseconds for an invocation's worker to register before it is written off (default 30,000). */
   readonly startTimeout?: number;

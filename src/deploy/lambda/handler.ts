@@ -23,13 +23,14 @@ export async function handler(event: unknown, context: LambdaContext): Promise<W
   const worker = await startWorker(invocation, name, memoryMB, context);
   let reason: WorkerInvocationResult['reason'] = 'retired';
   // Leave while there is time to hand data over; what is left of the reserve bounds the handover.
+  // A reserve of 0 leaves the ending to the platform (the worker is then lost at the timeout).
   const leaveIn = Math.max(0, context.getRemainingTimeInMillis() - invocation.reserveMs);
-  const deadline = setTimeout(() => {
+  const deadline = invocation.reserveMs === 0 ? undefined : setTimeout(() => {
     reason = 'deadline';
     void worker.close({ graceful: true, timeout: Math.max(100, invocation.reserveMs - 500) });
   }, leaveIn);
   await worker.closed;
-  clearTimeout(deadline);
+  if (deadline !== undefined) clearTimeout(deadline);
   return { name, reason, ms: Date.now() - started, remainingMs: context.getRemainingTimeInMillis() };
 }
 
