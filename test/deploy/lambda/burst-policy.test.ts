@@ -63,9 +63,10 @@ void describe('burst policy', () => {
     for (let t = 0; t < 6; t++) {
       const d = p.decide(obs({ now: t * 1000, holdsResults: true, persistent: pool, burst: { workers: burstWorkers, requested: burstWorkers.length, closing: 0 } }));
       assert.equal(d.persistent.op, 'hold', 'the pool never shrinks below its floor');
-      if (d.burst.op === 'scale-down') {
-        retired.push(...d.burst.workers);
-        burstWorkers = burstWorkers.filter((w) => !d.burst.workers.includes(w.name));
+      const down = d.burst;
+      if (down.op === 'scale-down') {
+        retired.push(...down.workers);
+        burstWorkers = burstWorkers.filter((w) => !down.workers.includes(w.name));
       }
     }
     assert.deepEqual(retired.sort(), ['lambda-0.a', 'lambda-1.b']);
