@@ -39,7 +39,7 @@ void describe('Lambda worker package', () => {
     writeFileSync(join(dir, 'package.zip'), a.zip);
     const listing = execFileSync('python3', ['-c', 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); z.testzip(); z.extractall(sys.argv[2]); print("\\n".join(z.namelist()))', join(dir, 'package.zip'), join(dir, 'code')], { encoding: 'utf8' });
     assert.deepEqual(listing.trim().split('\n').sort(), ['bundles/' + a.modules[0]! + '.mjs', 'handler.js', 'package.json', 'thread.js'].sort());
-    assert.equal(JSON.parse(readFileSync(join(dir, 'code', 'package.json'), 'utf8')).type, 'module');
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'code', 'package.json'), 'utf8')) as unknown, { type: 'module' });
     const handler = (await import(join(dir, 'code', 'handler.js'))) as { handler: unknown };
     assert.equal(typeof handler.handler, 'function');
   });
