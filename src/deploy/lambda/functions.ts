@@ -3,6 +3,7 @@
  * missing, and waited on until Active. Creating a function that another process created
  * meanwhile is not an error: both then wait for the same function.
  */
+import { createHash } from 'node:crypto';
 import { CreateFunctionCommand, GetFunctionCommand, type LambdaClient, type Runtime, waitUntilFunctionActiveV2 } from '@aws-sdk/client-lambda';
 import { TesseraError } from '../../errors.js';
 import type { WorkerPackage } from './package.js';
@@ -27,9 +28,18 @@ export interface EnsuredFunction {
   readonly ms: number;
 }
 
+/**
+ * The function's name: the prefix and a hash of the package and the settings it is created
+ * with, so that a function is never reused with another timeout, memory size or role.
+ */
+export function functionNameFor(pkg: WorkerPackage, config: FunctionConfig): string {
+  const settings = [pkg.hash, config.role, config.memoryMB, config.timeout, config.runtime, config.architecture];
+  return `${pkg.prefix}-${createHash('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 16)}`;
+}
+
 export async function ensureFunction(client: LambdaClient, pkg: WorkerPackage, config: FunctionConfig): Promise<EnsuredFunction> {
   const started = performance.now();
-  const name = pkg.functionName;
+  const name = functionNameFor(pkg, config);
   let created = false;
   const existing = await getFunction(client, name);
   if (existing === undefined) {

@@ -2,7 +2,7 @@
  * A Lambda function's code, built per graph: the Tessera worker (handler and pool thread,
  * bundled with esbuild and every npm dependency inlined) and the graph's own module
  * bundles, zipped. The package's content hash names the function, so every graph with the
- * same code shares one function and new code gets a new one. Lambda's size limits are
+ * same code (and settings) shares one function and new code gets a new one. Lambda's size limits are
  * checked here, before any upload, with the heaviest inputs named.
  */
 import { createHash } from 'node:crypto';
@@ -28,8 +28,8 @@ export interface WorkerPackage {
   readonly zip: Buffer;
   /** sha256 of the package's files (names and contents), hex. */
   readonly hash: string;
-  /** `${prefix}-${hash.slice(0, 16)}`. */
-  readonly functionName: string;
+  /** The function name's prefix; the name adds a hash of the package and the function's settings. */
+  readonly prefix: string;
   /** 'handler.handler': the module and export Lambda calls. */
   readonly handler: string;
   readonly zippedBytes: number;
@@ -79,7 +79,7 @@ export async function buildWorkerPackage(options: PackageOptions = {}): Promise<
   return {
     zip: archive,
     hash,
-    functionName: `${prefix}-${hash.slice(0, 16)}`,
+    prefix,
     handler: 'handler.handler',
     zippedBytes: archive.byteLength,
     unzippedBytes,

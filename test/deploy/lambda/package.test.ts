@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { LambdaPackageTooLargeError } from '../../../src/deploy/lambda/errors.js';
+import { functionNameFor } from '../../../src/deploy/lambda/functions.js';
 import { buildWorkerPackage, checkPackageSize } from '../../../src/deploy/lambda/package.js';
 import { MAX_UNZIPPED_BYTES, MAX_ZIPPED_BYTES } from '../../../src/deploy/lambda/limits.js';
 import { TesseraError } from '../../../src/errors.js';
@@ -24,13 +25,15 @@ void describe('Lambda worker package', () => {
     const a = await buildWorkerPackage({ modules: [OPS] });
     const b = await buildWorkerPackage({ modules: [OPS] });
     assert.equal(a.hash, b.hash);
-    assert.equal(a.functionName, b.functionName);
     assert.ok(a.zip.equals(b.zip), 'byte-identical zips');
-    assert.match(a.functionName, /^tessera-worker-[0-9a-f]{16}$/);
+    const config = { role: 'arn:aws:iam::123456789012:role/r', memoryMB: 1769, timeout: 900, runtime: 'nodejs20.x', architecture: 'x86_64', activeTimeout: 60 } as const;
+    assert.match(functionNameFor(a, config), /^tessera-worker-[0-9a-f]{16}$/);
+    assert.equal(functionNameFor(a, config), functionNameFor(b, config));
+    assert.notEqual(functionNameFor(a, config), functionNameFor(a, { ...config, timeout: 60 }), 'other settings, another function');
     assert.equal(a.handler, 'handler.handler');
     assert.equal(a.modules.length, 1);
     const bare = await buildWorkerPackage();
-    assert.notEqual(bare.functionName, a.functionName, 'other code, another function');
+    assert.notEqual(functionNameFor(bare, config), functionNameFor(a, config), 'other code, another function');
     assert.ok(a.zippedBytes < MAX_ZIPPED_BYTES && a.unzippedBytes < MAX_UNZIPPED_BYTES);
 
     // A real unzip reads it, and the handler module loads.
