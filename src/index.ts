@@ -88,3 +88,8 @@ export type { ProgressBarOptions } from './client/progress-bar.js';
 export { startDashboard } from './dashboard/server.js';
 export type { Dashboard, DashboardOptions } from './dashboard/server.js';
 export type { DashboardSource, TaskStreamEntry } from './dashboard/source.js';
+export { lambdaBackend, LambdaBackend } from './deploy/lambda/backend.js';
+export type { LambdaBackendOptions, LambdaBackendStats } from './deploy/lambda/backend.js';
+export { buildWorkerPackage } from './deploy/lambda/package.js';
+export type { PackageOptions, WorkerPackage } from './deploy/lambda/package.js';
+export { LambdaFunctionError, LambdaPackageTooLargeError, LambdaPayloadTooLargeError, LambdaThrottledError } from './deploy/lambda/errors.js';

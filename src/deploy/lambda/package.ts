@@ -135,7 +135,8 @@ function bundleRuntime(): Promise<Runtime> {
 }
 
 async function buildRuntime(): Promise<Runtime> {
-  const handler = fileURLToPath(new URL(`./handler${ext}`, import.meta.url));
+  // The handler is an entry point that starts a worker, so it lives with the other entry points.
+  const handler = fileURLToPath(new URL(`../../cli/lambda-handler${ext}`, import.meta.url));
   const thread = fileURLToPath(new URL(`../../local/thread${ext}`, import.meta.url));
   let result: { outputFiles: { path: string; contents: Uint8Array }[]; metafile: Metafile };
   try {

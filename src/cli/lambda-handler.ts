@@ -7,11 +7,12 @@
  * hands its unfinished tasks to others, so nothing a client holds ends with the invocation.
  * An invocation killed anyway (its timeout, a crash) is a lost worker: its tasks rerun.
  *
- * Bundled by package.ts into `handler.js` beside the pool's `thread.js`.
+ * An entry point, as main.ts is for the `tessera` command: deploy/lambda/package.ts bundles
+ * it into the function's `handler.js`, beside the pool's `thread.js`.
  */
 import { randomBytes } from 'node:crypto';
-import { Worker } from '../../worker/worker.js';
-import { type LambdaContext, type WorkerInvocation, type WorkerInvocationResult, parseWorkerInvocation } from './invocation.js';
+import { Worker } from '../worker/worker.js';
+import { type LambdaContext, type WorkerInvocation, type WorkerInvocationResult, parseWorkerInvocation } from '../deploy/lambda/invocation.js';
 
 export async function handler(event: unknown, context: LambdaContext): Promise<WorkerInvocationResult> {
   const started = Date.now();
