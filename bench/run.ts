@@ -12,6 +12,7 @@ const suites: Record<string, string> = {
   comm: './comm.js',
   heavy: './heavy.js',
   venv: './venv.js',
+  lambda: './lambda.js',
   all: './all.js',
 };
 
