@@ -74,7 +74,10 @@ void describe('adaptive loop with a burst backend', () => {
     assert.deepEqual(pool.seen, [['local-0']]);
     const history = loop.history();
     assert.ok(history.decisions.some((d) => d.op === 'scale-up' && d.reason.startsWith('burst:') && d.target === 7));
-    assert.equal(history.samples.at(-1)?.requested, 1 + 7);
+    // Samples are taken before acting: the next one counts both backends' requests.
+    await loop.tick(500);
+    assert.equal(loop.history().samples.at(-1)?.requested, 1 + 7);
+    assert.deepEqual(burst.ups, [7], 'nothing more asked while the 7 are on their way');
 
     // The work is done; the burst's workers are idle.
     view = { expectedRemainingWork: 0, byState: { waiting: 0, 'no-worker': 0, queued: 0, processing: 0, memory: 40 }, workers: [worker('local-0'), worker('lambda-0.a'), worker('lambda-1.b')], retiring: [] };
