@@ -158,6 +158,44 @@ void describe('Tessera workers on Lambda', { skip }, () => {
     await until(() => lambdaWorkers(cluster).length === 0, 'both leave', 30_000, 50);
   });
 
+  void test('throttled beyond the account\'s concurrency: retried with backoff, then reported, never hung', async () => {
+    // A service of its own, with room for two environments only.
+    const small = await startLambdaService({ concurrency: 2, idleTimeoutMs: 10_000 });
+    const cluster = await LocalCluster.start({ workers: 0, dashboard: false, log: false });
+    clusters.push(cluster);
+    const burst = lambdaBackend({
+      scheduler: cluster.address,
+      role: ROLE,
+      endpoint: small.endpoint,
+      region: small.region,
+      credentials: CREDENTIALS,
+      memoryMB: 256,
+      timeout: 60,
+      invocationType: 'RequestResponse',
+      concurrency: 3,
+      retry: { attempts: 3, baseMs: 50, maxMs: 100 },
+      log: false,
+    });
+    backends.push(burst);
+    try {
+      await burst.prepare();
+      await burst.scaleUp(3);
+      await until(() => burst.stats.failed === 1, 'the third invocation gives up', 30_000, 50);
+      assert.ok(burst.stats.throttles >= 3, `${burst.stats.throttles} throttles waited out`);
+      assert.match(burst.stats.lastError ?? '', /LambdaThrottledError/);
+      await until(() => lambdaWorkers(cluster).length === 2, 'the two that fit register', 30_000, 50);
+      // The next scale-up reports the backpressure, so the adaptive loop backs off.
+      await assert.rejects(burst.scaleUp(3), LambdaThrottledError);
+      // Retired, the workers leave and their invocations return.
+      await cluster.scheduler.retireWorkers([...cluster.scheduler.workerNames().keys()]);
+      await until(() => burst.requested === 0, 'both invocations returned', 30_000, 50);
+      assert.equal(burst.stats.finished, 2);
+    } finally {
+      await burst.close();
+      await small.close();
+    }
+  });
+
   void describe('invocations', () => {
     let lambda: LambdaClient;
     let name: string;

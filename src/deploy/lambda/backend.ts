@@ -21,6 +21,7 @@ import { InvalidArgumentError } from '../../errors.js';
 import { Resource } from '../../lifecycle.js';
 import { checkLogSink, createLog, type Log, type LogSink } from '../../log.js';
 import { checkOptions, optionNames } from '../../options.js';
+import { LambdaThrottledError } from './errors.js';
 import { ensureFunction, type EnsuredFunction } from './functions.js';
 import type { WorkerInvocation, WorkerInvocationResult } from './invocation.js';
 import { MAX_MEMORY_MB, MAX_TIMEOUT_SECONDS, MIN_MEMORY_MB } from './limits.js';
@@ -260,6 +261,7 @@ export class LambdaBackend extends Resource implements ClusterBackend {
       }
     } catch (error) {
       this.#tracker.ended(name, true);
+      if (error instanceof LambdaThrottledError) this.#throttles += error.attempts;
       if (this.state !== 'running') return;
       const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
       this.#lastError = message;
