@@ -4,6 +4,7 @@
  */
 const suites: Record<string, string> = {
   local: './local.js',
+  lambda: './lambda.js',
   distributed: './distributed.js',
   adaptive: './adaptive.js',
   simulate: './simulate.js',
@@ -12,7 +13,6 @@ const suites: Record<string, string> = {
   comm: './comm.js',
   heavy: './heavy.js',
   venv: './venv.js',
-  lambda: './lambda.js',
   all: './all.js',
 };
 
