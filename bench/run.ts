@@ -4,6 +4,7 @@
  */
 const suites: Record<string, string> = {
   local: './local.js',
+  lambda: './lambda.js',
   distributed: './distributed.js',
   adaptive: './adaptive.js',
   simulate: './simulate.js',

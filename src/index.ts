@@ -98,3 +98,8 @@ export type { Dashboard, DashboardOptions } from './dashboard/server.js';
 export type { DashboardSource, TaskStreamEntry } from './dashboard/source.js';
 export { MemoryStore, RedisStore, openStore, StoreUnavailableError, encodeValue, decodeValue, putValues, getValues } from './store/index.js';
 export type { ResultStore, StoreItem, PutOptions, MemoryStoreOptions, RedisStoreOptions } from './store/index.js';
+export { lambdaBackend, LambdaBackend } from './deploy/lambda/backend.js';
+export type { LambdaBackendOptions, LambdaBackendStats } from './deploy/lambda/backend.js';
+export { buildWorkerPackage } from './deploy/lambda/package.js';
+export type { PackageOptions, WorkerPackage } from './deploy/lambda/package.js';
+export { LambdaFunctionError, LambdaPackageTooLargeError, LambdaPayloadTooLargeError, LambdaThrottledError } from './deploy/lambda/errors.js';

@@ -19,4 +19,11 @@ export interface ClusterBackend {
   readonly closing: number;
   /** Threads each new worker brings. */
   readonly threadsPerWorker: number;
+  /**
+   * Told every tick which workers are connected (by name). A backend that cannot see its
+   * workers' lifetimes itself (asynchronous serverless invocations) counts them from this.
+   */
+  observe?(names: readonly string[], now: number): void;
+  /** Whether this backend started the named worker; a burst backend must say. */
+  owns?(name: string): boolean;
 }

@@ -5,9 +5,11 @@
  * any backend); `tick(now)` is public so a simulation can drive it in virtual time.
  */
 import type { ScalingDecision, ScalingHistory, ScalingSample } from '../protocol/scaling.js';
+import { InvalidArgumentError } from '../errors.js';
 import { createLog, type Log, type LogSink } from '../log.js';
 import type { ClusterBackend } from './backend.js';
-import { type AdaptiveDecision, type AdaptiveInput, type AdaptiveObservation, AdaptivePolicy, type ResolvedAdaptiveOptions, resolveAdaptiveOptions } from './policy.js';
+import { type BurstObservation, BurstPolicy, resolvePersistent, type SideView } from './burst.js';
+import { type AdaptiveDecision, type AdaptiveInput, type AdaptiveObservation, AdaptivePolicy, type ResolvedAdaptiveOptions, resolveAdaptiveOptions, type WorkerView } from './policy.js';
 
 export type { ScalingDecision, ScalingHistory, ScalingSample };
 
@@ -60,6 +62,8 @@ export class Adaptive {
   readonly #policy: AdaptivePolicy;
   readonly #target: AdaptiveTarget;
   readonly #backend: ClusterBackend;
+  /** The burst backend and the policy that splits the target, when adapt() was given one. */
+  readonly #burst: { readonly backend: ClusterBackend; readonly policy: BurstPolicy } | undefined;
   readonly #log: Log;
   readonly #samples: ScalingSample[] = [];
   readonly #decisions: ScalingDecision[] = [];
@@ -74,6 +78,13 @@ export class Adaptive {
   constructor(target: AdaptiveTarget, backend: ClusterBackend, options: AdaptiveInput = {}, log: LogSink = false) {
     this.options = resolveAdaptiveOptions(options);
     this.#policy = new AdaptivePolicy(this.options);
+    if (options.burst !== undefined) {
+      const burst: unknown = options.burst;
+      if (typeof burst !== 'object' || burst === null || typeof (burst as ClusterBackend).scaleUp !== 'function' || typeof (burst as ClusterBackend).owns !== 'function') {
+        throw new InvalidArgumentError('adapt(): burst must be a cluster backend that says which workers it owns (such as lambdaBackend())');
+      }
+      this.#burst = { backend: options.burst, policy: new BurstPolicy(this.options, resolvePersistent(options, this.options)) };
+    }
     this.#target = target;
     this.#backend = backend;
     this.#log = createLog('adaptive', log);
@@ -121,27 +132,70 @@ export class Adaptive {
     this.#busy = true;
     try {
       const snapshot = this.#target.snapshot();
+      const names = snapshot.workers.map((w) => w.name);
+      this.#backend.observe?.(names, now);
+      this.#burst?.backend.observe?.(names, now);
       const observation = this.#observe(now, snapshot);
-      const decision = this.#policy.decide(observation);
-      this.#last = { target: decision.target, reason: decision.reason };
+      let decision: AdaptiveDecision;
+      let burstDecision: AdaptiveDecision | undefined;
+      if (this.#burst === undefined) {
+        decision = this.#policy.decide(observation);
+        this.#last = { target: decision.target, reason: decision.reason };
+      } else {
+        const both = this.#burst.policy.decide(this.#split(observation, this.#burst.backend));
+        decision = both.persistent;
+        burstDecision = both.burst;
+        this.#last = { target: both.target, reason: both.reason };
+      }
       const counts = snapshot.byState;
+      const backends = this.#burst === undefined ? [this.#backend] : [this.#backend, this.#burst.backend];
       this.#record(this.#samples, {
         t: now,
-        requested: this.#backend.requested,
-        running: this.#backend.running,
-        closing: this.#backend.closing,
-        target: decision.target,
+        requested: backends.reduce((n, b) => n + b.requested, 0),
+        running: backends.reduce((n, b) => n + b.running, 0),
+        closing: backends.reduce((n, b) => n + b.closing, 0),
+        target: this.#last.target,
         queued: counts.queued + counts['no-worker'],
         processing: counts.processing,
         waiting: counts.waiting,
         inMemory: counts.memory,
       });
       if (decision.op !== 'hold') this.#record(this.#decisions, { ...decision, t: now });
-      await this.#act(now, decision);
+      if (burstDecision !== undefined && burstDecision.op !== 'hold') this.#record(this.#decisions, { ...burstDecision, reason: `burst: ${burstDecision.reason}`, t: now });
+      await Promise.all([
+        this.#act(decision, this.#backend, () => this.#failed('persistent', now)),
+        burstDecision === undefined || this.#burst === undefined ? undefined : this.#act(burstDecision, this.#burst.backend, () => this.#failed('burst', now)),
+      ]);
       return decision;
     } finally {
       this.#busy = false;
     }
+  }
+
+  /** The observation divided between the persistent backend's workers and the burst's. */
+  #split(o: AdaptiveObservation, burst: ClusterBackend): BurstObservation {
+    const mine = (w: WorkerView): boolean => burst.owns?.(w.name) ?? false;
+    const retiringBurst = [...this.#retiring].filter((n) => burst.owns?.(n) ?? false).length;
+    const retiringPool = this.#retiring.size - retiringBurst;
+    const side = (workers: readonly WorkerView[], backend: ClusterBackend, retiring: number): SideView => ({
+      workers,
+      requested: Math.max(0, backend.requested - retiring),
+      closing: backend.closing + retiring,
+    });
+    return {
+      now: o.now,
+      expectedWork: o.expectedWork,
+      pendingTasks: o.pendingTasks,
+      holdsResults: o.holdsResults,
+      threadsPerWorker: o.threadsPerWorker,
+      persistent: side(o.workers.filter((w) => !mine(w)), this.#backend, retiringPool),
+      burst: side(o.workers.filter(mine), burst, retiringBurst),
+    };
+  }
+
+  #failed(side: 'persistent' | 'burst', now: number): void {
+    if (this.#burst === undefined) this.#policy.failed(now);
+    else this.#burst.policy.failed(side, now);
   }
 
   #observe(now: number, snapshot: ClusterView): AdaptiveObservation {
@@ -161,16 +215,16 @@ export class Adaptive {
     };
   }
 
-  async #act(now: number, decision: AdaptiveDecision): Promise<void> {
+  async #act(decision: AdaptiveDecision, backend: ClusterBackend, failed: () => void): Promise<void> {
     switch (decision.op) {
       case 'hold':
         return;
       case 'scale-up':
         try {
-          await this.#backend.scaleUp(decision.target);
+          await backend.scaleUp(decision.target);
           this.#log.info(`scale up to ${decision.target}`, { reason: decision.reason });
         } catch (error) {
-          this.#policy.failed(now);
+          failed();
           this.#log.warn(`scaleUp(${decision.target}) failed, will retry`, { reason: error instanceof Error ? error.message : String(error) });
         }
         return;
@@ -185,7 +239,7 @@ export class Adaptive {
             const kept = names.filter((n) => !retired.includes(n));
             if (kept.length > 0) this.#log.warn(`keeping ${kept.join(', ')}: their retirement was given up, so their data stays with them`);
             // Only the workers that left are stopped; a kept one goes on holding its data.
-            if (retired.length > 0) await this.#backend.scaleDown(retired);
+            if (retired.length > 0) await backend.scaleDown(retired);
           })
           .catch((error: unknown) => {
             this.#log.error(`retiring ${names.join(', ')} failed`, { reason: error instanceof Error ? error.message : String(error) });

@@ -16,6 +16,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import { checkOptions, optionNames } from '../options.js';
 import type { AdaptiveDecision } from '../protocol/scaling.js';
+import type { ClusterBackend } from './backend.js';
 
 export type { AdaptiveDecision };
 
@@ -62,9 +63,17 @@ export type AdaptiveInput = Omit<AdaptiveOptions, 'targetDuration' | 'interval' 
   readonly targetDuration?: string | number;
   readonly interval?: string | number;
   readonly startupTimeout?: string | number;
+  /**
+   * A second backend for the work beyond the persistent pool (Lambda, say): the cluster's
+   * own backend keeps between `minimum` and `persistent` workers, and the rest of the
+   * target, up to `maximum` in all, goes here.
+   */
+  readonly burst?: ClusterBackend;
+  /** With `burst`: the most workers the persistent backend holds (default: minimum, at least 1). */
+  readonly persistent?: number;
 };
 
-const ADAPT_OPTIONS = optionNames<AdaptiveInput>()(['minimum', 'maximum', 'targetDuration', 'interval', 'waitCount', 'memoryTarget', 'startupTimeout']);
+const ADAPT_OPTIONS = optionNames<AdaptiveInput>()(['minimum', 'maximum', 'targetDuration', 'interval', 'waitCount', 'memoryTarget', 'startupTimeout', 'burst', 'persistent']);
 
 export function resolveAdaptiveOptions(input: AdaptiveInput = {}): ResolvedAdaptiveOptions {
   checkOptions(input, ADAPT_OPTIONS, 'adapt()');
@@ -157,8 +166,9 @@ export class AdaptivePolicy {
     return { target, reason };
   }
 
-  decide(o: AdaptiveObservation): AdaptiveDecision {
-    const { target, reason } = this.target(o);
+  /** `given`: a target decided elsewhere (a burst split), instead of this policy's own. */
+  decide(o: AdaptiveObservation, given?: { readonly target: number; readonly reason: string }): AdaptiveDecision {
+    const { target, reason } = given ?? this.target(o);
     const running = o.workers.length;
 
     // Workers started by hand count too.

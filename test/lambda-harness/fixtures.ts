@@ -1,5 +1,6 @@
 /** What the Lambda service tests share: a client on the service, and a test function's package. */
 import { CreateFunctionCommand, type CreateFunctionCommandInput, LambdaClient, waitUntilFunctionActiveV2 } from '@aws-sdk/client-lambda';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { type LambdaService, runtimeClientMissing, zipFiles } from '../helpers/lambda/index.js';
 
 /** Under CI a missing runtime interface client fails these tests instead of skipping them. */
@@ -96,3 +97,36 @@ export async function createTestFunction(client: LambdaClient, name: string, ext
 export const json = (value: unknown): Uint8Array => Buffer.from(JSON.stringify(value));
 
 export const parse = (payload: Uint8Array | undefined): unknown => JSON.parse(Buffer.from(payload ?? new Uint8Array()).toString()) as unknown;
+
+/** Inodes of the sockets a process holds open. */
+export function socketInodes(pid: number): Set<string> {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m !== null) inodes.add(m[1]!);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return inodes;
+}
+
+/** Inodes of every listening TCP socket in the process's network namespace. */
+export function listeningInodes(pid: number): Set<string> {
+  const inodes = new Set<string>();
+  for (const table of ['tcp', 'tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/net/${table}`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      // st 0A is TCP_LISTEN; the inode is the tenth column.
+      if (cols[3] === '0A' && cols[9] !== undefined) inodes.add(cols[9]);
+    }
+  }
+  return inodes;
+}

@@ -2,7 +2,7 @@
 // errors, its quotas, and execution environments that are real processes.
 import assert from 'node:assert/strict';
 import { randomFillSync } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -25,7 +25,7 @@ import {
 } from '@aws-sdk/client-lambda';
 import { type LambdaService, startLambdaService, zipFiles } from '../helpers/lambda/index.js';
 import { isAlive, sleep, until } from '../helpers/wait.js';
-import { clientFor, createTestFunction, HANDLER_CJS, json, parse, ROLE, skip, uniqueName } from './fixtures.js';
+import { clientFor, createTestFunction, HANDLER_CJS, json, listeningInodes, parse, ROLE, skip, socketInodes, uniqueName } from './fixtures.js';
 
 /** The error an SDK call rejected with, for asserting its name, status and fields. */
 async function failure(promise: Promise<unknown>): Promise<LambdaServiceException> {
@@ -36,39 +36,6 @@ async function failure(promise: Promise<unknown>): Promise<LambdaServiceExceptio
     return err;
   }
   assert.fail('expected the call to fail');
-}
-
-/** Inodes of the sockets a process holds open. */
-function socketInodes(pid: number): Set<string> {
-  const inodes = new Set<string>();
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m !== null) inodes.add(m[1]!);
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return inodes;
-}
-
-/** Inodes of every listening TCP socket in the process's network namespace. */
-function listeningInodes(pid: number): Set<string> {
-  const inodes = new Set<string>();
-  for (const table of ['tcp', 'tcp6']) {
-    let text: string;
-    try {
-      text = readFileSync(`/proc/${pid}/net/${table}`, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      // st 0A is TCP_LISTEN; the inode is the tenth column.
-      if (cols[3] === '0A' && cols[9] !== undefined) inodes.add(cols[9]);
-    }
-  }
-  return inodes;
 }
 
 void describe('local Lambda service through @aws-sdk/client-lambda', { skip }, () => {
