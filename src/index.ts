@@ -65,6 +65,8 @@ export type { AdaptiveTarget, ClusterView } from './adaptive/loop.js';
 export type { ScalingDecision, ScalingHistory, ScalingSample } from './protocol/scaling.js';
 export type { StoryEntry } from './protocol/story.js';
 export type { AdaptiveInput, AdaptiveDecision } from './adaptive/policy.js';
+export { KubernetesCluster, KubernetesBackend, KubernetesApiError, ClusterStartError } from './deploy/kubernetes/index.js';
+export type { KubernetesClusterOptions, KubernetesBackendOptions, KubernetesWorkerOptions, WorkerPodFailure, PodTemplate } from './deploy/kubernetes/index.js';
 export { SimulatedCluster } from './deploy/simulated/cluster.js';
 export type { SimulatedTask, SimulationOptions, SimulationReport } from './deploy/simulated/cluster.js';
 export { ProgressBar } from './client/progress-bar.js';
