@@ -798,7 +798,9 @@ class Agent implements NodeAgent {
     if (worker === undefined) return { status: 404, message: `pod "${podName}" in namespace "${namespace}" is not on node ${this.name}` };
     const runner = worker.containers.find((c) => c.name === container);
     if (runner === undefined) return { status: 400, message: `container "${container}" in pod "${podName}" is not valid` };
-    const log = previous ? runner.previousLog : runner.log;
+    // As the kubelet: between runs (CrashLoopBackOff), the run that just ended is the previous one.
+    const between = runner.state.kind !== 'running' && runner.lastTerminated !== undefined;
+    const log = previous ? (between ? runner.log : runner.previousLog) : runner.log;
     if (log === undefined) {
       if (previous) return { status: 400, message: `previous terminated container "${container}" in pod "${podName}" not found` };
       const waiting = runner.state.kind === 'waiting' ? runner.state.reason : 'ContainerCreating';
