@@ -232,6 +232,33 @@ void describe('KubernetesBackend on a real control plane', { skip }, () => {
     }
   });
 
+  void test('a worker pod deleted with a grace period (a drain, a spot reclaim) hands its results over first', async () => {
+    const backend = await start({ cluster: 'drained' });
+    try {
+      backend.scaleUp(2);
+      await until(() => scheduler.workers.length === 2, 'two workers joined', 120_000, 50);
+      const client = await Client.connect(scheduler.address);
+      try {
+        const [leaving] = [...scheduler.workerNames().values()].sort();
+        // A value that differs each time it is computed: a recomputation would show.
+        const drawn = client.submitWith({ workers: [leaving!] }, () => Math.random());
+        const first = await drawn.result();
+        const t0 = performance.now();
+        await core.deleteNamespacedPod({ namespace: NAMESPACE, name: leaving! });
+        await until(async () => !(await podNames('tessera.dev/cluster=drained')).includes(leaving!), 'the pod is gone', 90_000, 100);
+        console.log(`drained pod gone after ${Math.round(performance.now() - t0)} ms (grace period 75 s)`);
+        const again = client.submit((x: number) => x, drawn);
+        assert.equal(await again.result(), first);
+        assert.deepEqual([...scheduler.workerNames().values()].filter((n) => n === leaving), []);
+        assert.equal(backend.requested, 1);
+      } finally {
+        await client.close();
+      }
+    } finally {
+      await backend.close();
+    }
+  });
+
   void test('worker pods belong to their owner: the garbage collector deletes them with it; a new backend adopts live pods', async () => {
     const owner = await core.createNamespacedConfigMap({ namespace: NAMESPACE, body: plain<V1ConfigMap>({ metadata: { name: 'scheduler-stand-in' } }) });
     const first = await start({ cluster: 'owned', owner: { apiVersion: 'v1', kind: 'ConfigMap', name: 'scheduler-stand-in', uid: owner.metadata!.uid! } });
