@@ -8,6 +8,8 @@
  * `tessera` costs nothing for users who never touch Kubernetes.
  */
 import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { delimiter, join } from 'node:path';
 import type { CoreV1Api, KubeConfig, V1DeleteOptions, V1Pod } from '@kubernetes/client-node';
 import { InvalidArgumentError } from '../../errors.js';
 import { KubernetesApiError } from './errors.js';
@@ -47,6 +49,12 @@ export async function loadKubeConfig(source: KubeConfigSource, where: string): P
   if (inCluster()) {
     config.loadFromCluster();
     return { config, inCluster: true, namespace: contextNamespace(config) };
+  }
+  const files = (process.env['KUBECONFIG'] ?? '').split(delimiter).filter((f) => f !== '');
+  const home = process.env['HOME'] ?? homedir();
+  if (!files.some((f) => existsSync(f)) && !existsSync(join(home, '.kube', 'config'))) {
+    // client-node would guess http://localhost:8080 and every call would fail from then on.
+    throw new InvalidArgumentError(`${where}: no Kubernetes configuration: not in a pod with a service-account token, KUBECONFIG names no file, and there is no ~/.kube/config; pass options.kubeconfig`);
   }
   config.loadFromDefault();
   return { config, inCluster: false, namespace: contextNamespace(config) };
