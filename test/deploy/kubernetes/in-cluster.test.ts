@@ -5,7 +5,9 @@
 // deletes its worker pods itself. Needs scripts/kubernetes/ensure.sh's binaries: without
 // them the tests skip outside CI and fail under CI.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
@@ -19,6 +21,7 @@ import { REPO, TESSERA_IMAGE, tesseraImages } from '../../helpers/kubernetes/tes
 import { until } from '../../helpers/wait.js';
 
 const skip = skipWithoutKubernetes;
+const run = promisify(execFile);
 
 const square = async (x: number): Promise<number> => {
   await new Promise((resolve) => setTimeout(resolve, 200));
@@ -193,6 +196,19 @@ void describe('the scheduler in a pod', { skip }, () => {
     const left = await cluster.kubectl(['get', 'all,configmaps,secrets,serviceaccounts,roles,rolebindings', '-n', namespace, '-o', 'name']);
     // What Kubernetes puts in every namespace itself, and nothing else.
     assert.deepEqual(left.stdout.trim().split('\n').filter((l) => l !== '').sort(), ['configmap/kube-root-ca.crt', 'serviceaccount/default']);
+  });
+
+  void test('KubernetesCluster left without close() (the process exits): everything it created is deleted', async () => {
+    const namespace = 'abandoned';
+    await cluster.kubectl(['create', 'namespace', namespace]);
+    const fixture = path.join(REPO, 'test/deploy/kubernetes/fixtures/exit-without-close.ts');
+    const { stdout } = await run(process.execPath, ['--import', import.meta.resolve('tsx'), fixture, cluster.kubeconfigPath, namespace, TESSERA_IMAGE]);
+    const result = JSON.parse(stdout.trim().split('\n').pop()!) as { name: string; answer: number };
+    assert.equal(result.answer, 42);
+    await until(async () => {
+      const left = await cluster.kubectl(['get', 'pods,deployments,services,configmaps,secrets,roles,rolebindings', '-n', namespace, '-o', 'name']);
+      return left.stdout.trim().split('\n').every((l) => l === '' || l === 'configmap/kube-root-ca.crt');
+    }, `cluster ${result.name} is deleted after its process exited`, 120_000, 200);
   });
 
   void test('KubernetesCluster with an image that cannot be pulled: a clear error, with the pod\'s events, and nothing left', async () => {
