@@ -16,11 +16,18 @@ import { workerPod, workerPodName } from '../../../src/deploy/kubernetes/worker-
 import { InvalidArgumentError } from '../../../src/errors.js';
 import { REPO } from '../../helpers/kubernetes/tessera-image.js';
 
+/** A manifest workerPod() built: its metadata and spec are always there. */
+interface Built {
+  readonly metadata: NonNullable<PodManifest['metadata']>;
+  readonly spec: NonNullable<PodManifest['spec']>;
+}
+const built = (pod: PodManifest): Built => pod as Built;
+
 const context = { name: 'analysis-worker-bcdfg', namespace: 'analysis', cluster: 'analysis', scheduler: 'tcp://10.0.0.5:8786', token: { secret: 'tessera-token', key: 'token' }, owner: { apiVersion: 'v1', kind: 'Pod', name: 'scheduler-0', uid: 'u-1', controller: true } } as const;
 
 void describe('worker pod manifests', () => {
   void test('one container named worker, its name from the downward API, the token from the Secret, owned by the scheduler', () => {
-    const pod = workerPod(resolveWorkerSpec({ image: 'tessera:0.1.0', threadsPerWorker: 2, memoryLimit: '4Gi' }, 'test'), context);
+    const pod = built(workerPod(resolveWorkerSpec({ image: 'tessera:0.1.0', threadsPerWorker: 2, memoryLimit: '4Gi' }, 'test'), context));
     const container = pod.spec.containers[0]!;
     assert.equal(pod.metadata.name, 'analysis-worker-bcdfg');
     assert.equal(container.name, 'worker');
@@ -49,7 +56,7 @@ void describe('worker pod manifests', () => {
       },
       'test',
     );
-    const pod = workerPod(spec, context);
+    const pod = built(workerPod(spec, context));
     assert.equal(pod.metadata.name, 'analysis-worker-bcdfg');
     assert.deepEqual(pod.metadata.ownerReferences, [context.owner]);
     assert.equal(pod.metadata.labels?.['tessera.dev/cluster'], 'analysis');
@@ -72,7 +79,7 @@ void describe('worker pod manifests', () => {
 
 void describe('what a pod\'s status means', () => {
   const at = { pendingForMs: 0, pendingTimeoutMs: 60_000 };
-  const pod = (status: PodManifest['status'], deleting = false): PodManifest => ({ metadata: { name: 'p', ...(deleting ? { deletionTimestamp: new Date() } : {}) }, status });
+  const pod = (status: NonNullable<PodManifest['status']>, deleting = false): PodManifest => ({ metadata: { name: 'p', ...(deleting ? { deletionTimestamp: new Date() } : {}) }, status });
 
   void test('Pending counts as starting, even unschedulable, until the timeout', () => {
     const unschedulable = pod({ phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/3 nodes are available' }] });
