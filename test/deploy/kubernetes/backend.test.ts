@@ -284,6 +284,26 @@ void describe('KubernetesBackend on a real control plane', { skip }, () => {
     }
   });
 
+  void test('API errors are retried, not fatal: a Role that allows no create yet (403), then does', async () => {
+    // Another identity whose Role lacks "create pods" at first, as while a RoleBinding propagates.
+    const ns = 'backend-late-rbac';
+    await cluster.kubectl(['create', 'namespace', ns]);
+    await cluster.kubectl(['apply', '-n', ns, ...RBAC.flatMap((f) => ['-f', f])]);
+    await cluster.kubectl(['patch', 'role', 'tessera-scheduler', '-n', ns, '--type=json', '-p', '[{"op":"replace","path":"/rules/0/verbs","value":["get","list","watch","delete"]}]']);
+    const late = cluster.kubeConfigForToken(await cluster.createServiceAccountToken(ns, 'tessera-scheduler'));
+    const backend = await start({ cluster: 'late', namespace: ns, kubeconfig: late });
+    try {
+      backend.scaleUp(1);
+      await until(() => logs.some((line) => /creating pod late-worker-\w+: create pods: 403 .*forbidden.*again in/.test(line)), 'the 403 is logged and retried', 30_000, 50);
+      assert.equal(backend.requested, 1);
+      await cluster.kubectl(['apply', '-n', ns, '-f', RBAC[1]!]);
+      await until(() => backend.running === 1, 'the pod is created once the Role allows it, and runs', 90_000, 100);
+      assert.ok((backend.requests.get('create pods') ?? 0) >= 2);
+    } finally {
+      await backend.close();
+    }
+  });
+
   void test('close() leaves nothing in the namespace', async () => {
     const backend = await start({ cluster: 'closing' });
     backend.scaleUp(2);
