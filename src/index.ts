@@ -89,6 +89,8 @@ export type { SlurmJobOptions } from './deploy/slurm/options.js';
 export { SlurmCommandError } from './deploy/slurm/errors.js';
 export { leaveAtLifetime } from './worker/lifetime.js';
 export type { LifetimeOptions, Lifetime } from './worker/lifetime.js';
+export { KubernetesCluster, KubernetesBackend, KubernetesApiError, ClusterStartError } from './deploy/kubernetes/index.js';
+export type { KubernetesClusterOptions, KubernetesBackendOptions, KubernetesWorkerOptions, WorkerPodFailure, PodTemplate } from './deploy/kubernetes/index.js';
 export { SimulatedCluster } from './deploy/simulated/cluster.js';
 export type { SimulatedTask, SimulationOptions, SimulationReport } from './deploy/simulated/cluster.js';
 export { ProgressBar } from './client/progress-bar.js';

@@ -196,7 +196,7 @@ function exportTarget(exports: unknown, subpath: string): string | undefined {
 }
 
 /** This package's backends: the "exports" entries that are preloads (`--backend NAME`). */
-const BACKENDS = ['slurm'];
+const BACKENDS = ['slurm', 'kubernetes'];
 
 /**
  * Where a preload lives: a file (relative to the current directory), or a package's

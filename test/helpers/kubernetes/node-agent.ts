@@ -364,6 +364,18 @@ class ContainerRunner {
     });
   }
 
+  /** The probe with a named port (`port: health`) replaced by the container port of that name, as the kubelet does. */
+  private withPortNumbers(probe: V1Probe): V1Probe {
+    const resolve = (port: number | string): number | string => {
+      if (typeof port === 'number' || /^\d+$/.test(port)) return port;
+      return this.spec.ports?.find((p) => p.name === port)?.containerPort ?? port;
+    };
+    const copy = structuredClone(probe);
+    if (copy.httpGet) copy.httpGet.port = resolve(copy.httpGet.port);
+    if (copy.tcpSocket) copy.tcpSocket.port = resolve(copy.tcpSocket.port);
+    return copy;
+  }
+
   /** Runs a readiness or liveness probe every period while `child` lives. */
   private probe(child: ChildProcess, probe: V1Probe | undefined, kind: 'readiness' | 'liveness', env: Map<string, string>): void {
     if (probe === undefined) return;
@@ -375,7 +387,7 @@ class ContainerRunner {
     const alive = (): boolean => this.child === child && !this.pod.stopping;
     const tick = async (): Promise<void> => {
       if (!alive()) return;
-      const result = await this.pod.agent.runProbe(probe, this.pod.ip ?? HOST_IP, env);
+      const result = await this.pod.agent.runProbe(this.withPortNumbers(probe), this.pod.ip ?? HOST_IP, env);
       if (!alive()) return;
       if (result === true) {
         failures = 0;
@@ -786,7 +798,9 @@ class Agent implements NodeAgent {
     if (worker === undefined) return { status: 404, message: `pod "${podName}" in namespace "${namespace}" is not on node ${this.name}` };
     const runner = worker.containers.find((c) => c.name === container);
     if (runner === undefined) return { status: 400, message: `container "${container}" in pod "${podName}" is not valid` };
-    const log = previous ? runner.previousLog : runner.log;
+    // As the kubelet: between runs (CrashLoopBackOff), the run that just ended is the previous one.
+    const between = runner.state.kind !== 'running' && runner.lastTerminated !== undefined;
+    const log = previous ? (between ? runner.log : runner.previousLog) : runner.log;
     if (log === undefined) {
       if (previous) return { status: 400, message: `previous terminated container "${container}" in pod "${podName}" not found` };
       const waiting = runner.state.kind === 'waiting' ? runner.state.reason : 'ContainerCreating';

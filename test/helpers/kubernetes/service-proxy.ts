@@ -166,7 +166,10 @@ export class ServiceProxy {
     upstream.once('close', () => this.sockets.delete(upstream));
     upstream.on('error', (error) => {
       this.options.log?.(`service proxy: ${key} to ${endpoint.host}:${endpoint.port}: ${error.message}`);
-      client.resetAndDestroy();
+      // A reset cannot follow an end already under way (libuv refuses it and the socket's
+      // handle would stay open for good): then a plain destroy.
+      if (client.writableEnded) client.destroy();
+      else client.resetAndDestroy();
     });
     // pipe() ends each side when the other ends, after what is in flight: a close only
     // ends the other side too (destroying it could drop the last bytes with a reset).
