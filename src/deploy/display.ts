@@ -38,3 +38,9 @@ export function schedulerClusterSummary(
     adaptive: adaptive === undefined ? undefined : { minimum: adaptive.minimum, maximum: adaptive.maximum },
   };
 }
+
+/** Calls `changed` whenever a worker registers with the scheduler or leaves it; returns how to stop. */
+export function watchSchedulerWorkers(scheduler: Scheduler, changed: () => void): () => void {
+  if (scheduler.state !== 'running') return () => undefined;
+  return scheduler.addPlugin({ name: 'notebook card', addWorker: changed, removeWorker: changed });
+}

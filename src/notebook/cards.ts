@@ -35,8 +35,13 @@ export interface ClusterSummary {
 /** Implemented by every cluster: the summary its card and its client's card show. */
 export const CLUSTER_SUMMARY: unique symbol = Symbol.for('tessera.cluster.summary') as never;
 
+/** Implemented by clusters that can tell when workers come and go (their cards then show it at once). */
+export const CLUSTER_CHANGES: unique symbol = Symbol.for('tessera.cluster.changes') as never;
+
 export interface SummarizedCluster {
   [CLUSTER_SUMMARY](): ClusterSummary;
+  /** Calls `changed` whenever a worker comes or leaves; returns how to stop. */
+  [CLUSTER_CHANGES]?(changed: () => void): () => void;
 }
 
 export function isSummarizedCluster(value: unknown): value is SummarizedCluster {
@@ -102,8 +107,8 @@ export function clusterBundle(s: ClusterSummary): MimeBundle {
 
 /**
  * What a cluster's `[DISPLAY]()` returns. In the kernel the card is sent as its own display
- * and refreshed in place, about once a second while the cluster runs (workers come and go),
- * and once more when it closes; the cell's result is then an empty bundle, which frontends
+ * and refreshed in place while the cluster runs: about once a second, and soon after a
+ * worker comes or leaves when the cluster tells of it; once more when it closes; the cell's result is then an empty bundle, which frontends
  * show as nothing. Elsewhere it is the card itself.
  */
 export async function displayCluster(cluster: SummarizedCluster & { readonly closed?: Promise<void> }): Promise<MimeBundle> {
@@ -119,7 +124,10 @@ export async function displayCluster(cluster: SummarizedCluster & { readonly clo
       return clusterBundle(summary);
     },
     () => running,
-    cluster.closed === undefined ? {} : { ended: cluster.closed },
+    {
+      ...(cluster.closed === undefined ? {} : { ended: cluster.closed }),
+      ...(cluster[CLUSTER_CHANGES] === undefined ? {} : { subscribe: (changed: () => void) => cluster[CLUSTER_CHANGES]!(changed) }),
+    },
   );
   return {};
 }

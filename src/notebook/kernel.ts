@@ -58,36 +58,62 @@ export interface LiveOptions {
   readonly intervalMs?: number;
   /** When it settles, the display shows its last state at once, and stops. */
   readonly ended?: Promise<unknown>;
+  /**
+   * Tells of changes worth showing before the next look (a worker came or left): given a
+   * function to call then, returns how to stop telling.
+   */
+  readonly subscribe?: (changed: () => void) => () => void;
+  /** Milliseconds between looks prompted by `subscribe`, at least (default 250). */
+  readonly minGapMs?: number;
 }
 
 /**
- * Shows `render()` now and keeps the display current: every interval it renders again and
- * updates the display when what it shows changed, until `live()` (asked after each render)
- * turns false or `ended` settles — that render is the last, and the timer stops. Updates go
- * out one at a time, in order; the timer never keeps the process alive.
+ * Shows `render()` now and keeps the display current: every interval (and soon after a
+ * change `subscribe` tells of, at most every `minGapMs`) it renders again and updates the
+ * display when what it shows changed, until `live()` (asked after each render) turns false
+ * or `ended` settles — that render is the last, and it stops. Updates go out one at a time,
+ * in order; no timer of it keeps the process alive.
  */
 export async function showLive(kernel: Kernel, kind: string, render: () => MimeBundle, live: () => boolean, options: LiveOptions = {}): Promise<void> {
   const id = newDisplayId(kind);
+  const minGap = options.minGapMs ?? 250;
   let last = render();
+  let lastLook = performance.now();
   let stopped = false;
+  let prompted: ReturnType<typeof setTimeout> | undefined;
+  let unsubscribe = (): void => undefined;
   let sending: Promise<void> = kernel.display(last, id);
+  const stop = (): void => {
+    stopped = true;
+    clearInterval(timer);
+    clearTimeout(prompted);
+    unsubscribe();
+  };
   const refresh = (final: boolean): void => {
     if (stopped) return;
+    lastLook = performance.now();
     const next = render();
-    if (final || !live()) {
-      stopped = true;
-      clearInterval(timer);
-    }
+    if (final || !live()) stop();
     if (next['text/plain'] === last['text/plain'] && next['text/html'] === last['text/html']) return;
     last = next;
-    sending = sending.then(() => kernel.update(next, id)).catch(() => {
-      // The kernel is going away: nothing more to show.
-      stopped = true;
-      clearInterval(timer);
-    });
+    // The kernel going away: nothing more to show.
+    sending = sending.then(() => kernel.update(next, id)).catch(stop);
   };
   const timer = setInterval(() => refresh(false), options.intervalMs ?? 1000);
   timer.unref();
+  if (options.subscribe !== undefined) {
+    unsubscribe = options.subscribe(() => {
+      if (stopped || prompted !== undefined) return;
+      prompted = setTimeout(
+        () => {
+          prompted = undefined;
+          refresh(false);
+        },
+        Math.max(0, lastLook + minGap - performance.now()),
+      );
+      prompted.unref();
+    });
+  }
   void options.ended?.then(
     () => refresh(true),
     () => refresh(true),

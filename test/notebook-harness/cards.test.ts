@@ -163,4 +163,40 @@ void describe('in-place displays', () => {
       ],
     );
   });
+
+  test('a change told of is shown soon, at most every minGapMs, and telling stops with the display', async () => {
+    const { kernel, sent } = recordingKernel();
+    let value = 0;
+    let changed: (() => void) | undefined;
+    let unsubscribed = false;
+    let ended!: () => void;
+    const closed = new Promise<void>((resolve) => {
+      ended = resolve;
+    });
+    await showLive(kernel, 'test', () => ({ 'text/plain': `v${value}` }), () => true, {
+      intervalMs: 60_000,
+      minGapMs: 40,
+      ended: closed,
+      subscribe: (fn) => {
+        changed = fn;
+        return () => {
+          unsubscribed = true;
+        };
+      },
+    });
+    const started = performance.now();
+    value = 1;
+    changed?.();
+    changed?.();
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    assert.deepEqual(sent.map((s) => s.bundle['text/plain']), ['v0', 'v1'], 'shown without waiting for the interval');
+    value = 2;
+    changed?.();
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    assert.deepEqual(sent.map((s) => s.bundle['text/plain']), ['v0', 'v1', 'v2']);
+    assert.ok(performance.now() - started < 30_000);
+    ended();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(unsubscribed, true);
+  });
 });
