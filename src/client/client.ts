@@ -33,11 +33,11 @@ import {
 } from '../protocol/messages.js';
 import type { ScalingHistory } from '../protocol/scaling.js';
 import type { StoryEntry } from '../protocol/story.js';
-import { Future, type FutureOwner, type FutureStatus, keepAlive } from './future.js';
-import { collectFutures, type Gathered, rebuild } from './gather.js';
-import { clientBundle, type ClientSummary, DISPLAY, isSummarizedCluster, CLUSTER_SUMMARY, type SummarizedCluster } from '../notebook/cards.js';
+import { CLUSTER_SUMMARY, clientBundle, type ClientSummary, DISPLAY, isSummarizedCluster, type SummarizedCluster } from '../notebook/cards.js';
 import { INSPECT, type MimeBundle } from '../notebook/kernel.js';
 import { NotebookProgress } from '../notebook/progress.js';
+import { Future, type FutureOwner, type FutureStatus, keepAlive } from './future.js';
+import { collectFutures, type Gathered, rebuild } from './gather.js';
 import { ProgressBar, type ProgressBarOptions } from './progress-bar.js';
 import { callTasks, type CallTasks, mapArguments, type MapOptions, planTasks, SUBMIT_OPTIONS, type SubmitOptions } from './tasks.js';
 

@@ -4,7 +4,7 @@
  * garbage collected — lets the cluster forget it once no one else holds it.
  */
 import { DISPLAY, futureBundle } from '../notebook/cards.js';
-import type { MimeBundle } from '../notebook/kernel.js';
+import { INSPECT, type MimeBundle } from '../notebook/kernel.js';
 
 export type FutureStatus = 'pending' | 'finished' | 'error' | 'cancelled' | 'lost';
 
@@ -75,6 +75,10 @@ export class Future<T = unknown> implements PromiseLike<T> {
   /** In a notebook: a small card with its key and status. */
   [DISPLAY](): MimeBundle {
     return futureBundle(this.key, this.status);
+  }
+
+  [INSPECT](): string {
+    return this.toString();
   }
 }
 

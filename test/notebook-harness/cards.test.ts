@@ -96,6 +96,7 @@ void describe('cards in plain Node', () => {
     const bundle = await bundleOf(future);
     assert.equal(bundle['text/plain'], `Future(${future.key}, finished)`);
     assert.equal(field(bundle['text/html'], 'status'), 'finished');
+    assert.equal(inspect(future), `Future(${future.key}, finished)`);
   });
 
   test('progress stays on the terminal outside a notebook', async () => {
