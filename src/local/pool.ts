@@ -276,13 +276,13 @@ export class ThreadPool {
       try {
         thread.worker.postMessage(message, transfer);
       } catch (error) {
+        for (const ref of message.fns) thread.known.delete(ref.id);
         const pending = thread.inFlight.get(message.id);
         thread.inFlight.delete(message.id);
         if (thread.inFlight.size === 0) thread.worker.unref();
         pending?.reject(error instanceof Error ? error : new Error(String(error)));
       }
     }
-    this.#dispatch();
   }
 
   #remove(thread: PoolThread): void {
