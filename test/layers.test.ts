@@ -23,18 +23,21 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   functions: [...BASE, 'serialize'],
   graph: [...BASE, 'functions', 'serialize'],
   comm: BASE,
+  // Rich display in Jupyter kernels: cards and in-place displays that client and cluster
+  // classes render themselves with. It knows nothing of the classes it draws.
+  notebook: BASE,
   protocol: [...BASE, 'comm', 'functions', 'graph'],
   local: [...BASE, 'functions', 'graph', 'serialize', 'protocol'],
   store: [...BASE, 'comm', 'serialize', 'protocol'],
   scheduler: [...BASE, 'comm', 'functions', 'protocol', 'store'],
   worker: [...BASE, 'comm', 'functions', 'serialize', 'protocol', 'local', 'store'],
-  client: [...BASE, 'comm', 'functions', 'graph', 'serialize', 'protocol', 'store'],
+  client: [...BASE, 'comm', 'functions', 'graph', 'serialize', 'protocol', 'store', 'notebook'],
   adaptive: [...BASE, 'protocol'],
   dashboard: [...BASE, 'comm', 'protocol', 'scheduler'],
   // What composes a scheduler process: the server, its dashboard and adaptive loop.
   process: [...BASE, 'comm', 'protocol', 'scheduler', 'dashboard', 'adaptive', 'store'],
   // Backends know the adaptive interface and the store; their cluster classes compose a process.
-  deploy: [...BASE, 'comm', 'functions', 'protocol', 'adaptive', 'store', 'process', 'client'],
+  deploy: [...BASE, 'comm', 'functions', 'protocol', 'adaptive', 'store', 'process', 'client', 'notebook'],
   cli: [...BASE, 'comm', 'functions', 'protocol', 'scheduler', 'worker', 'process', 'adaptive', 'store', 'deploy', 'dashboard'],
   'index.ts': ['*'],
 };

@@ -36,6 +36,9 @@ import {
 import { findMemoryStore, getValues, openStore, ProxyStore, type ResultStore } from '../store/index.js';
 import type { ScalingHistory } from '../protocol/scaling.js';
 import type { StoryEntry } from '../protocol/story.js';
+import { CLUSTER_SUMMARY, clientBundle, type ClientSummary, DISPLAY, isSummarizedCluster, type SummarizedCluster } from '../notebook/cards.js';
+import { INSPECT, type MimeBundle } from '../notebook/kernel.js';
+import { NotebookProgress } from '../notebook/progress.js';
 import { Future, type FutureOwner, type FutureStatus, keepAlive } from './future.js';
 import { collectFutures, type Gathered, rebuild } from './gather.js';
 import { ProgressBar, type ProgressBarOptions } from './progress-bar.js';
@@ -124,6 +127,9 @@ export class Client extends Resource implements FutureOwner {
   readonly #storeRef: StoreRef | null;
   #store: Promise<ResultStore | null> | null = null;
   #proxy: ProxyStore | null = null;
+  /** The scheduler's address, and the cluster object connected through (for the card). */
+  #address = '';
+  #cluster: SummarizedCluster | undefined;
 
   private constructor(id: string, conn: SchedulerConn, options: ClientOptions, token: string | undefined, storeRef: StoreRef | null) {
     super('the client');
@@ -195,6 +201,8 @@ export class Client extends Resource implements FutureOwner {
       throw error;
     }
     const live = client;
+    live.#address = address;
+    if (isSummarizedCluster(target)) live.#cluster = target;
     for (const m of early) live.#onMessage(m);
     conn.onClose(() => live.#onDisconnect());
     closeAtExit(live);
@@ -428,12 +436,22 @@ export class Client extends Resource implements FutureOwner {
   }
 
   /**
-   * A terminal progress bar over the futures until each is done (finished, erred or
-   * cancelled). Resolves then; never rejects for a task's error.
+   * A progress bar over the futures until each is done (finished, erred or cancelled):
+   * in a notebook's kernel, one display updated in place; elsewhere (or given a `stream`),
+   * a terminal bar. Resolves then; never rejects for a task's error.
    */
   async progress(futures: readonly Future[], options: Omit<ProgressBarOptions, 'total'> = {}): Promise<void> {
     checkOptions(options, PROGRESS_OPTIONS, 'progress()');
-    const bar = new ProgressBar({ ...options, total: futures.length });
+    const inNotebook =
+      options.stream === undefined
+        ? NotebookProgress.create({
+            total: futures.length,
+            ...(options.label === undefined ? {} : { label: options.label }),
+            ...(options.redrawInterval === undefined ? {} : { redrawInterval: options.redrawInterval }),
+            ...(options.clock === undefined ? {} : { clock: options.clock }),
+          })
+        : undefined;
+    const bar = inNotebook ?? new ProgressBar({ ...options, total: futures.length });
     let done = 0;
     let erred = 0;
     bar.update(0, 0);
@@ -445,8 +463,22 @@ export class Client extends Resource implements FutureOwner {
         ),
       ),
     );
-    bar.finish();
+    await bar.finish();
     keepAlive(futures);
+  }
+
+  // ---- how it shows itself: a card in a notebook, text elsewhere ----
+
+  #summary(): ClientSummary {
+    return { id: this.id, state: this.state, address: this.#address, futures: this.#keys.size, cluster: this.#cluster?.[CLUSTER_SUMMARY]() };
+  }
+
+  [DISPLAY](): MimeBundle {
+    return clientBundle(this.#summary());
+  }
+
+  [INSPECT](): string {
+    return clientBundle(this.#summary())['text/plain']!;
   }
 
   // ---- the cluster ----

@@ -3,6 +3,9 @@
  * Future keeps the result there; releasing it — explicitly, or by dropping it so it is
  * garbage collected — lets the cluster forget it once no one else holds it.
  */
+import { DISPLAY, futureBundle } from '../notebook/cards.js';
+import { INSPECT, type MimeBundle } from '../notebook/kernel.js';
+
 export type FutureStatus = 'pending' | 'finished' | 'error' | 'cancelled' | 'lost';
 
 /** What a Future needs of its client; the Client implements it. */
@@ -67,6 +70,15 @@ export class Future<T = unknown> implements PromiseLike<T> {
 
   toString(): string {
     return `Future(${this.key}, ${this.status})`;
+  }
+
+  /** In a notebook: a small card with its key and status. */
+  [DISPLAY](): MimeBundle {
+    return futureBundle(this.key, this.status);
+  }
+
+  [INSPECT](): string {
+    return this.toString();
   }
 }
 

@@ -209,12 +209,16 @@ export class ThreadPool {
     const fns = pending.job.fns.filter((ref) => !thread.known.has(ref.id));
     for (const ref of fns) thread.known.add(ref.id);
     const message: ToThread = { op: 'run', id: pending.id, fns, nodes: pending.job.nodes, inputs: pending.job.inputs };
-    try {
-      thread.worker.postMessage(message, pending.job.transfer);
-    } catch (error) {
-      for (const ref of fns) thread.known.delete(ref.id);
-      pending.reject(error instanceof Error ? error : new Error(String(error)));
-      return;
+    if (thread.unsent !== null) {
+      thread.unsent.push({ message, transfer: pending.job.transfer });
+    } else {
+      try {
+        thread.worker.postMessage(message, pending.job.transfer);
+      } catch (error) {
+        for (const ref of fns) thread.known.delete(ref.id);
+        pending.reject(error instanceof Error ? error : new Error(String(error)));
+        return;
+      }
     }
     thread.sent++;
     if (thread.inFlight.size === 0) thread.worker.ref();
@@ -230,9 +234,13 @@ export class ThreadPool {
     // The lowest slot free: a thread that replaces a lost one takes its place.
     let index = 0;
     while (this.#threads.some((t) => t.index === index)) index++;
-    const thread: PoolThread = { worker, index, known: new Set(), inFlight: new Map(), owner: undefined, claims, sent: 0 };
+    const thread: PoolThread = { worker, index, known: new Set(), inFlight: new Map(), owner: undefined, claims, sent: 0, unsent: [] };
     worker.unref();
-    worker.on('message', (message: FromThread) => {
+    worker.on('message', (message: FromThread | ThreadReady) => {
+      if (message.op === 'ready') {
+        this.#flushUnsent(thread);
+        return;
+      }
       const pending = thread.inFlight.get(message.id);
       if (pending === undefined) return;
       thread.inFlight.delete(message.id);
@@ -265,6 +273,23 @@ export class ThreadPool {
     return thread;
   }
 
+  /** Posts what waited for the thread to listen; a job that cannot be posted fails alone. */
+  #flushUnsent(thread: PoolThread): void {
+    const unsent = thread.unsent ?? [];
+    thread.unsent = null;
+    for (const { message, transfer } of unsent) {
+      try {
+        thread.worker.postMessage(message, transfer);
+      } catch (error) {
+        for (const ref of message.fns) thread.known.delete(ref.id);
+        const pending = thread.inFlight.get(message.id);
+        thread.inFlight.delete(message.id);
+        if (thread.inFlight.size === 0) thread.worker.unref();
+        pending?.reject(error instanceof Error ? error : new Error(String(error)));
+      }
+    }
+  }
+
   #remove(thread: PoolThread): void {
     const i = this.#threads.indexOf(thread);
     if (i >= 0) this.#threads.splice(i, 1);
@@ -284,6 +309,13 @@ interface PoolThread {
   readonly claims: Int32Array;
   /** Jobs sent so far: the next one uses claim word `sent % PIPELINE`. */
   sent: number;
+  /** Jobs held until the thread says it listens (null from then on); see bootstrap(). */
+  unsent: { readonly message: Extract<ToThread, { op: 'run' }>; readonly transfer: readonly ArrayBuffer[] }[] | null;
+}
+
+/** What a thread's bootstrap posts once the thread body listens for work. */
+interface ThreadReady {
+  readonly op: 'ready';
 }
 
 interface Bootstrap {
@@ -299,6 +331,11 @@ let cachedBootstrap: Bootstrap | undefined;
  * threads register tsx first; from the compiled package they import the thread body
  * directly and register tsx only if a task's module is TypeScript, because a tsx loader
  * costs every thread start-up time and memory.
+ *
+ * Once the thread body is loaded (and so listens), the bootstrap posts `{ op: 'ready' }`
+ * and only then does the pool post work: Node queues messages sent to a thread that has no
+ * listener yet, but Deno drops them, and the body attaches its listener only after an
+ * asynchronous import.
  */
 function bootstrap(): Bootstrap {
   if (cachedBootstrap !== undefined) return cachedBootstrap;
@@ -312,10 +349,11 @@ function bootstrap(): Bootstrap {
       tsx = undefined;
     }
   }
-  const code =
+  const load =
     fromSource && tsx !== undefined
-      ? `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(entry)}); });`
-      : `import(${JSON.stringify(entry)});`;
+      ? `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(entry)}); })`
+      : `import(${JSON.stringify(entry)})`;
+  const code = `${load}.then(() => import('node:worker_threads')).then(({ parentPort }) => { parentPort.postMessage({ op: 'ready' }); });`;
   cachedBootstrap = { code, tsx };
   return cachedBootstrap;
 }

@@ -21,6 +21,9 @@ import type { ClusterBackend } from '../../adaptive/backend.js';
 import type { Adaptive } from '../../adaptive/loop.js';
 import type { AdaptiveInput } from '../../adaptive/policy.js';
 import { Scheduler, type SchedulerOptions } from '../../process/scheduler.js';
+import { CLUSTER_CHANGES, CLUSTER_SUMMARY, type ClusterSummary, clusterBundle, DISPLAY, displayCluster } from '../../notebook/cards.js';
+import { INSPECT, type MimeBundle } from '../../notebook/kernel.js';
+import { schedulerClusterSummary, watchSchedulerWorkers } from '../display.js';
 
 export interface LocalClusterOptions {
   /** Worker processes to start. Default: min(4, available parallelism). */
@@ -193,6 +196,24 @@ export class LocalCluster extends Resource implements ClusterBackend {
    */
   adapt(options: AdaptiveInput = {}): Adaptive {
     return this.#scheduler.adapt(this, options);
+  }
+
+  // How it shows itself: a card in a notebook (kept current while shown), text elsewhere.
+
+  [CLUSTER_SUMMARY](): ClusterSummary {
+    return schedulerClusterSummary('LocalCluster', this.state, this.#scheduler, this.token, this.state === 'running' ? this.requested : 0);
+  }
+
+  [CLUSTER_CHANGES](changed: () => void): () => void {
+    return watchSchedulerWorkers(this.#scheduler, changed);
+  }
+
+  [DISPLAY](): Promise<MimeBundle> {
+    return displayCluster(this);
+  }
+
+  [INSPECT](): string {
+    return clusterBundle(this[CLUSTER_SUMMARY]())['text/plain']!;
   }
 
   // ClusterBackend: what the adaptive loop drives.
