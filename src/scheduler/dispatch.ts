@@ -88,7 +88,7 @@ export function dispatch(c: SchedulerCommand, ctx: DispatchContext): void {
     case 'close-worker': {
       const w = ctx.workers.get(c.worker);
       if (w === undefined) return;
-      w.leaving = 'retired';
+      w.leaving = c.reason;
       w.outbox.push({ op: 'close-worker' });
       return;
     }

@@ -259,6 +259,8 @@ export interface ReplicateCommand {
 export interface CloseWorkerCommand {
   readonly op: 'close-worker';
   readonly worker: string;
+  /** Retired (its data moved), or dropped after a silence longer than the worker TTL. */
+  readonly reason: 'retired' | 'lost';
 }
 
 /** A retirement was given up because the worker alone holds data no other worker can take. */

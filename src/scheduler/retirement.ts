@@ -81,7 +81,7 @@ export class Retirements {
         }
       }
       if (ws.processing.size === 0 && ws.retirePending !== null && ws.retirePending.size === 0) {
-        this.#host.send(ws, { op: 'close-worker', worker: ws.id });
+        this.#host.send(ws, { op: 'close-worker', worker: ws.id, reason: 'retired' });
         this.#host.retired(ws);
         changed = true;
       }

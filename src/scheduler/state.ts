@@ -775,7 +775,7 @@ export class SchedulerState {
     if (Number.isFinite(ttl)) {
       for (const ws of [...this.workers.values()]) {
         if (now - ws.lastSeen > ttl) {
-          this.toWorker(ws, { op: 'close-worker', worker: ws.id });
+          this.toWorker(ws, { op: 'close-worker', worker: ws.id, reason: 'lost' });
           this.removeWorker(ws, 'lost');
         }
       }

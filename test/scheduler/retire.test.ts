@@ -28,7 +28,7 @@ describe('graceful retirement', () => {
 
     let last: ReturnType<typeof s.handle> = [];
     for (const r of replicate) last = s.handle({ op: 'add-keys', worker: r.worker, keys: r.keys.map((k) => k.key) });
-    assert.deepEqual(only(last, 'close-worker'), [{ op: 'close-worker', worker: 'w1' }]);
+    assert.deepEqual(only(last, 'close-worker'), [{ op: 'close-worker', worker: 'w1', reason: 'retired' }]);
     assert.equal(s.hasWorker('w1'), false);
     assert.equal(stateOf(s, 'x-1'), 'memory');
     assert.equal(s.taskInfo('x-1')?.whoHas.includes('w1'), false);
@@ -53,7 +53,7 @@ describe('graceful retirement', () => {
     addWorker(s, 'w1');
     addWorker(s, 'w2');
     const cmds = s.handle({ op: 'retire-workers', workers: ['w2', 'nope'], now: 1 });
-    assert.deepEqual(cmds, [{ op: 'close-worker', worker: 'w2' }]);
+    assert.deepEqual(cmds, [{ op: 'close-worker', worker: 'w2', reason: 'retired' }]);
     assert.equal(s.workerCount, 1);
   });
 
@@ -92,7 +92,7 @@ describe('graceful retirement', () => {
     const [rep] = only(done, 'replicate');
     assert.deepEqual(rep, { op: 'replicate', worker: 'w2', keys: [{ key: 'a-1', whoHas: ['w1'] }] });
     const closed = s.handle({ op: 'add-keys', worker: 'w2', keys: ['a-1'] });
-    assert.deepEqual(only(closed, 'close-worker'), [{ op: 'close-worker', worker: 'w1' }]);
+    assert.deepEqual(only(closed, 'close-worker'), [{ op: 'close-worker', worker: 'w1', reason: 'retired' }]);
   });
 
   test('if the copy target dies, the copy is planned again elsewhere', () => {
@@ -110,7 +110,7 @@ describe('graceful retirement', () => {
       ['w3'],
     );
     const closed = s.handle({ op: 'add-keys', worker: 'w3', keys: ['x-1'] });
-    assert.deepEqual(only(closed, 'close-worker'), [{ op: 'close-worker', worker: 'w1' }]);
+    assert.deepEqual(only(closed, 'close-worker'), [{ op: 'close-worker', worker: 'w1', reason: 'retired' }]);
     assert.deepEqual(s.taskInfo('x-1')?.whoHas, ['w3']);
   });
 
@@ -122,6 +122,6 @@ describe('graceful retirement', () => {
     addWorker(s, 'w2');
     s.handle({ op: 'retire-workers', workers: ['w1'], now: 1 });
     const cmds = s.handle({ op: 'release-keys', client: 'c1', keys: ['x-1'] });
-    assert.deepEqual(only(cmds, 'close-worker'), [{ op: 'close-worker', worker: 'w1' }]);
+    assert.deepEqual(only(cmds, 'close-worker'), [{ op: 'close-worker', worker: 'w1', reason: 'retired' }]);
   });
 });

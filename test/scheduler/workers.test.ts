@@ -109,7 +109,7 @@ describe('workers coming, going and pausing', () => {
     submit(s, [['a-1'], ['a-2']], ['a-1', 'a-2'], { now: 0 });
     s.handle({ op: 'heartbeat', worker: 'w2', now: 900, memory: { managed: 1, spilled: 0, process: 2 } });
     const cmds = s.handle({ op: 'tick', now: 1500 });
-    assert.deepEqual(only(cmds, 'close-worker'), [{ op: 'close-worker', worker: 'w1' }]);
+    assert.deepEqual(only(cmds, 'close-worker'), [{ op: 'close-worker', worker: 'w1', reason: 'lost' }]);
     assert.equal(s.hasWorker('w1'), false);
     assert.equal(stateOf(s, 'a-1'), 'processing');
     assert.equal(s.taskInfo('a-1')?.processingOn, 'w2');
