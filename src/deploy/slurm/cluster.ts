@@ -24,6 +24,9 @@ import { Scheduler, type SchedulerOptions } from '../../process/scheduler.js';
 import { checkAddress, SlurmBackend, type SlurmJob, type SlurmJobFailure } from './backend.js';
 import { JOB_OPTION_KEYS, parseDuration, rejectUnknown, resolveJobOptions, type SlurmJobOptions } from './options.js';
 import { jobIdOf } from './script.js';
+import { CLUSTER_CHANGES, CLUSTER_SUMMARY, type ClusterSummary, clusterBundle, DISPLAY, displayCluster } from '../../notebook/cards.js';
+import { INSPECT, type MimeBundle } from '../../notebook/kernel.js';
+import { schedulerClusterSummary, watchSchedulerWorkers } from '../display.js';
 
 export interface SlurmClusterOptions extends SlurmJobOptions {
   /** Jobs submitted at start (without waiting for them to run). Default 0. */
@@ -174,6 +177,24 @@ export class SlurmCluster extends Resource implements ClusterBackend {
 
   get threadsPerWorker(): number {
     return this.#backend.threadsPerWorker;
+  }
+
+  // How it shows itself: a card in a notebook (kept current while shown), text elsewhere.
+
+  [CLUSTER_SUMMARY](): ClusterSummary {
+    return schedulerClusterSummary('SlurmCluster', this.state, this.#scheduler, this.token, this.state === 'running' ? this.requested : 0);
+  }
+
+  [CLUSTER_CHANGES](changed: () => void): () => void {
+    return watchSchedulerWorkers(this.#scheduler, changed);
+  }
+
+  [DISPLAY](): Promise<MimeBundle> {
+    return displayCluster(this);
+  }
+
+  [INSPECT](): string {
+    return clusterBundle(this[CLUSTER_SUMMARY]())['text/plain']!;
   }
 
   get requested(): number {
