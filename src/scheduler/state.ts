@@ -341,6 +341,12 @@ export class SchedulerState {
     };
   }
 
+  /** A worker holding the key's result (the first to have it), or null. O(1), no allocation. */
+  holderOf(key: string): string | null {
+    const holders = this.tasks.get(key)?.whoHas;
+    return holders === null || holders === undefined || holders.length === 0 ? null : (holders[0] as WorkerState).id;
+  }
+
   /** Keys of the tasks in `state`. O(tasks); for debugging and tests. */
   keysIn(state: HeldTaskStateName): string[] {
     const out: string[] = [];
