@@ -9,11 +9,17 @@
  *   dask-debian  Debian's Dask 2022.12, same cluster shape, while it is installed
  *
  *   npm run build && npm run bench -- distributed [--repeat 3] [--workloads map-10000,tree-50000]
- *       [--anchors dask,ray,dask-debian] [--no-anchor] [--saturation 1.1]
+ *       [--anchors dask,ray,dask-debian] [--no-anchor] [--saturation 1.1] [--backlog-ms 5]
  *
  * `--saturation` is the scheduler's root-task queue bound (tasks per thread; default the
- * state machine's 1.1, as Dask's). Small tasks are then bound by the worker ⇄ scheduler
- * round trip; `Infinity` turns queuing off and shows what the shell does without it.
+ * state machine's 1.1, as Dask's); `Infinity` turns queuing off. `--backlog-ms` is how much
+ * work of short, measured tasks a worker is given beyond those slots (default 5; 0: the
+ * slots only, where tiny tasks are bound by the worker ⇄ scheduler round trip).
+ *
+ * Each map and tree row also carries the CPU it cost, from the kernel's accounting, so that
+ * the work per task can be compared on a machine whose load makes wall times drift:
+ * `cpuUsPerTask` of this process (the scheduler and the client, which share it in a
+ * LocalCluster) and `workersCpuUsPerTask` of the worker processes (their threads included).
  *
  * Dashboard overhead: tree-50,000 again, alternately without and with a client of the
  * dashboard's live feed (without, with, without, with…; `--overhead-repeat` pairs), and
@@ -39,6 +45,7 @@ const { values: args } = parseArgs({
     'no-anchor': { type: 'boolean', default: false },
     anchors: { type: 'string' },
     saturation: { type: 'string' },
+    'backlog-ms': { type: 'string' },
     only: { type: 'string' },
     'no-overhead': { type: 'boolean', default: false },
     'overhead-repeat': { type: 'string', default: '7' },
@@ -59,17 +66,53 @@ const workloads = onlyOverhead ? [] : args.workloads.split(',').filter((w) => w 
 const transferBytes = Number(args['transfer-bytes']);
 
 const emit = (line: Record<string, unknown>): void => {
-  console.log(JSON.stringify({ bench: 'distributed', workers: 2, threadsPerWorker: 1, ...(saturation === undefined ? {} : { saturation }), ...line }));
+  console.log(JSON.stringify({ bench: 'distributed', workers: 2, threadsPerWorker: 1, ...(saturation === undefined ? {} : { saturation }), ...(backlogMs === undefined ? {} : { backlogMs }), ...line }));
 };
 
 const saturation = args.saturation === undefined ? undefined : Number(args.saturation);
-const cluster = await LocalCluster.start({ workers: 2, threadsPerWorker: 1, ...(saturation === undefined ? {} : { scheduler: { saturation } }) });
+const backlogMs = args['backlog-ms'] === undefined ? undefined : Number(args['backlog-ms']);
+const cluster = await LocalCluster.start({
+  workers: 2,
+  threadsPerWorker: 1,
+  scheduler: { ...(saturation === undefined ? {} : { saturation }), ...(backlogMs === undefined ? {} : { backlogMs }) },
+});
 const client = await Client.connect(cluster.address);
 const ours = new Map<string, number>();
 
 async function idle(): Promise<void> {
   // Like the anchor's wait_idle: the scheduler has forgotten the previous run.
   while (cluster.scheduler.taskCount > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
+/** CPU seconds of this process's child processes (the workers), from /proc; 0 without it. */
+function workersCpuSeconds(): number {
+  if (!existsSync('/proc/self/stat')) return 0;
+  let cpu = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(f[1]) === process.pid) cpu += (Number(f[11]) + Number(f[12])) / 100;
+    } catch {
+      // Gone between readdir and read.
+    }
+  }
+  return cpu;
+}
+
+interface Cost {
+  readonly cpuUsPerTask: number;
+  readonly workersCpuUsPerTask: number;
+}
+
+/** Runs `work` and adds what it cost in CPU, per task, to its row. */
+async function costed<R extends { tasks: number }>(work: () => Promise<R>): Promise<R & Cost> {
+  const own = process.cpuUsage();
+  const workers = workersCpuSeconds();
+  const row = await work();
+  const used = process.cpuUsage(own);
+  return { ...row, cpuUsPerTask: (used.user + used.system) / row.tasks, workersCpuUsPerTask: ((workersCpuSeconds() - workers) * 1e6) / row.tasks };
 }
 
 async function runMap(n: number): Promise<{ tasks: number; seconds: number }> {
@@ -315,10 +358,10 @@ try {
   await get({ x: 1 }, ['x'], { client });
   await idle();
   for (const workload of workloads) {
-    const rows: { seconds: number; tasks?: number; mbPerSecond?: number }[] = [];
+    const rows: { seconds: number; tasks?: number; mbPerSecond?: number; cpuUsPerTask?: number; workersCpuUsPerTask?: number }[] = [];
     for (let r = 0; r < repeat; r++) {
       const [kind, num] = workload.split('-') as [string, string | undefined];
-      const row = kind === 'map' ? await runMap(Number(num)) : kind === 'tree' ? await runTree(Number(num)) : await runTransfer();
+      const row = kind === 'map' ? await costed(() => runMap(Number(num))) : kind === 'tree' ? await costed(() => runTree(Number(num))) : await runTransfer();
       await idle();
       rows.push(row);
       emit({ system: 'tessera', workload, run: r + 1, ...row, ...('tasks' in row ? { usPerTask: (row.seconds * 1e6) / row.tasks } : {}) });
@@ -331,7 +374,9 @@ try {
     } else {
       const tasks = rows[0]!.tasks!;
       ours.set(workload, (seconds * 1e6) / tasks);
-      emit({ system: 'tessera', workload, stat: 'median', tasks, seconds, usPerTask: (seconds * 1e6) / tasks });
+      const cpu = median(rows.map((row) => row.cpuUsPerTask ?? 0));
+      const workersCpu = median(rows.map((row) => row.workersCpuUsPerTask ?? 0));
+      emit({ system: 'tessera', workload, stat: 'median', tasks, seconds, usPerTask: (seconds * 1e6) / tasks, cpuUsPerTask: cpu, workersCpuUsPerTask: workersCpu });
     }
   }
   if (!args['no-overhead']) await measureOverhead();

@@ -10,6 +10,7 @@ const suites: Record<string, string> = {
   simulate: './simulate.js',
   'adaptive-sim': './adaptive-sim.js',
   'scheduler-memory': './scheduler-memory.js',
+  million: './million.js',
   comm: './comm.js',
   heavy: './heavy.js',
   slurm: './slurm.js',

@@ -90,6 +90,8 @@ interface KeyRecord {
   /** Futures (and internal holds) on this key. */
   refs: number;
   waiters: { resolve: () => void; reject: (error: Error) => void }[];
+  /** A worker said to hold the result (keys-in-memory), '' when none was named. */
+  holder: string;
 }
 
 // A result that has no holder (its worker just died) is asked for again after a pause.
@@ -662,7 +664,7 @@ export class Client extends Resource implements FutureOwner {
   #future(key: string): Future {
     let record = this.#keys.get(key);
     if (record === undefined) {
-      record = { status: 'pending', error: null, refs: 0, waiters: [] };
+      record = { status: 'pending', error: null, refs: 0, waiters: [], holder: '' };
       this.#keys.set(key, record);
     } else if (record.status === 'cancelled' || record.status === 'lost') {
       record.status = 'pending';
@@ -706,12 +708,16 @@ export class Client extends Resource implements FutureOwner {
     switch (m.op) {
       case 'client-welcome':
         return;
-      case 'keys-in-memory':
-        for (const key of m.keys) {
-          const record = this.#keys.get(key);
-          if (record !== undefined) this.#settle(record, 'finished', null);
+      case 'keys-in-memory': {
+        const { keys, workers } = m;
+        for (let i = 0; i < keys.length; i++) {
+          const record = this.#keys.get(keys[i]!);
+          if (record === undefined) continue;
+          record.holder = workers?.[i] ?? '';
+          this.#settle(record, 'finished', null);
         }
         return;
+      }
       case 'key-erred': {
         const record = this.#keys.get(m.key);
         if (record !== undefined) this.#settle(record, 'error', remoteError(m.key, m.error));
@@ -814,6 +820,24 @@ export class Client extends Resource implements FutureOwner {
     await Promise.all(keys.map((k) => this.#whenDone(k)));
     const values = new Map<string, unknown>();
     let remaining = [...keys];
+    // First from the holders named with keys-in-memory, when every key has one: no who-has
+    // round trip. What they no longer hold is asked for as below.
+    if (remaining.length > 0 && remaining.every((k) => this.#keys.get(k)?.holder)) {
+      const byHolder = new Map<string, string[]>();
+      for (const key of remaining) {
+        const holder = this.#keys.get(key)!.holder;
+        let list = byHolder.get(holder);
+        if (list === undefined) byHolder.set(holder, (list = []));
+        list.push(key);
+      }
+      const replies = await Promise.all([...byHolder].map(([holder, list]) => this.#fetch(holder, list)));
+      for (const r of replies) for (const [key, value] of r.values) values.set(key, value);
+      remaining = remaining.filter((k) => !values.has(k));
+      for (const key of remaining) {
+        const record = this.#keys.get(key);
+        if (record !== undefined) record.holder = '';
+      }
+    }
     while (remaining.length > 0) {
       this.assertRunning();
       const reply = await this.#ask((id) => ({ op: 'who-has', id, keys: remaining }));

@@ -143,7 +143,11 @@ export interface DataReply {
 
 export type SchedulerToClient =
   | { readonly op: 'client-welcome'; readonly id: string; readonly store?: StoreRef }
-  | { readonly op: 'keys-in-memory'; readonly keys: readonly string[] }
+  /**
+   * Results now in memory; `workers[i]`, when given, is a worker holding `keys[i]`, so a
+   * client gathers from it without asking the scheduler who has it first.
+   */
+  | { readonly op: 'keys-in-memory'; readonly keys: readonly string[]; readonly workers?: readonly string[] }
   | { readonly op: 'key-erred'; readonly key: string; readonly error: TaskErrorInfo }
   | { readonly op: 'key-lost'; readonly key: string; readonly error: TaskErrorInfo }
   | { readonly op: 'keys-cancelled'; readonly keys: readonly string[] }

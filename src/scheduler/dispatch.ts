@@ -36,6 +36,8 @@ export interface DispatchContext {
   readonly workers: ReadonlyMap<string, WorkerEntry>;
   readonly clients: ReadonlyMap<string, ClientEntry>;
   readonly functions: FunctionShipping;
+  /** A worker holding the key, told to clients with keys-in-memory (the scheduler state's holderOf). */
+  holderOf(key: string): string | null;
   /** The stimulus of the event whose commands these are. */
   stimulus: string;
   /** A retirement was given up (the worker stays, unless it asked to leave). */
@@ -99,15 +101,21 @@ export function dispatch(c: SchedulerCommand, ctx: DispatchContext): void {
       if (w?.selfRetiring === true) w.outbox.push({ op: 'close-worker' });
       return;
     }
-    case 'key-in-memory':
+    case 'key-in-memory': {
+      // Where it is travels with it: gathering it then needs no who-has round trip. A key
+      // whose holder is unknown ('' on the wire) is asked for as before.
+      const holder = ctx.holderOf(c.key) ?? '';
       for (const id of c.clients) {
         const client = ctx.clients.get(id);
         if (client === undefined) continue;
         const last = client.outbox[client.outbox.length - 1];
-        if (last?.op === 'keys-in-memory') (last.keys as string[]).push(c.key);
-        else client.outbox.push({ op: 'keys-in-memory', keys: [c.key] });
+        if (last?.op === 'keys-in-memory' && last.workers !== undefined) {
+          (last.keys as string[]).push(c.key);
+          (last.workers as string[]).push(holder);
+        } else client.outbox.push({ op: 'keys-in-memory', keys: [c.key], workers: [holder] });
       }
       return;
+    }
     case 'key-erred':
       toClients(ctx, c.clients, { op: 'key-erred', key: c.key, error: c.error });
       return;

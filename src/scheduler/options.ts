@@ -17,6 +17,15 @@ export interface SchedulerStateOptions {
    * Infinity disables queuing (root-ish tasks are then placed at once).
    */
   saturation?: number;
+  /**
+   * Beyond its saturation slots, a worker is given queued tasks of a prefix whose tasks are
+   * known to be short while the work it has is expected to take less than this per
+   * thread: enough tiny tasks to cover the round trip to the scheduler, so its threads never
+   * wait on it. Bounded by count and by the bytes the tasks are expected to return (see
+   * placement.ts), so a wide graph of large results still cannot flood memory. Default 5 ms;
+   * 0 sends exactly the saturation slots, as Dask does.
+   */
+  backlogMs?: number;
   /** Rebalance on ticks by stealing from saturated workers. Default true. */
   workStealing?: boolean;
   /** A steal request unanswered for this long is given up. Default 30,000 ms. */
@@ -33,6 +42,7 @@ export interface ResolvedOptions {
   readonly allowedFailures: number;
   readonly workerTtlMs: number;
   readonly saturation: number;
+  readonly backlogMs: number;
   readonly workStealing: boolean;
   readonly stealTimeoutMs: number;
   readonly transitionLogLength: number;
@@ -40,7 +50,7 @@ export interface ResolvedOptions {
 }
 
 const STATE_OPTIONS = optionNames<SchedulerStateOptions>()([
-  'bandwidth', 'defaultTaskDurationMs', 'allowedFailures', 'workerTtlMs', 'saturation', 'workStealing', 'stealTimeoutMs', 'transitionLogLength', 'validate',
+  'bandwidth', 'defaultTaskDurationMs', 'allowedFailures', 'workerTtlMs', 'saturation', 'backlogMs', 'workStealing', 'stealTimeoutMs', 'transitionLogLength', 'validate',
 ]);
 
 export function resolveOptions(o: SchedulerStateOptions): ResolvedOptions {
@@ -60,6 +70,10 @@ export function resolveOptions(o: SchedulerStateOptions): ResolvedOptions {
     throw new InvalidArgumentError('options.workStealing must be a boolean');
   }
   if (o.validate !== undefined && typeof o.validate !== 'boolean') throw new InvalidArgumentError('options.validate must be a boolean');
+  const backlogMs = o.backlogMs ?? 5;
+  if (typeof backlogMs !== 'number' || !(backlogMs >= 0) || !Number.isFinite(backlogMs)) {
+    throw new InvalidArgumentError('options.backlogMs must be a non-negative number of milliseconds');
+  }
   const transitionLogLength = o.transitionLogLength ?? 100_000;
   if (!Number.isInteger(transitionLogLength) || transitionLogLength < 0) {
     throw new InvalidArgumentError('options.transitionLogLength must be a non-negative integer');
@@ -70,6 +84,7 @@ export function resolveOptions(o: SchedulerStateOptions): ResolvedOptions {
     allowedFailures,
     workerTtlMs: positive('workerTtlMs', o.workerTtlMs, 300_000, true),
     saturation: positive('saturation', o.saturation, 1.1, true),
+    backlogMs,
     workStealing: o.workStealing ?? true,
     stealTimeoutMs: positive('stealTimeoutMs', o.stealTimeoutMs, 30_000, true),
     transitionLogLength,

@@ -171,3 +171,25 @@ export function admits(ts: TaskState, ws: WorkerState): boolean {
   const r = ts.restrictions;
   return r === null || r.includes(ws.id) || r.includes(ws.name);
 }
+
+/** Tasks per thread a worker may be given beyond its saturation slots, at most. */
+export const BACKLOG_TASKS_PER_THREAD = 256;
+/** Bytes per thread the tasks given beyond the slots may be expected to return, at most. */
+export const BACKLOG_BYTES_PER_THREAD = 16 * 2 ** 20;
+
+/**
+ * Whether a worker whose saturation slots are full may still be given queued task `ts`:
+ * its prefix is measured (short tasks are known to be short, not hoped to be), the work
+ * the worker has is expected to take less than `backlogSeconds` per thread, and the extra
+ * tasks stay within a count and an expected size of results per thread. Without it, tasks
+ * of a few microseconds run one scheduler round trip per slot; with it, the worker always
+ * has the next tiny tasks at hand while a large result still waits for its turn.
+ */
+export function hasBacklogRoom(ws: WorkerState, ts: TaskState, backlogSeconds: number, bandwidth: number): boolean {
+  const p = ts.prefix;
+  if (!(p.measured > 0) || backlogSeconds <= 0) return false;
+  const extra = ws.processing.size - ws.slots + 1;
+  if (extra > BACKLOG_TASKS_PER_THREAD * ws.nthreads) return false;
+  if (p.nbytes > 0 && extra * p.nbytes > BACKLOG_BYTES_PER_THREAD * ws.nthreads) return false;
+  return occupancy(ws, bandwidth) + p.duration <= backlogSeconds * ws.nthreads;
+}

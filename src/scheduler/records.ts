@@ -66,6 +66,8 @@ export class Prefix {
   readonly name: string;
   /** Moving average of measured durations in seconds; -1 until one of its tasks finished. */
   measured = -1;
+  /** Moving average of its results' sizes in bytes; -1 until one of its tasks finished. */
+  nbytes = -1;
   /** Mean age in seconds of its tasks running at the last tick (0 when none). */
   runningAge = 0;
   /** The estimate in use: the measure (or the default), raised to the running age. */
@@ -86,6 +88,10 @@ export class Prefix {
     // follow a change of regime within a handful of tasks.
     this.measured = this.measured < 0 ? seconds : 0.7 * this.measured + 0.3 * seconds;
     this.refresh(defaultDuration);
+  }
+
+  learnBytes(nbytes: number): void {
+    this.nbytes = this.nbytes < 0 ? nbytes : 0.7 * this.nbytes + 0.3 * nbytes;
   }
 
   refresh(defaultDuration: number): void {

@@ -49,7 +49,7 @@ import { IndexedHeap } from './priority-queue.js';
 import { Retirements } from './retirement.js';
 import { TransitionLog } from './story.js';
 import { validateState } from './validate.js';
-import { decideWorker, isRootish, WorkerPool } from './placement.js';
+import { decideWorker, hasBacklogRoom, isRootish, WorkerPool } from './placement.js';
 import { planSteals } from './stealing.js';
 import {
   comparePriority,
@@ -93,6 +93,7 @@ export class SchedulerState {
   readonly options: Readonly<ResolvedOptions>;
   private readonly defaultDuration: number;
   private readonly queuing: boolean;
+  private readonly backlogSeconds: number;
 
   private readonly tasks = new Map<string, TaskState>();
   /** Prefixes with a held task; one whose last task is forgotten is dropped (see dropPrefix). */
@@ -136,6 +137,7 @@ export class SchedulerState {
     this.options = resolveOptions(options);
     this.defaultDuration = this.options.defaultTaskDurationMs / 1000;
     this.queuing = Number.isFinite(this.options.saturation);
+    this.backlogSeconds = this.options.backlogMs / 1000;
     this.log = new TransitionLog(this.options.transitionLogLength, TASK_STATE_NAMES);
     this.retiring = new Retirements({
       pool: this.pool,
@@ -374,6 +376,12 @@ export class SchedulerState {
     };
   }
 
+  /** A worker holding the key's result (the first to have it), or null. O(1), no allocation. */
+  holderOf(key: string): string | null {
+    const holders = this.tasks.get(key)?.whoHas;
+    return holders === null || holders === undefined || holders.length === 0 ? null : (holders[0] as WorkerState).id;
+  }
+
   /** Keys of the tasks in `state`. O(tasks); for debugging and tests. */
   keysIn(state: HeldTaskStateName): string[] {
     const out: string[] = [];
@@ -605,6 +613,7 @@ export class SchedulerState {
     if (ts.state === PROCESSING && ts.processingOn === ws) {
       const seconds = (e.finishedAt - e.startedAt) / 1000;
       if (seconds >= 0 && Number.isFinite(seconds)) ts.prefix.learn(seconds, this.defaultDuration);
+      if (e.nbytes >= 0) ts.prefix.learnBytes(e.nbytes);
       this.unassign(ts);
       this.toMemory(ts, ws, e.nbytes);
     } else if (ts.state === MEMORY) {
@@ -978,13 +987,18 @@ export class SchedulerState {
     ready.length = 0;
   }
 
-  /** Hands queued tasks, best first, to the least loaded workers while they have slots. */
+  /**
+   * Hands queued tasks, best first, to the least loaded workers while they have slots, or
+   * room for a backlog of short tasks (placement.ts, hasBacklogRoom).
+   */
   private fillSlots(): void {
     const queue = this.queue;
     const pool = this.pool;
     while (queue.size > 0) {
       const ws = pool.leastLoaded();
-      if (ws === undefined || ws.processing.size >= ws.slots) return;
+      if (ws === undefined) return;
+      const next = queue.peek() as TaskState;
+      if (ws.processing.size >= ws.slots && !hasBacklogRoom(ws, next, this.backlogSeconds, this.options.bandwidth)) return;
       this.assign(queue.pop() as TaskState, ws);
     }
   }

@@ -1,0 +1,91 @@
+/**
+ * A 1,000,000-task graph end to end (tree-500,000: 1,000,007 tasks) on a cluster of local
+ * processes shaped as LocalCluster's: a `tessera scheduler` process and two
+ * `tessera worker --nthreads 1` processes, the client in this process. The scheduler runs
+ * in a process of its own so that its memory and the client's are told apart: each
+ * process's resident memory is sampled from /proc while the graph runs, and the peaks are
+ * reported with the scheduler's growth per task (target: at most 1 KB per task).
+ *
+ *   npm run build && npm run bench -- million [--n 500000]
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Client } from 'tessera';
+import { treeExpected, treeGraph } from './workloads.js';
+
+const { values } = parseArgs({ options: { n: { type: 'string', default: '500000' } } });
+const n = Number(values.n);
+if (!Number.isInteger(n) || n < 2) throw new Error('--n must be an integer >= 2');
+
+function rssBytes(pid: number): number {
+  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return Number(kb) * 1024;
+}
+
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+const children: ChildProcess[] = [];
+function start(args: string[]): { child: ChildProcess; firstLine: Promise<string> } {
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+  children.push(child);
+  const lines = createInterface({ input: child.stdout });
+  return { child, firstLine: new Promise<string>((resolve) => lines.once('line', resolve)) };
+}
+
+const scheduler = start(['scheduler', '--port', '0', '--no-dashboard']);
+const address = await scheduler.firstLine;
+const spid = scheduler.child.pid!;
+try {
+  for (let i = 0; i < 2; i++) await start(['worker', address, '--nthreads', '1', '--name', `million-${i}`]).firstLine;
+  const client = await Client.connect(address);
+  await client.waitForWorkers(2);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const schedulerBefore = rssBytes(spid);
+  const clientBefore = process.memoryUsage.rss();
+  const cpuBefore = cpuSeconds(spid);
+  let schedulerPeak = schedulerBefore;
+  let clientPeak = clientBefore;
+  const sample = setInterval(() => {
+    schedulerPeak = Math.max(schedulerPeak, rssBytes(spid));
+    clientPeak = Math.max(clientPeak, process.memoryUsage.rss());
+  }, 100);
+  const start0 = performance.now();
+  const { graph, root, tasks } = treeGraph(n);
+  const built = performance.now();
+  const [value] = await client.get(graph, [root]);
+  const seconds = (performance.now() - start0) / 1000;
+  clearInterval(sample);
+  const schedulerCpu = cpuSeconds(spid) - cpuBefore;
+  if (value !== treeExpected(n)) throw new Error(`tree-${n}: wrong result ${String(value)}`);
+  console.log(
+    JSON.stringify({
+      bench: 'million',
+      workload: `tree-${n}`,
+      tasks,
+      workers: 2,
+      threadsPerWorker: 1,
+      seconds,
+      graphBuildSeconds: (built - start0) / 1000,
+      usPerTask: (seconds * 1e6) / tasks,
+      schedulerCpuUsPerTask: (schedulerCpu * 1e6) / tasks,
+      schedulerRssBeforeMB: schedulerBefore / 2 ** 20,
+      schedulerPeakRssMB: schedulerPeak / 2 ** 20,
+      schedulerPeakBytesPerTask: (schedulerPeak - schedulerBefore) / tasks,
+      clientRssBeforeMB: clientBefore / 2 ** 20,
+      clientPeakRssMB: clientPeak / 2 ** 20,
+      clientPeakBytesPerTask: (clientPeak - clientBefore) / tasks,
+      targetSchedulerBytesPerTask: 1024,
+    }),
+  );
+  await client.close();
+} finally {
+  for (const child of children) child.kill('SIGKILL');
+}
