@@ -62,7 +62,7 @@ export { createLog } from './log.js';
 export type { Log, LogSink, LogLevel } from './log.js';
 export { Client } from './client/client.js';
 export type { ClientOptions, SubmitOptions } from './client/client.js';
-export { Future } from './client/future.js';
+export { Future, progress } from './client/future.js';
 export type { FutureStatus } from './client/future.js';
 export { LocalCluster } from './deploy/local/cluster.js';
 export type { LocalClusterOptions } from './deploy/local/cluster.js';

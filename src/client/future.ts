@@ -5,6 +5,8 @@
  */
 import { DISPLAY, futureBundle } from '../notebook/cards.js';
 import { INSPECT, type MimeBundle } from '../notebook/kernel.js';
+import type { ProgressBarOptions } from './progress-bar.js';
+import { InvalidArgumentError } from '../errors.js';
 
 export type FutureStatus = 'pending' | 'finished' | 'error' | 'cancelled' | 'lost';
 
@@ -14,6 +16,7 @@ export interface FutureOwner {
   resultOf(key: string): Promise<unknown>;
   cancelKeys(keys: readonly string[]): Promise<void>;
   releaseFuture(future: Future): void;
+  progress(futures: readonly Future[], options?: Omit<ProgressBarOptions, 'total'>): Promise<void>;
 }
 
 export class Future<T = unknown> implements PromiseLike<T> {
@@ -26,6 +29,11 @@ export class Future<T = unknown> implements PromiseLike<T> {
   constructor(key: string, owner: FutureOwner) {
     this.key = key;
     this.#owner = owner;
+  }
+
+  /** @internal The client a future belongs to. */
+  static ownerOf(future: Future): FutureOwner {
+    return future.#owner;
   }
 
   /** 'pending' until the result is in cluster memory ('finished') or it failed. */
@@ -88,3 +96,26 @@ export function keepAlive(value: unknown): void {
 }
 
 const kNever = Symbol('never');
+
+/**
+ * A progress display over futures until each is done, as Dask's `progress(futures)`: in a
+ * notebook one display updated in place, elsewhere a terminal bar (`client.progress` with
+ * the futures' client). Resolves when all are done; never rejects for a task's error.
+ *
+ * ```ts
+ * const fs = client.map(slowMaths, inputs);
+ * await progress(fs);
+ * ```
+ */
+export function progress(futures: Future | readonly Future[], options: Omit<ProgressBarOptions, 'total'> = {}): Promise<void> {
+  const list = futures instanceof Future ? [futures] : futures;
+  if (!Array.isArray(list) || !list.every((f) => f instanceof Future)) {
+    return Promise.reject(new InvalidArgumentError('progress(): takes a Future or an array of Futures'));
+  }
+  if (list.length === 0) return Promise.resolve();
+  const owner = Future.ownerOf(list[0]!);
+  if (list.some((f) => Future.ownerOf(f) !== owner)) {
+    return Promise.reject(new InvalidArgumentError('progress(): the futures belong to several clients; call it once per client'));
+  }
+  return owner.progress(list, options);
+}

@@ -14,6 +14,7 @@ import {
   delayed,
   ref,
   task,
+  progress,
 } from '../../src/index.js';
 import { statementCount } from '../fixtures/ops.js';
 import { isAlive, until } from '../helpers/wait.js';
@@ -144,6 +145,19 @@ void describe('LocalCluster and Client', () => {
     await client.progress([...fs, bad], { stream, label: 'test' });
     assert.match(text, /4\/4/);
     assert.equal(bad.status, 'error');
+  });
+
+  void test('progress(futures), the free function, follows the futures of their client', async () => {
+    let text = '';
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        text += chunk.toString();
+        callback();
+      },
+    });
+    await progress(client.map(inc, [10, 20]), { stream, label: 'free' });
+    assert.match(text, /2\/2/);
+    await assert.rejects(progress([1] as never), /takes a Future or an array of Futures/);
   });
 
   void test('retries: a task that fails once succeeds on its second try', async () => {
