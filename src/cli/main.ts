@@ -29,6 +29,9 @@
  *   tessera worker ADDRESS … [--lifetime 25m --lifetime-stagger 2m]
  *       leaves at the end of its lifetime (less a random part of the stagger), handing its
  *       results over first: for workers whose process has a deadline (a batch job's walltime)
+ *
+ * Why one file: it is the command's whole surface (every flag, its check and its help),
+ * read top to bottom as `tessera --help` is; the work itself lives in the layers below.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -10,6 +10,10 @@
  * await client.gather(client.map((a: number, b: number) => a + b, [1, 2], [3, 4]));   // [4, 6]
  * await client.close();
  * ```
+ *
+ * Why one file: it is the public surface users read (submit, map, gather, scatter, persist,
+ * progress, story, restart), each method short; gathering, task building and futures live
+ * beside it.
  */
 import { randomBytes } from 'node:crypto';
 import { type ClientTlsOptions, type Connection, ConnectionClosedError, connect } from '../comm/index.js';

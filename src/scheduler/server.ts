@@ -14,6 +14,9 @@
  * console.log(server.address); // tcp://127.0.0.1:8786
  * await server.close();
  * ```
+ *
+ * Why one file: it owns the connections and the one place events reach the core; dispatch,
+ * scatter, relays, function shipping and plugins already live in rooms of their own.
  */
 import { randomBytes } from 'node:crypto';
 import { type Connection, type Hello, listen, type Server, type ServerTlsOptions } from '../comm/index.js';

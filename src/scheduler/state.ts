@@ -21,6 +21,10 @@
  * depends on it, forgotten. A task is "needed" while a client wants it or a dependent in
  * an active state (waiting, no-worker, queued, processing) does; that single count is what
  * frees intermediate results as soon as their last dependent has finished.
+ *
+ * Why one file: the transitions are one state machine over the same records (as Dask's
+ * scheduler is); placement, stealing, retirement, snapshots and validation already live in
+ * rooms of their own, and splitting the transitions would scatter one table of rules.
  */
 import { InvalidArgumentError } from '../errors.js';
 import { missingKeyError, scatteredLostError, workerLostError } from './error-info.js';

@@ -25,6 +25,9 @@
  * reads best beside the others that touch the same records, counts and log. What can
  * stand alone lives beside it: records.ts (the records and states), ready-queue.ts and
  * fetch-queue.ts, state-options.ts, story.ts (the log), validate.ts (the invariants).
+ *
+ * Why one file: every transition of a worker's task touches the same records and queues;
+ * the records, options, story and validation already live beside it.
  */
 import { InvalidArgumentError, UnserializableError } from '../errors.js';
 import type { TaskErrorInfo } from '../protocol/messages.js';

@@ -15,6 +15,10 @@
  * sends. Beside its data port the worker serves `GET /metrics` (Prometheus text) and
  * `GET /health` on a small HTTP server of its own (`metricsPort`), so a scraper need not go
  * through the scheduler.
+ *
+ * Why one file: the shell turns each message into one event for the core and each
+ * instruction into I/O, in one switch each; the data store, executor, metrics, spill and
+ * lifetime live beside it.
  */
 import type { Server as HttpServer } from 'node:http';
 import { isIP } from 'node:net';

@@ -21,6 +21,9 @@
  *   own pod, so the garbage collector removes them if it dies), `close()` and process
  *   exit delete them, and at start pods labelled with this cluster's name are adopted if
  *   they are alive and ours, deleted if they are finished or left by another scheduler.
+ *
+ * Why one file: creating, watching and deleting pods share one table of pods and the
+ * failures it reports; split, each part would reach into the others' bookkeeping.
  */
 import { WorkerStartError, InvalidArgumentError } from '../../errors.js';
 import { Resource } from '../../lifecycle.js';

@@ -20,6 +20,9 @@
  *   `sacct` adds exit codes, and end states Slurm has forgotten, when accounting is kept.
  * - Jobs that fail one after another do not become a storm of submissions: after three,
  *   scaleUp refuses (the loop backs off) and then lets one job through at a time.
+ *
+ * Why one file: submitting, polling and cancelling share one table of jobs and its states;
+ * split, each part would reach into the others' bookkeeping.
  */
 import { open } from 'node:fs/promises';
 import { hostname } from 'node:os';
