@@ -26,4 +26,17 @@ export interface ClusterBackend {
   observe?(names: readonly string[], now: number): void;
   /** Whether this backend started the named worker; a burst backend must say. */
   owns?(name: string): boolean;
+  /**
+   * Workers that failed to start since the last call (a pod in ImagePullBackOff, a job the
+   * batch system refused…), each already counted no more: the loop records them in the
+   * scaling history, so the log, `client.scalingHistory()` and the dashboard show them.
+   */
+  takeFailures?(): readonly BackendFailure[];
+}
+
+export interface BackendFailure {
+  /** The worker's name (a pod's, a job's). */
+  readonly worker: string;
+  /** Why, in one line: the reason and the message, as the system gave them. */
+  readonly reason: string;
 }

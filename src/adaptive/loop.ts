@@ -160,6 +160,12 @@ export class Adaptive {
         waiting: counts.waiting,
         inMemory: counts.memory,
       });
+      for (const backend of backends) {
+        for (const f of backend.takeFailures?.() ?? []) {
+          this.#log.warn('worker failed to start', { worker: f.worker, reason: f.reason });
+          this.#record(this.#decisions, { op: 'worker-failed', target: this.#last.target, worker: f.worker, reason: f.reason, t: now });
+        }
+      }
       if (decision.op !== 'hold') this.#record(this.#decisions, { ...decision, t: now });
       if (burstDecision !== undefined && burstDecision.op !== 'hold') this.#record(this.#decisions, { ...burstDecision, reason: `burst: ${burstDecision.reason}`, t: now });
       await Promise.all([

@@ -23,7 +23,15 @@ export interface ScalingSample {
   readonly inMemory: number;
 }
 
-export type ScalingDecision = AdaptiveDecision & { readonly t: number };
+/** A worker the backend could not start (an image that cannot be pulled, a crash loop, no room). */
+export interface WorkerFailedEntry {
+  readonly op: 'worker-failed';
+  readonly target: number;
+  readonly worker: string;
+  readonly reason: string;
+}
+
+export type ScalingDecision = (AdaptiveDecision | WorkerFailedEntry) & { readonly t: number };
 
 export interface ScalingHistory {
   readonly samples: readonly ScalingSample[];

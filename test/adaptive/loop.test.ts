@@ -92,6 +92,28 @@ void describe('adaptive scaling in simulation (real scheduler core and loop)', (
     assert.ok(lines.some((l) => l.includes('quota exceeded')));
     assert.equal(loop.history().samples.length, 21);
   });
+
+  void test('workers a backend could not start are logged and recorded in the scaling history', async () => {
+    const state = new SchedulerState();
+    state.handle({ op: 'update-graph', client: 'c', tasks: [{ key: 'a-1', dependencies: [], spec: null }], wanted: ['a-1'], now: 0 });
+    const pending = [{ worker: 'w-pod-1', reason: 'ImagePullBackOff: Back-off pulling image "registry.example/tessera:nope"' }];
+    const backend: ClusterBackend = {
+      scaleUp() {},
+      scaleDown() {},
+      requested: 0,
+      running: 0,
+      closing: 0,
+      threadsPerWorker: 1,
+      takeFailures: () => pending.splice(0),
+    };
+    const lines: string[] = [];
+    const loop = new Adaptive({ snapshot: () => state.snapshot(), holdsResults: () => false, retireWorkers: (names) => Promise.resolve(names) }, backend, { interval: 1000 }, (l) => lines.push(l));
+    for (let t = 0; t <= 3000; t += 1000) await loop.tick(t);
+    const failed = loop.history().decisions.filter((d) => d.op === 'worker-failed');
+    assert.equal(failed.length, 1, 'recorded once');
+    assert.deepEqual({ ...failed[0], t: 0 }, { op: 'worker-failed', target: failed[0]!.target, worker: 'w-pod-1', reason: pending.length === 0 ? 'ImagePullBackOff: Back-off pulling image "registry.example/tessera:nope"' : '', t: 0 });
+    assert.ok(lines.some((l) => l.includes('worker failed to start') && l.includes('w-pod-1')), lines.join('\n'));
+  });
 });
 
 /** Schedules `fn` at virtual time `t` on the simulation's timeline. */

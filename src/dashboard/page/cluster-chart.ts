@@ -11,6 +11,7 @@ import type { DashboardModel } from './model.js';
 
 const UP = '#2ca02c';
 const DOWN = '#d62728';
+const FAILED = '#222222';
 const SHOWN_DECISIONS = 40;
 /** Tick steps in seconds: whole seconds and minutes, as m:ss labels need. */
 const X_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200];
@@ -107,7 +108,7 @@ export class ClusterChart {
       if (x < min || x > max) continue;
       const px = Math.round(u.valToPos(x, 'x', true));
       if (px < left || px > left + width) continue;
-      const color = d.op === 'scale-up' ? UP : DOWN;
+      const color = d.op === 'scale-up' ? UP : d.op === 'worker-failed' ? FAILED : DOWN;
       ctx.strokeStyle = color;
       ctx.globalAlpha = 0.55;
       ctx.setLineDash([4 * devicePixelRatio, 3 * devicePixelRatio]);
@@ -178,5 +179,7 @@ function describe(d: ScalingDecision): string {
       return `▼ scale down to ${d.target} (retire ${d.workers.length})`;
     case 'hold':
       return `hold at ${d.target}`;
+    case 'worker-failed':
+      return `✕ ${d.worker} failed to start`;
   }
 }

@@ -29,7 +29,7 @@ import { WorkerStartError, InvalidArgumentError } from '../../errors.js';
 import { Resource } from '../../lifecycle.js';
 import { checkOptions, optionNames } from '../../options.js';
 import { parseDuration } from '../../adaptive/policy.js';
-import type { ClusterBackend } from '../../adaptive/backend.js';
+import type { BackendFailure, ClusterBackend } from '../../adaptive/backend.js';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { type EventSummary, KubeApi, loadKubeConfig } from './api.js';
 import { KubernetesApiError } from './errors.js';
@@ -129,6 +129,7 @@ export class KubernetesBackend extends Resource implements ClusterBackend {
   /** Each pod as the watch last described it. */
   readonly #lastSeen = new Map<string, PodManifest>();
   readonly #failures: WorkerPodFailure[] = [];
+  #failuresTaken = 0;
   readonly #abort = new AbortController();
   readonly #watch: ListWatch<PodManifest>;
   readonly #pendingTimer: NodeJS.Timeout;
@@ -295,6 +296,13 @@ export class KubernetesBackend extends Resource implements ClusterBackend {
   /** Pods that could not start, most recent last (the last 100). */
   get failures(): readonly WorkerPodFailure[] {
     return this.#failures;
+  }
+
+  /** Failures not yet handed to the adaptive loop (ClusterBackend.takeFailures). */
+  takeFailures(): readonly BackendFailure[] {
+    const fresh = this.#failures.slice(this.#failuresTaken);
+    this.#failuresTaken = this.#failures.length;
+    return fresh.map((f) => ({ worker: f.pod, reason: `${f.reason}: ${f.message}` }));
   }
 
   /** API requests made so far, by kind ('create pods', 'watch pods'…). */
@@ -568,7 +576,11 @@ export class KubernetesBackend extends Resource implements ClusterBackend {
     const report = await readPodReport(this.#api, pod, container, state);
     const failure: WorkerPodFailure = { pod: pod.name, reason: state.reason, message: state.message, events: report.events, log: report.log, at: new Date() };
     this.#failures.push(failure);
-    if (this.#failures.length > FAILURES_KEPT) this.#failures.splice(0, this.#failures.length - FAILURES_KEPT);
+    if (this.#failures.length > FAILURES_KEPT) {
+      const dropped = this.#failures.length - FAILURES_KEPT;
+      this.#failures.splice(0, dropped);
+      this.#failuresTaken = Math.max(0, this.#failuresTaken - dropped);
+    }
     this.#log(
       [
         `kubernetes: worker pod ${pod.name} failed to start: ${state.reason}: ${state.message}`,
