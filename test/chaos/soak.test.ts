@@ -63,10 +63,13 @@ void describe('soak: one long-lived cluster, computation after computation', () 
     });
   });
 
-  void test("the scheduler's memory levels off: at most 2 MB per 100 computations over the second half", () => {
+  // Loose, as the issue of the test is growth without bound: a scheduler that kept a record
+  // per prefix and per function grew 6.8–7.1 MB per 100 computations here; one that levels
+  // off measures 0–2.2 on a loaded machine (`npm run bench -- soak` measures it precisely).
+  void test("the scheduler's memory levels off: at most 4 MB per 100 computations over the second half", () => {
     const late = report.samples.filter((s) => s.computations >= COMPUTATIONS / 2);
     const slope = slopePer100(late, (s) => s.schedulerMB);
     const table = late.map((s) => `${s.computations}: ${s.schedulerMB} MB`).join('\n');
-    assert.ok(slope <= 2, `the scheduler grows by ${slope.toFixed(1)} MB per 100 computations\n${table}`);
+    assert.ok(slope <= 4, `the scheduler grows by ${slope.toFixed(1)} MB per 100 computations\n${table}`);
   });
 });
