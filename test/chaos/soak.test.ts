@@ -63,7 +63,7 @@ void describe('soak: one long-lived cluster, computation after computation', () 
     });
   });
 
-  // Loose, as the issue of the test is growth without bound: a scheduler that kept a record
+  // Loose, as what it guards against is growth without bound: a scheduler that kept a record
   // per prefix and per function grew 6.8–7.1 MB per 100 computations here; one that levels
   // off measures 0–2.2 on a loaded machine (`npm run bench -- soak` measures it precisely).
   void test("the scheduler's memory levels off: at most 4 MB per 100 computations over the second half", () => {
