@@ -230,20 +230,33 @@ void describe('the node agent', { skip }, () => {
     await core.createNamespacedPod({ namespace: NAMESPACE, body: spec });
     await until(async () => (await pod('backend')).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true, 'the backend is ready', 60_000, 50);
 
-    const reply = await new Promise<string>((resolve, reject) => {
-      let data = '';
-      const socket = connect({ host: clusterIp, port: 80 });
-      socket.setTimeout(10_000, () => socket.destroy(new Error(`no answer from ${clusterIp}:80`)));
-      socket.setEncoding('utf8');
-      socket.on('data', (chunk: string) => (data += chunk));
-      socket.on('end', () => resolve(data));
-      socket.on('error', reject);
-    });
+    // A pod turns ready before the endpoints controller lists it: until then the Service has
+    // no endpoint and the connection is reset, as on a real cluster. Ask until it answers.
+    const ask = (): Promise<string> =>
+      new Promise<string>((resolve, reject) => {
+        let data = '';
+        const socket = connect({ host: clusterIp, port: 80 });
+        socket.setTimeout(10_000, () => socket.destroy(new Error(`no answer from ${clusterIp}:80`)));
+        socket.setEncoding('utf8');
+        socket.on('data', (chunk: string) => (data += chunk));
+        socket.on('end', () => resolve(data));
+        socket.on('error', reject);
+      });
+    let reply = '';
+    await until(async () => {
+      reply = await ask().catch(() => '');
+      return reply !== '';
+    }, `the Service at ${clusterIp}:80 answers`, 60_000, 200);
     assert.equal(reply, 'served by backend\n');
 
     const client = `
-      const s = require('node:net').connect(Number(process.env.BACKEND_SERVICE_PORT), process.env.BACKEND_SERVICE_HOST);
-      s.setEncoding('utf8'); s.on('data', (d) => process.stdout.write(d)); s.on('error', (e) => { console.log(e.message); process.exit(1); });`;
+      let tries = 0;
+      const ask = () => {
+        const s = require('node:net').connect(Number(process.env.BACKEND_SERVICE_PORT), process.env.BACKEND_SERVICE_HOST);
+        s.setEncoding('utf8'); s.on('data', (d) => process.stdout.write(d));
+        s.on('error', (e) => { if (++tries < 50) setTimeout(ask, 200); else { console.log(e.message); process.exit(1); } });
+      };
+      ask();`;
     await core.createNamespacedPod({ namespace: NAMESPACE, body: nodePod('frontend', client, { spec: { restartPolicy: 'Never' } }) });
     await until(async () => ['Succeeded', 'Failed'].includes((await pod('frontend')).status?.phase ?? ''), 'the frontend finishes', 60_000, 50);
     assert.equal(await core.readNamespacedPodLog({ namespace: NAMESPACE, name: 'frontend' }), 'served by backend\n');
