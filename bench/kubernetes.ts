@@ -9,7 +9,7 @@
  * - API requests made per scale-up (creations, and the watch's and reports' requests with them);
  * - worker pods left in the namespace after close (must be 0).
  *
- *   npx tsx bench/kubernetes.ts [--runs 1] [--tasks 40] [--sleep 1] [--maximum 4] [--interval 500ms] [--wait-count 3]
+ *   npm run bench -- kubernetes [--runs 1] [--tasks 40] [--sleep 1] [--maximum 4] [--interval 500ms] [--wait-count 3]
  *
  * Defaults are small: pods here are Node processes on a shared 2-core machine. Dask's
  * KubeCluster (dask-kubernetes, PyPI) needs its operator's custom resources and a

@@ -14,6 +14,7 @@ const suites: Record<string, string> = {
   comm: './comm.js',
   heavy: './heavy.js',
   slurm: './slurm.js',
+  kubernetes: './kubernetes.js',
   venv: './venv.js',
   chaos: './chaos.js',
   soak: './soak.js',
