@@ -1,6 +1,6 @@
 /**
  * The soak's short form (`npm run bench -- soak` is the long one): a scheduler process
- * and two `tessera worker` processes take 400 computations, each with a fresh function
+ * and two `tessera worker` processes take 800 computations, each with a fresh function
  * and fresh key prefixes. Every answer must be right, no process may be left, and memory
  * must stay within a loose bound; no timing thresholds.
  *
@@ -13,8 +13,9 @@ import { fileURLToPath } from 'node:url';
 import { Client, ref, task } from '../../src/index.js';
 import { soak, type RssSample, type SoakApi, type SoakReport } from './soak.js';
 
-// The transition log fills over the first ~200 computations; the second half of 400 is past it.
-const COMPUTATIONS = 400;
+// Memory settles over the first few hundred computations (heap growth, histories filling);
+// the second half of 800 is past that.
+const COMPUTATIONS = 800;
 const api: SoakApi = { task: task as SoakApi['task'], ref, connect: (address) => Client.connect(address) };
 const tsx = ['--import', 'tsx'];
 const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
