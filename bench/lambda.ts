@@ -5,11 +5,15 @@
  * published scaling rate. Prints JSON lines.
  *
  *   npm run build && npm run bench -- lambda [--tasks 200] [--sleep 1] [--lambdas 8] [--map 10000]
- *       [--sim-tasks 100000] [--sim-concurrency 1000] [--no-live] [--no-sim]
+ *       [--store redis|none] [--sim-tasks 100000] [--sim-concurrency 1000] [--no-live] [--no-sim]
  *
  * Live figures: time to first result, total time, invocations made, results retrievable
- * after Lambda is back to zero (must be all). Results of Lambda workers travel through the
- * scheduler's relay and move to the pool on retirement, so no bytes go through a store.
+ * after Lambda is back to zero (must be all), and bytes through the store. With `--store
+ * redis` (the default when redis-server is installed) the cluster has a Redis store on a
+ * redis-server of its own: Lambda workers write their results there and readers read them
+ * from there; the bytes are Redis's own count of what came in and went out over the run
+ * (commands included). With `--store none` results travel through the scheduler's relay and
+ * move to the pool on retirement, and no bytes go through a store.
  *
  * The simulation: 100,000 one-second tasks on Lambda at its published scaling rate (each
  * function gains up to 1,000 execution environments every 10 s, within the account's
@@ -19,9 +23,11 @@
  * only, which flatters it — a real pool is paid while idle too).
  */
 import { parseArgs } from 'node:util';
-import { Client, type Future, lambdaBackend, LocalCluster } from 'tessera';
+import { createClient } from 'redis';
+import { Client, type Future, lambdaBackend, LocalCluster, RedisStore } from 'tessera';
 import { startLambdaService } from '../test/helpers/lambda/index.js';
 import { runtimeClientMissing } from '../test/helpers/lambda/runtime-client.js';
+import { findRedisServer, type RedisServer, startRedis } from '../test/helpers/redis.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -33,6 +39,7 @@ const { values: args } = parseArgs({
     'sim-concurrency': { type: 'string', default: '1000' },
     'cold-start': { type: 'string', default: '0.3' },
     'memory-mb': { type: 'string', default: '1769' },
+    store: { type: 'string' },
     'no-live': { type: 'boolean', default: false },
     'no-sim': { type: 'boolean', default: false },
   },
@@ -41,6 +48,8 @@ const tasks = Number(args.tasks);
 const sleepMs = Number(args.sleep) * 1000;
 const lambdas = Number(args.lambdas);
 const mapN = Number(args.map);
+const storeKind = args.store ?? (findRedisServer() === undefined ? 'none' : 'redis');
+if (storeKind !== 'redis' && storeKind !== 'none') throw new Error(`--store must be redis or none, got ${storeKind}`);
 
 const emit = (line: Record<string, unknown>): void => console.log(JSON.stringify({ bench: 'lambda', ...line }));
 
@@ -72,6 +81,7 @@ async function live(): Promise<void> {
     return;
   }
   const service = await startLambdaService({ concurrency: lambdas, idleTimeoutMs: 120_000 });
+  const redis = storeKind === 'redis' ? await startRedis() : undefined;
   try {
     const workloads: { name: string; n: number; submit: (c: Client) => Future<number>[] }[] = [
       { name: 'sleep-burst', n: tasks, submit: (c) => c.map(slowMaths, Array.from({ length: tasks }, (_, i) => ({ i, ms: sleepMs }))) },
@@ -79,7 +89,8 @@ async function live(): Promise<void> {
     ];
     for (const w of workloads) {
       // The hybrid: one pool worker, the rest on Lambda.
-      const cluster = await LocalCluster.start({ workers: 1, dashboard: false, log: false });
+      const store = redis === undefined ? undefined : await RedisStore.connect(redis.url, { prefix: `${w.name}:` });
+      const cluster = await LocalCluster.start({ workers: 1, dashboard: false, log: false, ...(store === undefined ? {} : { store }) });
       const burst = lambdaBackend({
         scheduler: cluster.address,
         role: 'arn:aws:iam::123456789012:role/tessera-bench',
@@ -96,6 +107,7 @@ async function live(): Promise<void> {
         const t0 = performance.now();
         await burst.prepare();
         const prepareS = (performance.now() - t0) / 1000;
+        const before = await netBytes(redis);
         cluster.adapt({ minimum: 1, maximum: 1 + lambdas, burst, targetDuration: '5s', interval: 250, waitCount: 2 });
         const run = await timed(client, () => w.submit(client));
         const settle = performance.now();
@@ -103,6 +115,7 @@ async function live(): Promise<void> {
         const backToZeroS = (performance.now() - settle) / 1000;
         const again = await client.gather(run.futures);
         const retrievable = again.filter((v) => typeof v === 'number').length;
+        const after = await netBytes(redis);
         emit({
           workload: w.name,
           cluster: `pool 1 + lambda ${lambdas}`,
@@ -114,7 +127,9 @@ async function live(): Promise<void> {
           lost: burst.stats.lost,
           throttles: burst.stats.throttles,
           lambdaBackToZeroS: round(backToZeroS),
-          storeBytes: 0,
+          store: storeKind,
+          storeBytesIn: after.in - before.in,
+          storeBytesOut: after.out - before.out,
           retrievable,
           allRetrievable: retrievable === w.n,
         });
@@ -122,6 +137,7 @@ async function live(): Promise<void> {
         await client.close();
         await burst.close();
         await cluster.close();
+        await store?.close();
       }
       // The fixed pool of the same concurrency.
       const fixed = await LocalCluster.start({ workers: 1 + lambdas, dashboard: false, log: false });
@@ -136,6 +152,21 @@ async function live(): Promise<void> {
     }
   } finally {
     await service.close();
+    await redis?.stop();
+  }
+}
+
+/** What Redis has received and sent so far (INFO stats), or zeros without Redis. */
+async function netBytes(redis: RedisServer | undefined): Promise<{ in: number; out: number }> {
+  if (redis === undefined) return { in: 0, out: 0 };
+  const client = createClient({ url: redis.url });
+  await client.connect();
+  try {
+    const info = await client.info('stats');
+    const field = (name: string): number => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? 0);
+    return { in: field('total_net_input_bytes'), out: field('total_net_output_bytes') };
+  } finally {
+    client.destroy();
   }
 }
 

@@ -7,6 +7,11 @@
  * hands its unfinished tasks to others, so nothing a client holds ends with the invocation.
  * An invocation killed anyway (its timeout, a crash) is a lost worker: its tasks rerun.
  *
+ * With a result store (the scheduler names it when the worker registers), the worker writes
+ * each result there before reporting it — first write wins, so a retried or duplicated
+ * delivery leaves one value per key — and closing waits for writes under way: the
+ * invocation returns only once everything it computed is in the store.
+ *
  * An entry point, as main.ts is for the `tessera` command: deploy/lambda/package.ts bundles
  * it into the function's `handler.js`, beside the pool's `thread.js`.
  */
