@@ -107,7 +107,8 @@ void describe('examples/adaptive.ipynb in the Deno kernel under nbclient', { ski
     const runningAfterPeak = history.slice(atPeak).filter((m) => /^LocalCluster\n/.test(text(m)));
     assert.ok(runningAfterPeak.some((m) => workersIn(m) === 0), `workers left while the cluster ran: ${counts.join(' ')}`);
     // And once more when the cluster closed: its last state.
-    assert.match(text(history.at(-1)), /^LocalCluster \(closed\)/);
+    // The last redraw races the kernel's end: it shows the cluster closing or closed.
+    assert.match(text(history.at(-1)), /^LocalCluster \((closing|closed)\)/);
     // The updates are bounded, never a flood: about one a second, plus one for each worker
     // that came or left (four of each at most), plus the last.
     const span = (history.at(-1)!.t - first.t) / 1000;
