@@ -48,10 +48,9 @@ import type {
   TaskFinishedEvent,
   UpdateGraphEvent,
 } from './events.js';
-import type { StoryEntry } from '../protocol/story.js';
 import { IndexedHeap } from './priority-queue.js';
 import { Retirements } from './retirement.js';
-import { TransitionLog } from './story.js';
+import { TransitionLog, type StoryEntry } from '../protocol/story.js';
 import { validateState } from './validate.js';
 import { decideWorker, hasBacklogRoom, isRootish, WorkerPool } from './placement.js';
 import { planSteals } from './stealing.js';
@@ -274,7 +273,7 @@ export class SchedulerState {
    * caused it and the worker involved, as far back as the transition log reaches.
    */
   story(...keys: readonly string[]): StoryEntry[] {
-    return this.log.story(new Set(keys));
+    return this.log.story(new Set(keys), 'scheduler');
   }
 
   /** Checks every invariant of the bookkeeping; throws InvariantError naming the first broken. O(everything). */

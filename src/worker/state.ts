@@ -31,7 +31,6 @@
  */
 import { InvalidArgumentError, UnserializableError } from '../errors.js';
 import type { TaskErrorInfo } from '../protocol/messages.js';
-import type { StoryEntry } from '../protocol/story.js';
 import type {
   BatchDoneEvent,
   ComputeTaskEvent,
@@ -64,7 +63,7 @@ import { ReadyQueue } from './ready-queue.js';
 import { resolveStateOptions, type WorkerStateOptions } from './state-options.js';
 import { sizeOf } from './sizeof.js';
 import { travelProblem } from './travel.js';
-import { TransitionLog } from './story.js';
+import { TransitionLog, type StoryEntry } from '../protocol/story.js';
 import { validateWorkerState } from './validate.js';
 
 export type { WorkerStateOptions } from './state-options.js';
