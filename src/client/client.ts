@@ -70,15 +70,24 @@ export interface ClientOptions {
    * module's file URL themselves, which works only where they share this file system.
    */
   readonly bundleModules?: boolean;
+  /**
+   * Fetch results from the workers (and the result store) directly, as Dask's
+   * `direct_to_workers` (default true; a cluster given may say otherwise, as a
+   * KubernetesCluster reached through a port-forward does). With false, everything travels
+   * through the scheduler's connection: for a client that can reach the scheduler only.
+   */
+  readonly directToWorkers?: boolean;
 }
 
-const CLIENT_OPTIONS = optionNames<ClientOptions>()(['token', 'timeout', 'name', 'tls', 'bundleModules']);
+const CLIENT_OPTIONS = optionNames<ClientOptions>()(['token', 'timeout', 'name', 'tls', 'bundleModules', 'directToWorkers']);
 const PROGRESS_OPTIONS = optionNames<Omit<ProgressBarOptions, 'total'>>()(['label', 'stream', 'plainInterval', 'redrawInterval', 'clock']);
 
 /** Something with a scheduler's address: a LocalCluster (or any cluster), or a plain object. */
 export interface HasAddress {
   readonly address: string;
   readonly token?: string | undefined;
+  /** False when a client here can reach the scheduler but not its workers. */
+  readonly directToWorkers?: boolean | undefined;
 }
 
 type SchedulerConn = Connection<ClientToScheduler | SchedulerToClient>;
@@ -112,6 +121,8 @@ export class Client extends Resource implements FutureOwner {
   readonly #registry = new FinalizationRegistry<string>((key) => this.#decref(key));
   readonly #requests = new Map<number, PendingRequest>();
   readonly #peers: DataPeers;
+  /** Whether results come from workers and the store directly, or through the scheduler. */
+  readonly directToWorkers: boolean;
   readonly #tag = randomBytes(4).toString('hex');
   #counter = 0;
   #nextRequest = 1;
@@ -143,6 +154,7 @@ export class Client extends Resource implements FutureOwner {
     this.#storeRef = storeRef;
     this.#conn = conn;
     this.#bundleModules = options.bundleModules ?? true;
+    this.directToWorkers = options.directToWorkers ?? true;
     // Nothing of the client keeps the process alive but a wait on the cluster (#hold): a
     // script that is done ends, and closeAtExit closes the client on the way out.
     conn.unref();
@@ -162,8 +174,10 @@ export class Client extends Resource implements FutureOwner {
     checkOptions(options, CLIENT_OPTIONS, 'Client.connect()');
     if (options.token !== undefined && typeof options.token !== 'string') throw new InvalidArgumentError('Client.connect(): options.token must be a string');
     if (options.bundleModules !== undefined && typeof options.bundleModules !== 'boolean') throw new InvalidArgumentError('Client.connect(): options.bundleModules must be a boolean');
+    if (options.directToWorkers !== undefined && typeof options.directToWorkers !== 'boolean') throw new InvalidArgumentError('Client.connect(): options.directToWorkers must be a boolean');
     let address: string;
     let clusterToken: string | undefined;
+    let clusterDirect: boolean | undefined;
     if (target === undefined) {
       const fromEnv = process.env[ADDRESS_VARIABLE];
       if (fromEnv === undefined || fromEnv === '') {
@@ -175,6 +189,7 @@ export class Client extends Resource implements FutureOwner {
     } else if (typeof target === 'object' && typeof (target as Partial<HasAddress>).address === 'string') {
       address = target.address;
       clusterToken = target.token;
+      clusterDirect = target.directToWorkers;
     } else {
       throw new InvalidArgumentError('Client.connect() takes an address (tcp://host:8786), a cluster, or nothing (TESSERA_SCHEDULER_ADDRESS)');
     }
@@ -201,7 +216,7 @@ export class Client extends Resource implements FutureOwner {
         });
         conn.onClose(() => reject(new ConnectionClosedError('the scheduler closed the connection before welcoming this client')));
       });
-      client = new Client(welcome.id, conn, options, token, welcome.store);
+      client = new Client(welcome.id, conn, { ...options, directToWorkers: options.directToWorkers ?? clusterDirect ?? true }, token, welcome.store);
     } catch (error) {
       conn.destroy();
       throw error;
@@ -862,7 +877,7 @@ export class Client extends Resource implements FutureOwner {
           continue;
         }
         // A store or a worker that can be dialled, rather than a relay through the scheduler.
-        const direct = holders.filter((h) => isStoreHolder(h) || isDialable(h));
+        const direct = holders.filter((h) => isStoreHolder(h) || this.#dialable(h));
         const choices = direct.length > 0 ? direct : holders;
         const holder = choices[Math.floor(Math.random() * choices.length)]!;
         let list = byHolder.get(holder);
@@ -887,7 +902,7 @@ export class Client extends Resource implements FutureOwner {
 
   #fetch(holder: string, keys: readonly string[]): Promise<DataReply> {
     if (isStoreHolder(holder)) return this.#fetchFromStore(holder, keys);
-    if (!isDialable(holder)) {
+    if (!this.#dialable(holder)) {
       return this.#ask((id) => ({ op: 'relay-get-data', id, worker: holder, keys })).then((reply) => {
         if (reply.op !== 'data') throw new ProtocolError(`expected data, got '${reply.op}'`);
         return reply;
@@ -896,6 +911,10 @@ export class Client extends Resource implements FutureOwner {
     // An unreachable holder is as good as a holder without the keys: the caller asks again.
     return this.#peers.get(holder, keys);
   }
+  #dialable(holder: string): boolean {
+    return this.directToWorkers && isDialable(holder);
+  }
+
   /**
    * Reads from the scheduler's result store. What it does not hold (or a store that cannot
    * be read) is reported missing, so the scheduler stops naming the store for it and
@@ -921,7 +940,8 @@ export class Client extends Resource implements FutureOwner {
     const ref = this.#storeRef;
     if (ref === null) return Promise.resolve(null);
     this.#store ??= (async () => {
-      if (ref.address.startsWith('memory://') && findMemoryStore(ref.address) === undefined) {
+      const reachable = this.directToWorkers && !(ref.address.startsWith('memory://') && findMemoryStore(ref.address) === undefined);
+      if (!reachable) {
         const proxy = new ProxyStore(ref.address, (request) => {
           if (this.#conn.state !== 'open') throw new ConnectionClosedError('the connection to the scheduler is closed');
           this.#conn.send(request);
