@@ -26,6 +26,18 @@ export function clientNode(): Promise<ClientNode> {
 
 const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
+/** What went wrong, in words: an Error's message, or a WebSocket ErrorEvent's, or the value. */
+export function errorText(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  if (typeof error === 'object' && error !== null) {
+    const inner = (error as { error?: unknown }).error;
+    if (inner instanceof Error) return inner.message;
+    const message = (error as { message?: unknown }).message;
+    if (typeof message === 'string' && message !== '') return message;
+  }
+  return String(error);
+}
+
 /** Where the API server is and who we are: a kubeconfig file, a KubeConfig, or (default) in-cluster, else ~/.kube/config. */
 export type KubeConfigSource = KubeConfig | string | undefined;
 

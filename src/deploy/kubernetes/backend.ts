@@ -31,7 +31,7 @@ import { checkOptions, optionNames } from '../../options.js';
 import { parseDuration } from '../../adaptive/policy.js';
 import type { BackendFailure, ClusterBackend } from '../../adaptive/backend.js';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { type EventSummary, KubeApi, loadKubeConfig } from './api.js';
+import { type EventSummary, errorText, KubeApi, loadKubeConfig } from './api.js';
 import { KubernetesApiError } from './errors.js';
 import { deleteOnExit, objectUrl } from './exit-cleanup.js';
 import { ListWatch } from './list-watch.js';
@@ -108,10 +108,6 @@ const FIRST_HOLD_MS = 5_000;
 const MAX_HOLD_MS = 5 * 60_000;
 /** API calls that change something are retried for this long before a failure counts. */
 const WRITE_RETRY_MS = 60_000;
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 export class KubernetesBackend extends Resource implements ClusterBackend {
   readonly namespace: string;

@@ -19,8 +19,9 @@
  *
  * The scheduler is reached at its Service's cluster IP when that is routable from here (in
  * a pod, on a machine inside the cluster network), else through a port-forward to its pod
- * (`access` chooses). Results are fetched from worker pods directly, so the client must
- * reach pod IPs; outside the cluster network, run the client in a pod.
+ * (`access` chooses). Through a Service, clients fetch results from worker pods directly;
+ * through a port-forward (pod IPs out of reach), everything travels through the scheduler
+ * (`directToWorkers` is false, and `Client.connect(cluster)` follows it).
  */
 import { randomBytes } from 'node:crypto';
 import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
@@ -29,7 +30,7 @@ import { parseDuration, resolveAdaptiveOptions, type AdaptiveInput } from '../..
 import { InvalidArgumentError } from '../../errors.js';
 import { Resource, attemptAll } from '../../lifecycle.js';
 import { checkOptions, optionNames } from '../../options.js';
-import { inCluster, KubeApi, loadKubeConfig } from './api.js';
+import { errorText, inCluster, KubeApi, loadKubeConfig } from './api.js';
 import { ClusterStartError, KubernetesApiError } from './errors.js';
 import { deleteOnExit, objectUrl } from './exit-cleanup.js';
 import { ListWatch } from './list-watch.js';
@@ -101,6 +102,10 @@ export class KubernetesCluster extends Resource {
   readonly dashboardLink: string;
   /** How the scheduler is reached. */
   readonly access: 'service' | 'port-forward';
+  /** Whether a client here can reach the worker pods; if not, results come through the scheduler. */
+  get directToWorkers(): boolean {
+    return this.access === 'service';
+  }
   readonly #api: KubeApi;
   readonly #forwardings: readonly Forwarding[];
   readonly #unregisterExit: () => void;
@@ -207,9 +212,9 @@ export class KubernetesCluster extends Resource {
         port = SCHEDULER_PORT;
         dashboardPort = DASHBOARD_PORT;
       } else {
-        const comm = await forward(api, pod, SCHEDULER_PORT);
+        const comm = await forward(api, pod, SCHEDULER_PORT, say);
         forwardings.push(comm);
-        const dashboard = await forward(api, pod, DASHBOARD_PORT);
+        const dashboard = await forward(api, pod, DASHBOARD_PORT, say);
         forwardings.push(dashboard);
         host = '127.0.0.1';
         port = portOf(comm.server);
@@ -383,14 +388,21 @@ async function waitForScheduler(api: KubeApi, cluster: string, timeoutMs: number
   }
 }
 
-/** A local port forwarded to `port` of `pod`, one API server stream per connection. */
-async function forward(api: KubeApi, pod: string, port: number): Promise<Forwarding> {
+/**
+ * A local port forwarded to `port` of `pod`, one API server stream per connection. A stream
+ * that cannot be opened closes its connection (the client sees it end) and is logged.
+ */
+async function forward(api: KubeApi, pod: string, port: number, log: (line: string) => void): Promise<Forwarding> {
   const forwarder = new api.k8s.PortForward(api.config);
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    forwarder.portForward(api.namespace, pod, [port], socket, null, socket).catch((error: unknown) => socket.destroy(error instanceof Error ? error : new Error(String(error))));
+    socket.on('error', () => undefined);
+    forwarder.portForward(api.namespace, pod, [port], socket, null, socket).catch((error: unknown) => {
+      log(`kubernetes: port-forward to pod ${pod}:${port} failed: ${errorText(error)}`);
+      socket.destroy();
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

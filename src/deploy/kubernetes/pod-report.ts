@@ -3,7 +3,7 @@
  * would: its events and the last lines its container wrote. Reading either may fail (the
  * pod is going); the report then says so instead.
  */
-import type { EventSummary, KubeApi } from './api.js';
+import { type EventSummary, errorText, type KubeApi } from './api.js';
 import type { PodState } from './pod-status.js';
 
 export const LOG_LINES = 20;
@@ -12,10 +12,6 @@ export interface PodReport {
   readonly events: readonly EventSummary[];
   /** The container's last lines (of its previous run after a crash). */
   readonly log: readonly string[];
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 export async function readPodReport(api: KubeApi, pod: { readonly name: string; readonly uid: string | undefined }, container: string, state: Extract<PodState, { kind: 'failed' }>): Promise<PodReport> {

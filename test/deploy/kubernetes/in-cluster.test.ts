@@ -18,6 +18,7 @@ import { type ControlPlane, startControlPlane } from '../../helpers/kubernetes/c
 import { type NodeAgent, startNodeAgent } from '../../helpers/kubernetes/node-agent.js';
 import { temporaryDirectory } from '../../helpers/kubernetes/processes.js';
 import { REPO, TESSERA_IMAGE, tesseraImages } from '../../helpers/kubernetes/tessera-image.js';
+import { dialledDuring } from '../../helpers/dialled.js';
 import { until } from '../../helpers/wait.js';
 
 const skip = skipWithoutKubernetes;
@@ -196,6 +197,43 @@ void describe('the scheduler in a pod', { skip }, () => {
     const left = await cluster.kubectl(['get', 'all,configmaps,secrets,serviceaccounts,roles,rolebindings', '-n', namespace, '-o', 'name']);
     // What Kubernetes puts in every namespace itself, and nothing else.
     assert.deepEqual(left.stdout.trim().split('\n').filter((l) => l !== '').sort(), ['configmap/kube-root-ca.crt', 'serviceaccount/default']);
+  });
+
+  void test('KubernetesCluster through a port-forward (a laptop outside the cluster network): results come through the scheduler', async () => {
+    const namespace = 'laptop';
+    await cluster.kubectl(['create', 'namespace', namespace]);
+    const tessera = await KubernetesCluster.start({
+      namespace,
+      image: TESSERA_IMAGE,
+      workers: 1,
+      access: 'port-forward',
+      kubeconfig: cluster.adminKubeConfig(),
+      schedulerTemplate: { spec: { containers: [{ name: 'scheduler', env: [LISTEN_ON_POD_IP] }] } },
+      log: () => undefined,
+    });
+    try {
+      assert.equal(tessera.access, 'port-forward');
+      assert.equal(tessera.directToWorkers, false);
+      assert.match(tessera.address, /^tcp:\/\/127\.0\.0\.1:\d+$/, 'a local port forwarded through the API server');
+      // The dashboard answers through its own port-forward, and asks for the token there too.
+      assert.equal((await fetch(new URL('/health', tessera.dashboardLink))).status, 401);
+      assert.equal((await fetch(new URL('/health', tessera.dashboardLink), { headers: { authorization: `Bearer ${tessera.token}` } })).status, 200);
+      const client = await Client.connect(tessera);
+      try {
+        assert.equal(client.directToWorkers, false);
+        const expected = Array.from({ length: 8 }, (_, i) => i * i);
+        const dialled = await dialledDuring(async () => {
+          assert.deepEqual(await client.gather(client.map(square, Array.from({ length: 8 }, (_, i) => i))), expected);
+        });
+        const podIps = (await core.listNamespacedPod({ namespace })).items.map((p) => p.status?.podIP).filter((ip) => ip !== undefined);
+        assert.ok(podIps.length >= 2, 'the scheduler and its worker run in pods');
+        assert.deepEqual(dialled.filter((d) => podIps.some((ip) => d.startsWith(`${ip}:`))), [], 'no pod was dialled from outside');
+      } finally {
+        await client.close();
+      }
+    } finally {
+      await tessera.close();
+    }
   });
 
   void test('KubernetesCluster left without close() (the process exits): everything it created is deleted', async () => {

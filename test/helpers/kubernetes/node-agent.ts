@@ -809,6 +809,14 @@ class Agent implements NodeAgent {
     return log;
   }
 
+  /** Where a port-forward to `pod` goes: its IP while it runs here. */
+  podIp(namespace: string, pod: string): string | { status: number; message: string } {
+    const worker = [...this.workers.values()].find((w) => w.namespace === namespace && w.name === pod);
+    if (worker === undefined) return { status: 404, message: `pod ${namespace}/${pod} does not run on node ${this.name}` };
+    if (worker.ip === undefined) return { status: 400, message: `pod ${namespace}/${pod} has no IP yet` };
+    return worker.ip;
+  }
+
   containerPid(namespace: string, pod: string, container: string): number | undefined {
     const worker = [...this.workers.values()].find((w) => w.namespace === namespace && w.name === pod);
     return worker?.containers.find((c) => c.name === container)?.child?.pid;
@@ -926,7 +934,7 @@ class Agent implements NodeAgent {
 
   async start(): Promise<void> {
     const serving = await this.cluster.pki.issue({ name: `kubelet-${this.name}`, commonName: `system:node:${this.name}`, organizations: ['system:nodes'], usage: 'server', ips: [HOST_IP], dnsNames: [this.name] });
-    const server = await startKubeletServer({ certPem: serving.certPem, keyPem: serving.keyPem, clientCaPem: this.cluster.kubeletClientCaPem, lookup: (...args) => this.findLog(...args) });
+    const server = await startKubeletServer({ certPem: serving.certPem, keyPem: serving.keyPem, clientCaPem: this.cluster.kubeletClientCaPem, lookup: (...args) => this.findLog(...args), podIp: (...args) => this.podIp(...args) });
     this.kubeletPort = server.port;
     this.closeServer = () => server.close();
     await this.register();
