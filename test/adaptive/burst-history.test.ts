@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { BackendFailure, ClusterBackend } from '../../src/adaptive/backend.js';
 import { Adaptive, type AdaptiveTarget, type ClusterView } from '../../src/adaptive/loop.js';
+import { Client, Scheduler } from '../../src/index.js';
 
 type Worker = ClusterView['workers'][number];
 
@@ -120,5 +121,27 @@ void describe('scaling history of a pool that bursts', () => {
       ['worker-failed', 'scale-up'],
     );
     for (const d of decisions) assert.equal('backend' in d, false, JSON.stringify(d));
+  });
+
+  void test("a client's scalingHistory() carries both sides over the wire", async () => {
+    const scheduler = await Scheduler.start({ port: 0, dashboard: false });
+    let client: Client | undefined;
+    try {
+      // Nothing connects: the pool's worker is one the backend says is up, as is the burst's.
+      const pool = new FakeBackend('local-', 1);
+      const burst = new FakeBackend('lambda-', 2);
+      const loop = scheduler.adapt(pool, { minimum: 1, maximum: 5, interval: '1h', burst });
+      await loop.tick(0);
+      client = await Client.connect(scheduler.address);
+      const history = await client.scalingHistory();
+      const sample = history?.samples[0];
+      assert.deepEqual(sample?.persistent, { requested: 1, running: 1, closing: 0, target: 1 });
+      assert.deepEqual(sample.burst, { requested: 2, running: 2, closing: 0, target: 0 });
+      assert.equal(sample.running, 3);
+    } finally {
+      await client?.close();
+      scheduler.stopAdapting();
+      await scheduler.close();
+    }
   });
 });
