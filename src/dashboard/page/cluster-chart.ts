@@ -197,7 +197,8 @@ export class ClusterChart {
       what.textContent = describe(d);
       const why = document.createElement('span');
       why.className = 'why';
-      why.textContent = d.reason;
+      // The side is said once, in front: the loop's 'burst: ' on the reason would say it twice.
+      why.textContent = d.backend === 'burst' ? d.reason.replace(/^burst: /, '') : d.reason;
       li.append(when, what, why);
       frag.append(li);
     }

@@ -133,7 +133,7 @@ void describe('dashboard page in Chromium', { skip: missing }, () => {
     });
     const history = {
       samples: recording.history.samples.map((x) => ({ ...x, ...split(x.requested, x.running, x.closing, x.target) })),
-      decisions: recording.history.decisions.map((d) => ({ ...d, backend: 'burst' as const })),
+      decisions: recording.history.decisions.map((d) => ({ ...d, reason: `burst: ${d.reason}`, backend: 'burst' as const })),
     };
     const source = new ReplaySource({ ...recording, history }, 16, { paused: true });
     const dashboard = await startDashboard({ source, port: 0 });
@@ -155,8 +155,10 @@ void describe('dashboard page in Chromium', { skip: missing }, () => {
       const burstRow = chart.legend.find((l) => l.startsWith('burst running'));
       assert.equal(burstRow, `burst running${chart.burst}`, JSON.stringify(chart.legend));
       assert.ok(chart.legend.some((l) => l.startsWith('pool running')), JSON.stringify(chart.legend));
-      const listed = await page.$$eval('#decisions li.burst .what', (els) => els.map((e) => e.textContent));
-      assert.ok(listed.length > 0 && listed.every((t) => t.startsWith('burst: ')), JSON.stringify(listed));
+      const listed = await page.$$eval('#decisions li.burst', (els) => els.map((e) => [e.querySelector('.what')?.textContent ?? '', e.querySelector('.why')?.textContent ?? '']));
+      assert.ok(listed.length > 0, 'burst decisions listed');
+      // Said once, in front of what was decided; the reason follows without it.
+      for (const [what, why] of listed) assert.ok(what!.startsWith('burst: ') && !why!.startsWith('burst:'), JSON.stringify(listed));
       await page.close();
     } finally {
       await dashboard.close();
