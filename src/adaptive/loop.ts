@@ -4,14 +4,14 @@
  * then stop them. It runs inside the scheduler process (so a preload module can attach
  * any backend); `tick(now)` is public so a simulation can drive it in virtual time.
  */
-import type { ScalingDecision, ScalingHistory, ScalingSample } from '../protocol/scaling.js';
+import type { ScalingBackend, ScalingDecision, ScalingHistory, ScalingSample, ScalingSideSample } from '../protocol/scaling.js';
 import { InvalidArgumentError } from '../errors.js';
 import { createLog, type Log, type LogSink } from '../log.js';
 import type { ClusterBackend } from './backend.js';
 import { type BurstObservation, BurstPolicy, resolvePersistent, type SideView } from './burst.js';
 import { type AdaptiveDecision, type AdaptiveInput, type AdaptiveObservation, AdaptivePolicy, type ResolvedAdaptiveOptions, resolveAdaptiveOptions, type WorkerView } from './policy.js';
 
-export type { ScalingDecision, ScalingHistory, ScalingSample };
+export type { ScalingBackend, ScalingDecision, ScalingHistory, ScalingSample, ScalingSideSample };
 
 /**
  * The cluster as the loop reads it each tick: the part of the scheduler's snapshot it
@@ -56,6 +56,13 @@ export interface AdaptiveTarget {
 }
 
 const HISTORY_LIMIT = 10_000;
+
+/** One backend of the loop, what it decided this tick, and its name in the history (none when it is the only one). */
+interface Side {
+  readonly backend: ClusterBackend;
+  readonly decision: AdaptiveDecision;
+  readonly name: ScalingBackend | undefined;
+}
 
 export class Adaptive {
   readonly options: ResolvedAdaptiveOptions;
@@ -148,26 +155,42 @@ export class Adaptive {
         this.#last = { target: both.target, reason: both.reason };
       }
       const counts = snapshot.byState;
-      const backends = this.#burst === undefined ? [this.#backend] : [this.#backend, this.#burst.backend];
+      const sides: readonly Side[] =
+        this.#burst === undefined
+          ? [{ backend: this.#backend, decision, name: undefined }]
+          : [
+              { backend: this.#backend, decision, name: 'persistent' },
+              { backend: this.#burst.backend, decision: burstDecision ?? decision, name: 'burst' },
+            ];
+      const side = (s: Side): ScalingSideSample => ({ requested: s.backend.requested, running: s.backend.running, closing: s.backend.closing, target: s.decision.target });
+      const split = sides.map(side);
+      const sum = (pick: (c: ScalingSideSample) => number): number => split.reduce((n, c) => n + pick(c), 0);
       this.#record(this.#samples, {
         t: now,
-        requested: backends.reduce((n, b) => n + b.requested, 0),
-        running: backends.reduce((n, b) => n + b.running, 0),
-        closing: backends.reduce((n, b) => n + b.closing, 0),
+        requested: sum((c) => c.requested),
+        running: sum((c) => c.running),
+        closing: sum((c) => c.closing),
         target: this.#last.target,
         queued: counts.queued + counts['no-worker'],
         processing: counts.processing,
         waiting: counts.waiting,
         inMemory: counts.memory,
+        // Each backend's share, so the history and the dashboard can tell the pool from the burst.
+        ...(split.length === 2 ? { persistent: split[0]!, burst: split[1]! } : {}),
       });
-      for (const backend of backends) {
-        for (const f of backend.takeFailures?.() ?? []) {
-          this.#log.warn('worker failed to start', { worker: f.worker, reason: f.reason });
-          this.#record(this.#decisions, { op: 'worker-failed', target: this.#last.target, worker: f.worker, reason: f.reason, t: now });
+      for (const s of sides) {
+        const backend = s.name === undefined ? {} : { backend: s.name };
+        for (const f of s.backend.takeFailures?.() ?? []) {
+          this.#log.warn('worker failed to start', { worker: f.worker, reason: f.reason, ...backend });
+          this.#record(this.#decisions, { op: 'worker-failed', target: this.#last.target, worker: f.worker, reason: f.reason, t: now, ...backend });
         }
       }
-      if (decision.op !== 'hold') this.#record(this.#decisions, { ...decision, t: now });
-      if (burstDecision !== undefined && burstDecision.op !== 'hold') this.#record(this.#decisions, { ...burstDecision, reason: `burst: ${burstDecision.reason}`, t: now });
+      for (const s of sides) {
+        if (s.decision.op === 'hold') continue;
+        // The burst's reasons keep their 'burst: ' prefix, which the log and older readers know.
+        const reason = s.name === 'burst' ? `burst: ${s.decision.reason}` : s.decision.reason;
+        this.#record(this.#decisions, { ...s.decision, reason, t: now, ...(s.name === undefined ? {} : { backend: s.name }) });
+      }
       await Promise.all([
         this.#act(decision, this.#backend, () => this.#failed('persistent', now)),
         burstDecision === undefined || this.#burst === undefined ? undefined : this.#act(burstDecision, this.#burst.backend, () => this.#failed('burst', now)),

@@ -10,7 +10,22 @@ export type AdaptiveDecision =
   | { readonly op: 'scale-down'; readonly target: number; readonly workers: readonly string[]; readonly reason: string }
   | { readonly op: 'hold'; readonly target: number; readonly reason: string };
 
-/** One sample of the cluster's size and load, taken every tick. */
+/** Which backend a decision or a count is about, in a persistent pool that bursts. */
+export type ScalingBackend = 'persistent' | 'burst';
+
+/** One backend's workers in a sample: asked for, up, being stopped, and its share of the target. */
+export interface ScalingSideSample {
+  readonly requested: number;
+  readonly running: number;
+  readonly closing: number;
+  readonly target: number;
+}
+
+/**
+ * One sample of the cluster's size and load, taken every tick. `requested`, `running`,
+ * `closing` and `target` count the whole cluster; with a burst backend, `persistent` and
+ * `burst` say how those divide between the persistent pool and the burst (absent otherwise).
+ */
 export interface ScalingSample {
   readonly t: number;
   readonly requested: number;
@@ -21,6 +36,8 @@ export interface ScalingSample {
   readonly processing: number;
   readonly waiting: number;
   readonly inMemory: number;
+  readonly persistent?: ScalingSideSample;
+  readonly burst?: ScalingSideSample;
 }
 
 /** A worker the backend could not start (an image that cannot be pulled, a crash loop, no room). */
@@ -31,7 +48,12 @@ export interface WorkerFailedEntry {
   readonly reason: string;
 }
 
-export type ScalingDecision = (AdaptiveDecision | WorkerFailedEntry) & { readonly t: number };
+/**
+ * A decision as recorded. With a burst backend each side decides on its own: `backend`
+ * says whose decision it is (and whose worker failed), and `target` is that side's target.
+ * Absent when the cluster has one backend.
+ */
+export type ScalingDecision = (AdaptiveDecision | WorkerFailedEntry) & { readonly t: number; readonly backend?: ScalingBackend };
 
 export interface ScalingHistory {
   readonly samples: readonly ScalingSample[];

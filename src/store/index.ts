@@ -11,6 +11,6 @@ export { StoreUnavailableError } from './errors.js';
 export { findMemoryStore, MemoryStore, type MemoryStoreOptions } from './memory.js';
 export { openStore } from './open.js';
 export { DEFAULT_CHUNK_BYTES, RedisStore, type RedisStoreOptions } from './redis.js';
-export { checkStore, DEFAULT_TTL_MS, type PutOptions, type ResultStore, type StoreItem } from './store.js';
+export { checkStore, DEFAULT_TTL_MS, type PutOptions, type PutOutcome, type ResultStore, type StoreItem } from './store.js';
 export { decodeValue, encodeValue, getValues, putValues } from './values.js';
 export { ProxyStore, serveStoreRequest } from './proxy.js';

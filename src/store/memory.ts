@@ -5,7 +5,7 @@
  *
  * ```ts
  * const store = new MemoryStore();
- * await store.put([['k', new Uint8Array([1, 2])]]);
+ * await store.put([['k', new Uint8Array([1, 2])]]);   // ['written']
  * ```
  */
 import { randomBytes } from 'node:crypto';
@@ -14,7 +14,7 @@ import { checkOptions, optionNames } from '../options.js';
 import { StoreUnavailableError } from './errors.js';
 import { StoreListeners } from './listeners.js';
 import { checkPositive } from './options.js';
-import { DEFAULT_TTL_MS, type PutOptions, type ResultStore, type StoreItem } from './store.js';
+import { DEFAULT_TTL_MS, type PutOptions, type PutOutcome, type ResultStore, type StoreItem } from './store.js';
 
 export interface MemoryStoreOptions {
   /** How long a key lives when nobody deletes it, in ms. Default a day. */
@@ -67,16 +67,16 @@ export class MemoryStore extends Resource implements ResultStore {
     return n;
   }
 
-  put(items: readonly StoreItem[], options: PutOptions = {}): Promise<boolean[]> {
+  put(items: readonly StoreItem[], options: PutOptions = {}): Promise<PutOutcome[]> {
     return this.#run(() => {
       const ttl = checkPositive(options.ttlMs, 'ttlMs', 'MemoryStore.put()') ?? this.ttlMs;
       const now = Date.now();
-      for (const [key, bytes] of items) {
-        if (this.#live(key, now) !== undefined) continue;
+      return items.map(([key, bytes]): PutOutcome => {
+        if (this.#live(key, now) !== undefined) return 'exists';
         // A copy: the caller may reuse its buffer.
         this.#entries.set(key, { bytes: Uint8Array.prototype.slice.call(bytes), expiresAt: now + ttl });
-      }
-      return items.map(() => true);
+        return 'written';
+      });
     });
   }
 

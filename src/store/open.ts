@@ -10,7 +10,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { StoreUnavailableError } from './errors.js';
 import { findMemoryStore } from './memory.js';
 import { RedisStore, type RedisStoreOptions } from './redis.js';
-import type { PutOptions, ResultStore, StoreItem } from './store.js';
+import type { PutOptions, PutOutcome, ResultStore, StoreItem } from './store.js';
 
 /**
  * The store at `address`: `redis://…` or `rediss://…` connects (close it when done);
@@ -43,7 +43,7 @@ class LentStore implements ResultStore {
     return this.#store.ttlMs;
   }
 
-  put(items: readonly StoreItem[], options?: PutOptions): Promise<boolean[]> {
+  put(items: readonly StoreItem[], options?: PutOptions): Promise<PutOutcome[]> {
     return this.#store.put(items, options);
   }
 

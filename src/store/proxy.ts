@@ -12,7 +12,7 @@
 import type { StoreReply, StoreRequest } from '../protocol/messages.js';
 import { StoreUnavailableError } from './errors.js';
 import { StoreListeners } from './listeners.js';
-import { DEFAULT_TTL_MS, type ResultStore, type StoreItem } from './store.js';
+import { DEFAULT_TTL_MS, type PutOutcome, type ResultStore, type StoreItem } from './store.js';
 
 interface Pending {
   readonly resolve: (reply: StoreReply) => void;
@@ -34,10 +34,11 @@ export class ProxyStore implements ResultStore {
     this.#send = send;
   }
 
-  async put(items: readonly StoreItem[]): Promise<boolean[]> {
+  async put(items: readonly StoreItem[]): Promise<PutOutcome[]> {
     if (items.length === 0) return [];
     const reply = await this.#request((id) => ({ op: 'store-put', id, items }));
-    return items.map((_, i) => reply.held[i] === true);
+    // On the wire, `held[i]` is true where this write won (see serveStoreRequest).
+    return items.map((_, i): PutOutcome => (reply.held[i] === true ? 'written' : 'exists'));
   }
 
   async get(keys: readonly string[]): Promise<(Uint8Array | undefined)[]> {
@@ -124,7 +125,8 @@ export function serveStoreRequest(store: ResultStore | null, request: StoreReque
         return;
       }
       store.put(request.items).then(
-        (held) => reply({ op: 'store-reply', id: request.id, values: [], held, error: null }),
+        // true where this write won, false where the key was there already and kept its value.
+        (outcomes) => reply({ op: 'store-reply', id: request.id, values: [], held: outcomes.map((o) => o === 'written'), error: null }),
         (error: unknown) => fail(request.id, error),
       );
       return;

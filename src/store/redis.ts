@@ -3,7 +3,8 @@
  * raw bytes; one larger than `chunkBytes` (64 MiB by default — Redis refuses strings over
  * 512 MB) is written as chunks under keys of their own, and then a small manifest under
  * the key itself. The key is always written last and with NX, so the first complete write
- * wins and a reader never sees half a value.
+ * wins, its writer is told (`'written'`, others `'exists'`), and a reader never sees half a
+ * value.
  *
  * ```ts
  * const store = await RedisStore.connect('redis://127.0.0.1:6379', { ttlMs: 3_600_000 });
@@ -23,7 +24,7 @@ import { checkOptions, optionNames } from '../options.js';
 import { StoreUnavailableError } from './errors.js';
 import { StoreListeners } from './listeners.js';
 import { checkPositive } from './options.js';
-import { DEFAULT_TTL_MS, type PutOptions, type ResultStore, type StoreItem } from './store.js';
+import { DEFAULT_TTL_MS, type PutOptions, type PutOutcome, type ResultStore, type StoreItem } from './store.js';
 
 export interface RedisStoreOptions {
   /** How long a key lives when nobody deletes it, in ms. Default a day. */
@@ -129,7 +130,7 @@ export class RedisStore extends Resource implements ResultStore {
     return new RedisStore(joinAddress(url, { ttlMs, chunkBytes, prefix }), client, ttlMs, chunkBytes, prefix);
   }
 
-  async put(items: readonly StoreItem[], options: PutOptions = {}): Promise<boolean[]> {
+  async put(items: readonly StoreItem[], options: PutOptions = {}): Promise<PutOutcome[]> {
     const ttl = Math.ceil(checkPositive(options.ttlMs, 'ttlMs', 'RedisStore.put()') ?? this.ttlMs);
     return this.#run('put', () => Promise.all(items.map(([key, bytes]) => this.#putOne(key, bytes, ttl))));
   }
@@ -189,13 +190,13 @@ export class RedisStore extends Resource implements ResultStore {
     }
   }
 
-  async #putOne(key: string, bytes: Uint8Array, ttl: number): Promise<boolean> {
+  async #putOne(key: string, bytes: Uint8Array, ttl: number): Promise<PutOutcome> {
     const buffer = asBuffer(bytes);
     const set = { condition: 'NX', expiration: { type: 'PX', value: ttl } } as const;
     if (buffer.byteLength + 1 <= this.chunkBytes) {
-      // One write: the tag byte, then the bytes.
-      await this.#client.set(this.prefix + key, Buffer.concat([TAG_INLINE, buffer]), set);
-      return true;
+      // One write: the tag byte, then the bytes. NX answers null when the key was there.
+      const written = await this.#client.set(this.prefix + key, Buffer.concat([TAG_INLINE, buffer]), set);
+      return written === null ? 'exists' : 'written';
     }
     const manifest: Manifest = { id: randomBytes(8).toString('hex'), chunks: Math.ceil(buffer.byteLength / this.chunkBytes), bytes: buffer.byteLength };
     const chunkKeys = this.#chunkKeys(manifest);
@@ -205,9 +206,10 @@ export class RedisStore extends Resource implements ResultStore {
     }
     const head = Buffer.concat([TAG_MANIFEST, Buffer.from(JSON.stringify(manifest))]);
     const written = await this.#client.set(this.prefix + key, head, set);
+    if (written !== null) return 'written';
     // Someone else's complete write came first: theirs stands, ours goes.
-    if (written === null) await this.#client.unlink(chunkKeys);
-    return true;
+    await this.#client.unlink(chunkKeys);
+    return 'exists';
   }
 
   async #getOne(key: string): Promise<Uint8Array | undefined> {

@@ -9,7 +9,8 @@
  *
  * ```ts
  * const store = await RedisStore.connect('redis://127.0.0.1:6379');
- * await store.put([['inc-1', bytes]]);            // first write of a key wins
+ * await store.put([['inc-1', bytes]]);            // ['written']: first write of a key wins
+ * await store.put([['inc-1', other]]);            // ['exists']: the first value stays
  * const [back] = await store.get(['inc-1']);      // Uint8Array, or undefined when absent
  * await store.delete(['inc-1']);
  * await store.close();
@@ -20,6 +21,13 @@ import { InvalidArgumentError } from '../errors.js';
 
 /** One key and its bytes. */
 export type StoreItem = readonly [key: string, bytes: Uint8Array];
+
+/**
+ * What a put did with one key: `'written'`, the store holds these bytes now; `'exists'`,
+ * it held the key already (first write wins) and kept the bytes it had. A writer told
+ * `'exists'` holds a value nobody else will read: it drops it and adopts the stored one.
+ */
+export type PutOutcome = 'written' | 'exists';
 
 export interface PutOptions {
   /** How long the keys live if nobody deletes them, in ms. Default: the store's `ttlMs`. */
@@ -37,11 +45,11 @@ export interface ResultStore {
   readonly ttlMs: number;
   /**
    * Writes each key that is not already there (first write wins: a recomputed key written
-   * twice keeps its first value). Resolves, per item, true when the key is now held —
-   * written or already there. Rejects with StoreUnavailableError when the store cannot be
-   * reached.
+   * twice keeps its first value). Resolves, per item, whether this write won (`'written'`)
+   * or the key was there already and kept its value (`'exists'`). Rejects with
+   * StoreUnavailableError when the store cannot be reached.
    */
-  put(items: readonly StoreItem[], options?: PutOptions): Promise<boolean[]>;
+  put(items: readonly StoreItem[], options?: PutOptions): Promise<PutOutcome[]>;
   /** The bytes of each key, undefined where the store does not hold it. */
   get(keys: readonly string[]): Promise<(Uint8Array | undefined)[]>;
   /** Deletes the keys; absent keys are no error. */

@@ -8,7 +8,7 @@
  */
 import { decode, encode } from '../comm/codec.js';
 import { MalformedFrameError } from '../comm/errors.js';
-import type { PutOptions, ResultStore } from './store.js';
+import type { PutOptions, PutOutcome, ResultStore } from './store.js';
 
 const VALUE_OP = 'value';
 
@@ -50,8 +50,8 @@ export function decodeValue(bytes: Uint8Array): unknown {
   return message.v;
 }
 
-/** Encodes and writes values; resolves, per item, whether the store now holds the key. */
-export function putValues(store: ResultStore, items: readonly (readonly [string, unknown])[], options?: PutOptions): Promise<boolean[]> {
+/** Encodes and writes values, first write wins; resolves, per item, whether this write won (see ResultStore.put). */
+export function putValues(store: ResultStore, items: readonly (readonly [string, unknown])[], options?: PutOptions): Promise<PutOutcome[]> {
   return store.put(items.map(([key, value]) => [key, encodeValue(value)] as const), options);
 }
 

@@ -106,6 +106,18 @@ export interface MemorySampleEvent extends EventBase {
   readonly managed?: number;
 }
 
+/**
+ * The result store already held `key` when this worker wrote it: the task ran twice (a
+ * duplicated or retried invocation, a report that was lost) and the other run's value was
+ * written first. That value stands, and replaces the one here, so that tasks here, peers
+ * and clients all read one value per key.
+ */
+export interface StoreKeptEvent extends EventBase {
+  readonly op: 'store-kept';
+  readonly key: string;
+  readonly value: unknown;
+}
+
 /** The worker wants to leave once its data has moved. */
 export interface RetireEvent extends EventBase {
   readonly op: 'retire';
@@ -131,6 +143,7 @@ export type WorkerEvent =
   | BatchThreadDiedEvent
   | BatchUnrunnableEvent
   | MemorySampleEvent
+  | StoreKeptEvent
   | RetireEvent
   | PumpEvent;
 

@@ -190,6 +190,16 @@ export class WorkerState {
         }
         break;
       }
+      case 'store-kept': {
+        // Only a value still here is replaced: one freed meanwhile is nobody's.
+        const t = this.#tasks.get(event.key);
+        if (t?.state === MEMORY) {
+          this.#store(t, event.value);
+          // Logged as a transition of its own, so the key's story says its value changed and why.
+          this.#setState(t, MEMORY, null);
+        }
+        break;
+      }
       case 'retire':
         if (!this.#retiring) {
           this.#retiring = true;

@@ -99,6 +99,11 @@ export class Worker extends Resource {
   /** Finished here, to be written to the store before they are reported (a worker that cannot be reached). */
   #toStore: FinishedReport[] = [];
   readonly #storeWrites = new Set<Promise<void>>();
+  /**
+   * Keys finished here whose store write has not settled: until it has, the value here may
+   * yet give way to another run's (see #putFirst), so nothing reads it.
+   */
+  readonly #unsettled = new Map<string, Unsettled>();
 
   private constructor(
     options: ResolvedWorkerOptions,
@@ -340,7 +345,7 @@ export class Worker extends Resource {
         this.#handle({ op: 'put-data', id: m.id, items: m.items, now: performance.now() });
         return;
       case 'get-data':
-        void this.#answer(m.id, m.keys).then((reply) => this.#reply(reply, (r) => this.#toScheduler(r)));
+        void this.#answerSettled(m.id, m.keys).then((reply) => this.#reply(reply, (r) => this.#toScheduler(r)));
         return;
       case 'data':
         // A relayed answer to a gather: the request id is the core's.
@@ -367,7 +372,7 @@ export class Worker extends Resource {
   #onPeerMessage(peer: PeerConn, m: PeerMessage): void {
     switch (m.op) {
       case 'get-data':
-        void this.#answer(m.id, m.keys).then((reply) => {
+        void this.#answerSettled(m.id, m.keys).then((reply) => {
           if (peer.state === 'open') this.#reply(reply, (r) => peer.send(r));
         });
         return;
@@ -402,13 +407,15 @@ export class Worker extends Resource {
 
   #do(i: WorkerInstruction): void {
     switch (i.op) {
-      case 'execute':
+      case 'execute': {
         // Said as a thread begins the batch: if the process dies, the scheduler blames what
         // had started, not the tasks only queued here.
-        void this.#executor
-          .run(i.batch, i.tasks, i.inputs, this, () => this.#started(i.tasks))
-          .then((event) => this.#handle(event));
+        const run = (): Promise<void> =>
+          this.#executor.run(i.batch, i.tasks, i.inputs, this, () => this.#started(i.tasks)).then((event) => this.#handle(event));
+        const waits = this.#settling(i.inputs);
+        void (waits === null ? run() : waits.then(run));
         return;
+      }
       case 'gather':
         if (isStoreHolder(i.holder)) {
           // Keys the store does not hold (or a store that fails) come back missing; the core reports them.
@@ -427,6 +434,7 @@ export class Worker extends Resource {
         return;
       case 'task-finished':
         if (this.#writesToStore) {
+          if (!this.#unsettled.has(i.key)) this.#unsettled.set(i.key, unsettled());
           this.#toStore.push({ key: i.key, nbytes: i.nbytes, startedAt: i.startedAt, finishedAt: i.finishedAt, thread: i.thread });
           this.#scheduleReport();
           return;
@@ -540,7 +548,10 @@ export class Worker extends Resource {
     await store?.close();
   }
 
-  /** Writes what finished to the store, then reports it: held by the store where the write took. */
+  /**
+   * Writes what finished to the store, then reports it: held by the store where the store
+   * holds the value held here — written by this worker, or adopted from an earlier write.
+   */
   #writeToStore(): void {
     const batch = this.#toStore;
     this.#toStore = [];
@@ -553,7 +564,7 @@ export class Worker extends Resource {
         const { values } = await this.#answer(0, batch.map((r) => r.key));
         const held = new Map(values);
         reported = batch.filter((r) => held.has(r.key));
-        if (store !== null && reported.length > 0) stored = await putValues(store, reported.map((r) => [r.key, held.get(r.key)] as const));
+        if (store !== null && reported.length > 0) stored = await this.#putFirst(store, reported.map((r) => [r.key, held.get(r.key)] as const));
       } catch (error) {
         this.#options.log(`could not write results to the store; this worker holds them: ${describeError(error).message}`);
       }
@@ -564,7 +575,8 @@ export class Worker extends Resource {
         this.#toScheduler({
           op: 'tasks-finished',
           keys: part.map((r) => r.key),
-          nbytes: part.map((r) => r.nbytes),
+          // An adopted value has its own size.
+          nbytes: part.map((r) => this.#data.nbytes(r.key) ?? r.nbytes),
           startedAt: part.map((r) => r.startedAt),
           finishedAt: part.map((r) => r.finishedAt),
           threads: part.map((r) => r.thread),
@@ -573,7 +585,68 @@ export class Worker extends Resource {
       }
     })();
     this.#storeWrites.add(write);
-    void write.finally(() => this.#storeWrites.delete(write));
+    void write.finally(() => {
+      this.#storeWrites.delete(write);
+      for (const r of batch) {
+        this.#unsettled.get(r.key)?.settle();
+        this.#unsettled.delete(r.key);
+      }
+    });
+  }
+
+  /**
+   * Writes values to the store, first write wins. Where another write of a key came first
+   * (the task ran twice: a duplicated or retried invocation, a lost report), that value
+   * stands: it is read back and replaces the one here, so tasks here, peers and clients all
+   * read one value per key. Resolves, per item, whether the store holds the value held here.
+   * A key that vanished between the lost write and the read (deleted, expired) is written
+   * again, a few times at most; a read that fails leaves the key held here alone.
+   */
+  async #putFirst(store: ResultStore, items: readonly (readonly [string, unknown])[]): Promise<boolean[]> {
+    const inStore = items.map(() => false);
+    let todo = items.map((_, i) => i);
+    for (let round = 0; round < PUT_ROUNDS && todo.length > 0; round++) {
+      const outcomes = await putValues(store, todo.map((i) => items[i]!));
+      const lost: number[] = [];
+      todo.forEach((i, j) => {
+        if (outcomes[j] === 'written') inStore[i] = true;
+        else lost.push(i);
+      });
+      if (lost.length === 0) break;
+      let found: Awaited<ReturnType<typeof getValues>>;
+      try {
+        found = await getValues(store, lost.map((i) => items[i]![0]));
+      } catch (error) {
+        this.#options.log(`could not read back results another run wrote first; this worker holds its own: ${describeError(error).message}`);
+        break;
+      }
+      const index = new Map(lost.map((i) => [items[i]![0], i]));
+      for (const [key, value] of found.values) {
+        this.#options.log(`the result store held '${key}' already (computed twice, or fetched from there): its value replaces this worker's`);
+        this.#handle({ op: 'store-kept', key, value, now: performance.now() });
+        inStore[index.get(key)!] = true;
+      }
+      todo = found.missing.map((key) => index.get(key)!);
+    }
+    return inStore;
+  }
+
+  /** Waits, when any of `keys` is being written to the store, until those writes settle; null when none is. */
+  #settling(keys: readonly string[]): Promise<void> | null {
+    if (this.#unsettled.size === 0) return null;
+    const waits: Promise<void>[] = [];
+    for (const key of keys) {
+      const u = this.#unsettled.get(key);
+      if (u !== undefined) waits.push(u.settled);
+    }
+    return waits.length === 0 ? null : Promise.all(waits).then(() => undefined);
+  }
+
+  /** A data reply once the store writes of its keys settled: never a value about to be replaced. */
+  async #answerSettled(id: number, keys: readonly string[]): Promise<DataReply> {
+    const waits = this.#settling(keys);
+    if (waits !== null) await waits;
+    return this.#answer(id, keys);
   }
 
   /** Values of `keys` from the store; none when it cannot be read. */
@@ -650,6 +723,22 @@ export class Worker extends Resource {
 /** How long opening the store may take, and how long after a failure it is tried again. */
 const STORE_CONNECT_TIMEOUT_MS = 3000;
 const STORE_RETRY_MS = 5000;
+/** Writes of one key that found it taken, then gone when read back, before giving up. */
+const PUT_ROUNDS = 3;
+
+/** A store write not settled yet, and the way to say it has. */
+interface Unsettled {
+  readonly settled: Promise<void>;
+  readonly settle: () => void;
+}
+
+function unsettled(): Unsettled {
+  let settle: () => void = () => undefined;
+  const settled = new Promise<void>((resolve) => {
+    settle = resolve;
+  });
+  return { settled, settle };
+}
 
 interface FinishedReport {
   readonly key: string;

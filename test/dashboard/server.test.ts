@@ -245,6 +245,22 @@ void describe('JSON API', () => {
   });
 });
 
+void describe('a pool that bursts', () => {
+  void test("the API and the live feed carry each backend's counts and whose decision it is", async () => {
+    const source = new FakeSource();
+    const side = (requested: number, running: number, target: number) => ({ requested, running, closing: 0, target });
+    const sample = { t: 1000, requested: 8, running: 5, closing: 0, target: 8, queued: 30, processing: 5, waiting: 0, inMemory: 0, persistent: side(1, 1, 1), burst: side(7, 4, 7) };
+    const decision = { op: 'scale-up', target: 7, reason: 'burst: work; burst 7 of 8', t: 1000, backend: 'burst' } as const;
+    source.history = { samples: [sample], decisions: [decision] };
+    const d = await start({ source, updateIntervalMs: 100 });
+    const scaling = JSON.parse((await get(`${d.url}api/v1/scaling`)).body) as unknown;
+    assert.deepEqual(scaling, { adaptive: true, samples: [sample], decisions: [decision] });
+    const updates = (await readFeed(d.url, 400)).filter((m) => m.op === 'update');
+    assert.deepEqual(updates.flatMap((u) => u.samples), [sample]);
+    assert.deepEqual(updates.flatMap((u) => u.decisions), [decision]);
+  });
+});
+
 /** Reads a live feed for `ms`, returning its messages. */
 function readFeed(url: string, ms: number): Promise<FeedMessage[]> {
   return new Promise((resolve, reject) => {

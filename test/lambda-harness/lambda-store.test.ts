@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { createClient } from 'redis';
 import { Client, type Future, LocalCluster, RedisStore } from '../../src/index.js';
 import { type LambdaBackend, lambdaBackend, type LambdaBackendOptions } from '../../src/deploy/lambda/backend.js';
+import { encodeValue } from '../../src/store/index.js';
 import { runtimeClientMissing, type LambdaService, startLambdaService } from '../helpers/lambda/index.js';
 import { type RedisServer, redisMissing, startRedis } from '../helpers/redis.js';
 import { sleep, until } from '../helpers/wait.js';
@@ -186,9 +187,9 @@ void describe('Lambda workers with a Redis store', { skip }, () => {
     await service.eventsDrained();
   });
 
-  void test('the same invocation delivered twice: two workers, one result per key in Redis', async () => {
+  void test('the same invocation delivered twice: two workers, one result per key in Redis, and a write that lost adopts the first value', async () => {
     const prefix = 'twice:';
-    const { cluster, burst, client } = await start(0, prefix, { timeout: 60 });
+    const { cluster, burst, client, store } = await start(0, prefix, { timeout: 60 });
     const { fn } = await burst.prepare();
     service.setDuplicateEvents(({ functionName }) => functionName === fn.name);
     try {
@@ -201,6 +202,18 @@ void describe('Lambda workers with a Redis store', { skip }, () => {
       const keys = (await keysUnder(prefix)).sort();
       assert.deepEqual(keys, futures.map((f) => `${prefix}${f.key}`).sort(), 'one Redis key per result');
 
+      // An earlier execution wrote this key, then died before it reported: a Lambda
+      // worker's later write of a different value loses, and the worker adopts the first.
+      await store.put([['written-first', encodeValue('the first write')]]);
+      const [one] = lambdaWorkers(cluster);
+      const again = client.submitWith({ key: 'written-first', workers: [one!] }, (s: string) => s, 'a later write');
+      await again;
+      await until(() => storeHolder(cluster.scheduler.taskInfo('written-first')?.whoHas) !== undefined, 'held by the store', 10_000, 50);
+      assert.equal(await again.result(), 'the first write', 'the client reads the first write');
+      // Whichever holder a reader is sent to: the worker that computed it holds the same value.
+      const onWorker = client.submitWith({ workers: [one!] }, (s: string) => `read ${s}`, again);
+      assert.equal(await onWorker.result(), 'read the first write', 'a task on the worker that computed it reads the first write');
+      assert.equal((await keysUnder(prefix)).filter((k) => k.startsWith(`${prefix}written-first`)).length, 1);
     } finally {
       service.setDuplicateEvents(undefined);
     }

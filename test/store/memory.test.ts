@@ -7,7 +7,7 @@ import { decodeValue, encodeValue, getValues, MemoryStore, openStore, putValues,
 void describe('MemoryStore', () => {
   void test('put, get and delete many; absent keys are undefined', async () => {
     await using store = new MemoryStore();
-    assert.deepEqual(await store.put([['a', new Uint8Array([1])], ['b', new Uint8Array([2, 3])]]), [true, true]);
+    assert.deepEqual(await store.put([['a', new Uint8Array([1])], ['b', new Uint8Array([2, 3])]]), ['written', 'written']);
     const [a, b, c] = await store.get(['a', 'b', 'c']);
     assert.deepEqual([...a!], [1]);
     assert.deepEqual([...b!], [2, 3]);
@@ -17,10 +17,10 @@ void describe('MemoryStore', () => {
     assert.equal(store.size, 1);
   });
 
-  void test('the first write of a key wins', async () => {
+  void test('the first write of a key wins, and a later writer is told its value lost', async () => {
     await using store = new MemoryStore();
-    await store.put([['k', new Uint8Array([1])]]);
-    assert.deepEqual(await store.put([['k', new Uint8Array([9])]]), [true]);
+    assert.deepEqual(await store.put([['k', new Uint8Array([1])]]), ['written']);
+    assert.deepEqual(await store.put([['k', new Uint8Array([9])], ['j', new Uint8Array([2])]]), ['exists', 'written']);
     assert.deepEqual([...(await store.get(['k']))[0]!], [1]);
   });
 

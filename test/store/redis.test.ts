@@ -24,7 +24,7 @@ void describe('RedisStore', { skip }, () => {
   void test('binary round trip, raw: the bytes in Redis are the bytes put', async () => {
     await using store = await RedisStore.connect(redis.url, { prefix: 'raw:' });
     const bytes = new Uint8Array(256).map((_, i) => i);
-    assert.deepEqual(await store.put([['b', bytes], ['e', new Uint8Array(0)]]), [true, true]);
+    assert.deepEqual(await store.put([['b', bytes], ['e', new Uint8Array(0)]]), ['written', 'written']);
     const [back, empty, none] = await store.get(['b', 'e', 'none']);
     assert.deepEqual(back, Buffer.from(bytes));
     assert.equal(empty!.byteLength, 0);
@@ -61,17 +61,19 @@ void describe('RedisStore', { skip }, () => {
     }
   });
 
-  void test('the first write wins, chunked or not; the loser leaves no chunks behind', async () => {
+  void test('the first write wins, chunked or not, and each writer is told whether it won; the loser leaves no chunks behind', async () => {
     await using store = await RedisStore.connect(redis.url, { chunkBytes: 100, prefix: 'nx:' });
-    await store.put([['k', new Uint8Array(10).fill(1)]]);
-    await store.put([['k', new Uint8Array(10).fill(2)]]);
+    assert.deepEqual(await store.put([['k', new Uint8Array(10).fill(1)]]), ['written']);
+    assert.deepEqual(await store.put([['k', new Uint8Array(10).fill(2)]]), ['exists']);
     assert.deepEqual([...(await store.get(['k']))[0]!], new Array(10).fill(1));
     const first = new Uint8Array(450).fill(3);
     const second = new Uint8Array(450).fill(4);
-    await Promise.all([store.put([['c', first]]), store.put([['c', second]])]);
+    const outcomes = (await Promise.all([store.put([['c', first]]), store.put([['c', second]])])).flat();
     const [c] = await store.get(['c']);
     assert.ok(c![0] === 3 || c![0] === 4);
     assert.ok(c!.every((x) => x === c![0]), 'one writer\'s value, whole');
+    // Exactly one writer won, and it is the one whose value is there.
+    assert.deepEqual(outcomes, c![0] === 3 ? ['written', 'exists'] : ['exists', 'written']);
     const raw = createClient({ url: redis.url });
     await raw.connect();
     try {

@@ -125,6 +125,24 @@ void describe('batching', () => {
     assert.deepEqual(only(out, 'task-finished'), []);
     assert.equal(s.stateOf('t0'), undefined);
   });
+
+  void test('a value the result store held already replaces the one here, with its size, and the story says why', () => {
+    const { s, send, compute, pump } = core();
+    compute('t0');
+    const [batch] = only(pump(), 'execute');
+    send({ op: 'batch-done', batch: batch!.batch, thread: 0, values: [0.25], times: [0, 1] });
+    const out = send({ op: 'store-kept', key: 't0', value: 'a longer value, written first', stimulus: 'store-kept-t0' });
+    const [stored] = only(out, 'store');
+    assert.equal(stored?.value, 'a longer value, written first');
+    assert.ok(stored.nbytes > 8, `nbytes ${stored.nbytes}`);
+    assert.deepEqual(only(out, 'task-finished'), [], 'reported once, by the shell, after the write');
+    assert.equal(s.stateOf('t0'), 'memory');
+    assert.ok(s.story('t0').some((e) => e.stimulus === 'store-kept-t0' && e.from === 'memory' && e.to === 'memory'));
+    // Freed meanwhile: nothing to replace.
+    send({ op: 'free-keys', keys: ['t0'] });
+    assert.deepEqual(send({ op: 'store-kept', key: 't0', value: 1 }), []);
+    assert.equal(s.stateOf('t0'), undefined);
+  });
 });
 
 void describe('fetching', () => {

@@ -212,8 +212,12 @@ function fuzz(seed: number, steps: number): void {
       const key = `s-${nextKey++}`;
       w.held.add(key);
       send({ op: 'put-data', id: nextKey, items: [[key, 'scattered']], now });
-    } else if (x < 0.89) {
+    } else if (x < 0.875) {
       send({ op: 'memory-sample', process: Math.floor(r() * 2000), now });
+    } else if (x < 0.89) {
+      // The result store held a key already: its value replaces the one here, if any is.
+      const key = pick(r, [...w.held, ...w.wanted]);
+      if (key !== undefined) send({ op: 'store-kept', key, value: `stored ${key}`, now });
     } else if (x < 0.9) {
       send({ op: 'retire', now });
     } else if (x < 0.94) {

@@ -3,6 +3,10 @@
  * on the left axis, tasks queued / processing on the right) with the adaptive decisions
  * marked on the chart and listed with their reasons beside it. The legend shows the values
  * under the pointer, and the latest ones whenever the pointer is not on the chart.
+ *
+ * A cluster that bursts (a persistent pool and a burst backend) gets two more series once
+ * its first such sample arrives: the pool's running workers as an area from zero, and the
+ * burst's stacked on top of it (its legend shows the burst's own count).
  */
 import uPlot from 'uplot';
 import type { ScalingDecision } from '../../protocol/scaling.js';
@@ -12,6 +16,8 @@ import type { DashboardModel } from './model.js';
 const UP = '#2ca02c';
 const DOWN = '#d62728';
 const FAILED = '#222222';
+const POOL = '#1f77b4';
+const BURST = '#e6550d';
 const SHOWN_DECISIONS = 40;
 /** Tick steps in seconds: whole seconds and minutes, as m:ss labels need. */
 const X_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200];
@@ -24,6 +30,9 @@ export class ClusterChart {
   #listedCount = -1;
   #listedLast = Number.NaN;
   #listedAdaptive: boolean | undefined;
+  /** The burst's own counts, for the legend of its stacked series. */
+  #burstRunning: readonly (number | null)[] = [];
+  #stacked = false;
 
   constructor(el: HTMLElement, list: HTMLOListElement) {
     this.#el = el;
@@ -76,13 +85,46 @@ export class ClusterChart {
   render(m: DashboardModel): void {
     const s = m.series;
     this.#decisions = m.decisions;
-    this.#plot.setData([s.x, s.requested, s.running, s.closing, s.target, s.queued, s.processing]);
+    if (m.bursts && !this.#stacked) this.#addBurstSeries();
+    const data: uPlot.AlignedData = [s.x, s.requested, s.running, s.closing, s.target, s.queued, s.processing];
+    if (this.#stacked) {
+      this.#burstRunning = s.burstRunning;
+      const pool = s.persistentRunning;
+      data.push(pool, s.burstRunning.map((b, i) => (b === null ? null : b + (pool[i] ?? 0))));
+    }
+    this.#plot.setData(data);
     const last = s.running[s.running.length - 1];
     this.#el.dataset['running'] = String(last ?? 0);
     this.#el.dataset['maxRunning'] = String(m.maxRunning);
     this.#el.dataset['points'] = String(s.x.length);
+    this.#el.dataset['bursts'] = String(this.#stacked);
+    if (this.#stacked) {
+      this.#el.dataset['burstRunning'] = String(s.burstRunning[s.burstRunning.length - 1] ?? 0);
+      this.#el.dataset['persistentRunning'] = String(s.persistentRunning[s.persistentRunning.length - 1] ?? 0);
+      this.#el.dataset['maxBurstRunning'] = String(m.maxBurstRunning);
+    }
     this.#latestInLegend(this.#plot);
     this.#renderList(m.decisions, m.adaptive);
+  }
+
+  /** The pool's running workers as an area, and the burst's stacked on it as a band. */
+  #addBurstSeries(): void {
+    this.#stacked = true;
+    const stepped = uPlot.paths.stepped?.({ align: 1 });
+    const paths = stepped === undefined ? {} : { paths: stepped };
+    this.#plot.addSeries({ label: 'pool running', scale: 'workers', stroke: POOL, width: 1.5, fill: 'rgba(31,119,180,0.16)', points: { show: false }, ...paths });
+    this.#plot.addSeries({
+      label: 'burst running',
+      scale: 'workers',
+      stroke: BURST,
+      width: 1.5,
+      points: { show: false },
+      // Drawn stacked on the pool; the legend tells the burst's own count.
+      value: (_u, _v, _si, idx) => (idx === null ? '–' : String(this.#burstRunning[idx] ?? '–')),
+      ...paths,
+    });
+    const n = this.#plot.series.length;
+    this.#plot.addBand({ series: [n - 1, n - 2], fill: 'rgba(230,85,13,0.22)' });
   }
 
   /**
@@ -146,7 +188,7 @@ export class ClusterChart {
     const shown = decisions.slice(-SHOWN_DECISIONS).reverse();
     for (const d of shown) {
       const li = document.createElement('li');
-      li.className = d.op;
+      li.className = d.backend === undefined ? d.op : `${d.op} ${d.backend}`;
       const when = document.createElement('span');
       when.className = 'when';
       when.textContent = formatClock(d.t / 1000);
@@ -155,7 +197,8 @@ export class ClusterChart {
       what.textContent = describe(d);
       const why = document.createElement('span');
       why.className = 'why';
-      why.textContent = d.reason;
+      // The side is said once, in front: the loop's 'burst: ' on the reason would say it twice.
+      why.textContent = d.backend === 'burst' ? d.reason.replace(/^burst: /, '') : d.reason;
       li.append(when, what, why);
       frag.append(li);
     }
@@ -172,6 +215,12 @@ export class ClusterChart {
 }
 
 function describe(d: ScalingDecision): string {
+  // A cluster that bursts: whose decision it is.
+  const side = d.backend === 'burst' ? 'burst: ' : d.backend === 'persistent' ? 'pool: ' : '';
+  return side + describeOp(d);
+}
+
+function describeOp(d: ScalingDecision): string {
   switch (d.op) {
     case 'scale-up':
       return `▲ scale up to ${d.target}`;

@@ -20,9 +20,12 @@ export interface Series {
   readonly target: (number | null)[];
   readonly queued: (number | null)[];
   readonly processing: (number | null)[];
+  /** With a burst backend, the running workers of the persistent pool and of the burst (null otherwise). */
+  readonly persistentRunning: (number | null)[];
+  readonly burstRunning: (number | null)[];
 }
 
-const emptySeries = (): Series => ({ x: [], requested: [], running: [], closing: [], target: [], queued: [], processing: [] });
+const emptySeries = (): Series => ({ x: [], requested: [], running: [], closing: [], target: [], queued: [], processing: [], persistentRunning: [], burstRunning: [] });
 
 /**
  * The task stream of the last window, in columns (typed arrays) so 100,000 entries cost
@@ -193,6 +196,10 @@ export class DashboardModel {
   streamCapped = 0;
   /** Highest running-worker count seen, for the page's own summary and tests. */
   maxRunning = 0;
+  /** Whether the loop's samples divide the cluster between a persistent pool and a burst backend. */
+  bursts = false;
+  /** Highest count of burst workers running seen. */
+  maxBurstRunning = 0;
 
   apply(msg: FeedMessage): void {
     switch (msg.op) {
@@ -201,6 +208,7 @@ export class DashboardModel {
         this.hello = msg;
         this.adaptive = msg.adaptive;
         this.series = emptySeries();
+        this.bursts = false;
         this.decisions = [];
         this.stream.clear();
         this.workers = [];
@@ -237,8 +245,12 @@ export class DashboardModel {
     const s = this.series;
     if (this.adaptive) {
       for (const p of u.samples) {
-        push(s, p.t / 1000, p.requested, p.running, p.closing, p.target, p.queued, p.processing);
+        push(s, p.t / 1000, p.requested, p.running, p.closing, p.target, p.queued, p.processing, p.persistent?.running ?? null, p.burst?.running ?? null);
         this.maxRunning = Math.max(this.maxRunning, p.running);
+        if (p.burst !== undefined) {
+          this.bursts = true;
+          this.maxBurstRunning = Math.max(this.maxBurstRunning, p.burst.running);
+        }
       }
     } else {
       // Without the adaptive loop's history, the page samples the cluster itself.
@@ -260,7 +272,7 @@ function push(s: Series, x: number, ...values: (number | null)[]): void {
   // Keep x increasing: uPlot requires it, and a late duplicate adds nothing.
   if (last !== undefined && x <= last) return;
   s.x.push(x);
-  const cols = [s.requested, s.running, s.closing, s.target, s.queued, s.processing];
+  const cols = [s.requested, s.running, s.closing, s.target, s.queued, s.processing, s.persistentRunning, s.burstRunning];
   for (let i = 0; i < cols.length; i++) (cols[i] as (number | null)[]).push(values[i] ?? null);
   if (s.x.length > MAX_POINTS) {
     const n = s.x.length - MAX_POINTS;

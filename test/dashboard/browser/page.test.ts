@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { chromiumMissing, launchChromium } from '../../helpers/chromium.js';
 import { startDashboard } from '../../../src/dashboard/server.js';
+import type { ScalingSample } from '../../../src/protocol/scaling.js';
 import { sleep } from '../../helpers/wait.js';
 import { LargeSource, recordSimulation, ReplaySource } from '../replay.js';
 
@@ -116,6 +117,48 @@ void describe('dashboard page in Chromium', { skip: missing }, () => {
       await page.click('#workers th[data-sort="name"]');
       const sorted = await page.$eval('#workers th[data-sort="name"]', (e) => e.getAttribute('aria-sort'));
       assert.equal(sorted, 'ascending');
+      await page.close();
+    } finally {
+      await dashboard.close();
+    }
+  });
+
+  void test('a pool that bursts: the burst is a second, stacked series with its own legend, and its decisions say so', async () => {
+    const recording = await recordSimulation();
+    // The same run, as a pool of two that bursts: the loop's history divides each sample.
+    const POOL = 2;
+    const split = (requested: number, running: number, closing: number, target: number): Pick<ScalingSample, 'persistent' | 'burst'> => ({
+      persistent: { requested: Math.min(requested, POOL), running: Math.min(running, POOL), closing: 0, target: Math.min(target, POOL) },
+      burst: { requested: Math.max(0, requested - POOL), running: Math.max(0, running - POOL), closing, target: Math.max(0, target - POOL) },
+    });
+    const history = {
+      samples: recording.history.samples.map((x) => ({ ...x, ...split(x.requested, x.running, x.closing, x.target) })),
+      decisions: recording.history.decisions.map((d) => ({ ...d, reason: `burst: ${d.reason}`, backend: 'burst' as const })),
+    };
+    const source = new ReplaySource({ ...recording, history }, 16, { paused: true });
+    const dashboard = await startDashboard({ source, port: 0 });
+    try {
+      const page = await openPage(dashboard.url);
+      source.start();
+      await page.waitForFunction(() => Number(document.getElementById('cluster-chart')?.dataset['maxBurstRunning'] ?? 0) >= 8, undefined, { timeout: source.durationMs + 10_000 });
+      await page.screenshot({ path: join(artifacts, 'adaptive-burst.png'), fullPage: true });
+      const chart = await page.$eval('#cluster-chart', (e) => ({
+        bursts: (e as HTMLElement).dataset['bursts'],
+        running: Number((e as HTMLElement).dataset['running']),
+        pool: Number((e as HTMLElement).dataset['persistentRunning']),
+        burst: Number((e as HTMLElement).dataset['burstRunning']),
+        legend: [...e.querySelectorAll('.u-legend .u-series')].map((row) => row.textContent.trim()),
+      }));
+      assert.equal(chart.bursts, 'true');
+      assert.equal(chart.pool + chart.burst, chart.running, JSON.stringify(chart));
+      // The legend shows the latest values: the burst's own count, not its stacked height.
+      const burstRow = chart.legend.find((l) => l.startsWith('burst running'));
+      assert.equal(burstRow, `burst running${chart.burst}`, JSON.stringify(chart.legend));
+      assert.ok(chart.legend.some((l) => l.startsWith('pool running')), JSON.stringify(chart.legend));
+      const listed = await page.$$eval('#decisions li.burst', (els) => els.map((e) => [e.querySelector('.what')?.textContent ?? '', e.querySelector('.why')?.textContent ?? '']));
+      assert.ok(listed.length > 0, 'burst decisions listed');
+      // Said once, in front of what was decided; the reason follows without it.
+      for (const [what, why] of listed) assert.ok(what!.startsWith('burst: ') && !why!.startsWith('burst:'), JSON.stringify(listed));
       await page.close();
     } finally {
       await dashboard.close();

@@ -113,4 +113,24 @@ void describe('DashboardModel', () => {
     m.apply({ op: 'hello', version: 2, intervalMs: 1000, adaptive: false, streamWindowMs: 30_000 });
     assert.equal(m.adaptive, false);
   });
+
+  void test('a cluster that bursts: the pool and the burst are kept apart; one backend leaves them empty', () => {
+    const m = new DashboardModel();
+    m.apply({ op: 'hello', version: 2, intervalMs: 1000, adaptive: true, streamWindowMs: 30_000 });
+    const plain = { t: 1000, requested: 1, running: 1, closing: 0, target: 1, queued: 0, processing: 1, waiting: 0, inMemory: 0 };
+    m.apply(update({ now: 1000, samples: [plain] }));
+    assert.equal(m.bursts, false);
+    assert.deepEqual(m.series.burstRunning, [null]);
+    const side = (requested: number, running: number, target: number) => ({ requested, running, closing: 0, target });
+    const sample = { t: 2000, requested: 8, running: 5, closing: 0, target: 8, queued: 30, processing: 5, waiting: 0, inMemory: 0, persistent: side(1, 1, 1), burst: side(7, 4, 7) };
+    m.apply(update({ now: 2000, samples: [sample], decisions: [{ op: 'scale-up', target: 7, reason: 'burst: work', t: 2000, backend: 'burst' }] }));
+    assert.equal(m.bursts, true);
+    assert.deepEqual(m.series.persistentRunning, [null, 1]);
+    assert.deepEqual(m.series.burstRunning, [null, 4]);
+    assert.deepEqual(m.series.running, [1, 5]);
+    assert.equal(m.maxBurstRunning, 4);
+    assert.equal(m.decisions[0]?.backend, 'burst');
+    m.apply({ op: 'hello', version: 2, intervalMs: 1000, adaptive: true, streamWindowMs: 30_000 });
+    assert.equal(m.bursts, false, 'a reconnection starts over');
+  });
 });
