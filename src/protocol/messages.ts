@@ -85,7 +85,7 @@ export type StoreRequest =
   | { readonly op: 'store-get'; readonly id: number; readonly keys: readonly string[] }
   | { readonly op: 'store-delete'; readonly keys: readonly string[] };
 
-/** The answer to store-put (`held`) or store-get (`values`, null where absent); `error` when the store failed. */
+/** The answer to store-put (`held`: true where this write won, false where the key was already there) or store-get (`values`, null where absent); `error` when the store failed. */
 export interface StoreReply {
   readonly op: 'store-reply';
   readonly id: number;
