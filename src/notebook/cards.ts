@@ -30,6 +30,16 @@ export interface ClusterSummary {
   /** Workers asked of the backend (starting or running); undefined when it cannot tell. */
   readonly requested: number | undefined;
   readonly adaptive: { readonly minimum: number; readonly maximum: number } | undefined;
+  /** What only this backend has to tell (a Kubernetes namespace, a simulation's clock), shown after the dashboard. */
+  readonly details?: readonly ClusterDetail[];
+}
+
+/** One backend's own row on a cluster's card. */
+export interface ClusterDetail {
+  readonly label: string;
+  /** Names the row in the HTML (`data-field`). */
+  readonly field: string;
+  readonly text: string;
 }
 
 /** Implemented by every cluster: the summary its card and its client's card show. */
@@ -66,6 +76,7 @@ function clusterRows(s: ClusterSummary): Row[] {
       text: s.dashboard ?? 'off',
       ...(s.dashboard === undefined ? {} : { html: linkHtml(s.dashboard, shown) }),
     },
+    ...(s.details ?? []),
     {
       label: 'Workers',
       field: 'workers',
