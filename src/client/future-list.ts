@@ -26,11 +26,14 @@ export class FutureList<T = unknown> extends Array<Future<T>> {
     return list;
   }
 
-  /** How many are in each status, the errors (alike ones together) and the range of keys. */
+  /** How many are in each status, the errors (alike ones together) and what the keys start with. */
   summary(): FutureSetSummary {
     const counts = new Map<FutureStatus, number>();
     const errors = new Map<string, { error: string; count: number; firstKey: string }>();
+    const prefixes = new Map<string, number>();
     for (const f of this) {
+      const prefix = keyPrefix(f.key);
+      prefixes.set(prefix, (prefixes.get(prefix) ?? 0) + 1);
       const status = f.status;
       counts.set(status, (counts.get(status) ?? 0) + 1);
       if (status !== 'error' && status !== 'lost') continue;
@@ -44,8 +47,7 @@ export class FutureList<T = unknown> extends Array<Future<T>> {
       total: this.length,
       byStatus: STATUS_ORDER.filter((s) => (counts.get(s) ?? 0) > 0).map((s) => ({ status: STATUS_WORDS[s], count: counts.get(s)! })),
       errors: [...errors.values()].sort((a, b) => b.count - a.count),
-      firstKey: this[0]?.key,
-      lastKey: this.at(-1)?.key,
+      prefixes: [...prefixes].map(([prefix, count]) => ({ prefix, count })).sort((a, b) => b.count - a.count),
     };
   }
 
@@ -71,6 +73,12 @@ export class FutureList<T = unknown> extends Array<Future<T>> {
   [INSPECT](): string {
     return futureSetBundle(this.summary())['text/plain']!;
   }
+}
+
+/** `slowMaths-3f2a…` → `slowMaths`: keys end in a token of their own after the last dash. */
+function keyPrefix(key: string): string {
+  const dash = key.lastIndexOf('-');
+  return dash <= 0 ? key : key.slice(0, dash);
 }
 
 /** An error as the card lists it: alike errors of different tasks read the same. */

@@ -189,9 +189,12 @@ export interface FutureSetSummary {
   readonly byStatus: readonly { readonly status: string; readonly count: number }[];
   /** Errors alike grouped together, most frequent first. */
   readonly errors: readonly { readonly error: string; readonly count: number; readonly firstKey: string }[];
-  readonly firstKey: string | undefined;
-  readonly lastKey: string | undefined;
+  /** Keys by what they start with (the function's name, `task`, `scatter`), most first. */
+  readonly prefixes: readonly { readonly prefix: string; readonly count: number }[];
 }
+
+// A card names this many key prefixes; past that it says how many more.
+const PREFIX_ROWS = 3;
 
 // A card lists this many kinds of error; past that it says how many more.
 const ERROR_ROWS = 5;
@@ -199,7 +202,9 @@ const ERROR_ROWS = 5;
 const STATUS_COLOURS: Readonly<Record<string, string>> = { finished: '#e07a1f', pending: '#eee', error: '#c0392b', lost: '#8e44ad', cancelled: '#999' };
 
 export function futureSetBundle(s: FutureSetSummary): MimeBundle {
-  const keys = s.firstKey === undefined ? 'none' : s.firstKey === s.lastKey ? s.firstKey : `${s.firstKey} … ${s.lastKey ?? ''}`;
+  const named = s.prefixes.slice(0, PREFIX_ROWS).map((p) => `${p.prefix}-* (${p.count})`);
+  if (s.prefixes.length > PREFIX_ROWS) named.push(`${s.prefixes.length - PREFIX_ROWS} more`);
+  const keys = named.length === 0 ? 'none' : named.join(', ');
   const rows: Row[] = [
     { label: 'Status', field: 'status', text: s.byStatus.length === 0 ? 'empty' : s.byStatus.map((b) => `${b.count} ${b.status}`).join(', ') },
     { label: 'Keys', field: 'keys', text: keys },

@@ -65,7 +65,7 @@ void describe('the futures of a map', () => {
       [
         '20 futures',
         '  Status: 15 finished, 5 erred',
-        `  Keys: ${fs[0]!.key} … ${fs[19]!.key}`,
+        `  Keys: ${fs[0]!.key.replace(/-[^-]*$/, '')}-* (20)`,
         '  Errors:',
         `    4 × RangeError: multiples of five are refused (first: ${first})`,
         `    1 × TypeError: seven is not a number here (first: ${fs[6]!.key})`,
