@@ -240,7 +240,7 @@ export class SimulatedCluster implements ClusterBackend {
       adaptive: adaptive === undefined ? undefined : { minimum: adaptive.minimum, maximum: adaptive.maximum },
       details: [
         { label: 'Virtual time', field: 'time', text: `${(this.now / 1000).toFixed(1)} s` },
-        { label: 'Results', field: 'results', text: `${this.#resultsSeen} of ${this.#wanted.length}` },
+        { label: 'Results', field: 'results', text: `${Math.min(this.#resultsSeen, this.#wanted.length)} of ${this.#wanted.length}` },
       ],
     };
   }
