@@ -44,6 +44,7 @@ import { CLUSTER_SUMMARY, clientBundle, type ClientSummary, DISPLAY, isSummarize
 import { INSPECT, type MimeBundle } from '../notebook/kernel.js';
 import { NotebookProgress } from '../notebook/progress.js';
 import { Future, type FutureOwner, type FutureStatus, keepAlive } from './future.js';
+import { FutureList } from './future-list.js';
 import { collectFutures, type Gathered, rebuild } from './gather.js';
 import { ProgressBar, type ProgressBarOptions } from './progress-bar.js';
 import { callTasks, type CallTasks, mapArguments, type MapOptions, planTasks, SUBMIT_OPTIONS, type SubmitOptions } from './tasks.js';
@@ -257,27 +258,27 @@ export class Client extends Resource implements FutureOwner {
    * client.map((a: number, b: number) => a + b, [1, 2], [3, 4], { priority: 1 });
    * ```
    */
-  map<T, R>(fn: (item: T) => R, items: Iterable<T | Future<T>>, options?: MapOptions): Future<Awaited<R>>[];
-  map<T1, T2, R>(fn: (a: T1, b: T2) => R, a: Iterable<T1 | Future<T1>>, b: Iterable<T2 | Future<T2>>, options?: MapOptions): Future<Awaited<R>>[];
+  map<T, R>(fn: (item: T) => R, items: Iterable<T | Future<T>>, options?: MapOptions): FutureList<Awaited<R>>;
+  map<T1, T2, R>(fn: (a: T1, b: T2) => R, a: Iterable<T1 | Future<T1>>, b: Iterable<T2 | Future<T2>>, options?: MapOptions): FutureList<Awaited<R>>;
   map<T1, T2, T3, R>(
     fn: (a: T1, b: T2, c: T3) => R,
     a: Iterable<T1 | Future<T1>>,
     b: Iterable<T2 | Future<T2>>,
     c: Iterable<T3 | Future<T3>>,
     options?: MapOptions,
-  ): Future<Awaited<R>>[];
-  map(fn: Function, ...iterablesAndOptions: unknown[]): Future[];
-  map(fn: Function, ...rest: unknown[]): Future[] {
+  ): FutureList<Awaited<R>>;
+  map(fn: Function, ...iterablesAndOptions: unknown[]): FutureList;
+  map(fn: Function, ...rest: unknown[]): FutureList {
     const { argLists, options } = mapArguments(rest, 'map()');
-    return this.#submit(callTasks(fn, argLists, options, 'map()', () => this.#uniqueSuffix()));
+    return FutureList.fromFutures(this.#submit(callTasks(fn, argLists, options, 'map()', () => this.#uniqueSuffix())));
   }
 
   /** `map` with options first: `mapWith({ retries: 2 }, fn, xs, ys)`. */
-  mapWith(options: MapOptions, fn: Function, ...iterables: readonly Iterable<unknown>[]): Future[] {
+  mapWith(options: MapOptions, fn: Function, ...iterables: readonly Iterable<unknown>[]): FutureList {
     if (typeof options !== 'object' || (options as unknown) === null) throw new InvalidArgumentError('mapWith() takes its options first: mapWith({ … }, fn, items)');
     const { argLists } = mapArguments(iterables, 'mapWith()');
     checkOptions(options, SUBMIT_OPTIONS.filter((k) => k !== 'key'), 'mapWith()');
-    return this.#submit(callTasks(fn, argLists, options, 'mapWith()', () => this.#uniqueSuffix()));
+    return FutureList.fromFutures(this.#submit(callTasks(fn, argLists, options, 'mapWith()', () => this.#uniqueSuffix())));
   }
 
   #submit(call: CallTasks): Future[] {
@@ -298,8 +299,8 @@ export class Client extends Resource implements FutureOwner {
    * value, at once (as Dask's `client.persist`); `await` one for its value.
    */
   persist<T>(value: Delayed<T>): Future<T>;
-  persist(values: readonly Delayed[]): Future[];
-  persist(value: Delayed | readonly Delayed[]): Future | Future[] {
+  persist(values: readonly Delayed[]): FutureList;
+  persist(value: Delayed | readonly Delayed[]): Future | FutureList {
     const list = Array.isArray(value) ? (value as readonly Delayed[]) : [value as Delayed];
     for (const d of list) if (!(d instanceof Delayed)) throw new InvalidArgumentError('persist() takes Delayed values');
     const keys = [...new Set(list.map((d) => d.key))];
@@ -307,7 +308,7 @@ export class Client extends Resource implements FutureOwner {
     const byKey = new Map(keys.map((k, i) => [k, futures[i]!]));
     const out = list.map((d) => byKey.get(d.key)!);
     // A value given twice gets the same Future object in both places.
-    return Array.isArray(value) ? out : out[0]!;
+    return Array.isArray(value) ? FutureList.fromFutures(out) : out[0]!;
   }
 
   /** Like persist, for one value: the computation starts now, and `await` gives the result. */
@@ -354,7 +355,7 @@ export class Client extends Resource implements FutureOwner {
    * await client.submit(sum, a);
    * ```
    */
-  scatter<T>(values: readonly T[]): Future<T>[];
+  scatter<T>(values: readonly T[]): FutureList<T>;
   scatter<T extends Record<string, unknown>>(values: T): { [K in keyof T]: Future<T[K]> };
   scatter<T>(value: T): Future<T>;
   scatter(values: unknown): unknown {
@@ -366,7 +367,7 @@ export class Client extends Resource implements FutureOwner {
       return this.#future(key);
     };
     let out: unknown;
-    if (Array.isArray(values)) out = values.map(futureOf);
+    if (Array.isArray(values)) out = FutureList.fromFutures(values.map(futureOf));
     else if (typeof values === 'object' && values !== null && Object.getPrototypeOf(values) === Object.prototype) {
       out = Object.fromEntries(Object.entries(values).map(([name, v]) => [name, futureOf(v)]));
     } else out = futureOf(values);
@@ -564,6 +565,12 @@ export class Client extends Resource implements FutureOwner {
   /** @internal */
   statusOf(key: string): FutureStatus {
     return this.#keys.get(key)?.status ?? 'cancelled';
+  }
+
+  /** @internal */
+  errorOf(key: string): Error | null {
+    const record = this.#keys.get(key);
+    return record === undefined || (record.status !== 'error' && record.status !== 'lost') ? null : record.error;
   }
 
   /** @internal */

@@ -13,6 +13,10 @@ export type FutureStatus = 'pending' | 'finished' | 'error' | 'cancelled' | 'los
 /** What a Future needs of its client; the Client implements it. */
 export interface FutureOwner {
   statusOf(key: string): FutureStatus;
+  /** Why the task failed (status 'error' or 'lost'); null otherwise. */
+  errorOf(key: string): Error | null;
+  /** Resolves when every one of the futures is done, whatever its outcome. */
+  wait(futures: readonly Future[]): Promise<void>;
   resultOf(key: string): Promise<unknown>;
   cancelKeys(keys: readonly string[]): Promise<void>;
   releaseFuture(future: Future): void;

@@ -3,16 +3,19 @@
  * objects holding Futures at any depth, rebuilt with their values.
  */
 import { Future } from './future.js';
+import type { FutureList } from './future-list.js';
 
 /** What `gather` resolves to: the same shape, each Future replaced by its value. */
 export type Gathered<T> =
   T extends Future<infer R>
     ? R
-    : T extends readonly unknown[]
-      ? { -readonly [I in keyof T]: Gathered<T[I]> }
-      : T extends Record<string, unknown>
-        ? { -readonly [K in keyof T]: Gathered<T[K]> }
-        : T;
+    : T extends FutureList<infer R>
+      ? R[]
+      : T extends readonly unknown[]
+        ? { -readonly [I in keyof T]: Gathered<T[I]> }
+        : T extends Record<string, unknown>
+          ? { -readonly [K in keyof T]: Gathered<T[K]> }
+          : T;
 
 /** Every Future in `value`, depth first. */
 export function collectFutures(value: unknown, out: Future[] = []): Future[] {

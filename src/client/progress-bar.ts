@@ -1,7 +1,9 @@
 /**
  * A terminal progress bar: counts, rate and ETA on one redrawn line when the stream is a
- * TTY; otherwise plain lines, at most one every few seconds, so logs stay readable.
+ * TTY; otherwise plain lines, at most one every few seconds, so logs stay readable. What
+ * it counts, and how the counts read, it shares with the notebook's progress display.
  */
+import { formatSeconds, ProgressCount } from '../notebook/progress-count.js';
 
 export interface ProgressBarOptions {
   readonly total: number;
@@ -17,58 +19,45 @@ export interface ProgressBarOptions {
 
 export class ProgressBar {
   readonly total: number;
+  readonly #count: ProgressCount;
   readonly #label: string;
   readonly #stream: NonNullable<ProgressBarOptions['stream']>;
   readonly #tty: boolean;
   readonly #plainInterval: number;
   readonly #redrawInterval: number;
-  readonly #clock: () => number;
-  readonly #started: number;
-  #done = 0;
-  #erred = 0;
-  #lastDraw = -Infinity;
-  #finished = false;
 
   constructor(options: ProgressBarOptions) {
     this.total = options.total;
+    this.#count = new ProgressCount({ total: options.total, ...(options.clock === undefined ? {} : { clock: options.clock }) });
     this.#label = options.label ?? '';
     this.#stream = options.stream ?? process.stderr;
     this.#tty = this.#stream.isTTY === true;
     this.#plainInterval = options.plainInterval ?? 5000;
     this.#redrawInterval = options.redrawInterval ?? 100;
-    this.#clock = options.clock ?? (() => performance.now());
-    this.#started = this.#clock();
   }
 
   /** Records progress; draws if enough time has passed since the last draw. */
-  update(done: number, erred = this.#erred): void {
-    if (this.#finished) return;
-    this.#done = done;
-    this.#erred = erred;
-    const now = this.#clock();
-    if (now - this.#lastDraw < (this.#tty ? this.#redrawInterval : this.#plainInterval)) return;
-    this.#lastDraw = now;
-    this.#draw(now, false);
+  update(done: number, erred = this.#count.erred): void {
+    const now = this.#count.record(done, erred, this.#tty ? this.#redrawInterval : this.#plainInterval);
+    if (now !== undefined) this.#draw(now, false);
   }
 
   /** Draws the final state and ends the line. Idempotent. */
   finish(): void {
-    if (this.#finished) return;
-    this.#finished = true;
-    this.#draw(this.#clock(), true);
+    const now = this.#count.finish();
+    if (now !== undefined) this.#draw(now, true);
   }
 
   /** The text of one line (without control characters), for the given width. */
   line(now: number, width = 80): string {
-    const elapsed = Math.max(now - this.#started, 1) / 1000;
-    const fraction = this.total === 0 ? 1 : Math.min(1, this.#done / this.total);
-    const rate = this.#done / elapsed;
-    const remaining = this.total - this.#done;
-    const eta = this.#done === 0 ? '?' : formatSeconds(remaining / rate);
-    const counts = `${this.#done}/${this.total}${this.#erred > 0 ? ` (${this.#erred} erred)` : ''}`;
+    const count = this.#count;
+    const elapsed = count.elapsed(now, 1);
+    const fraction = count.fraction();
+    const rate = count.done / elapsed;
+    const eta = count.done === 0 ? '?' : formatSeconds((count.total - count.done) / rate);
     const tail = ` ${Math.floor(fraction * 100)
       .toString()
-      .padStart(3)}% ${counts} | ${rate.toFixed(rate < 10 ? 1 : 0)}/s | ${fraction === 1 ? formatSeconds(elapsed) : `ETA ${eta}`}`;
+      .padStart(3)}% ${count.counts()} | ${rate.toFixed(rate < 10 ? 1 : 0)}/s | ${fraction === 1 ? formatSeconds(elapsed) : `ETA ${eta}`}`;
     const head = this.#label === '' ? '' : `${this.#label} `;
     const barWidth = Math.max(10, Math.min(40, width - head.length - tail.length - 2));
     const filled = Math.round(fraction * barWidth);
@@ -80,12 +69,4 @@ export class ProgressBar {
     if (this.#tty) this.#stream.write(`\r\x1b[2K${text}${final ? '\n' : ''}`);
     else this.#stream.write(`${text}\n`);
   }
-}
-
-function formatSeconds(s: number): string {
-  if (!Number.isFinite(s)) return '?';
-  if (s < 60) return `${s.toFixed(1)}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${Math.round(s % 60).toString().padStart(2, '0')}s`;
-  return `${Math.floor(m / 60)}h${(m % 60).toString().padStart(2, '0')}m`;
 }

@@ -30,6 +30,16 @@ export interface ClusterSummary {
   /** Workers asked of the backend (starting or running); undefined when it cannot tell. */
   readonly requested: number | undefined;
   readonly adaptive: { readonly minimum: number; readonly maximum: number } | undefined;
+  /** What only this backend has to tell (a Kubernetes namespace, a simulation's clock), shown after the dashboard. */
+  readonly details?: readonly ClusterDetail[];
+}
+
+/** One backend's own row on a cluster's card. */
+export interface ClusterDetail {
+  readonly label: string;
+  /** Names the row in the HTML (`data-field`). */
+  readonly field: string;
+  readonly text: string;
 }
 
 /** Implemented by every cluster: the summary its card and its client's card show. */
@@ -66,6 +76,7 @@ function clusterRows(s: ClusterSummary): Row[] {
       text: s.dashboard ?? 'off',
       ...(s.dashboard === undefined ? {} : { html: linkHtml(s.dashboard, shown) }),
     },
+    ...(s.details ?? []),
     {
       label: 'Workers',
       field: 'workers',
@@ -170,3 +181,54 @@ export function futureBundle(key: string, status: string): MimeBundle {
 }
 
 export { DISPLAY };
+
+/** What a set of futures (a client's `map`, say) shows: how many are in each state, and the errors. */
+export interface FutureSetSummary {
+  readonly total: number;
+  /** Futures per status, in the order shown; statuses with none are left out. */
+  readonly byStatus: readonly { readonly status: string; readonly count: number }[];
+  /** Errors alike grouped together, most frequent first. */
+  readonly errors: readonly { readonly error: string; readonly count: number; readonly firstKey: string }[];
+  /** Keys by what they start with (the function's name, `task`, `scatter`), most first. */
+  readonly prefixes: readonly { readonly prefix: string; readonly count: number }[];
+}
+
+// A card names this many key prefixes; past that it says how many more.
+const PREFIX_ROWS = 3;
+
+// A card lists this many kinds of error; past that it says how many more.
+const ERROR_ROWS = 5;
+// Colours of the status bar: finished, pending, then the ways of not finishing.
+const STATUS_COLOURS: Readonly<Record<string, string>> = { finished: '#e07a1f', pending: '#eee', error: '#c0392b', lost: '#8e44ad', cancelled: '#999' };
+
+export function futureSetBundle(s: FutureSetSummary): MimeBundle {
+  const named = s.prefixes.slice(0, PREFIX_ROWS).map((p) => `${p.prefix}-* (${p.count})`);
+  if (s.prefixes.length > PREFIX_ROWS) named.push(`${s.prefixes.length - PREFIX_ROWS} more`);
+  const keys = named.length === 0 ? 'none' : named.join(', ');
+  const rows: Row[] = [
+    { label: 'Status', field: 'status', text: s.byStatus.length === 0 ? 'empty' : s.byStatus.map((b) => `${b.count} ${b.status}`).join(', ') },
+    { label: 'Keys', field: 'keys', text: keys },
+  ];
+  const shown = s.errors.slice(0, ERROR_ROWS);
+  const more = s.errors.length - shown.length;
+  const errorLines = shown.map((e) => `${e.count} × ${e.error} (first: ${e.firstKey})`);
+  if (more > 0) errorLines.push(`… and ${more} more kinds`);
+  const title = `${s.total} future${s.total === 1 ? '' : 's'}`;
+  const text = [cardText(title, '', rows), ...(errorLines.length === 0 ? [] : ['  Errors:', ...errorLines.map((l) => `    ${l}`)])].join('\n');
+
+  const bar =
+    s.total === 0
+      ? ''
+      : '<div style="display: flex; width: 300px; height: 8px; margin: 3px 0; background: #eee; border-radius: 2px; overflow: hidden">' +
+        s.byStatus.map((b) => `<div data-status="${escapeHtml(b.status)}" style="width: ${((b.count / s.total) * 100).toFixed(2)}%; background: ${STATUS_COLOURS[b.status] ?? '#777'}"></div>`).join('') +
+        '</div>';
+  const cell = 'text-align: left; padding: 0 12px 0 0; font-weight: normal; vertical-align: top';
+  const errors =
+    errorLines.length === 0
+      ? ''
+      : `<details style="margin-top: 2px"><summary>Errors</summary><table style="border-collapse: collapse">` +
+        shown.map((e) => `<tr class="tessera-error"><td style="${cell}">${e.count} ×</td><td style="${cell}"><code>${escapeHtml(e.error)}</code></td><td style="${cell}; color: #777">first: ${escapeHtml(e.firstKey)}</td></tr>`).join('') +
+        (more > 0 ? `<tr><td colspan="3" style="${cell}">… and ${more} more kinds</td></tr>` : '') +
+        '</table></details>';
+  return { 'text/plain': text, 'text/html': cardHtml('futures', title, '', rows, `${bar}${errors}`) };
+}

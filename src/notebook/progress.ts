@@ -1,10 +1,12 @@
 /**
  * A progress bar in a notebook: one display, updated in place (update_display_data) at a
  * bounded rate, ending in a summary — counts, errors, time taken. The terminal's
- * ProgressBar draws the same counts on one redrawn line; this is its notebook twin.
+ * ProgressBar draws the same counts (one ProgressCount each) on one redrawn line; this is
+ * its notebook twin.
  */
 import { escapeHtml } from './html.js';
 import { type Kernel, jupyterKernel, type MimeBundle, newDisplayId } from './kernel.js';
+import { ProgressCount } from './progress-count.js';
 
 export interface NotebookProgressOptions {
   readonly total: number;
@@ -16,19 +18,14 @@ export interface NotebookProgressOptions {
 
 export class NotebookProgress {
   readonly total: number;
+  readonly #count: ProgressCount;
   readonly #kernel: Kernel;
   readonly #id = newDisplayId('progress');
   readonly #label: string;
   readonly #interval: number;
-  readonly #clock: () => number;
-  readonly #started: number;
-  #done = 0;
-  #erred = 0;
-  #lastDraw = -Infinity;
-  #finished = false;
-  #shown = false;
   /** Sends go out one after another, in order. */
   #sending: Promise<void> = Promise.resolve();
+  #shown = false;
 
   /** A progress display, or undefined when not running in a notebook's kernel. */
   static create(options: NotebookProgressOptions): NotebookProgress | undefined {
@@ -39,48 +36,40 @@ export class NotebookProgress {
   constructor(kernel: Kernel, options: NotebookProgressOptions) {
     this.#kernel = kernel;
     this.total = options.total;
+    this.#count = new ProgressCount({ total: options.total, ...(options.clock === undefined ? {} : { clock: options.clock }) });
     this.#label = options.label ?? '';
     this.#interval = options.redrawInterval ?? 200;
-    this.#clock = options.clock ?? (() => performance.now());
-    this.#started = this.#clock();
   }
 
   /** Records progress; updates the display if enough time has passed since the last update. */
-  update(done: number, erred = this.#erred): void {
-    if (this.#finished) return;
-    this.#done = done;
-    this.#erred = erred;
-    const now = this.#clock();
-    if (this.#shown && now - this.#lastDraw < this.#interval) return;
-    this.#lastDraw = now;
-    this.#send(this.bundle(now, false));
+  update(done: number, erred = this.#count.erred): void {
+    const now = this.#count.record(done, erred, this.#interval);
+    if (now !== undefined) this.#send(this.bundle(now, false));
   }
 
   /** Shows the final state; resolves once every update has been sent. Idempotent. */
   finish(): Promise<void> {
-    if (!this.#finished) {
-      this.#finished = true;
-      this.#send(this.bundle(this.#clock(), true));
-    }
+    const now = this.#count.finish();
+    if (now !== undefined) this.#send(this.bundle(now, true));
     return this.#sending;
   }
 
   /** The bundle shown at `now`: an HTML bar and the same counts as text. */
   bundle(now: number, final: boolean): MimeBundle {
-    const elapsed = Math.max(now - this.#started, 0) / 1000;
-    const counts = `${this.#done}/${this.total}${this.#erred > 0 ? ` (${this.#erred} erred)` : ''}`;
+    const count = this.#count;
+    const elapsed = count.elapsed(now);
+    const counts = count.counts();
     const time = final ? `done in ${elapsed.toFixed(1)}s` : `${elapsed.toFixed(1)}s`;
     const head = this.#label === '' ? '' : `${this.#label} `;
-    const colour = this.#erred > 0 ? '#c0392b' : '#e07a1f';
-    const fraction = this.total === 0 ? 1 : Math.min(1, this.#done / this.total);
+    const colour = count.erred > 0 ? '#c0392b' : '#e07a1f';
     return {
       'text/plain': `${head}${counts} | ${time}`,
       'text/html':
-        `<div class="tessera-progress" data-done="${this.#done}" data-total="${this.total}" data-erred="${this.#erred}" data-final="${final}" ` +
+        `<div class="tessera-progress" data-done="${count.done}" data-total="${count.total}" data-erred="${count.erred}" data-final="${final}" ` +
         'style="font-family: var(--jp-ui-font-family, sans-serif); font-size: 13px; display: flex; align-items: center; gap: 8px">' +
         (head === '' ? '' : `<span>${escapeHtml(this.#label)}</span>`) +
         `<div style="width: 300px; height: 12px; background: #eee; border-radius: 2px; overflow: hidden">` +
-        `<div style="width: ${(fraction * 100).toFixed(1)}%; height: 100%; background: ${colour}"></div></div>` +
+        `<div style="width: ${(count.fraction() * 100).toFixed(1)}%; height: 100%; background: ${colour}"></div></div>` +
         `<span>${escapeHtml(counts)}</span><span style="color: #777">${time}</span></div>`,
     };
   }

@@ -29,6 +29,10 @@ import type { KubeConfig, V1DeleteOptions } from '@kubernetes/client-node';
 import { parseDuration, resolveAdaptiveOptions, type AdaptiveInput } from '../../adaptive/policy.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { Resource, attemptAll } from '../../lifecycle.js';
+import { CLUSTER_CHANGES, CLUSTER_SUMMARY, type ClusterSummary, clusterBundle, DISPLAY, displayCluster } from '../../notebook/cards.js';
+import { linkWithToken } from '../../notebook/html.js';
+import { INSPECT, type MimeBundle } from '../../notebook/kernel.js';
+import { RemoteSchedulerView } from '../display.js';
 import { checkOptions, optionNames } from '../../options.js';
 import { errorText, inCluster, KubeApi, loadKubeConfig } from './api.js';
 import { ClusterStartError, KubernetesApiError } from './errors.js';
@@ -111,6 +115,10 @@ export class KubernetesCluster extends Resource {
   readonly #unregisterExit: () => void;
   readonly #closeTimeoutMs: number;
   readonly #log: (line: string) => void;
+  /** The workers as the scheduler's dashboard last told them, for the card. */
+  readonly #view: RemoteSchedulerView;
+  /** The scaling range set by adapt(); undefined while the cluster holds a fixed size. */
+  #adaptive: ClusterSummary['adaptive'];
 
   private constructor(init: {
     name: string;
@@ -136,6 +144,9 @@ export class KubernetesCluster extends Resource {
     this.#unregisterExit = init.unregisterExit;
     this.#closeTimeoutMs = init.closeTimeoutMs;
     this.#log = init.log;
+    this.#view = new RemoteSchedulerView({ dashboard: init.dashboardLink, token: init.token });
+    // Read once now, so that a card shown soon (the client's, say) has workers to show.
+    void this.#view.refresh();
   }
 
   /**
@@ -251,8 +262,9 @@ export class KubernetesCluster extends Resource {
    */
   async adapt(options: AdaptiveInput = {}): Promise<void> {
     this.assertRunning();
-    resolveAdaptiveOptions(options);
+    const resolved = resolveAdaptiveOptions(options);
     await this.#setAdapt(options);
+    this.#adaptive = { minimum: resolved.minimum, maximum: resolved.maximum };
   }
 
   /** Holds `n` workers (adapting within [n, n]). */
@@ -260,6 +272,7 @@ export class KubernetesCluster extends Resource {
     this.assertRunning();
     if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`scale(n): n must be a non-negative integer, got ${String(n)}`);
     await this.#setAdapt({ minimum: n, maximum: n });
+    this.#adaptive = undefined;
   }
 
   /** The worker pods now, by name, with their phase. */
@@ -295,8 +308,33 @@ export class KubernetesCluster extends Resource {
     );
   }
 
+  // ---- how it shows itself: a card in a notebook, text elsewhere (src/notebook/cards.ts) ----
+
+  [CLUSTER_SUMMARY](): ClusterSummary {
+    const details = [
+      { label: 'Namespace', field: 'namespace', text: this.namespace },
+      { label: 'Reached', field: 'access', text: this.access === 'service' ? "at its Service's cluster IP" : 'through a port-forward to its pod' },
+    ];
+    return this.#view.summary('KubernetesCluster', this.state, this.address, linkWithToken(this.dashboardLink, this.token), details, this.#adaptive);
+  }
+
+  /** While the card is shown, the dashboard is read about once a second. */
+  [CLUSTER_CHANGES](changed: () => void): () => void {
+    return this.#view.watch(changed);
+  }
+
+  async [DISPLAY](): Promise<MimeBundle> {
+    if (this.state === 'running') await this.#view.refresh();
+    return displayCluster(this);
+  }
+
+  [INSPECT](): string {
+    return clusterBundle(this[CLUSTER_SUMMARY]())['text/plain']!;
+  }
+
   /** Deletes everything created (scheduler, workers, Service, Secret, RBAC) and waits until it is gone. */
   protected async onClose(): Promise<void> {
+    this.#view.stop();
     await attemptAll([
       () => closeForwardings(this.#forwardings),
       async () => {

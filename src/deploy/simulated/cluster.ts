@@ -14,6 +14,8 @@ import { InvalidArgumentError } from '../../errors.js';
 import type { ClusterBackend } from '../../adaptive/backend.js';
 import { Adaptive, type ScalingHistory } from '../../adaptive/loop.js';
 import type { AdaptiveInput } from '../../adaptive/policy.js';
+import { CLUSTER_SUMMARY, type ClusterSummary, clusterBundle, DISPLAY } from '../../notebook/cards.js';
+import { INSPECT, type MimeBundle } from '../../notebook/kernel.js';
 import type { ComputeTaskCommand, SchedulerCommand, SchedulerEvent } from '../../scheduler/events.js';
 import { SchedulerState, type SchedulerStateOptions } from '../../scheduler/state.js';
 
@@ -221,6 +223,38 @@ export class SimulatedCluster implements ClusterBackend {
       decisions: history.decisions.length,
       history,
     };
+  }
+
+  // How it shows itself: a card, as every cluster (src/notebook/cards.ts) -------------------
+
+  [CLUSTER_SUMMARY](): ClusterSummary {
+    const snap = this.state.snapshot();
+    const adaptive = this.adaptive?.options;
+    return {
+      type: 'SimulatedCluster',
+      state: 'running',
+      address: 'none: a simulation in this process, in virtual time',
+      dashboard: undefined,
+      workers: snap.workers.map((w) => ({ name: w.name, status: w.status, threads: w.nthreads, memory: w.memory.managed, memoryLimit: w.memoryLimit, processing: w.processing })),
+      requested: this.requested,
+      adaptive: adaptive === undefined ? undefined : { minimum: adaptive.minimum, maximum: adaptive.maximum },
+      details: [
+        { label: 'Virtual time', field: 'time', text: `${(this.now / 1000).toFixed(1)} s` },
+        { label: 'Results', field: 'results', text: `${Math.min(this.#resultsSeen, this.#wanted.length)} of ${this.#wanted.length}` },
+      ],
+    };
+  }
+
+  /**
+   * In a notebook: the card as it is now. It is not kept current, as a real cluster's is:
+   * the simulation moves in virtual time, a run at a time; show it again after a run.
+   */
+  [DISPLAY](): MimeBundle {
+    return clusterBundle(this[CLUSTER_SUMMARY]());
+  }
+
+  [INSPECT](): string {
+    return clusterBundle(this[CLUSTER_SUMMARY]())['text/plain']!;
   }
 
   // Internals -------------------------------------------------------------------------------
