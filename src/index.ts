@@ -63,6 +63,7 @@ export type { Log, LogSink, LogLevel } from './log.js';
 export { Client } from './client/client.js';
 export type { ClientOptions, SubmitOptions } from './client/client.js';
 export { Future, progress } from './client/future.js';
+export { FutureList } from './client/future-list.js';
 export type { FutureStatus } from './client/future.js';
 export { LocalCluster } from './deploy/local/cluster.js';
 export type { LocalClusterOptions } from './deploy/local/cluster.js';
