@@ -1,0 +1,161 @@
+// Lambda in direct mode, through the local Lambda service and a real redis-server: batches
+// of ready tasks go to synchronous invocations that write their results to Redis and
+// return. A wide fan-out drains with every result retrievable after; a batch killed by its
+// timeout reruns with the same answers; the same invocation delivered twice leaves one
+// result per key; inputs over the payload limit travel through the store; no execution
+// environment listens.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { InvokeCommand } from '@aws-sdk/client-lambda';
+import type { Client, Future, LocalCluster, RedisStore } from '../../src/index.js';
+import { lambdaDirectBackend, type LambdaDirectBackend, type LambdaDirectOptions } from '../../src/deploy/lambda/direct.js';
+import { type DirectInvocationResult, fromBase64, toBase64 } from '../../src/deploy/lambda/direct-invocation.js';
+import { sleep, until } from '../helpers/wait.js';
+import { clientFor, CREDENTIALS, lambdaSuite, listeningInodes, ROLE, skipWithRedis, socketInodes } from './fixtures.js';
+
+/** Holds its thread for `ms`, as computation would, then answers. Self-contained: travels as source. */
+const slow = ({ x, ms }: { x: number; ms: number }): number => {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  return x * x + 1;
+};
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+const storeHolder = (whoHas: readonly string[] | undefined): string | undefined => whoHas?.find((h) => h.startsWith('store:'));
+
+void describe('Lambda in direct mode', { skip: skipWithRedis }, () => {
+  const suite = lambdaSuite({ redis: true, service: { concurrency: 8 } });
+
+  const start = async (
+    prefix: string,
+    options: Partial<LambdaDirectOptions> = {},
+  ): Promise<{ cluster: LocalCluster; client: Client; store: RedisStore; direct: LambdaDirectBackend }> => {
+    const store = await suite.store(prefix);
+    const { cluster, client } = await suite.cluster(0, { store });
+    const direct = suite.track(
+      lambdaDirectBackend({
+        scheduler: cluster.address,
+        store,
+        role: ROLE,
+        endpoint: suite.service.endpoint,
+        region: suite.service.region,
+        credentials: CREDENTIALS,
+        memoryMB: 512,
+        timeout: 60,
+        concurrency: 6,
+        invocationsPerWorker: 6,
+        retry: { attempts: 20, baseMs: 50, maxMs: 500 },
+        log: false,
+        ...options,
+      }),
+    );
+    return { cluster, client, store, direct };
+  };
+
+  const directWorkers = (cluster: LocalCluster): string[] => [...cluster.scheduler.workerNames().values()].filter((n) => n.startsWith('lambda-direct-'));
+
+  const startWorker = async (cluster: LocalCluster, direct: LambdaDirectBackend): Promise<string> => {
+    await direct.scaleUp(1);
+    await until(() => directWorkers(cluster).length === 1, 'the direct worker registers', 30_000, 50);
+    return directWorkers(cluster)[0]!;
+  };
+
+  void test('a wide fan-out drains through direct invocations; every result is in Redis and retrievable after', async () => {
+    const { cluster, client, store, direct } = await start('fan:');
+    const { fn } = await direct.prepare();
+    await startWorker(cluster, direct);
+    const futures: Future<number>[] = client.map(slow, range(200).map((x) => ({ x, ms: 20 })));
+
+    const listening: string[] = [];
+    let done = false;
+    const all = client.wait(futures).finally(() => (done = true));
+    while (!done) {
+      for (const env of suite.service.environments(fn.name)) {
+        if (env.pid === undefined) continue;
+        try {
+          const mine = socketInodes(env.pid);
+          for (const inode of listeningInodes(env.pid)) if (mine.has(inode)) listening.push(`${env.pid}:${inode}`);
+        } catch {
+          // the environment ended meanwhile
+        }
+      }
+      await sleep(50);
+    }
+    await all;
+    assert.deepEqual(listening, [], 'no execution environment listens on a port');
+
+    // Every result is held by the store, and there in Redis.
+    for (const f of futures) assert.equal(storeHolder(cluster.scheduler.taskInfo(f.key)?.whoHas), `store:${store.address}`, `${f.key} is held by the store`);
+    const records = await store.get(futures.map((f) => f.key));
+    assert.ok(records.every((r) => r !== undefined), 'every result is in Redis');
+    const invocations = suite.service.history.filter((r) => r.functionName === fn.name);
+    assert.ok(invocations.length >= 2 && invocations.length < 200, `batches, not tasks, were invoked (${invocations.length})`);
+    assert.ok(invocations.every((r) => r.result === 'success'));
+
+    // The direct worker leaves; the results stay retrievable from the store.
+    await cluster.scheduler.retireWorkers([...cluster.scheduler.workerNames().keys()]);
+    direct.scaleDown(directWorkers(cluster));
+    await until(() => directWorkers(cluster).length === 0 && direct.requested === 0, 'the direct worker leaves', 30_000, 50);
+    for (const f of futures) assert.deepEqual(cluster.scheduler.taskInfo(f.key)?.whoHas, [`store:${store.address}`], `${f.key} is held by the store only`);
+    assert.deepEqual(await client.gather(futures), range(200).map((x) => x * x + 1));
+    assert.ok(direct.stats.invocations >= 2);
+  });
+
+  void test('a batch killed by its timeout mid-task: its tasks rerun and the answers are the same', async () => {
+    // Four 1.5 s tasks in one batch outlast a 3 s function; each alone does not.
+    const { cluster, client, direct } = await start('timeout:', { timeout: 3, invocationsPerWorker: 1, tasksPerInvocation: 4, concurrency: 1 });
+    const { fn } = await direct.prepare();
+    await startWorker(cluster, direct);
+    const futures = client.map(slow, range(4).map((x) => ({ x, ms: 1500 })));
+    assert.deepEqual(await client.gather(futures), range(4).map((x) => x * x + 1));
+    const records = suite.service.history.filter((r) => r.functionName === fn.name);
+    assert.ok(records.some((r) => r.errorType === 'Sandbox.Timedout'), `a batch timed out (${records.map((r) => r.errorType ?? r.result).join(', ')})`);
+    assert.ok(records.filter((r) => r.result === 'success').length >= 2, 'its tasks ran again, alone');
+  });
+
+  void test('the same invocation delivered twice: one result per key, and both answers carry it', async () => {
+    const { store, direct } = await start('twice:');
+    const { fn } = await direct.prepare();
+    // A task whose every execution answers differently, run by two deliveries of one payload.
+    const coin = { kind: 'source', id: 'coin-fn', name: 'coin', expr: '() => Math.random()' } as const;
+    const node = { steps: [{ fn: coin.id, deps: [], args: [], argRefs: null, deepRefs: null }], stepKeys: ['coin-1'], out: true };
+    const payload = { op: 'direct', store: store.address, batches: [toBase64({ nodes: [node], fns: [coin] })], inputs: [], stored: [], modules: [], inlineBytes: 1 << 20 };
+    const lambda = clientFor(suite.service);
+    try {
+      const deliver = async (): Promise<DirectInvocationResult> => {
+        const out = await lambda.send(new InvokeCommand({ FunctionName: fn.name, InvocationType: 'RequestResponse', Payload: Buffer.from(JSON.stringify(payload)) }));
+        assert.equal(out.FunctionError, undefined);
+        return JSON.parse(Buffer.from(out.Payload ?? new Uint8Array()).toString()) as DirectInvocationResult;
+      };
+      const answers = await Promise.all([deliver(), deliver()]);
+      const values = answers.map((a) => {
+        const batch = a.batches[0];
+        assert.equal(batch?.status, 'done');
+        return batch.status === 'done' ? fromBase64(batch.values[0]!) : undefined;
+      });
+      assert.equal(typeof values[0], 'number');
+      assert.equal(values[0], values[1], 'both deliveries answer with the first value written');
+      const [record] = await store.get(['coin-1']);
+      assert.ok(record !== undefined);
+      assert.equal(fromBase64(Buffer.from(record).toString('base64')), values[0], 'Redis holds that one value');
+    } finally {
+      lambda.destroy();
+    }
+  });
+
+  void test('inputs over the synchronous payload limit travel through the store, never an error', async () => {
+    const { cluster, client, direct } = await start('big:', { invocationsPerWorker: 2, concurrency: 2 });
+    await direct.prepare();
+    const name = await startWorker(cluster, direct);
+    // Four 3 MB inputs made on the direct worker, then a batch on it that needs all of them.
+    const blocks = range(4).map((i) => client.submitWith({ workers: [name], key: `block-${i}` }, (n: number) => new Float64Array(375_000).fill(n), i));
+    await client.wait(blocks);
+    const sums = blocks.map((b) => client.submitWith({ workers: [name] }, (xs: Float64Array) => xs.reduce((a, x) => a + x, 0), b));
+    assert.deepEqual(await client.gather(sums), range(4).map((i) => i * 375_000));
+    const total = client.submitWith({ workers: [name] }, (...xs: Float64Array[]) => xs.reduce((a, v) => a + v.length, 0), ...blocks);
+    assert.equal(await total.result(), 4 * 375_000);
+    await until(() => direct.stats.storeBytesOut > 0, 'the runner reports its counts', 5000, 50);
+    assert.ok(direct.stats.storeBytesOut >= 4 * 3_000_000, `the inputs went through the store (${direct.stats.storeBytesOut} bytes)`);
+    assert.equal(direct.stats.functionErrors, 0);
+  });
+});
