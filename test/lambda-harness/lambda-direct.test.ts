@@ -130,8 +130,8 @@ void describe('Lambda in direct mode', { skip: skipWithRedis }, () => {
       const answers = await Promise.all([deliver(), deliver()]);
       const values = answers.map((a) => {
         const batch = a.batches[0];
-        assert.equal(batch?.status, 'done');
-        return batch.status === 'done' ? fromBase64(batch.values[0]!) : undefined;
+        assert.ok(batch?.status === 'done', JSON.stringify(a));
+        return fromBase64(batch.values[0]!);
       });
       assert.equal(typeof values[0], 'number');
       assert.equal(values[0], values[1], 'both deliveries answer with the first value written');

@@ -330,7 +330,7 @@ export class DirectRunner {
     const toStore = records.slice(0, k).map((r) => ({ key: r.key, storeKey: `lambda-input:${run}:${r.key}`, record: r.record }));
     if (toStore.length > 0) {
       const held = await this.#o.store.put(toStore.map((r) => [r.storeKey, r.record] as const), { ttlMs: this.#o.inputTtlMs });
-      if (held.some((h) => h !== true)) throw new Error('the store did not take the batch\'s inputs');
+      if (held.some((h) => !h)) throw new Error('the store did not take the batch\'s inputs');
       for (const r of toStore) this.#stats.storeBytesOut += r.record.byteLength;
     }
     const invocation: DirectInvocation = {

@@ -333,12 +333,12 @@ export class LambdaDirectBackend extends Resource implements ClusterBackend {
       }),
     };
     // Its stdout: the worker id once registered, then its runner's counts as they change.
-    if (child.stdout !== null) {
-      (child.stdout as unknown as { unref?: () => void }).unref?.();
-      createInterface({ input: child.stdout }).on('line', (line) => {
-        if (line.startsWith('stats ')) proc.stats = JSON.parse(line.slice(6)) as DirectRunnerStats;
-      });
-    }
+    // Read without holding this process open: the child's connection to the scheduler is what keeps it.
+    // (A pipe is a socket underneath, which can be unref'd; the type does not say so.)
+    (child.stdout as unknown as { unref?: () => void }).unref?.();
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      if (line.startsWith('stats ')) proc.stats = JSON.parse(line.slice(6)) as DirectRunnerStats;
+    });
     void proc.exited.then(() => {
       if (!proc.stopping && this.state === 'running') this.#log.warn(`direct worker ${name} exited`, { code: child.exitCode });
     });
