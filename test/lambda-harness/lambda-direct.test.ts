@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import type { Client, Future, LocalCluster, RedisStore } from '../../src/index.js';
+import { lambdaBackend } from '../../src/deploy/lambda/backend.js';
 import { lambdaDirectBackend, type LambdaDirectBackend, type LambdaDirectOptions } from '../../src/deploy/lambda/direct.js';
 import { type DirectInvocationResult, fromBase64, toBase64 } from '../../src/deploy/lambda/direct-invocation.js';
 import { sleep, until } from '../helpers/wait.js';
@@ -169,5 +170,45 @@ void describe('Lambda in direct mode', { skip: skipWithRedis }, () => {
     assert.deepEqual(await client.gather(sums), range(40).map((i) => i * 50_000));
     await until(() => direct.stats.splits > 0, `a payload was split (${JSON.stringify(direct.stats)})`, 10_000, 50);
     assert.equal(direct.stats.functionErrors, 0);
+  });
+
+  void test('adapt(): a pool bursts onto direct invocations, and the burst goes back to zero with every result retrievable', async () => {
+    const store = await suite.store('adapt:');
+    const { cluster, client } = await suite.cluster(1, { store });
+    const burst = suite.track(
+      lambdaBackend({
+        mode: 'direct',
+        scheduler: cluster.address,
+        store,
+        role: ROLE,
+        endpoint: suite.service.endpoint,
+        region: suite.service.region,
+        credentials: CREDENTIALS,
+        memoryMB: 512,
+        timeout: 60,
+        concurrency: 6,
+        invocationsPerWorker: 6,
+        tasksPerInvocation: 4,
+        log: false,
+      }),
+    );
+    await burst.prepare();
+    const adaptive = cluster.adapt({ minimum: 1, maximum: 2, burst, interval: 200, waitCount: 2, targetDuration: '1s' });
+    const futures = client.map(slow, range(120).map((x) => ({ x, ms: 100 })));
+    const makers = new Set<string>();
+    let done = false;
+    const all = client.wait(futures).finally(() => (done = true));
+    while (!done) {
+      for (const f of futures) for (const w of cluster.scheduler.taskInfo(f.key)?.whoHas ?? []) makers.add(w);
+      await sleep(50);
+    }
+    await all;
+    assert.ok([...makers].some((w) => w.startsWith('relay://lambda-direct-')), `results were made through direct invocations (${[...makers].join(', ')})`);
+    await until(() => burst.requested === 0 && directWorkers(cluster).length === 0, 'the burst is back to zero', 60_000, 100);
+    cluster.scheduler.stopAdapting();
+    assert.ok(adaptive.history().decisions.some((d) => d.op === 'scale-up' && d.reason.startsWith('burst:')), 'the history shows the burst');
+    for (const f of futures) assert.ok((cluster.scheduler.taskInfo(f.key)?.whoHas.length ?? 0) > 0, `${f.key} is held somewhere`);
+    assert.deepEqual(await client.gather(futures), range(120).map((x) => x * x + 1));
+    assert.ok(burst.stats.invocations > 0);
   });
 });

@@ -35,6 +35,8 @@ import { buildWorkerPackage, type WorkerPackage } from './package.js';
 import { type ResolvedRetry, resolveRetry, type RetryOptions } from './retry.js';
 
 export interface LambdaDirectOptions {
+  /** 'direct' (what `lambdaBackend({ mode: 'direct' })` passes on). */
+  readonly mode?: 'direct';
   /** The scheduler's address as this process reaches it (tcp://host:port). */
   readonly scheduler: string;
   /** The scheduler's token, if it has one. */
@@ -83,7 +85,7 @@ export interface LambdaDirectOptions {
 }
 
 const OPTIONS = optionNames<LambdaDirectOptions>()([
-  'scheduler', 'token', 'store', 'role', 'region', 'endpoint', 'credentials', 'memoryMB', 'timeout', 'concurrency', 'invocationsPerWorker', 'tasksPerInvocation',
+  'mode', 'scheduler', 'token', 'store', 'role', 'region', 'endpoint', 'credentials', 'memoryMB', 'timeout', 'concurrency', 'invocationsPerWorker', 'tasksPerInvocation',
   'modules', 'retry', 'attempts', 'functionPrefix', 'workerPrefix', 'runtime', 'architecture', 'log',
 ]);
 
