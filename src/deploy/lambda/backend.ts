@@ -132,7 +132,8 @@ export class LambdaBackend extends Resource implements ClusterBackend {
   constructor(options: LambdaBackendOptions) {
     super('the Lambda backend');
     checkOptions(options, OPTIONS, 'lambdaBackend()');
-    if (options.mode !== undefined && options.mode !== 'worker') throw new InvalidArgumentError("lambdaBackend(): mode must be 'worker' or 'direct'");
+    const mode: unknown = options.mode;
+    if (mode !== undefined && mode !== 'worker') throw new InvalidArgumentError("lambdaBackend(): mode must be 'worker' or 'direct'");
     checkLogSink(options.log, 'lambdaBackend()');
     if (typeof options.scheduler !== 'string' || !/^(tcp|tls):\/\/./.test(options.scheduler)) {
       throw new InvalidArgumentError('lambdaBackend(): scheduler must be the address functions dial, such as tcp://10.0.1.5:8786');
