@@ -31,9 +31,10 @@ export interface JobRunner {
 
 /**
  * Workers constructed inside `fn` (and what it awaits) run their batches on the runner
- * `make(nthreads)` returns rather than on threads: a process that composes a cluster can
- * start a worker whose tasks run elsewhere (a function invocation per batch) while the
- * worker's core and shell stay as they are.
+ * `make(nthreads)` returns rather than on threads: an entry point can start a worker whose
+ * tasks run elsewhere (function invocations: cli/lambda-direct.ts) while the worker's core
+ * and shell stay as they are. Scoped to `fn`'s asynchronous context, because the worker
+ * builds its executor itself, after registering, from options that name no runner.
  */
 export function withJobRunner<T>(make: (nthreads: number) => JobRunner, fn: () => T): T {
   return runners.run(make, fn);
