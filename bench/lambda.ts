@@ -191,32 +191,38 @@ async function direct(service: Awaited<ReturnType<typeof startLambdaService>>, r
     const prepareS = (performance.now() - t0) / 1000;
     await backend.scaleUp(1);
     while (cluster.scheduler.workers.length === 0) await new Promise((r) => setTimeout(r, 50));
-    const before = await netBytes(redis);
-    const run = await timed(client, () => client.map(inc, Array.from({ length: mapN }, (_, i) => i)));
-    const again = await client.gather(run.futures);
-    const retrievable = again.filter((v, i) => v === i + 1).length;
-    const after = await netBytes(redis);
-    // The direct worker's counts reach this process twice a second.
-    await new Promise((r) => setTimeout(r, 700));
-    const stats = backend.stats;
-    emit({
-      workload: `map-${mapN}`,
-      cluster: `direct ${lambdas}`,
-      tasks: mapN,
-      tasksPerInvocation: Number(args['tasks-per-invocation']),
-      prepareS: round(prepareS),
-      firstResultS: round(run.firstResultS),
-      totalS: round(run.totalS),
-      invocations: stats.invocations,
-      functionErrors: stats.functionErrors,
-      throttles: stats.throttles,
-      payloadBytes: stats.bytesOut,
-      answerBytes: stats.bytesIn,
-      storeBytesIn: after.in - before.in,
-      storeBytesOut: after.out - before.out,
-      retrievable,
-      allRetrievable: retrievable === mapN,
-    });
+    // Cold: the function's execution environments start during the run; warm: they are up.
+    for (const phase of ['cold', 'warm']) {
+      const counted = backend.stats;
+      const before = await netBytes(redis);
+      const run = await timed(client, () => client.map(phase === 'cold' ? inc : (x: number) => x + 1, Array.from({ length: mapN }, (_, i) => i)));
+      const again = await client.gather(run.futures);
+      const retrievable = again.filter((v, i) => v === i + 1).length;
+      const after = await netBytes(redis);
+      for (const f of run.futures) f.release();
+      // The direct worker's counts reach this process twice a second.
+      await new Promise((r) => setTimeout(r, 700));
+      const stats = backend.stats;
+      emit({
+        workload: `map-${mapN}`,
+        cluster: `direct ${lambdas}`,
+        phase,
+        tasks: mapN,
+        tasksPerInvocation: Number(args['tasks-per-invocation']),
+        prepareS: round(prepareS),
+        firstResultS: round(run.firstResultS),
+        totalS: round(run.totalS),
+        invocations: stats.invocations - counted.invocations,
+        functionErrors: stats.functionErrors - counted.functionErrors,
+        throttles: stats.throttles - counted.throttles,
+        payloadBytes: stats.bytesOut - counted.bytesOut,
+        answerBytes: stats.bytesIn - counted.bytesIn,
+        storeBytesIn: after.in - before.in,
+        storeBytesOut: after.out - before.out,
+        retrievable,
+        allRetrievable: retrievable === mapN,
+      });
+    }
   } finally {
     await client.close();
     await backend.close();
