@@ -144,6 +144,22 @@ void describe('Lambda in direct mode', { skip: skipWithRedis }, () => {
     }
   });
 
+  void test('a task that kills its thread in an invocation fails alone; the tasks sent with it succeed', async () => {
+    const { cluster, client, direct } = await start('dies:', { invocationsPerWorker: 1, tasksPerInvocation: 8, concurrency: 1 });
+    await direct.prepare();
+    await startWorker(cluster, direct);
+    const futures = client.map((x: number) => {
+      if (x === 3) process.exit(7);
+      return x * 10;
+    }, range(8));
+    await client.wait(futures).catch(() => undefined);
+    for (const [i, f] of futures.entries()) {
+      if (i === 3) await assert.rejects(f.result(), /thread|lost/i);
+      else assert.equal(await f.result(), i * 10);
+    }
+    assert.equal(direct.stats.functionErrors, 0, 'no invocation failed: only a thread in one died');
+  });
+
   void test('inputs over the synchronous payload limit travel through the store, never an error', async () => {
     const { cluster, client, direct } = await start('big:', { invocationsPerWorker: 2, concurrency: 2 });
     await direct.prepare();

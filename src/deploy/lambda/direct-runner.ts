@@ -16,10 +16,10 @@
  * fit its answer; the rest are read from the store here.
  *
  * A throttle (429) is waited out; a function that failed (a crash, the store out of reach)
- * is invoked again with backoff. A timeout sends each job of the invocation again alone; a
- * job that times out alone, or fails past the attempts, ends as a lost thread, and the
- * worker's core reruns its tasks one by one, then reports a task that still kills its
- * function as lost — as it does for a task that kills a thread.
+ * is invoked again with backoff, up to `attempts` times. An invocation that timed out, or
+ * failed past its attempts, sends each of its jobs again alone; a job that fails so alone
+ * ends as a lost thread, and the worker's core reruns its tasks one by one, then reports a
+ * task that still kills its function as lost — as it does for a task that kills a thread.
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -186,13 +186,12 @@ export class DirectRunner {
       outcomes = group.map(() => ({ op: 'lost', error: e }));
     }
     const elapsedMs = Date.now() - started;
-    const timedOut = (o: Outcome): boolean => o.op === 'lost' && o.error instanceof LambdaFunctionError && o.error.errorType === 'Sandbox.Timedout';
     const again: Pending[] = [];
     for (let i = 0; i < group.length; i++) {
       const p = group[i]!;
       const o = outcomes[i]!;
-      if (group.length > 1 && timedOut(o) && !this.#abort.signal.aborted) {
-        // Which job took the time is unknown: each goes again alone.
+      if (group.length > 1 && o.op === 'lost' && !this.#abort.signal.aborted) {
+        // Which job took the time (or the memory, or the process) is unknown: each goes again alone.
         again.push({ ...p, solo: true });
         continue;
       }

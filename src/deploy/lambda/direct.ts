@@ -267,17 +267,6 @@ export class LambdaDirectBackend extends Resource implements ClusterBackend {
     }
   }
 
-  /** Resolves once every direct worker has registered (as the scheduler lists them). */
-  async ready(names: () => readonly string[], timeoutMs = 30_000): Promise<void> {
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const listed = new Set(names());
-      if (this.#procs.filter((p) => p.alive).every((p) => listed.has(p.name))) return;
-      if (performance.now() > deadline) throw new Error('the direct workers did not register in time');
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-
   #client(): LambdaClient {
     const credentials: LambdaClientConfig['credentials'] | undefined = this.#options.credentials;
     return new LambdaClient({
