@@ -98,7 +98,7 @@ const PAYLOAD_MARGIN = 16 * 1024;
 interface Pending {
   readonly job: DirectJob;
   readonly id: number;
-  /** Sent alone: it was in an invocation that timed out. */
+  /** Sent alone: it was in an invocation that timed out or failed. */
   readonly solo: boolean;
   readonly resolve: (reply: DirectJobReply) => void;
   readonly reject: (error: Error) => void;
