@@ -10,7 +10,8 @@ import { InvokeCommand } from '@aws-sdk/client-lambda';
 import type { Client, Future, LocalCluster, RedisStore } from '../../src/index.js';
 import { lambdaBackend } from '../../src/deploy/lambda/backend.js';
 import { lambdaDirectBackend, type LambdaDirectBackend, type LambdaDirectOptions } from '../../src/deploy/lambda/direct.js';
-import { type DirectInvocationResult, fromBase64, toBase64 } from '../../src/deploy/lambda/direct-invocation.js';
+import { type DirectInvocationResult, fromBase64, parseDirectInvocation, toBase64 } from '../../src/deploy/lambda/direct-invocation.js';
+import { InvalidArgumentError } from '../../src/errors.js';
 import { sleep, until } from '../helpers/wait.js';
 import { clientFor, CREDENTIALS, lambdaSuite, listeningInodes, ROLE, skipWithRedis, socketInodes } from './fixtures.js';
 
@@ -226,5 +227,24 @@ void describe('Lambda in direct mode', { skip: skipWithRedis }, () => {
     for (const f of futures) assert.ok((cluster.scheduler.taskInfo(f.key)?.whoHas.length ?? 0) > 0, `${f.key} is held somewhere`);
     assert.deepEqual(await client.gather(futures), range(120).map((x) => x * x + 1));
     assert.ok(burst.stats.invocations > 0);
+  });
+});
+
+void describe('direct invocation events', () => {
+  const good = { op: 'direct', store: 'redis://cache:6379', batches: [toBase64({ nodes: [], fns: [] })], inputs: [['a', toBase64(1)]], stored: [], modules: [], inlineBytes: 1000 };
+
+  void test('a well-formed event is taken as it is; a malformed one is refused at the door, naming what is wrong', () => {
+    assert.deepEqual(parseDirectInvocation(good), good);
+    assert.deepEqual(fromBase64(parseDirectInvocation(good).inputs[0]![1]), 1);
+    const refused = (event: unknown, what: RegExp): void => {
+      assert.throws(() => parseDirectInvocation(event), (error: unknown) => error instanceof InvalidArgumentError && what.test(error.message));
+    };
+    refused(null, /must be an object/);
+    refused({ ...good, op: 'worker' }, /op must be 'direct'/);
+    refused({ ...good, store: 'memory://x' }, /redis:\/\//);
+    refused({ ...good, batches: [] }, /batches/);
+    refused({ ...good, inputs: [['a']] }, /inputs/);
+    refused({ ...good, modules: ['not-a-hash'] }, /bundle hashes/);
+    refused({ ...good, inlineBytes: -1 }, /inlineBytes/);
   });
 });
