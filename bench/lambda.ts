@@ -6,6 +6,7 @@
  *
  *   npm run build && npm run bench -- lambda [--tasks 200] [--sleep 1] [--lambdas 8] [--map 10000]
  *       [--store redis|none] [--sim-tasks 100000] [--sim-concurrency 1000] [--no-live] [--no-sim]
+ *       [--direct-only] [--tasks-per-invocation 64]
  *
  * Live figures: time to first result, total time, invocations made, results retrievable
  * after Lambda is back to zero (must be all), and bytes through the store. With `--store
@@ -14,6 +15,11 @@
  * from there; the bytes are Redis's own count of what came in and went out over the run
  * (commands included). With `--store none` results travel through the scheduler's relay and
  * move to the pool on retirement, and no bytes go through a store.
+ *
+ * With a Redis store, map-N runs once more in direct mode (no pool: one direct worker
+ * whose batches go to `--lambdas` synchronous invocations at a time, `--tasks-per-invocation`
+ * tasks each at most): time, invocations, the bytes of payloads and answers, and the bytes
+ * through Redis. `--direct-only` runs that row alone.
  *
  * The simulation: 100,000 one-second tasks on Lambda at its published scaling rate (each
  * function gains up to 1,000 execution environments every 10 s, within the account's
@@ -42,6 +48,8 @@ const { values: args } = parseArgs({
     store: { type: 'string' },
     'no-live': { type: 'boolean', default: false },
     'no-sim': { type: 'boolean', default: false },
+    'direct-only': { type: 'boolean', default: false },
+    'tasks-per-invocation': { type: 'string', default: '64' },
   },
 });
 const tasks = Number(args.tasks);
@@ -87,7 +95,7 @@ async function live(): Promise<void> {
       { name: 'sleep-burst', n: tasks, submit: (c) => c.map(slowMaths, Array.from({ length: tasks }, (_, i) => ({ i, ms: sleepMs }))) },
       { name: `map-${mapN}`, n: mapN, submit: (c) => c.map(inc, Array.from({ length: mapN }, (_, i) => i)) },
     ];
-    for (const w of workloads) {
+    for (const w of args['direct-only'] ? [] : workloads) {
       // The hybrid: one pool worker, the rest on Lambda.
       const store = redis === undefined ? undefined : await RedisStore.connect(redis.url, { prefix: `${w.name}:` });
       const cluster = await LocalCluster.start({ workers: 1, dashboard: false, log: false, ...(store === undefined ? {} : { store }) });
@@ -150,9 +158,76 @@ async function live(): Promise<void> {
         await fixed.close();
       }
     }
+    if (redis !== undefined) await direct(service, redis);
   } finally {
     await service.close();
     await redis?.stop();
+  }
+}
+
+/** map-N in direct mode: batches of ready tasks as synchronous invocations writing to Redis. */
+async function direct(service: Awaited<ReturnType<typeof startLambdaService>>, redis: RedisServer): Promise<void> {
+  const store = await RedisStore.connect(redis.url, { prefix: 'direct:' });
+  const cluster = await LocalCluster.start({ workers: 0, store, dashboard: false, log: false });
+  const backend = lambdaBackend({
+    mode: 'direct',
+    scheduler: cluster.address,
+    store,
+    role: 'arn:aws:iam::123456789012:role/tessera-bench',
+    endpoint: service.endpoint,
+    region: service.region,
+    credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
+    memoryMB: 512,
+    timeout: 600,
+    concurrency: lambdas,
+    invocationsPerWorker: lambdas,
+    tasksPerInvocation: Number(args['tasks-per-invocation']),
+    log: false,
+  });
+  const client = await Client.connect(cluster.address);
+  try {
+    const t0 = performance.now();
+    await backend.prepare();
+    const prepareS = (performance.now() - t0) / 1000;
+    await backend.scaleUp(1);
+    while (cluster.scheduler.workers.length === 0) await new Promise((r) => setTimeout(r, 50));
+    // Cold: the function's execution environments start during the run; warm: they are up.
+    for (const phase of ['cold', 'warm']) {
+      const counted = backend.stats;
+      const before = await netBytes(redis);
+      const run = await timed(client, () => client.map(phase === 'cold' ? inc : (x: number) => x + 1, Array.from({ length: mapN }, (_, i) => i)));
+      const again = await client.gather(run.futures);
+      const retrievable = again.filter((v, i) => v === i + 1).length;
+      const after = await netBytes(redis);
+      for (const f of run.futures) f.release();
+      // The direct worker's counts reach this process twice a second.
+      await new Promise((r) => setTimeout(r, 700));
+      const stats = backend.stats;
+      emit({
+        workload: `map-${mapN}`,
+        cluster: `direct ${lambdas}`,
+        phase,
+        tasks: mapN,
+        tasksPerInvocation: Number(args['tasks-per-invocation']),
+        prepareS: round(prepareS),
+        firstResultS: round(run.firstResultS),
+        totalS: round(run.totalS),
+        invocations: stats.invocations - counted.invocations,
+        functionErrors: stats.functionErrors - counted.functionErrors,
+        throttles: stats.throttles - counted.throttles,
+        payloadBytes: stats.bytesOut - counted.bytesOut,
+        answerBytes: stats.bytesIn - counted.bytesIn,
+        storeBytesIn: after.in - before.in,
+        storeBytesOut: after.out - before.out,
+        retrievable,
+        allRetrievable: retrievable === mapN,
+      });
+    }
+  } finally {
+    await client.close();
+    await backend.close();
+    await cluster.close();
+    await store.close();
   }
 }
 

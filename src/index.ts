@@ -103,6 +103,8 @@ export { MemoryStore, RedisStore, openStore, StoreUnavailableError, encodeValue,
 export type { ResultStore, StoreItem, PutOptions, PutOutcome, MemoryStoreOptions, RedisStoreOptions } from './store/index.js';
 export { lambdaBackend, LambdaBackend } from './deploy/lambda/backend.js';
 export type { LambdaBackendOptions, LambdaBackendStats } from './deploy/lambda/backend.js';
+export { lambdaDirectBackend, LambdaDirectBackend } from './deploy/lambda/direct.js';
+export type { LambdaDirectOptions, LambdaDirectStats } from './deploy/lambda/direct.js';
 export { buildWorkerPackage } from './deploy/lambda/package.js';
 export type { PackageOptions, WorkerPackage } from './deploy/lambda/package.js';
 export { LambdaFunctionError, LambdaPackageTooLargeError, LambdaPayloadTooLargeError, LambdaThrottledError } from './deploy/lambda/errors.js';

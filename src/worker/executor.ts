@@ -4,10 +4,11 @@
  * where threads can import them), and turns a thread's answer into the event the core
  * expects. I/O only; what runs when is the core's to say.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { BundleError } from '../functions/bundle.js';
 import { BundleCache } from '../functions/bundle-cache.js';
 import type { FnRef } from '../functions/fn-ref.js';
-import { ThreadPool } from '../local/pool.js';
+import { type Job, type JobReply, ThreadPool } from '../local/pool.js';
 import { describeError, ProtocolError, UnserializableError } from '../errors.js';
 import { BUNDLE_SCHEME } from '../protocol/messages.js';
 import type { WireNode } from '../protocol/task-spec.js';
@@ -17,11 +18,35 @@ import type { ExecuteTask, WorkerEvent } from './events.js';
 // This process's clock starts here, in ms since the epoch (read once: it never changes).
 const TIME_ORIGIN = performance.timeOrigin;
 
+/**
+ * Where a batch's job runs: the worker's own threads unless a runner is given. A runner
+ * takes the job as threads would (inputs gathered, functions resolved, bundled modules
+ * saved as files) and answers as a thread does; a rejection is a lost thread.
+ */
+export interface JobRunner {
+  run(job: Job, owner: object): Promise<JobReply>;
+  /** Stops what runs; jobs still running end as lost. */
+  destroy(error: Error): void;
+}
+
+/**
+ * Workers constructed inside `fn` (and what it awaits) run their batches on the runner
+ * `make(nthreads)` returns rather than on threads: an entry point can start a worker whose
+ * tasks run elsewhere (function invocations: cli/lambda-direct.ts) while the worker's core
+ * and shell stay as they are. Scoped to `fn`'s asynchronous context, because the worker
+ * builds its executor itself, after registering, from options that name no runner.
+ */
+export function withJobRunner<T>(make: (nthreads: number) => JobRunner, fn: () => T): T {
+  return runners.run(make, fn);
+}
+
+const runners = new AsyncLocalStorage<(nthreads: number) => JobRunner>();
+
 /** What became of a batch, as the core hears it. */
 export type BatchEvent = Extract<WorkerEvent, { op: 'batch-done' | 'batch-task-failed' | 'batch-thread-died' | 'batch-unrunnable' }>;
 
 export class Executor {
-  readonly #pool: ThreadPool;
+  readonly #pool: JobRunner;
   readonly #data: DataStore;
   readonly #fns = new Map<string, FnRef>();
   /** Bundled modules saved here: hash → file URL once written. */
@@ -29,7 +54,7 @@ export class Executor {
   readonly #bundles = new BundleCache();
 
   constructor(nthreads: number, data: DataStore) {
-    this.#pool = new ThreadPool(nthreads);
+    this.#pool = runners.getStore()?.(nthreads) ?? new ThreadPool(nthreads);
     this.#data = data;
   }
 

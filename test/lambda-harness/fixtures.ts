@@ -1,10 +1,20 @@
-/** What the Lambda service tests share: a client on the service, and a test function's package. */
+/**
+ * What the Lambda service tests share: a client on the service, a test function's package,
+ * and the suite around Tessera on Lambda (the service, Redis, clusters and backends started
+ * and stopped for a describe block).
+ */
 import { CreateFunctionCommand, type CreateFunctionCommandInput, LambdaClient, waitUntilFunctionActiveV2 } from '@aws-sdk/client-lambda';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { type LambdaService, runtimeClientMissing, zipFiles } from '../helpers/lambda/index.js';
+import { after, before } from 'node:test';
+import { Client, LocalCluster, RedisStore } from '../../src/index.js';
+import { type LambdaBackend, lambdaBackend, type LambdaBackendOptions } from '../../src/deploy/lambda/backend.js';
+import { type LambdaService, type LambdaServiceOptions, runtimeClientMissing, startLambdaService, zipFiles } from '../helpers/lambda/index.js';
+import { type RedisServer, redisMissing, startRedis } from '../helpers/redis.js';
 
 /** Under CI a missing runtime interface client fails these tests instead of skipping them. */
 export const skip = process.env.CI === 'true' ? false : runtimeClientMissing;
+/** The same, for tests that need redis-server too. */
+export const skipWithRedis = process.env.CI === 'true' ? false : runtimeClientMissing || redisMissing;
 
 export const ROLE = 'arn:aws:iam::123456789012:role/tessera-test';
 export const CREDENTIALS = { accessKeyId: 'AKIDTESSERATEST', secretAccessKey: 'tessera-test-secret' };
@@ -129,4 +139,91 @@ export function listeningInodes(pid: number): Set<string> {
     }
   }
   return inodes;
+}
+
+/** Something the suite closes after its tests, newest first. */
+interface Closable {
+  close(): Promise<unknown>;
+}
+
+export interface LambdaSuite {
+  readonly service: LambdaService;
+  /** Only when the suite was asked for Redis. */
+  readonly redis: RedisServer;
+  /** Closes `resource` after the suite's tests (newest first); returns it. */
+  track<T extends Closable>(resource: T): T;
+  /** A Redis store on the suite's Redis, its keys under `prefix`. */
+  store(prefix: string): Promise<RedisStore>;
+  /** A local cluster (quiet, no dashboard) and a client on it. */
+  cluster(workers: number, options?: { readonly store?: RedisStore; readonly log?: false | ((line: string) => void) }): Promise<{ cluster: LocalCluster; client: Client }>;
+  /** A worker-mode backend on the suite's service for `cluster`, with the tests' settings. */
+  burst(cluster: LocalCluster, options?: Partial<LambdaBackendOptions>): LambdaBackend;
+}
+
+/**
+ * Registers, in the enclosing describe block, the start of a local Lambda service (and of
+ * Redis, with `redis: true`) before its tests, and the close of everything tracked after.
+ */
+export function lambdaSuite(options: { readonly redis?: boolean; readonly service?: LambdaServiceOptions } = {}): LambdaSuite {
+  let service: LambdaService | undefined;
+  let redis: RedisServer | undefined;
+  const tracked: Closable[] = [];
+
+  before(async () => {
+    [service, redis] = await Promise.all([
+      startLambdaService({
+        concurrency: 8,
+        idleTimeoutMs: 20_000,
+        asyncRetry: { errorDelaysMs: [200, 400], throttleBaseMs: 50, throttleMaxMs: 200 },
+        ...options.service,
+      }),
+      options.redis === true ? startRedis() : undefined,
+    ]);
+  });
+
+  after(async () => {
+    for (const r of tracked.reverse()) await r.close().catch(() => undefined);
+    await service?.close();
+    await redis?.stop();
+  });
+
+  const suite: LambdaSuite = {
+    get service(): LambdaService {
+      if (service === undefined) throw new Error('the Lambda service starts before the tests');
+      return service;
+    },
+    get redis(): RedisServer {
+      if (redis === undefined) throw new Error('this suite was not asked for Redis');
+      return redis;
+    },
+    track<T extends Closable>(resource: T): T {
+      tracked.push(resource);
+      return resource;
+    },
+    async store(prefix) {
+      return suite.track(await RedisStore.connect(suite.redis.url, { prefix, commandTimeoutMs: 5000 }));
+    },
+    async cluster(workers, o = {}) {
+      const cluster = suite.track(await LocalCluster.start({ workers, dashboard: false, log: o.log ?? false, ...(o.store === undefined ? {} : { store: o.store }) }));
+      const client = suite.track(await Client.connect(cluster.address));
+      return { cluster, client };
+    },
+    burst(cluster, o = {}) {
+      return suite.track(
+        lambdaBackend({
+          scheduler: cluster.address,
+          role: ROLE,
+          endpoint: suite.service.endpoint,
+          region: suite.service.region,
+          credentials: CREDENTIALS,
+          memoryMB: 512,
+          timeout: 120,
+          startTimeout: 30_000,
+          log: false,
+          ...o,
+        }),
+      );
+    },
+  };
+  return suite;
 }

@@ -6,16 +6,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createClient } from 'redis';
-import { Client, type Future, LocalCluster, RedisStore } from '../../src/index.js';
-import { type LambdaBackend, lambdaBackend, type LambdaBackendOptions } from '../../src/deploy/lambda/backend.js';
+import type { Client, Future, LocalCluster, RedisStore } from '../../src/index.js';
+import type { LambdaBackend, LambdaBackendOptions } from '../../src/deploy/lambda/backend.js';
 import { encodeValue } from '../../src/store/index.js';
-import { runtimeClientMissing, type LambdaService, startLambdaService } from '../helpers/lambda/index.js';
-import { type RedisServer, redisMissing, startRedis } from '../helpers/redis.js';
+import type { LambdaService } from '../helpers/lambda/index.js';
+import type { RedisServer } from '../helpers/redis.js';
 import { sleep, until } from '../helpers/wait.js';
-import { CREDENTIALS, ROLE } from './fixtures.js';
-
-// Under CI a missing runtime interface client or redis-server fails these tests instead of skipping them.
-const skip = process.env.CI === 'true' ? false : runtimeClientMissing || redisMissing;
+import { lambdaSuite, skipWithRedis } from './fixtures.js';
 
 /** Holds its thread for `ms`, as computation would, then answers. Self-contained: travels as source. */
 const slow = ({ x, ms }: { x: number; ms: number }): number => {
@@ -31,31 +28,20 @@ type Raw = ReturnType<typeof newRaw>;
 
 const storeHolder = (whoHas: readonly string[] | undefined): string | undefined => whoHas?.find((h) => h.startsWith('store:'));
 
-void describe('Lambda workers with a Redis store', { skip }, () => {
+void describe('Lambda workers with a Redis store', { skip: skipWithRedis }, () => {
+  const suite = lambdaSuite({ redis: true });
   let service: LambdaService;
   let redis: RedisServer;
   let raw: Raw;
-  const backends: LambdaBackend[] = [];
-  const clusters: LocalCluster[] = [];
-  const clients: Client[] = [];
-  const stores: RedisStore[] = [];
 
   before(async () => {
-    [service, redis] = await Promise.all([
-      startLambdaService({ concurrency: 8, idleTimeoutMs: 20_000, asyncRetry: { errorDelaysMs: [200, 400], throttleBaseMs: 50, throttleMaxMs: 200 } }),
-      startRedis(),
-    ]);
+    service = suite.service;
+    redis = suite.redis;
     raw = await connectRaw();
   });
 
-  after(async () => {
-    for (const c of clients) await c.close().catch(() => undefined);
-    for (const b of backends) await b.close().catch(() => undefined);
-    for (const c of clusters) await c.close().catch(() => undefined);
-    for (const s of stores) await s.close().catch(() => undefined);
+  after(() => {
     if ((raw as Raw | undefined)?.isOpen === true) raw.destroy();
-    await (service as LambdaService | undefined)?.close();
-    await (redis as RedisServer | undefined)?.stop();
   });
 
   async function connectRaw(): Promise<Raw> {
@@ -71,26 +57,9 @@ void describe('Lambda workers with a Redis store', { skip }, () => {
     options: Partial<LambdaBackendOptions> = {},
     log: false | ((line: string) => void) = false,
   ): Promise<{ cluster: LocalCluster; burst: LambdaBackend; client: Client; store: RedisStore }> => {
-    const store = await RedisStore.connect(redis.url, { prefix, commandTimeoutMs: 5000 });
-    stores.push(store);
-    const cluster = await LocalCluster.start({ workers, store, dashboard: false, log });
-    clusters.push(cluster);
-    const burst = lambdaBackend({
-      scheduler: cluster.address,
-      role: ROLE,
-      endpoint: service.endpoint,
-      region: service.region,
-      credentials: CREDENTIALS,
-      memoryMB: 512,
-      timeout: 120,
-      startTimeout: 30_000,
-      log: false,
-      ...options,
-    });
-    backends.push(burst);
-    const client = await Client.connect(cluster.address);
-    clients.push(client);
-    return { cluster, burst, client, store };
+    const store = await suite.store(prefix);
+    const { cluster, client } = await suite.cluster(workers, { store, log });
+    return { cluster, burst: suite.burst(cluster, options), client, store };
   };
 
   const lambdaWorkers = (cluster: LocalCluster): string[] => [...cluster.scheduler.workerNames().values()].filter((n) => n.startsWith('lambda-'));

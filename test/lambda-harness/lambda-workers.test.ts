@@ -12,7 +12,7 @@ import { LambdaFunctionError, LambdaThrottledError } from '../../src/deploy/lamb
 import { invokeWithRetry, resolveRetry } from '../../src/deploy/lambda/retry.js';
 import { type LambdaService, startLambdaService } from '../helpers/lambda/index.js';
 import { sleep, until } from '../helpers/wait.js';
-import { clientFor, createTestFunction, CREDENTIALS, listeningInodes, ROLE, skip, socketInodes, uniqueName } from './fixtures.js';
+import { clientFor, createTestFunction, CREDENTIALS, lambdaSuite, listeningInodes, ROLE, skip, socketInodes, uniqueName } from './fixtures.js';
 
 /** Holds its thread for `ms`, as computation would, then answers. Self-contained: travels as source. */
 const slow = ({ x, ms }: { x: number; ms: number }): number => {
@@ -23,41 +23,16 @@ const slow = ({ x, ms }: { x: number; ms: number }): number => {
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 void describe('Tessera workers on Lambda', { skip }, () => {
+  const suite = lambdaSuite();
   let service: LambdaService;
-  const backends: LambdaBackend[] = [];
-  const clusters: LocalCluster[] = [];
-  const clients: Client[] = [];
 
-  before(async () => {
-    service = await startLambdaService({ concurrency: 8, idleTimeoutMs: 20_000, asyncRetry: { errorDelaysMs: [200, 400], throttleBaseMs: 50, throttleMaxMs: 200 } });
-  });
-
-  after(async () => {
-    for (const c of clients) await c.close().catch(() => undefined);
-    for (const b of backends) await b.close().catch(() => undefined);
-    for (const c of clusters) await c.close().catch(() => undefined);
-    await (service as LambdaService | undefined)?.close();
+  before(() => {
+    service = suite.service;
   });
 
   const start = async (workers: number, options: Partial<LambdaBackendOptions> = {}): Promise<{ cluster: LocalCluster; burst: LambdaBackend; client: Client }> => {
-    const cluster = await LocalCluster.start({ workers, dashboard: false, log: false });
-    clusters.push(cluster);
-    const burst = lambdaBackend({
-      scheduler: cluster.address,
-      role: ROLE,
-      endpoint: service.endpoint,
-      region: service.region,
-      credentials: CREDENTIALS,
-      memoryMB: 512,
-      timeout: 120,
-      startTimeout: 30_000,
-      log: false,
-      ...options,
-    });
-    backends.push(burst);
-    const client = await Client.connect(cluster.address);
-    clients.push(client);
-    return { cluster, burst, client };
+    const { cluster, client } = await suite.cluster(workers);
+    return { cluster, burst: suite.burst(cluster, options), client };
   };
 
   const lambdaWorkers = (cluster: LocalCluster): string[] => [...cluster.scheduler.workerNames().values()].filter((n) => n.startsWith('lambda-'));
@@ -161,9 +136,8 @@ void describe('Tessera workers on Lambda', { skip }, () => {
   void test('throttled beyond the account\'s concurrency: retried with backoff, then reported, never hung', async () => {
     // A service of its own, with room for two environments only.
     const small = await startLambdaService({ concurrency: 2, idleTimeoutMs: 10_000 });
-    const cluster = await LocalCluster.start({ workers: 0, dashboard: false, log: false });
-    clusters.push(cluster);
-    const burst = lambdaBackend({
+    const cluster = suite.track(await LocalCluster.start({ workers: 0, dashboard: false, log: false }));
+    const burst = suite.track(lambdaBackend({
       scheduler: cluster.address,
       role: ROLE,
       endpoint: small.endpoint,
@@ -175,8 +149,7 @@ void describe('Tessera workers on Lambda', { skip }, () => {
       concurrency: 3,
       retry: { attempts: 3, baseMs: 50, maxMs: 100 },
       log: false,
-    });
-    backends.push(burst);
+    }));
     try {
       await burst.prepare();
       await burst.scaleUp(3);

@@ -22,6 +22,7 @@ import { Resource } from '../../lifecycle.js';
 import { checkLogSink, createLog, type Log, type LogSink } from '../../log.js';
 import { checkOptions, optionNames } from '../../options.js';
 import { LambdaThrottledError } from './errors.js';
+import { LambdaDirectBackend, type LambdaDirectOptions } from './direct.js';
 import { ensureFunction, type EnsuredFunction } from './functions.js';
 import type { WorkerInvocation, WorkerInvocationResult } from './invocation.js';
 import { MAX_MEMORY_MB, MAX_TIMEOUT_SECONDS, MIN_MEMORY_MB } from './limits.js';
@@ -30,6 +31,8 @@ import { type InvocationType, invokeWithRetry, type ResolvedRetry, resolveRetry,
 import { InvocationTracker, type TrackerCounts } from './tracker.js';
 
 export interface LambdaBackendOptions {
+  /** 'worker' (default): each invocation is a worker. For direct mode, see lambdaDirectBackend(). */
+  readonly mode?: 'worker';
   /** The scheduler's address as the functions reach it (tcp://host:port). */
   readonly scheduler: string;
   /** The scheduler's token, if it has one (sent in each invocation's payload). */
@@ -76,7 +79,7 @@ export interface LambdaBackendOptions {
 }
 
 const OPTIONS = optionNames<LambdaBackendOptions>()([
-  'scheduler', 'token', 'role', 'client', 'region', 'endpoint', 'credentials', 'memoryMB', 'timeout', 'nthreads', 'concurrency', 'modules',
+  'mode', 'scheduler', 'token', 'role', 'client', 'region', 'endpoint', 'credentials', 'memoryMB', 'timeout', 'nthreads', 'concurrency', 'modules',
   'reserve', 'startTimeout', 'invocationType', 'retry', 'functionPrefix', 'workerPrefix', 'runtime', 'architecture', 'log',
 ]);
 
@@ -91,7 +94,15 @@ export interface LambdaBackendStats extends TrackerCounts {
   readonly lastError: string | undefined;
 }
 
-export function lambdaBackend(options: LambdaBackendOptions): LambdaBackend {
+/**
+ * A Lambda backend: worker mode (each invocation a worker that dials the scheduler), or
+ * with `mode: 'direct'` direct mode (batches of ready tasks as invocations that write their
+ * results to the store; see direct.ts).
+ */
+export function lambdaBackend(options: LambdaDirectOptions & { readonly mode: 'direct' }): LambdaDirectBackend;
+export function lambdaBackend(options: LambdaBackendOptions): LambdaBackend;
+export function lambdaBackend(options: LambdaBackendOptions | (LambdaDirectOptions & { readonly mode: 'direct' })): LambdaBackend | LambdaDirectBackend {
+  if (options.mode === 'direct') return new LambdaDirectBackend(options);
   return new LambdaBackend(options);
 }
 
@@ -121,6 +132,8 @@ export class LambdaBackend extends Resource implements ClusterBackend {
   constructor(options: LambdaBackendOptions) {
     super('the Lambda backend');
     checkOptions(options, OPTIONS, 'lambdaBackend()');
+    const mode: unknown = options.mode;
+    if (mode !== undefined && mode !== 'worker') throw new InvalidArgumentError("lambdaBackend(): mode must be 'worker' or 'direct'");
     checkLogSink(options.log, 'lambdaBackend()');
     if (typeof options.scheduler !== 'string' || !/^(tcp|tls):\/\/./.test(options.scheduler)) {
       throw new InvalidArgumentError('lambdaBackend(): scheduler must be the address functions dial, such as tcp://10.0.1.5:8786');
