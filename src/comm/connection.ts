@@ -10,7 +10,7 @@ import { decode, encode } from './codec.js';
 import { ConnectionClosedError, FrameTooLargeError, UnencodableMessageError } from './errors.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PACKET_SIZE, FrameReader, MAX_FRAMES_PER_PACKET, MAX_PACKET_SIZE, writePacket } from './framing.js';
 import { announce, cutPackets, IncomingMessage, readAnnouncement } from './long-message.js';
-import { numberOption } from './options.js';
+import { envBytes, numberOption } from './options.js';
 
 /** Every message on the wire is an object with a string `op`, a member of some union. */
 export interface Message {
@@ -36,12 +36,13 @@ export interface ConnectionOptions {
   readonly batchInterval?: number;
   /**
    * The frame limit: largest packet sent or accepted, in bytes. A message larger than a
-   * packet travels in several. Default 512 MiB.
+   * packet travels in several. Default `TESSERA_MAX_PACKET_SIZE` when set, else 512 MiB.
    */
   readonly maxPacketSize?: number;
   /**
    * Largest message sent or accepted, in bytes: what a peer may make this side allocate for
-   * one message. Default half this machine's memory (at least `maxPacketSize`).
+   * one message. Default `TESSERA_MAX_MESSAGE_SIZE` when set, else half this machine's
+   * memory (at least 512 MiB).
    */
   readonly maxMessageSize?: number;
   /** Milliseconds a graceful close() may take before it becomes a destroy. Default 10 000. */
@@ -52,7 +53,7 @@ export interface ConnectionOptions {
 export function resolveConnectionOptions(options: ConnectionOptions): Required<ConnectionOptions> {
   return {
     batchInterval: numberOption('batchInterval', options.batchInterval, 2, { min: 0, max: 60_000 }),
-    maxPacketSize: numberOption('maxPacketSize', options.maxPacketSize, DEFAULT_MAX_PACKET_SIZE, {
+    maxPacketSize: numberOption('maxPacketSize', options.maxPacketSize, envBytes('TESSERA_MAX_PACKET_SIZE') ?? DEFAULT_MAX_PACKET_SIZE, {
       min: 1024,
       max: MAX_PACKET_SIZE,
       integer: true,

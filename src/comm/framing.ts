@@ -13,16 +13,22 @@
 import { constants } from 'node:buffer';
 import { totalmem } from 'node:os';
 import { FrameTooLargeError, MalformedFrameError } from './errors.js';
+import { envBytes } from './options.js';
 
-/** The frame limit: the largest packet a connection sends or accepts, by default. */
+/**
+ * The frame limit: the largest packet a connection sends or accepts, unless its options
+ * or `TESSERA_MAX_PACKET_SIZE` say otherwise.
+ */
 export const DEFAULT_MAX_PACKET_SIZE = 512 * 1024 * 1024;
 /**
- * The largest message a connection sends or accepts, by default: what memory allows, taken
- * as half this machine's memory (and never less than one packet). A message larger than a
- * packet travels in several; the receiver allocates what its sender announces, so this is
- * the bound on what a peer can make it allocate for one message.
+ * The largest message a connection sends or accepts, by default: `TESSERA_MAX_MESSAGE_SIZE`
+ * when set, else what memory allows, taken as half this machine's memory (and never less
+ * than one packet). A message larger than a packet travels in several; the receiver
+ * allocates what its sender announces, so this bounds what a peer can make it allocate
+ * for one message.
  */
-export const DEFAULT_MAX_MESSAGE_SIZE = Math.max(DEFAULT_MAX_PACKET_SIZE, Math.floor(totalmem() / 2 / 1024 / 1024) * 1024 * 1024);
+export const DEFAULT_MAX_MESSAGE_SIZE =
+  envBytes('TESSERA_MAX_MESSAGE_SIZE') ?? Math.max(DEFAULT_MAX_PACKET_SIZE, Math.floor(totalmem() / 2 / 1024 / 1024) * 1024 * 1024);
 /** L is a u32, so no packet can be larger than this whatever the options say. */
 export const MAX_PACKET_SIZE = 0xffff_ffff;
 /** The largest single buffer this process can allocate: no frame of a message can be larger. */
