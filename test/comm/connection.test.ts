@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseAddress } from '../../src/comm/address.js';
 import { packBatch, unpackBatch } from '../../src/comm/batch.js';
 import { decode } from '../../src/comm/codec.js';
-import { Connection, type CloseReason } from '../../src/comm/connection.js';
+import { Connection, type CloseReason, resolveConnectionOptions } from '../../src/comm/connection.js';
 import { connect } from '../../src/comm/dial.js';
 import { ConnectionClosedError, FrameTooLargeError, MalformedFrameError } from '../../src/comm/errors.js';
 import { encodePacket, FrameReader } from '../../src/comm/framing.js';
@@ -265,6 +265,17 @@ describe('connection', () => {
     assert.throws(() => new Connection(socket, { batchInterval: -1 }), /options\.batchInterval/);
     assert.throws(() => new Connection(socket, { maxMessageSize: 1.5 }), /options\.maxMessageSize/);
     assert.throws(() => new Connection(socket, { maxPacketSize: 2 ** 32 }), /options\.maxPacketSize/);
+    const saved = process.env['TESSERA_MAX_PACKET_SIZE'];
+    try {
+      process.env['TESSERA_MAX_PACKET_SIZE'] = '64k';
+      assert.throws(() => new Connection(socket), /TESSERA_MAX_PACKET_SIZE must be a whole number of bytes/);
+      process.env['TESSERA_MAX_PACKET_SIZE'] = String(64 * 1024);
+      assert.equal(resolveConnectionOptions({}).maxPacketSize, 64 * 1024);
+      assert.equal(resolveConnectionOptions({ maxPacketSize: 4096 }).maxPacketSize, 4096, 'an option wins over the environment');
+    } finally {
+      if (saved === undefined) delete process.env['TESSERA_MAX_PACKET_SIZE'];
+      else process.env['TESSERA_MAX_PACKET_SIZE'] = saved;
+    }
     socket.destroy();
   });
 });
