@@ -58,7 +58,7 @@ export function resolveConnectionOptions(options: ConnectionOptions): Required<C
       max: MAX_PACKET_SIZE,
       integer: true,
     }),
-    maxMessageSize: numberOption('maxMessageSize', options.maxMessageSize, DEFAULT_MAX_MESSAGE_SIZE, {
+    maxMessageSize: numberOption('maxMessageSize', options.maxMessageSize, envBytes('TESSERA_MAX_MESSAGE_SIZE') ?? DEFAULT_MAX_MESSAGE_SIZE, {
       min: 1024,
       integer: true,
     }),
