@@ -25,6 +25,12 @@ const VALUE_DEPTH = MAX_DEPTH - 16;
  */
 export const MAX_HEADER_BYTES = 2 ** 32 - 2 ** 20;
 
+/**
+ * Room left under the message limit for the message that carries the value (its key, the
+ * framing): 64 KiB, or a sixteenth of a limit smaller than 1 MiB.
+ */
+const MESSAGE_ROOM = 64 * 1024;
+
 export interface TravelProblem {
   /** Where in the value, as `.a[3].b` ('' for the value itself). */
   readonly path: string;
@@ -69,9 +75,11 @@ export function encodedSizeBound(value: unknown): number {
 
 function sizeProblem({ header, binary }: Measure, maxBytes: number): TravelProblem | null {
   const total = header + binary;
-  if (total > maxBytes) {
+  const around = Math.min(MESSAGE_ROOM, Math.floor(maxBytes / 16));
+  if (total + around > maxBytes) {
     const what = binary === 0 ? `about ${total} bytes` : header < 1024 ? `${binary} bytes of binary data` : `about ${total} bytes (${binary} of them binary data)`;
-    return { path: '', reason: `holds ${what} once encoded, more than the ${maxBytes}-byte limit of a message between processes (maxMessageSize)` };
+    const room = total > maxBytes ? ',' : `, with the ${around} bytes kept for the message around it,`;
+    return { path: '', reason: `holds ${what} once encoded${room} more than the ${maxBytes}-byte limit of a message between processes (maxMessageSize)` };
   }
   if (header > MAX_HEADER_BYTES) {
     return {

@@ -65,6 +65,9 @@ describe('results that cannot travel', () => {
     // The same buffer twice is counted once per place it appears, as it would be written.
     const buffer = new Uint8Array(1200);
     assert.match(travelProblem([buffer, buffer], 2000)?.reason ?? '', /2400 bytes of binary data/);
+    // Just under the limit is not enough: the message that carries it needs room too.
+    assert.match(travelProblem(new Uint8Array((1 << 20) - 100), 1 << 20)?.reason ?? '', /with the 65536 bytes kept for the message around it, more than the 1048576-byte limit/);
+    assert.equal(travelProblem(new Uint8Array((1 << 20) - 70_000), 1 << 20), null);
   });
 
   test('a value larger than a packet travels: the limit is the message limit, what memory allows', () => {
