@@ -6,10 +6,16 @@
  * sample, `--samples` of them), then one line with the curve's start, middle and end and
  * the growth over the second half: a long-lived cluster's memory must level off.
  *
- *   npm run build && npm run bench -- soak [--computations 1000] [--branches 16] [--leaves 4] [--workers 2] [--samples 10] [--control]
+ *   npm run build && npm run bench -- soak [--computations 1000] [--branches 16] [--leaves 4] [--workers 2] [--samples 10] [--control] [--probe]
  *
  * `--control` runs the same load with one function and the same key prefixes every time
  * (`fresh: false` in the lines): what grows in both is not owed to new prefixes or sources.
+ *
+ * `--probe` runs the scheduler from the sources (test/chaos/soak-scheduler.ts, under tsx,
+ * with a transition log of 2,000) and asks it, at each sample, for its memory after a full
+ * collection: the lines gain `schedulerLiveMB` (heap and Buffers it keeps), the summary
+ * its growth over the second half. Resident memory rises and falls with how V8 sizes its
+ * heap, more on a busy machine; what the scheduler keeps is what must level off.
  *
  * test/chaos/soak.test.ts is the short form, with a loose bound.
  */
@@ -26,6 +32,7 @@ const { values: args } = parseArgs({
     workers: { type: 'string', default: '2' },
     samples: { type: 'string', default: '10' },
     control: { type: 'boolean', default: false },
+    probe: { type: 'boolean', default: false },
   },
 });
 const positive = (name: string, value: string): number => {
@@ -41,6 +48,7 @@ const samples = positive('samples', args.samples);
 
 const api: SoakApi = { task: task as SoakApi['task'], ref, connect: (address) => Client.connect(address) };
 const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+const schedulerScript = fileURLToPath(new URL('../test/chaos/soak-scheduler.ts', import.meta.url));
 const fresh = !args.control;
 const shape = { computations, branches, leaves, workers, tasksPerComputation: branches * leaves + branches + 1, fresh };
 
@@ -51,6 +59,7 @@ const report = await soak(api, {
   branches,
   leaves,
   fresh,
+  ...(args.probe ? { schedulerCommand: ['--import', 'tsx', schedulerScript], schedulerProbe: true } : {}),
   sampleAt: Array.from({ length: samples - 1 }, (_, i) => Math.max(1, Math.round(((i + 1) * computations) / samples))),
   log: (line) => {
     if (line.startsWith('{')) console.log(JSON.stringify({ bench: 'soak', ...shape, ...(JSON.parse(line) as RssSample) }));
@@ -71,8 +80,14 @@ console.log(
     schedulerMB: { start: first.schedulerMB, middle: middle.schedulerMB, end: last.schedulerMB },
     workersMB: { start: first.workersMB, middle: middle.workersMB, end: last.workersMB },
     // MB per 100 computations over the second half: near 0 once memory has levelled off.
+    ...(last.schedulerLiveMB === undefined || middle.schedulerLiveMB === undefined
+      ? {}
+      : { schedulerLiveMB: { start: first.schedulerLiveMB, middle: middle.schedulerLiveMB, end: last.schedulerLiveMB } }),
     secondHalfMBPer100: {
       scheduler: per100(middle.schedulerMB, last.schedulerMB, middle.computations, last.computations),
+      ...(last.schedulerLiveMB === undefined || middle.schedulerLiveMB === undefined
+        ? {}
+        : { schedulerLive: per100(middle.schedulerLiveMB, last.schedulerLiveMB, middle.computations, last.computations) }),
       workers: middle.workersMB.map((m, i) => per100(m, last.workersMB[i]!, middle.computations, last.computations)),
     },
     leftRunning: report.leftRunning.length,

@@ -5,11 +5,12 @@
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { formatAddress } from './address.js';
-import { packBatch, unpackBatch } from './batch.js';
+import { packBatch, splitBatch } from './batch.js';
 import { decode, encode } from './codec.js';
-import { ConnectionClosedError, FrameTooLargeError } from './errors.js';
-import { DEFAULT_MAX_MESSAGE_SIZE, FrameReader, MAX_PACKET_SIZE, writePacket } from './framing.js';
-import { numberOption } from './options.js';
+import { ConnectionClosedError, FrameTooLargeError, UnencodableMessageError } from './errors.js';
+import { DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PACKET_SIZE, FrameReader, MAX_FRAMES_PER_PACKET, MAX_PACKET_SIZE, writePacket } from './framing.js';
+import { announce, cutPackets, IncomingMessage, readAnnouncement } from './long-message.js';
+import { envBytes, numberOption } from './options.js';
 
 /** Every message on the wire is an object with a string `op`, a member of some union. */
 export interface Message {
@@ -33,7 +34,16 @@ export interface ConnectionOptions {
    * that waits on each reply wants 0. Default 2.
    */
   readonly batchInterval?: number;
-  /** Largest packet accepted, and largest message sent, in bytes. Default 512 MiB. */
+  /**
+   * The frame limit: largest packet sent or accepted, in bytes. A message larger than a
+   * packet travels in several. Default `TESSERA_MAX_PACKET_SIZE` when set, else 512 MiB.
+   */
+  readonly maxPacketSize?: number;
+  /**
+   * Largest message sent or accepted, in bytes: what a peer may make this side allocate for
+   * one message. Default `TESSERA_MAX_MESSAGE_SIZE` when set, else half this machine's
+   * memory (at least 512 MiB).
+   */
   readonly maxMessageSize?: number;
   /** Milliseconds a graceful close() may take before it becomes a destroy. Default 10 000. */
   readonly closeTimeout?: number;
@@ -43,9 +53,13 @@ export interface ConnectionOptions {
 export function resolveConnectionOptions(options: ConnectionOptions): Required<ConnectionOptions> {
   return {
     batchInterval: numberOption('batchInterval', options.batchInterval, 2, { min: 0, max: 60_000 }),
-    maxMessageSize: numberOption('maxMessageSize', options.maxMessageSize, DEFAULT_MAX_MESSAGE_SIZE, {
+    maxPacketSize: numberOption('maxPacketSize', options.maxPacketSize, envBytes('TESSERA_MAX_PACKET_SIZE') ?? DEFAULT_MAX_PACKET_SIZE, {
       min: 1024,
       max: MAX_PACKET_SIZE,
+      integer: true,
+    }),
+    maxMessageSize: numberOption('maxMessageSize', options.maxMessageSize, envBytes('TESSERA_MAX_MESSAGE_SIZE') ?? DEFAULT_MAX_MESSAGE_SIZE, {
+      min: 1024,
       integer: true,
     }),
     closeTimeout: numberOption('closeTimeout', options.closeTimeout, 10_000, { min: 0, max: 2 ** 31 - 1 }),
@@ -74,6 +88,8 @@ export class Connection<M extends Message = Message> {
   readonly remoteAddress: string;
   readonly localAddress: string;
   readonly maxMessageSize: number;
+  /** The frame limit: no packet is larger (a message that is travels in several). */
+  readonly maxPacketSize: number;
   /** Settles, never rejects, once the socket is fully closed. */
   readonly closed: Promise<CloseReason>;
 
@@ -94,11 +110,18 @@ export class Connection<M extends Message = Message> {
   #flushTimer: NodeJS.Timeout | null = null;
   #lastFlush = -Infinity;
   #awaitingDrain = false;
+  // The packets still to write of a long message under way, and their bytes; nothing else
+  // is written until they are.
+  #continuation: Uint8Array[][] = [];
+  #continuationBytes = 0;
 
   #handler: ((message: M) => void) | null = null;
   // Messages that arrived while no handler was set; the socket is paused meanwhile.
   #inbox: M[] = [];
   #inboxScheduled = false;
+  // A long message being read, and the limit on the next one announced.
+  #incoming: IncomingMessage | null = null;
+  #readMessageLimit: number;
 
   #closeHandlers: ((reason: CloseReason) => void)[] = [];
   #closeTimer: NodeJS.Timeout | null = null;
@@ -108,9 +131,16 @@ export class Connection<M extends Message = Message> {
     const resolved = resolveConnectionOptions(options);
     this.#batchInterval = resolved.batchInterval;
     this.maxMessageSize = resolved.maxMessageSize;
+    // A packet holds whole messages or pieces of one: never more than a message may be.
+    this.maxPacketSize = Math.min(resolved.maxPacketSize, resolved.maxMessageSize);
+    this.#readMessageLimit = this.maxMessageSize;
     this.#closeTimeout = resolved.closeTimeout;
     this.#socket = socket;
-    this.#reader = new FrameReader(this.maxMessageSize, (frames) => this.#onPacket(frames));
+    this.#reader = new FrameReader(
+      this.maxPacketSize,
+      (frames) => this.#onPacket(frames),
+      (length) => (this.#incoming === null || this.#state !== 'open' ? null : this.#incoming.claim(length)),
+    );
     const scheme = socket instanceof TLSSocket ? 'tls' : 'tcp';
     this.remoteAddress = formatAddress(scheme, socket.remoteAddress ?? 'unknown', socket.remotePort ?? 0);
     this.localAddress = formatAddress(scheme, socket.localAddress ?? 'unknown', socket.localPort ?? 0);
@@ -138,13 +168,14 @@ export class Connection<M extends Message = Message> {
 
   /** Bytes queued here and in the socket, not yet handed to the kernel. */
   get bufferedBytes(): number {
-    return this.#outboxBytes + this.#socket.writableLength;
+    return this.#outboxBytes + this.#continuationBytes + this.#socket.writableLength;
   }
 
   /**
    * Queue a message. It is encoded now — so encoding errors throw here, and later changes
    * to the object do not travel — except large binary values, which are sent from the
-   * caller's memory and must not change until written.
+   * caller's memory and must not change until written. A message larger than a packet
+   * travels in several; one larger than `maxMessageSize` throws `FrameTooLargeError`.
    */
   send(message: M): void {
     if (this.#state !== 'open') {
@@ -153,7 +184,13 @@ export class Connection<M extends Message = Message> {
     const frames = encode(message);
     let size = 4 + 4 * frames.length;
     for (const frame of frames) size += frame.byteLength;
-    if (size + PACKET_OVERHEAD > this.maxMessageSize) throw new FrameTooLargeError(size + PACKET_OVERHEAD, this.maxMessageSize);
+    if (size + PACKET_OVERHEAD > this.maxMessageSize) throw new FrameTooLargeError(size + PACKET_OVERHEAD, this.maxMessageSize, 'message');
+    if (this.#isLong(size, frames.length)) {
+      // Announced by a table of its frame lengths, which must fit a packet of its own.
+      if (frames.length > MAX_FRAMES_PER_PACKET) throw new UnencodableMessageError(`a message of ${frames.length} frames (binary values) is more than the ${MAX_FRAMES_PER_PACKET} one may have`);
+      const announcement = PACKET_OVERHEAD + 4 + 4 + 8 * frames.length;
+      if (announcement > this.maxPacketSize) throw new FrameTooLargeError(announcement, this.maxPacketSize);
+    }
     this.#outbox.push(frames);
     this.#outboxSizes.push(size);
     this.#outboxBytes += size;
@@ -233,7 +270,8 @@ export class Connection<M extends Message = Message> {
 
   /** @internal */
   [kReadLimit](bytes: number): void {
-    this.#reader.maxMessageSize = Math.min(bytes, this.maxMessageSize);
+    this.#reader.maxPacketSize = Math.min(bytes, this.maxPacketSize);
+    this.#readMessageLimit = Math.min(bytes, this.maxMessageSize);
   }
 
   // ---- sending ----
@@ -255,9 +293,24 @@ export class Connection<M extends Message = Message> {
   #writeOut(): void {
     if (this.#state === 'closed' || this.#awaitingDrain) return;
     // Each packet may fill the socket's buffer; then stop and let 'drain' resume.
-    while (this.#outbox.length > 0) {
+    while (this.#outbox.length > 0 || this.#continuation.length > 0) {
       this.#lastFlush = performance.now();
-      if (!writePacket(this.#socket, packBatch(this.#takeBatch()))) {
+      let packet: Uint8Array[];
+      if (this.#continuation.length > 0) {
+        // The rest of a long message, before anything else.
+        packet = this.#continuation.shift()!;
+        for (const piece of packet) this.#continuationBytes -= piece.byteLength;
+      } else {
+        const { messages, long } = this.#takeBatch();
+        if (long === null) {
+          packet = packBatch(messages);
+        } else {
+          packet = packBatch(messages, announce(long));
+          this.#continuation = cutPackets(long, this.maxPacketSize, MAX_FRAMES_SENT);
+          for (const frame of long) this.#continuationBytes += frame.byteLength;
+        }
+      }
+      if (!writePacket(this.#socket, packet)) {
         this.#awaitingDrain = true;
         return;
       }
@@ -268,29 +321,51 @@ export class Connection<M extends Message = Message> {
     }
   }
 
-  /** The longest prefix of the outbox that fits one packet (at least one message). */
-  #takeBatch(): Uint8Array[][] {
+  /**
+   * The longest prefix of the outbox that fits one packet, and, when the message after it
+   * is larger than a packet, that message, to be announced at the end of the batch.
+   */
+  #takeBatch(): { messages: Uint8Array[][]; long: Uint8Array[] | null } {
     const outbox = this.#outbox;
     const sizes = this.#outboxSizes;
-    let bytes = PACKET_OVERHEAD + sizes[0]!;
-    let frames = 1 + outbox[0]!.length;
-    let count = 1;
+    let bytes = PACKET_OVERHEAD;
+    let frames = 1;
+    let count = 0;
+    let long: Uint8Array[] | null = null;
     while (count < outbox.length) {
       const size = sizes[count]!;
       const frameCount = outbox[count]!.length;
-      if (bytes + size > this.maxMessageSize || frames + frameCount > MAX_FRAMES_SENT) break;
+      if (this.#isLong(size, frameCount)) {
+        // A long message: its announcement (4 + 8 per frame, plus its index slot) ends this batch.
+        const announcement = 4 + 4 + 8 * frameCount;
+        if (count === 0 || (bytes + announcement <= this.maxPacketSize && frames + 1 <= MAX_FRAMES_SENT)) {
+          long = outbox[count]!;
+          this.#outboxBytes -= size;
+          count++;
+        }
+        break;
+      }
+      if (count > 0 && (bytes + size > this.maxPacketSize || frames + frameCount > MAX_FRAMES_SENT)) break;
       bytes += size;
       frames += frameCount;
       count++;
     }
     this.#outboxBytes -= bytes - PACKET_OVERHEAD;
+    let taken: Uint8Array[][];
     if (count === outbox.length) {
+      taken = outbox;
       this.#outbox = [];
       this.#outboxSizes = [];
-      return outbox;
+    } else {
+      taken = outbox.splice(0, count);
+      sizes.splice(0, count);
     }
-    sizes.splice(0, count);
-    return outbox.splice(0, count);
+    return { messages: long === null ? taken : taken.slice(0, -1), long };
+  }
+
+  /** Whether a message of this size and number of frames travels as a long message. */
+  #isLong(size: number, frameCount: number): boolean {
+    return PACKET_OVERHEAD + size > this.maxPacketSize || 1 + frameCount > MAX_FRAMES_SENT;
   }
 
   #onDrain(): void {
@@ -313,18 +388,33 @@ export class Connection<M extends Message = Message> {
 
   #onPacket(frames: Uint8Array[]): void {
     if (this.#state !== 'open') return;
-    for (const message of unpackBatch(frames)) {
+    const incoming = this.#incoming;
+    if (incoming !== null) {
+      // A packet of a long message's pieces, read into its frames already.
+      if (!incoming.done) return;
+      this.#incoming = null;
+      this.#deliver(incoming.frames);
+      return;
+    }
+    const { messages, announcement } = splitBatch(frames);
+    for (const message of messages) {
       // Read through the getter: TypeScript keeps `#state` narrowed to 'open' from the check
       // above, but a handler called on an earlier turn of this loop may have closed us.
       if (this.state !== 'open') return;
-      const decoded = decode(message) as M;
-      const handler = this.#handler;
-      if (handler === null || this.#inbox.length > 0) {
-        this.#inbox.push(decoded);
-        this.#socket.pause();
-      } else {
-        handler(decoded);
-      }
+      this.#deliver(message);
+    }
+    // Checked and set before the next packet, whose pieces it claims, is read.
+    if (announcement !== null && this.state === 'open') this.#incoming = new IncomingMessage(readAnnouncement(announcement, this.#readMessageLimit));
+  }
+
+  #deliver(frames: Uint8Array[]): void {
+    const decoded = decode(frames) as M;
+    const handler = this.#handler;
+    if (handler === null || this.#inbox.length > 0) {
+      this.#inbox.push(decoded);
+      this.#socket.pause();
+    } else {
+      handler(decoded);
     }
   }
 
@@ -370,7 +460,10 @@ export class Connection<M extends Message = Message> {
     this.#outbox = [];
     this.#outboxSizes = [];
     this.#outboxBytes = 0;
+    this.#continuation = [];
+    this.#continuationBytes = 0;
     this.#inbox = [];
+    this.#incoming = null;
     this.#clearTimers();
   }
 

@@ -1,12 +1,15 @@
 import { TesseraError } from '../errors.js';
 
-/** A packet announced more bytes than `maxMessageSize` allows; the connection is dropped. */
+/**
+ * A packet past the frame limit (`maxPacketSize`), or a message past `maxMessageSize`:
+ * refused before it is sent, or, when a peer announces one, the connection is dropped.
+ */
 export class FrameTooLargeError extends TesseraError {
   readonly size: number;
   readonly limit: number;
 
-  constructor(size: number, limit: number) {
-    super(`a packet of ${size} bytes exceeds maxMessageSize (${limit} bytes)`, 'ERR_FRAME_TOO_LARGE');
+  constructor(size: number, limit: number, what: 'packet' | 'message' = 'packet') {
+    super(`a ${what} of ${size} bytes exceeds ${what === 'packet' ? 'the frame limit' : 'maxMessageSize'} (${limit} bytes)`, 'ERR_FRAME_TOO_LARGE');
     this.name = 'FrameTooLargeError';
     this.size = size;
     this.limit = limit;

@@ -7,12 +7,32 @@
  *     frame bytes, back to back
  *
  * so that L = 4 + 4n + Σ lengths.
+ *
+ * A message too large for one packet travels over several (see long-message.ts).
  */
+import { constants } from 'node:buffer';
+import { totalmem } from 'node:os';
 import { FrameTooLargeError, MalformedFrameError } from './errors.js';
+import { envBytes } from './options.js';
 
-export const DEFAULT_MAX_MESSAGE_SIZE = 512 * 1024 * 1024;
+/**
+ * The frame limit: the largest packet a connection sends or accepts, unless its options
+ * or `TESSERA_MAX_PACKET_SIZE` say otherwise.
+ */
+export const DEFAULT_MAX_PACKET_SIZE = 512 * 1024 * 1024;
+/**
+ * The largest message a connection sends or accepts, by default: `TESSERA_MAX_MESSAGE_SIZE`
+ * when set, else what memory allows, taken as half this machine's memory (and never less
+ * than one packet). A message larger than a packet travels in several; the receiver
+ * allocates what its sender announces, so this bounds what a peer can make it allocate
+ * for one message.
+ */
+export const DEFAULT_MAX_MESSAGE_SIZE =
+  envBytes('TESSERA_MAX_MESSAGE_SIZE') ?? Math.max(DEFAULT_MAX_PACKET_SIZE, Math.floor(totalmem() / 2 / 1024 / 1024) * 1024 * 1024);
 /** L is a u32, so no packet can be larger than this whatever the options say. */
 export const MAX_PACKET_SIZE = 0xffff_ffff;
+/** The largest single buffer this process can allocate: no frame of a message can be larger. */
+export const MAX_FRAME_SIZE = constants.MAX_LENGTH;
 /** More frames than this in one packet is nonsense; senders stay well below it. */
 export const MAX_FRAMES_PER_PACKET = 1 << 20;
 
@@ -96,18 +116,28 @@ export function writePacket(sink: PacketSink, frames: readonly Uint8Array[]): bo
 type Stage = 'length' | 'table' | 'frames';
 
 /**
+ * Where the bytes of a frame about to be read should go: a view of exactly `length` bytes
+ * to read them into, or null to let the reader place them. Called once per frame of
+ * non-zero length, as its first byte arrives; it may throw, and `push` throws that.
+ */
+export type FrameTarget = (length: number) => Uint8Array | null;
+
+/**
  * Turns chunks of a byte stream into packets. Each byte is copied at most once: a piece that
  * lies within one chunk is a view onto it, and a piece that spans chunks is assembled in a
  * buffer of its exact size, allocated once — so a large frame starts at offset 0 of its
- * own memory, aligned for any typed array.
+ * own memory, aligned for any typed array. A `target` may instead give the memory a frame
+ * is read into (a part of a larger buffer being assembled); its bytes are then copied
+ * there, once, from the chunks that hold them.
  *
  * `push` throws `FrameTooLargeError` or `MalformedFrameError`; after that the stream cannot
  * be resynchronised and the reader must be dropped.
  */
 export class FrameReader {
-  /** May be raised after the handshake; checked as each packet begins. */
-  maxMessageSize: number;
+  /** May be changed after the handshake; checked as each packet begins. */
+  maxPacketSize: number;
   readonly #onPacket: (frames: Uint8Array[]) => void;
+  readonly #target: FrameTarget | null;
 
   #stage: Stage = 'length';
   #need = 8;
@@ -116,9 +146,10 @@ export class FrameReader {
   #lengths: number[] = [];
   #frames: Uint8Array[] = [];
 
-  constructor(maxMessageSize: number, onPacket: (frames: Uint8Array[]) => void) {
-    this.maxMessageSize = maxMessageSize;
+  constructor(maxPacketSize: number, onPacket: (frames: Uint8Array[]) => void, target: FrameTarget | null = null) {
+    this.maxPacketSize = maxPacketSize;
     this.#onPacket = onPacket;
+    this.#target = target;
   }
 
   /** True between packets: nothing of a next packet has arrived. */
@@ -141,14 +172,30 @@ export class FrameReader {
         this.#partial = null;
       } else if (this.#need === 0) {
         piece = EMPTY;
-      } else if (chunk.length - offset >= this.#need) {
-        piece = chunk.subarray(offset, offset + this.#need);
-        offset += this.#need;
-      } else {
-        if (offset === chunk.length) return;
-        this.#partial = Buffer.allocUnsafe(this.#need);
-        this.#filled = chunk.copy(this.#partial, 0, offset);
+      } else if (offset === chunk.length) {
         return;
+      } else {
+        const into = this.#stage === 'frames' && this.#target !== null ? this.#target(this.#need) : null;
+        if (into !== null) {
+          if (into.byteLength !== this.#need) throw new RangeError(`a frame target of ${into.byteLength} bytes for a frame of ${this.#need}`);
+          const target = Buffer.from(into.buffer, into.byteOffset, into.byteLength);
+          const take = Math.min(this.#need, chunk.length - offset);
+          chunk.copy(target, 0, offset, offset + take);
+          offset += take;
+          if (take < this.#need) {
+            this.#partial = target;
+            this.#filled = take;
+            return;
+          }
+          piece = target;
+        } else if (chunk.length - offset >= this.#need) {
+          piece = chunk.subarray(offset, offset + this.#need);
+          offset += this.#need;
+        } else {
+          this.#partial = Buffer.allocUnsafe(this.#need);
+          this.#filled = chunk.copy(this.#partial, 0, offset);
+          return;
+        }
       }
       this.#advance(piece);
     }
@@ -159,7 +206,7 @@ export class FrameReader {
       case 'length': {
         const length = piece.readUInt32BE(0);
         const count = piece.readUInt32BE(4);
-        if (length > this.maxMessageSize) throw new FrameTooLargeError(length, this.maxMessageSize);
+        if (length > this.maxPacketSize) throw new FrameTooLargeError(length, this.maxPacketSize);
         if (count === 0 || count > MAX_FRAMES_PER_PACKET || 4 + 4 * count > length) {
           throw new MalformedFrameError(`a packet of ${length} bytes cannot hold ${count} frames`);
         }

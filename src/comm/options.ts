@@ -32,3 +32,15 @@ export function stringOption(name: string, value: unknown, required: boolean): s
   }
   return value;
 }
+
+/**
+ * A byte count from the environment, or undefined when the variable is not set: how a
+ * whole cluster (every process it starts inherits the environment) is given one limit.
+ */
+export function envBytes(name: string): number | undefined {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < 1024) throw new InvalidArgumentError(`${name} must be a whole number of bytes, at least 1024, not '${raw}'`);
+  return value;
+}

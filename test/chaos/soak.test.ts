@@ -5,7 +5,8 @@
  * must stay within a loose bound; no timing thresholds.
  *
  * The scheduler runs with a short transition log (soak-scheduler.ts), so its fixed-size
- * history is full early and what grows after is what it should not keep.
+ * history is full early and what grows after is what it should not keep; it answers a
+ * probe with its memory after a full collection, which is what its levelling is judged on.
  */
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
@@ -43,6 +44,7 @@ void describe('soak: one long-lived cluster, computation after computation', () 
       computations: COMPUTATIONS,
       command: [...tsx, cli],
       schedulerCommand: [...tsx, schedulerScript],
+      schedulerProbe: true,
       branches: 16,
       leaves: 4,
       sampleAt: Array.from({ length: 9 }, (_, i) => ((i + 1) * COMPUTATIONS) / 10),
@@ -64,16 +66,19 @@ void describe('soak: one long-lived cluster, computation after computation', () 
     });
   });
 
-  // Loose, as what it guards against is growth without bound: a scheduler that kept a record
-  // per prefix and per function grew 6.8–7.1 MB per 100 computations here; one that levels
-  // off measures 0–2.2 on a loaded machine (`npm run bench -- soak` measures it precisely).
-  // Alone (and in `npm run bench -- soak`, 1,000 computations) the scheduler levels off at
-  // 0–2 MB per 100 computations; run beside the rest of the suite it has measured 10–11 MB
-  // per 100 over the second half, and why is not yet known.
-  void test("the scheduler's memory levels off: at most 4 MB per 100 computations over the second half", { todo: 'grows 10–11 MB per 100 computations when the suite runs other tests beside it' }, () => {
+  // Resident memory is not what the scheduler keeps: V8 grows its heap ahead of need and
+  // gives it back lazily, later still on a busy machine, so beside the rest of the suite
+  // the scheduler's RSS has risen 10–11 MB per 100 computations over the second half while,
+  // alone, it levels off. What it keeps is its heap and the Buffers its objects hold after
+  // a full collection (soak-scheduler.ts answers the probe): 25–26 MB from the 50th
+  // computation to the 800th, alone and beside two processes that keep both cores busy.
+  // Loose, as what it guards against is growth without bound: a scheduler that kept a
+  // record per prefix and per function grew 6.8–7.1 MB per 100 computations.
+  void test("the scheduler's memory levels off: what it keeps grows at most 2 MB per 100 computations over the second half", () => {
     const late = report.samples.filter((s) => s.computations >= COMPUTATIONS / 2);
-    const slope = slopePer100(late, (s) => s.schedulerMB);
-    const table = late.map((s) => `${s.computations}: ${s.schedulerMB} MB`).join('\n');
-    assert.ok(slope <= 4, `the scheduler grows by ${slope.toFixed(1)} MB per 100 computations\n${table}`);
+    const slope = slopePer100(late, (s) => s.schedulerLiveMB!);
+    const table = late.map((s) => `${s.computations}: ${s.schedulerLiveMB} MB kept, ${s.schedulerMB} MB resident`).join('\n');
+    assert.ok(late.every((s) => s.schedulerLiveMB !== undefined), 'the scheduler answered every memory probe');
+    assert.ok(slope <= 2, `what the scheduler keeps grows by ${slope.toFixed(2)} MB per 100 computations\n${table}`);
   });
 });

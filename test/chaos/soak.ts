@@ -28,6 +28,11 @@ export interface SoakOptions {
    * line. Default: `command` with `scheduler --port 0 --no-dashboard`.
    */
   readonly schedulerCommand?: readonly string[];
+  /**
+   * The scheduler answers a `memory` line on its stdin with a JSON line of its memory after
+   * a full collection (as soak-scheduler.ts does): samples then hold `schedulerLiveMB`.
+   */
+  readonly schedulerProbe?: boolean;
   /** Worker processes. Default 2. */
   readonly workers?: number;
   /** Branches × leaves per branch in each computation. Default 4 × 4 (21 tasks). */
@@ -47,6 +52,11 @@ export interface RssSample {
   /** Computations done when sampled. */
   readonly computations: number;
   readonly schedulerMB: number;
+  /**
+   * What the scheduler keeps: its JavaScript heap and the memory outside it that its
+   * objects hold (Buffers), after a full collection (`schedulerProbe` only).
+   */
+  readonly schedulerLiveMB?: number;
   readonly workersMB: readonly number[];
 }
 
@@ -129,13 +139,34 @@ export async function soak(api: SoakApi, options: SoakOptions): Promise<SoakRepo
       lines.once('line', resolve);
       scheduler.once('exit', (code) => reject(new Error(`the scheduler exited (${String(code)}) before it printed its address`)));
     });
-    lines.close();
-    scheduler.stdout!.resume();
+    // Later lines answer the memory probe, in order.
+    const answers: ((line: string) => void)[] = [];
+    lines.on('line', (line) => answers.shift()?.(line));
+    scheduler.once('exit', () => {
+      for (const answer of answers.splice(0)) answer('(exited)');
+    });
+    const probe = (): Promise<number> =>
+      new Promise<number>((resolve, reject) => {
+        answers.push((line) => {
+          try {
+            const { heapUsed, external } = JSON.parse(line) as { heapUsed: number; external: number };
+            if (typeof heapUsed !== 'number' || typeof external !== 'number') throw new TypeError('no heapUsed and external');
+            resolve(Math.round(((heapUsed + external) / 1024 / 1024) * 10) / 10);
+          } catch (error) {
+            reject(new Error(`the scheduler answered the memory probe with '${line}'`, { cause: error }));
+          }
+        });
+        scheduler.stdin!.write('memory\n');
+      });
     const workerProcs = Array.from({ length: workers }, (_, w) => start([...options.command, 'worker', address, '--nthreads', '1', '--name', `soak-${w}`, '--no-metrics'], 'ignore'));
     const client = await api.connect(address);
     try {
-      const sample = (done: number): void => {
-        const s: RssSample = { computations: done, schedulerMB: rssMB(scheduler.pid!), workersMB: workerProcs.map((w) => rssMB(w.pid!)) };
+      const sample = async (done: number): Promise<void> => {
+        // Resident memory first: the probe's collection would lower it.
+        const schedulerMB = rssMB(scheduler.pid!);
+        const workersMB = workerProcs.map((w) => rssMB(w.pid!));
+        const heap = options.schedulerProbe === true ? { schedulerLiveMB: await probe() } : {};
+        const s: RssSample = { computations: done, schedulerMB, ...heap, workersMB };
         samples.push(s);
         options.log?.(JSON.stringify(s));
       };
@@ -165,8 +196,8 @@ export async function soak(api: SoakApi, options: SoakOptions): Promise<SoakRepo
         const [got] = await client.get(graph, [total]);
         if (got !== expected) throw new Error(`soak computation ${i}: got ${String(got)}, expected ${expected}`);
         // The first sample once the processes have warmed up (one computation in).
-        if (i === 0) sample(1);
-        if (sampleAt.has(i + 1)) sample(i + 1);
+        if (i === 0) await sample(1);
+        if (sampleAt.has(i + 1)) await sample(i + 1);
       }
     } finally {
       await client.close();

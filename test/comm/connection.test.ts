@@ -5,11 +5,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseAddress } from '../../src/comm/address.js';
 import { packBatch, unpackBatch } from '../../src/comm/batch.js';
 import { decode } from '../../src/comm/codec.js';
-import { Connection, type CloseReason } from '../../src/comm/connection.js';
+import { Connection, type CloseReason, resolveConnectionOptions } from '../../src/comm/connection.js';
 import { connect } from '../../src/comm/dial.js';
 import { ConnectionClosedError, FrameTooLargeError, MalformedFrameError } from '../../src/comm/errors.js';
 import { encodePacket, FrameReader } from '../../src/comm/framing.js';
 import { clientHandshake } from '../../src/comm/handshake.js';
+import { announce } from '../../src/comm/long-message.js';
 import { listen, type ListenOptions, type Server } from '../../src/comm/server.js';
 
 type Msg =
@@ -25,7 +26,7 @@ after(async () => {
 /** A server whose connections are handed to the test, plus a client connected to it. */
 async function pair(
   serverOptions: Partial<ListenOptions<Msg>> = {},
-  clientOptions: { maxMessageSize?: number; batchInterval?: number } = {},
+  clientOptions: { maxMessageSize?: number; maxPacketSize?: number; batchInterval?: number } = {},
 ): Promise<{ server: Server<Msg>; client: Connection<Msg>; remote: Connection<Msg> }> {
   let handOver: (conn: Connection<Msg>) => void = () => {};
   const accepted = new Promise<Connection<Msg>>((resolve) => {
@@ -263,7 +264,131 @@ describe('connection', () => {
     const socket = new net.Socket();
     assert.throws(() => new Connection(socket, { batchInterval: -1 }), /options\.batchInterval/);
     assert.throws(() => new Connection(socket, { maxMessageSize: 1.5 }), /options\.maxMessageSize/);
+    assert.throws(() => new Connection(socket, { maxPacketSize: 2 ** 32 }), /options\.maxPacketSize/);
+    const saved = process.env['TESSERA_MAX_PACKET_SIZE'];
+    try {
+      process.env['TESSERA_MAX_PACKET_SIZE'] = '64k';
+      assert.throws(() => new Connection(socket), /TESSERA_MAX_PACKET_SIZE must be a whole number of bytes/);
+      process.env['TESSERA_MAX_PACKET_SIZE'] = String(64 * 1024);
+      assert.equal(resolveConnectionOptions({}).maxPacketSize, 64 * 1024);
+      assert.equal(resolveConnectionOptions({ maxPacketSize: 4096 }).maxPacketSize, 4096, 'an option wins over the environment');
+    } finally {
+      if (saved === undefined) delete process.env['TESSERA_MAX_PACKET_SIZE'];
+      else process.env['TESSERA_MAX_PACKET_SIZE'] = saved;
+    }
     socket.destroy();
+  });
+});
+
+// The frame limit is made small (64 KiB) so that values several packets long stay cheap;
+// the default is 512 MiB, and the code paths are the same.
+describe('connection: messages larger than a packet', () => {
+  const small = { maxPacketSize: 64 * 1024 };
+
+  it('carries binary and plain data several packets long, between small messages, intact and in order', async () => {
+    const { client, remote } = await pair(small, small);
+    const big = new Float64Array(300_000); // 2.4 MB: 37 packets
+    for (let i = 0; i < big.length; i++) big[i] = i / 3;
+    const plain = Array.from({ length: 40_000 }, (_, i) => (i % 2 === 0 ? i * 1.5 : `s${i}`)); // a header larger than a packet
+    const odd = Buffer.alloc(200_001, 7); // not a multiple of anything
+    const arrived = receive(remote, 4);
+    client.send({ op: 'data', seq: 0 });
+    client.send({ op: 'echo', value: { big, plain, odd, tail: new Uint16Array([1, 2, 3]) } });
+    client.send({ op: 'data', seq: 1 });
+    client.send({ op: 'echo', value: plain });
+    const got = await arrived;
+    assert.deepEqual(got.map((m) => m.op), ['data', 'echo', 'data', 'echo']);
+    assert.deepEqual([(got[0] as { seq: number }).seq, (got[2] as { seq: number }).seq], [0, 1]);
+    const value = (got[1] as { value: { big: Float64Array; plain: unknown[]; odd: Buffer; tail: Uint16Array } }).value;
+    assert.ok(value.big instanceof Float64Array && value.big.length === big.length);
+    // Read into one buffer of its own as it arrived: decoded without a further copy.
+    assert.equal(value.big.byteOffset, 0);
+    assert.equal(value.big.buffer.byteLength, big.byteLength);
+    assert.ok(Buffer.from(value.big.buffer).equals(Buffer.from(big.buffer)));
+    assert.deepEqual(value.plain, plain);
+    assert.ok(Buffer.isBuffer(value.odd) && value.odd.equals(odd));
+    assert.deepEqual(value.tail, new Uint16Array([1, 2, 3]));
+    assert.deepEqual((got[3] as { value: unknown }).value, plain);
+    assert.equal(client.bufferedBytes, 0);
+    await client.close();
+  });
+
+  it('holds back under backpressure while a long message is under way, and the other direction flows', async () => {
+    const { client, remote } = await pair(small, small);
+    // The receiver has no handler at first: the first message waits in its inbox, it stops
+    // reading, and the long message's packets wait in the sender.
+    const big = new Uint8Array(8 * 1024 * 1024).map((_, i) => i % 251);
+    client.send({ op: 'data', seq: 1 });
+    client.flush();
+    await sleep(50);
+    client.send({ op: 'echo', value: big });
+    client.send({ op: 'data', seq: 2 });
+    await sleep(200);
+    assert.ok(client.bufferedBytes > 1024 * 1024, `the sender keeps ${client.bufferedBytes} bytes of the long message queued`);
+    const back = receive(client, 1);
+    remote.send({ op: 'data', seq: 9 });
+    assert.equal(((await back)[0] as { seq: number }).seq, 9);
+    const got = await receive(remote, 3);
+    assert.equal((got[0] as { seq: number }).seq, 1);
+    assert.ok(Buffer.from((got[1] as { value: Uint8Array }).value).equals(Buffer.from(big)));
+    assert.equal((got[2] as { seq: number }).seq, 2);
+    assert.equal(client.bufferedBytes, 0);
+    await client.close();
+  });
+
+  it('refuses to send a message past maxMessageSize, and drops a peer that announces one, before allocating it', async () => {
+    const { client, remote } = await pair({ ...small, maxMessageSize: 256 * 1024 }, small);
+    assert.throws(() => remote.send({ op: 'echo', value: new Uint8Array(300_000) }), (error: unknown) => error instanceof FrameTooLargeError && /message of \d+ bytes exceeds maxMessageSize/.test(error.message));
+    // Under the limit, several packets long: it travels.
+    const arrived = receive(remote, 1);
+    client.send({ op: 'echo', value: new Uint8Array(200_000).fill(1) });
+    assert.equal(((await arrived)[0] as { value: Uint8Array }).value.byteLength, 200_000);
+    // Past the receiver's limit: refused from the announcement, which says how large it is.
+    client.send({ op: 'echo', value: new Uint8Array(300_000) });
+    const reason = await remote.closed;
+    assert.ok(reason.kind === 'error' && reason.error instanceof FrameTooLargeError, `closed with ${JSON.stringify(reason)}`);
+    assert.equal(reason.error.limit, 256 * 1024);
+    assert.ok(reason.error.size > 300_000);
+    await client.closed;
+  });
+
+  /** A server connection, and a raw socket that has done the handshake with it. */
+  async function rawPeer(options: Partial<ListenOptions<Msg>> = {}): Promise<{ socket: net.Socket; client: Connection; remote: Connection<Msg> }> {
+    let handOver: (conn: Connection<Msg>) => void = () => {};
+    const accepted = new Promise<Connection<Msg>>((resolve) => {
+      handOver = resolve;
+    });
+    const server = await listen<Msg>({ port: 0, onConnection: (conn) => handOver(conn), ...options });
+    servers.push(server);
+    const { port } = parseAddress(server.address);
+    const socket = net.connect(port, '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const client = new Connection(socket);
+    await clientHandshake(client, { role: 'test', timeout: 2000 });
+    return { socket, client, remote: await accepted };
+  }
+
+  it('drops a peer that announces more than the receiver allows, without allocating it', async () => {
+    const { socket, client, remote } = await rawPeer({ maxMessageSize: 2 ** 30 });
+    remote.onMessage(() => assert.fail('nothing whole was sent'));
+    // Two frames of 1 GiB announced, and not one byte of them sent: refused at once.
+    const gib = { byteLength: 2 ** 30 } as Uint8Array;
+    socket.write(Buffer.concat(encodePacket(packBatch([], announce([new Uint8Array(8), gib, gib])))));
+    const reason = await remote.closed;
+    assert.ok(reason.kind === 'error' && reason.error instanceof FrameTooLargeError, `closed with ${JSON.stringify(reason)}`);
+    assert.deepEqual([reason.error.size, reason.error.limit], [2 ** 31 + 8, 2 ** 30]);
+    await client.closed;
+  });
+
+  it('drops a peer whose pieces do not match what it announced', async () => {
+    const { socket, client, remote } = await rawPeer();
+    remote.onMessage(() => assert.fail('nothing whole was sent'));
+    // Announced: one frame of 10 bytes; sent: a piece of 11.
+    socket.write(Buffer.concat(encodePacket(packBatch([], announce([new Uint8Array(10)])))));
+    socket.write(Buffer.concat(encodePacket([new Uint8Array(11)])));
+    const reason = await remote.closed;
+    assert.ok(reason.kind === 'error' && reason.error instanceof MalformedFrameError, `closed with ${JSON.stringify(reason)}`);
+    await client.closed;
   });
 });
 

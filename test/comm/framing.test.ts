@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { packBatch, unpackBatch } from '../../src/comm/batch.js';
+import { packBatch, splitBatch, unpackBatch } from '../../src/comm/batch.js';
 import { FrameTooLargeError, MalformedFrameError } from '../../src/comm/errors.js';
 import { encodePacket, FrameReader, writePacket } from '../../src/comm/framing.js';
+import { announce, cutPackets, IncomingMessage, readAnnouncement } from '../../src/comm/long-message.js';
 
 function bytes(...parts: readonly Uint8Array[]): Buffer {
   return Buffer.concat(parts);
@@ -96,5 +97,64 @@ describe('framing', () => {
     assert.throws(() => unpackBatch(packed.slice(0, -1)), MalformedFrameError);
     assert.throws(() => unpackBatch([Buffer.alloc(3)]), MalformedFrameError);
     assert.throws(() => unpackBatch([Buffer.from([0, 0, 0, 0]), Buffer.from('x')]), MalformedFrameError);
+  });
+
+  it('reads a frame into the memory its target gives, however the stream is split', () => {
+    const frame = Buffer.alloc(50_000).map((_, i) => i % 253);
+    const wire = bytes(...encodePacket([Buffer.from('h'), frame]));
+    for (const size of [1, 999, 65_536, wire.length]) {
+      const into = new Uint8Array(60_000);
+      const asked: number[] = [];
+      const packets: Uint8Array[][] = [];
+      const reader = new FrameReader(1 << 20, (frames) => packets.push(frames), (length) => {
+        asked.push(length);
+        return length === frame.length ? into.subarray(10_000) : null;
+      });
+      for (let at = 0; at < wire.length; at += size) reader.push(wire.subarray(at, at + size));
+      assert.deepEqual(asked, [1, 50_000], `chunks of ${size}: asked once per frame`);
+      assert.ok(Buffer.from(into.subarray(10_000)).equals(frame));
+      assert.equal(packets[0]![1]!.buffer, into.buffer, 'the frame is the target memory');
+    }
+  });
+});
+
+describe('long messages', () => {
+  it('an announcement ends its batch, and nowhere else', () => {
+    const table = announce([new Uint8Array(3), new Uint8Array(0), { byteLength: 2 ** 32 } as Uint8Array]);
+    const packed = packBatch([[Buffer.from('a')]], table);
+    const { messages, announcement } = splitBatch(packed);
+    assert.deepEqual(messages, [[Buffer.from('a')]]);
+    assert.deepEqual(readAnnouncement(announcement!, 2 ** 40), [3, 0, 2 ** 32]);
+    assert.throws(() => readAnnouncement(announcement!, 2 ** 32), FrameTooLargeError);
+    assert.throws(() => readAnnouncement(announce([new Uint8Array(1), { byteLength: 2 ** 45 } as Uint8Array]), 2 ** 50), FrameTooLargeError, 'a frame no buffer can hold');
+    assert.throws(() => unpackBatch(packed), MalformedFrameError);
+    // Not last: malformed.
+    const early = packBatch([[Buffer.from('a')], [Buffer.from('b')]]);
+    (early[0] as Buffer).writeUInt32BE(0x8000_0001, 0);
+    assert.throws(() => splitBatch(early), MalformedFrameError);
+    assert.throws(() => readAnnouncement(Buffer.alloc(5), 100), MalformedFrameError);
+    assert.throws(() => readAnnouncement(announce([new Uint8Array(0), new Uint8Array(4)]), 100), MalformedFrameError, 'no header');
+  });
+
+  it('cuts frames into packets within the limit, as views, and assembles them back', () => {
+    const frames = [Buffer.from('header'), Buffer.alloc(0), Buffer.alloc(10_000).map((_, i) => i % 7), Buffer.alloc(3000, 1)];
+    for (const [limit, maxPieces] of [[1024, 1 << 16], [4096, 2], [20_000, 1 << 16]] as const) {
+      const packets = cutPackets(frames, limit, maxPieces);
+      const incoming = new IncomingMessage(frames.map((f) => f.byteLength));
+      for (const packet of packets) {
+        assert.ok(packet.length <= maxPieces);
+        assert.ok(4 + 4 * packet.length + packet.reduce((n, p) => n + p.byteLength, 0) <= limit, `a packet within ${limit}`);
+        for (const piece of packet) {
+          assert.ok(frames.some((f) => f.buffer === piece.buffer), 'a view, not a copy');
+          incoming.claim(piece.byteLength).set(piece);
+        }
+      }
+      assert.ok(incoming.done);
+      assert.deepEqual(incoming.frames.map((f) => Buffer.from(f)), frames);
+      assert.equal(incoming.frames[2]!.byteOffset, 0);
+      assert.throws(() => incoming.claim(1), MalformedFrameError, 'past the end');
+    }
+    const crossing = new IncomingMessage([4, 4]);
+    assert.throws(() => crossing.claim(5), MalformedFrameError, 'a piece across two frames');
   });
 });
