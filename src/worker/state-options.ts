@@ -17,7 +17,7 @@ export interface WorkerStateOptions {
   readonly validate?: boolean;
   /** Random numbers in [0, 1), for spreading fetches over holders. Default Math.random. */
   readonly random?: () => number;
-  /** Largest message between processes (bytes): a result past it fails its task. Default the wire's limit, 512 MiB. */
+  /** Largest message between processes (bytes): a result past it fails its task. Default the wire's message limit (TESSERA_MAX_MESSAGE_SIZE: half the machine's memory, at least 512 MiB). */
   readonly maxMessageBytes?: number;
 }
 
