@@ -10,11 +10,37 @@
  * - worker pods left in the namespace after close (must be 0).
  *
  *   npm run bench -- kubernetes [--runs 1] [--tasks 40] [--sleep 1] [--maximum 4] [--interval 500ms] [--wait-count 3]
+ *                               [--systems tessera,dask-kubernetes] [--no-fixed-anchor]
  *
- * Defaults are small: pods here are Node processes on a shared 2-core machine. Dask's
- * KubeCluster (dask-kubernetes, PyPI) needs its operator's custom resources and a
- * controller running in the cluster, and images of Dask: where it is not installed, a line
- * says so and it is skipped.
+ * Defaults are small: pods here are Node processes on a shared 2-core machine.
+ *
+ * In the same run, on the same control plane, dask-kubernetes' KubeCluster
+ * (bench/anchors/dask_kubecluster.py; adaptive from zero, then scale(maximum)), as its users
+ * run it:
+ * - dask-kubernetes (DASK_KUBERNETES_PIN) and its dependencies are installed once beside the
+ *   anchors' environment (bench/venv.ts: Dask and distributed 2026.8), `pip install --target
+ *   ~/.cache/tessera/bench-dask-kubernetes/<hash>` with Dask constrained to the environment's
+ *   release (about 2 minutes, once);
+ * - its custom resources are the ones its wheel ships (the Helm chart's crds/: DaskCluster,
+ *   DaskWorkerGroup, DaskJob, DaskAutoscaler, with their schemas), applied with kubectl;
+ * - its operator is the wheel's kopf controller, `kopf run --standalone --namespace=bench -m
+ *   dask_kubernetes.operator.controller`, a local process with the admin kubeconfig, as the
+ *   operator's Deployment would run in the cluster;
+ * - the node agent runs the Dask image (ghcr.io/dask/dask:<the environment's Dask>) as the
+ *   image does: its entrypoint ends in `exec "$@"`, so the pod's args run with the
+ *   environment's executables first on PATH.
+ * Two things a pod has on a cluster and not here are given to these Python processes by
+ * bench/anchors/cluster_dns/sitecustomize.py: Service names (`<svc>.<ns>.svc.cluster.local`,
+ * from the API server, as cluster DNS answers them), and a network of the pod's own: a bind to
+ * the wildcard address (the scheduler's `--host 0.0.0.0`) goes to the pod's IP, since the
+ * Service proxy already holds port 8786 on the Service's cluster IP of the shared loopback.
+ * The client reaches the scheduler from outside through kr8s' port-forward, through the API
+ * server's pods/portforward to the node agent's kubelet port.
+ * dask-kubernetes 2026.3 names `dask-scheduler` and `dask-worker`, which distributed 2026.8
+ * no longer installs: the driver's spec names `dask scheduler` and `dask worker --nthreads 1`
+ * (one thread per pod, as Tessera's pods). Any step that fails prints a `skipped` line with
+ * its reason; the operator is stopped at the end, its log is kept in the control plane's log
+ * directory while it runs.
  */
 import { type ChildProcess, execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -246,7 +272,7 @@ async function daskKubernetes(mode: 'adaptive' | 'fixed', run: number): Promise<
     'dask',
     'dask_kubecluster.py',
     [
-      '--mode', mode, '--tasks', String(tasks), '--sleep', String(sleepMs / 1000), '--maximum', String(maximum),
+      '--mode', mode, '--tasks', String(tasks), '--sleep', String(sleepMs / 1000), '--maximum', String(maximum), '--nthreads', '1',
       '--kubeconfig', cluster.kubeconfigPath, '--namespace', NAMESPACE, '--name', `dask-${mode}-${run}`, '--image', ready.image, '--site', ready.site,
     ],
     { timeoutMs: 8 * 60_000 },
@@ -266,11 +292,11 @@ const ratio = (a: number, b: number): number => Math.round((a / b) * 100) / 100;
 /** Medians of the run, and Tessera's figures over dask-kubernetes' from the same run: below 1, Tessera is faster. */
 function summary(): void {
   const line: Record<string, unknown> = { stat: 'median', runs };
-  if (tesseraAdaptive.length > 0) line['tessera'] = { firstPodRunningS: medianOf(tesseraAdaptive, 'firstPodRunningS'), firstResultS: medianOf(tesseraAdaptive, 'firstResultS'), totalS: medianOf(tesseraAdaptive, 'totalS') };
+  if (tesseraAdaptive.length > 0) line['tessera'] = { firstPodRunningS: medianOf(tesseraAdaptive, 'firstPodRunningS'), firstResultS: medianOf(tesseraAdaptive, 'firstResultS'), totalS: medianOf(tesseraAdaptive, 'totalS'), backToOnePodS: medianOf(tesseraAdaptive, 'backToOnePodS') };
   if (tesseraFixed.length > 0) line['tesseraFixed'] = { startAllPodsS: medianOf(tesseraFixed, 'startAllPodsS'), totalS: medianOf(tesseraFixed, 'totalS') };
   const daskOf = (lines: AnchorLine[], key: string): number => s(medianOf(lines, key) * 1000);
   if (daskAdaptive.length > 0) {
-    line['daskKubernetes'] = { clusterStartS: daskOf(daskAdaptive, 'clusterStartSeconds'), firstPodRunningS: daskOf(daskAdaptive, 'firstPodRunningSeconds'), firstResultS: daskOf(daskAdaptive, 'firstResultSeconds'), totalS: daskOf(daskAdaptive, 'totalSeconds') };
+    line['daskKubernetes'] = { clusterStartS: daskOf(daskAdaptive, 'clusterStartSeconds'), firstPodRunningS: daskOf(daskAdaptive, 'firstPodRunningSeconds'), firstResultS: daskOf(daskAdaptive, 'firstResultSeconds'), totalS: daskOf(daskAdaptive, 'totalSeconds'), backToOnePodS: daskOf(daskAdaptive, 'backToOnePodSeconds') };
     if (tesseraAdaptive.length > 0) {
       line['ratioFirstPodRunning'] = ratio(medianOf(tesseraAdaptive, 'firstPodRunningS'), medianOf(daskAdaptive, 'firstPodRunningSeconds'));
       line['ratioFirstResult'] = ratio(medianOf(tesseraAdaptive, 'firstResultS'), medianOf(daskAdaptive, 'firstResultSeconds'));

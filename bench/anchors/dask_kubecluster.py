@@ -11,10 +11,11 @@ same run (bench/kubernetes.ts starts the control plane, the node agent, the oper
 dask-kubernetes (`pip install --target`, beside the anchors' environment).
 
 KubeCluster(namespace, custom_cluster_spec=make_cluster_spec(name, image, n_workers=0,
-worker_command="dask worker") with the scheduler's command made `dask scheduler`) from outside
-the cluster, as from a laptop:
+worker_command="dask worker --nthreads N") with the scheduler's command made `dask scheduler`)
+from outside the cluster, as from a laptop:
 the client reaches the scheduler's Service through a port-forward (kr8s, through the API
-server's pods/portforward). --mode adaptive: cluster.adapt(minimum=0, maximum), which makes a
+server's pods/portforward). --nthreads (default 1) as Tessera's worker pods have: Dask's
+default is the machine's CPU count, which would give its pods more slots than Tessera's. --mode adaptive: cluster.adapt(minimum=0, maximum), which makes a
 DaskAutoscaler the operator acts on; all tasks submitted at t0. --mode fixed:
 cluster.scale(maximum), every worker joined, then the same tasks. Prints one JSON line
 (seconds, from t0 unless stated):
@@ -91,6 +92,7 @@ def main(argv=None):
     parser.add_argument("--tasks", type=int, default=40)
     parser.add_argument("--sleep", type=float, default=1.0)
     parser.add_argument("--maximum", type=int, default=4)
+    parser.add_argument("--nthreads", type=int, default=1)
     parser.add_argument("--kubeconfig", required=True)
     parser.add_argument("--namespace", default="bench")
     parser.add_argument("--name", default="dask-burst")
@@ -121,6 +123,7 @@ def main(argv=None):
         "tasks": args.tasks,
         "sleepSeconds": args.sleep,
         "maximum": args.maximum,
+        "nthreads": args.nthreads,
         "image": args.image,
         "daskVersion": dask.__version__,
         "distributedVersion": distributed.__version__,
@@ -130,7 +133,7 @@ def main(argv=None):
     # The defaults name the `dask-scheduler` and `dask-worker` scripts, which distributed no
     # longer installs (only `dask scheduler`, `dask worker`): a pod of the Dask image of
     # today would exit at once. So the spec names the commands the image has.
-    spec = make_cluster_spec(name=args.name, image=args.image, n_workers=0, worker_command="dask worker")
+    spec = make_cluster_spec(name=args.name, image=args.image, n_workers=0, worker_command=f"dask worker --nthreads {args.nthreads}")
     [scheduler_container] = spec["spec"]["scheduler"]["spec"]["containers"]
     scheduler_container["args"] = ["dask", "scheduler"] + scheduler_container["args"][1:]
     line["schedulerArgs"] = scheduler_container["args"]
