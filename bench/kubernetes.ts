@@ -173,10 +173,12 @@ function prepareDask(): Promise<{ site: string; image: string } | { reason: stri
     // The image of the Dask release the client runs, as KubeCluster users pin it.
     const image = `${DASK_IMAGE_REPOSITORY}:${venv.versions['dask'] ?? 'latest'}`;
     const resolver = { PYTHONPATH: CLUSTER_DNS, TESSERA_CLUSTER_DNS_KUBECONFIG: cluster.kubeconfigPath };
+    const imageDir = temporaryDirectory('dask-image-');
     daskImage = {
       // The image's entrypoint (tini, prepare.sh) ends in `exec "$@"`: the pod's args run as they are.
-      workingDir: temporaryDirectory('dask-image-'),
-      env: { PATH: `${path.dirname(venv.python)}:${process.env['PATH'] ?? '/usr/bin:/bin'}`, ...resolver, TESSERA_POD_OWN_IP: '1' },
+      workingDir: imageDir,
+      // Workers' scratch space in the pod's own directory, not the machine's /tmp.
+      env: { PATH: `${path.dirname(venv.python)}:${process.env['PATH'] ?? '/usr/bin:/bin'}`, ...resolver, TESSERA_POD_OWN_IP: '1', DASK_TEMPORARY_DIRECTORY: imageDir },
     };
     const crds = path.join(site, 'dask_kubernetes/operator/deployment/helm/dask-kubernetes-operator/crds');
     const applied = await cluster.kubectl(['apply', '-f', crds], { check: false });
