@@ -288,7 +288,7 @@ async function daskKubernetes(mode: 'adaptive' | 'fixed', run: number): Promise<
   return line;
 }
 
-const medianOf = (lines: readonly Record<string, unknown>[], key: string): number => median(lines.map((l) => l[key]).filter((v): v is number => typeof v === 'number' && v >= 0));
+const medianOf = (lines: readonly Record<string, unknown>[], key: string): number => Math.round(median(lines.map((l) => l[key]).filter((v): v is number => typeof v === 'number' && v >= 0)) * 1000) / 1000;
 const ratio = (a: number, b: number): number => Math.round((a / b) * 100) / 100;
 
 /** Medians of the run, and Tessera's figures over dask-kubernetes' from the same run: below 1, Tessera is faster. */
@@ -296,7 +296,7 @@ function summary(): void {
   const line: Record<string, unknown> = { stat: 'median', runs };
   if (tesseraAdaptive.length > 0) line['tessera'] = { firstPodRunningS: medianOf(tesseraAdaptive, 'firstPodRunningS'), firstResultS: medianOf(tesseraAdaptive, 'firstResultS'), totalS: medianOf(tesseraAdaptive, 'totalS'), backToOnePodS: medianOf(tesseraAdaptive, 'backToOnePodS') };
   if (tesseraFixed.length > 0) line['tesseraFixed'] = { startAllPodsS: medianOf(tesseraFixed, 'startAllPodsS'), totalS: medianOf(tesseraFixed, 'totalS') };
-  const daskOf = (lines: AnchorLine[], key: string): number => s(medianOf(lines, key) * 1000);
+  const daskOf = (lines: AnchorLine[], key: string): number => medianOf(lines, key);
   if (daskAdaptive.length > 0) {
     line['daskKubernetes'] = { clusterStartS: daskOf(daskAdaptive, 'clusterStartSeconds'), firstPodRunningS: daskOf(daskAdaptive, 'firstPodRunningSeconds'), firstResultS: daskOf(daskAdaptive, 'firstResultSeconds'), totalS: daskOf(daskAdaptive, 'totalSeconds'), backToOnePodS: daskOf(daskAdaptive, 'backToOnePodSeconds') };
     if (tesseraAdaptive.length > 0) {
@@ -307,6 +307,9 @@ function summary(): void {
   }
   if (daskFixed.length > 0) {
     line['daskKubernetesFixed'] = { startAllWorkersS: daskOf(daskFixed, 'startAllWorkersSeconds'), totalS: daskOf(daskFixed, 'totalSeconds') };
+    // KubeCluster.close() deletes the DaskCluster and returns; its pods go after, through the operator and the garbage collector.
+    line['daskPodsLeftAfterClose'] = Math.max(...[...daskAdaptive, ...daskFixed].map((l) => (typeof l['podsLeftAfterClose'] === 'number' ? l['podsLeftAfterClose'] : 0)));
+    line['daskNamespaceEmptyAfterCloseS'] = medianOf([...daskAdaptive, ...daskFixed], 'namespaceEmptySecondsAfterClose');
     if (tesseraFixed.length > 0) line['ratioFixedTotal'] = ratio(medianOf(tesseraFixed, 'totalS'), medianOf(daskFixed, 'totalSeconds'));
   }
   emit(line);
