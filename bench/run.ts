@@ -11,6 +11,7 @@ const suites: Record<string, string> = {
   'adaptive-sim': './adaptive-sim.js',
   'scheduler-memory': './scheduler-memory.js',
   million: './million.js',
+  profile: './profile.js',
   comm: './comm.js',
   heavy: './heavy.js',
   slurm: './slurm.js',
