@@ -744,15 +744,23 @@ export class SchedulerServer extends Resource {
     this.#scheduleFlush();
   }
 
-  /** Everything queued this turn goes out together, so one event's commands share packets. */
+  /**
+   * Everything queued goes out together once the messages that arrived in this turn of the
+   * event loop are handled: the packets read from every peer in one poll share the
+   * packets sent, so a burst of reports from several workers costs one packet per peer,
+   * not one per report (each costs a write, and on loopback the receiver's work too).
+   */
   #scheduleFlush(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    process.nextTick(() => {
-      this.#flushScheduled = false;
-      this.#flush();
-    });
+    setImmediate(this.#flushNow);
   }
+
+  readonly #flushNow = (): void => {
+    this.#flushScheduled = false;
+    this.#flush();
+  };
+
 
   #flush(): void {
     flushOutboxes(this.#workers.values(), this.#clients.values(), this.#log);
