@@ -514,22 +514,17 @@ export class SchedulerServer extends Resource {
         const stored = typeof m.stored === 'string' && m.stored === this.#storeRef?.holder ? m.stored : undefined;
         this.#tasksFinished += m.keys.length;
         if (this.#plugins.has('taskFinished')) this.#reportFinished(entry, m);
-        for (let i = 0; i < m.keys.length; i++) {
-          this.#apply(
-            {
-              op: 'task-finished',
-              worker,
-              key: m.keys[i]!,
-              nbytes: m.nbytes[i] ?? 0,
-              startedAt: m.startedAt[i] ?? 0,
-              finishedAt: m.finishedAt[i] ?? 0,
-              now,
-              ...(stored === undefined ? {} : { stored }),
-            },
-            false,
-          );
-        }
-        this.#scheduleFlush();
+        // One event for the report: one stimulus, and freed slots filled once.
+        this.#apply({
+          op: 'tasks-finished',
+          worker,
+          keys: m.keys,
+          nbytes: m.nbytes,
+          startedAt: m.startedAt,
+          finishedAt: m.finishedAt,
+          now,
+          ...(stored === undefined ? {} : { stored }),
+        });
         return;
       }
       case 'task-erred': {
@@ -562,8 +557,7 @@ export class SchedulerServer extends Resource {
       case 'tasks-started': {
         if (!isList(m.keys) || typeof m.startedAt !== 'number') throw new ProtocolError('malformed tasks-started message');
         const startedAt = m.startedAt + entry.clockOffset;
-        for (const key of m.keys) this.#apply({ op: 'task-started', worker, key, startedAt }, false);
-        this.#scheduleFlush();
+        this.#apply({ op: 'tasks-started', worker, keys: m.keys, startedAt });
         return;
       }
       case 'missing-data':
@@ -708,7 +702,7 @@ export class SchedulerServer extends Resource {
 
   // ---- the state machine and its commands ----
 
-  #apply(event: SchedulerEvent, flush = true): void {
+  #apply(event: SchedulerEvent): void {
     if (this.state !== 'running' && event.op !== 'remove-worker' && event.op !== 'client-removed') return;
     const commands = this.#state.handle(event);
     if (commands.length > 0) {
@@ -716,7 +710,7 @@ export class SchedulerServer extends Resource {
       context.stimulus = this.#state.lastStimulus;
       for (const command of commands) dispatch(command, context);
     }
-    if (flush) this.#scheduleFlush();
+    this.#scheduleFlush();
   }
 
   /** Tells plugins of each finished task, its times moved onto this process's clock. */
@@ -760,7 +754,6 @@ export class SchedulerServer extends Resource {
     this.#flushScheduled = false;
     this.#flush();
   };
-
 
   #flush(): void {
     flushOutboxes(this.#workers.values(), this.#clients.values(), this.#log);
