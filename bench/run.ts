@@ -12,6 +12,7 @@ const suites: Record<string, string> = {
   'scheduler-memory': './scheduler-memory.js',
   million: './million.js',
   profile: './profile.js',
+  'scheduler-path': './scheduler-path.js',
   comm: './comm.js',
   heavy: './heavy.js',
   slurm: './slurm.js',

@@ -42,6 +42,7 @@ import { checkStore, type ResultStore, serveStoreRequest } from '../store/index.
 import type { SchedulerEvent } from './events.js';
 import { type ClientConn, type ClientEntry, dispatch, type DispatchContext, flushOutboxes, type WorkerConn, type WorkerEntry } from './dispatch.js';
 import { FunctionShipping } from './functions.js';
+import { HeldSpec, holdSpecs } from './held-spec.js';
 import { ForwardedRequests } from './requests.js';
 import { Scatters } from './scatter.js';
 import { PluginSet, type SchedulerPlugin } from './plugin.js';
@@ -380,6 +381,10 @@ export class SchedulerServer extends Resource {
   #sweepFunctions(): void {
     const used = new Set<string>();
     this.#state.forEachSpec((spec) => {
+      if (spec instanceof HeldSpec) {
+        for (const id of spec.fnIds()) used.add(id);
+        return;
+      }
       const steps = (spec as Partial<TaskSpec>).node?.steps;
       if (steps !== undefined) for (const step of steps) used.add(step.fn);
     });
@@ -626,6 +631,7 @@ export class SchedulerServer extends Resource {
           throw new ProtocolError('malformed update-graph message');
         }
         this.#functions.register(m.fns);
+        holdSpecs(m.tasks, m.fns);
         this.#apply({
           op: 'update-graph',
           client,

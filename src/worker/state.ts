@@ -30,6 +30,7 @@
  * the records, options, story and validation already live beside it.
  */
 import { InvalidArgumentError, UnserializableError } from '../errors.js';
+import { specOf } from '../protocol/encoded-spec.js';
 import type { TaskErrorInfo } from '../protocol/messages.js';
 import type { StoryEntry } from '../protocol/story.js';
 import type {
@@ -322,7 +323,7 @@ export class WorkerState {
   }
 
   #startComputing(t: WorkerTask, e: ComputeTaskEvent): void {
-    t.spec = e.spec;
+    t.spec = specOf(e.spec);
     const deps: WorkerTask[] = [];
     const keys: string[] = [];
     let waitingOn = 0;
