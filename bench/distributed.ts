@@ -19,7 +19,9 @@
  * Each map and tree row also carries the CPU it cost, from the kernel's accounting, so that
  * the work per task can be compared on a machine whose load makes wall times drift:
  * `cpuUsPerTask` of this process (the scheduler and the client, which share it in a
- * LocalCluster) and `workersCpuUsPerTask` of the worker processes (their threads included).
+ * LocalCluster) and `workersCpuUsPerTask` of the worker processes (their threads included);
+ * and the write system calls (nearly all packets sent) per task, `writesPerTask` and
+ * `workersWritesPerTask`, from /proc/PID/io: a count the machine's load does not blur.
  *
  * Dashboard overhead: tree-50,000 again, alternately without and with a client of the
  * dashboard's live feed (without, with, without, with…; `--overhead-repeat` pairs), and
@@ -84,35 +86,63 @@ async function idle(): Promise<void> {
   while (cluster.scheduler.taskCount > 0) await new Promise((resolve) => setTimeout(resolve, 10));
 }
 
-/** CPU seconds of this process's child processes (the workers), from /proc; 0 without it. */
-function workersCpuSeconds(): number {
-  if (!existsSync('/proc/self/stat')) return 0;
+/** CPU seconds and write system calls of this process's child processes (the workers), from /proc; 0 without it. */
+function workersUsage(): { cpu: number; writes: number } {
+  if (!existsSync('/proc/self/stat')) return { cpu: 0, writes: 0 };
   let cpu = 0;
+  let writes = 0;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(f[1]) === process.pid) cpu += (Number(f[11]) + Number(f[12])) / 100;
+      if (Number(f[1]) !== process.pid) continue;
+      cpu += (Number(f[11]) + Number(f[12])) / 100;
+      writes += writeCalls(entry);
     } catch {
       // Gone between readdir and read.
     }
   }
-  return cpu;
+  return { cpu, writes };
+}
+
+/**
+ * Write system calls of a process so far (/proc/PID/io; 0 where it cannot be read): on
+ * this bench nearly all are packets sent, each of which costs its sender the loopback's
+ * work for the receiver too.
+ */
+function writeCalls(pid: string): number {
+  try {
+    return Number(/syscw:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
 }
 
 interface Cost {
   readonly cpuUsPerTask: number;
   readonly workersCpuUsPerTask: number;
+  /** Write system calls per task of this process (the scheduler and the client) and of the workers. */
+  readonly writesPerTask: number;
+  readonly workersWritesPerTask: number;
 }
 
-/** Runs `work` and adds what it cost in CPU, per task, to its row. */
+/** Runs `work` and adds what it cost in CPU and in writes, per task, to its row. */
 async function costed<R extends { tasks: number }>(work: () => Promise<R>): Promise<R & Cost> {
   const own = process.cpuUsage();
-  const workers = workersCpuSeconds();
+  const ownWrites = writeCalls('self');
+  const workers = workersUsage();
   const row = await work();
   const used = process.cpuUsage(own);
-  return { ...row, cpuUsPerTask: (used.user + used.system) / row.tasks, workersCpuUsPerTask: ((workersCpuSeconds() - workers) * 1e6) / row.tasks };
+  const writes = writeCalls('self') - ownWrites;
+  const after = workersUsage();
+  return {
+    ...row,
+    cpuUsPerTask: (used.user + used.system) / row.tasks,
+    workersCpuUsPerTask: ((after.cpu - workers.cpu) * 1e6) / row.tasks,
+    writesPerTask: writes / row.tasks,
+    workersWritesPerTask: (after.writes - workers.writes) / row.tasks,
+  };
 }
 
 async function runMap(n: number): Promise<{ tasks: number; seconds: number }> {
@@ -358,7 +388,7 @@ try {
   await get({ x: 1 }, ['x'], { client });
   await idle();
   for (const workload of workloads) {
-    const rows: { seconds: number; tasks?: number; mbPerSecond?: number; cpuUsPerTask?: number; workersCpuUsPerTask?: number }[] = [];
+    const rows: { seconds: number; tasks?: number; mbPerSecond?: number; cpuUsPerTask?: number; workersCpuUsPerTask?: number; writesPerTask?: number; workersWritesPerTask?: number }[] = [];
     for (let r = 0; r < repeat; r++) {
       const [kind, num] = workload.split('-') as [string, string | undefined];
       const row = kind === 'map' ? await costed(() => runMap(Number(num))) : kind === 'tree' ? await costed(() => runTree(Number(num))) : await runTransfer();
@@ -376,7 +406,9 @@ try {
       ours.set(workload, (seconds * 1e6) / tasks);
       const cpu = median(rows.map((row) => row.cpuUsPerTask ?? 0));
       const workersCpu = median(rows.map((row) => row.workersCpuUsPerTask ?? 0));
-      emit({ system: 'tessera', workload, stat: 'median', tasks, seconds, usPerTask: (seconds * 1e6) / tasks, cpuUsPerTask: cpu, workersCpuUsPerTask: workersCpu });
+      const writes = median(rows.map((row) => row.writesPerTask ?? 0));
+      const workersWrites = median(rows.map((row) => row.workersWritesPerTask ?? 0));
+      emit({ system: 'tessera', workload, stat: 'median', tasks, seconds, usPerTask: (seconds * 1e6) / tasks, cpuUsPerTask: cpu, workersCpuUsPerTask: workersCpu, writesPerTask: writes, workersWritesPerTask: workersWrites });
     }
   }
   if (!args['no-overhead']) await measureOverhead();

@@ -11,6 +11,8 @@ const suites: Record<string, string> = {
   'adaptive-sim': './adaptive-sim.js',
   'scheduler-memory': './scheduler-memory.js',
   million: './million.js',
+  profile: './profile.js',
+  'scheduler-path': './scheduler-path.js',
   comm: './comm.js',
   heavy: './heavy.js',
   slurm: './slurm.js',

@@ -11,6 +11,7 @@ import type { Plan } from '../graph/plan.js';
 import { isPlainObject, Ref, Task } from '../graph/task.js';
 import { tokenize } from '../graph/tokenize.js';
 import { checkOptions, optionNames } from '../options.js';
+import { encodeSpec } from '../protocol/encoded-spec.js';
 import { wireNode, wireStep } from '../protocol/encode-task.js';
 import type { WireGraphTask } from '../protocol/messages.js';
 import { Future } from './future.js';
@@ -82,7 +83,10 @@ export function callTasks(
     const t = new Task(run, args.map(futureToRef));
     const taskKey = key ?? `${prefix}-${pure ? tokenize([ref.id, ...t.args], keyOfRef) : uniqueSuffix()}`;
     keys.push(taskKey);
-    tasks.push({ key: taskKey, dependencies: t.dependencies, spec: { node: { steps: [wireStep(t)], stepKeys: [taskKey], out: true } }, ...extra });
+    const spec = { node: { steps: [wireStep(t)], stepKeys: [taskKey], out: true } };
+    const encoded = encodeSpec(spec);
+    // Encoded, its one function is the message's first; else the scheduler reads the spec.
+    tasks.push({ key: taskKey, dependencies: t.dependencies, ...(encoded === null ? { spec } : { spec: encoded, fns: 0 }), ...extra });
   }
   return { tasks, keys, fns: [ref], userPriority: priority };
 }
@@ -90,14 +94,28 @@ export function callTasks(
 /** A compiled plan's nodes as graph tasks, and the functions they name. */
 export function planTasks(plan: Plan): { tasks: WireGraphTask[]; fns: FnRef[] } {
   const fns = new Map<string, FnRef>();
+  // Each function's index in the message's list, in the order first named.
+  const order = new Map<string, number>();
   const tasks = new Array<WireGraphTask>(plan.size);
   for (let j = 0; j < plan.size; j++) {
     const key = plan.keys[j]!;
     const dependencies: string[] = [];
     for (let p = plan.depStart[j]!; p < plan.depStart[j + 1]!; p++) dependencies.push(plan.keys[plan.depIdx[p]!]!);
-    tasks[j] = { key, dependencies, spec: { node: wireNode(plan, j, true, fns) }, priority: j };
+    const spec = { node: wireNode(plan, j, true, fns) };
+    const steps = spec.node.steps;
+    let named: number | number[] = -1;
+    for (let i = 0; i < steps.length; i++) {
+      const id = steps[i]!.fn;
+      let at = order.get(id);
+      if (at === undefined) order.set(id, (at = order.size));
+      if (steps.length === 1) named = at;
+      else if (i === 0) named = [at];
+      else (named as number[]).push(at);
+    }
+    const encoded = encodeSpec(spec);
+    tasks[j] = encoded === null ? { key, dependencies, spec, priority: j } : { key, dependencies, spec: encoded, fns: named, priority: j };
   }
-  return { tasks, fns: [...fns.values()] };
+  return { tasks, fns: [...order.keys()].map((id) => fns.get(id)!) };
 }
 
 /**

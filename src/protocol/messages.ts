@@ -12,7 +12,7 @@
 import type { FnRef } from '../functions/fn-ref.js';
 import type { ScalingHistory } from './scaling.js';
 import type { StoryEntry } from './story.js';
-import type { TaskSpec } from './task-spec.js';
+import type { WireSpec } from './encoded-spec.js';
 
 /**
  * What went wrong, as the client rebuilds it: `task` — the task's function threw (a
@@ -50,7 +50,13 @@ export interface WorkerMemory {
 export interface WireGraphTask {
   readonly key: string;
   readonly dependencies: readonly string[];
-  readonly spec: TaskSpec;
+  /** Encoded by the client (encoded-spec.ts), which the scheduler forwards as it is, or the object. */
+  readonly spec: WireSpec;
+  /**
+   * With an encoded spec: the functions it names, as indices into the message's `fns`
+   * (the scheduler ships them to a worker before the task; it does not read the spec).
+   */
+  readonly fns?: number | readonly number[];
   readonly priority?: number;
   readonly restrictions?: readonly string[];
   readonly retries?: number;
@@ -60,7 +66,8 @@ export interface WireComputeTask {
   readonly key: string;
   /** The scheduler event that sent it (see story.ts). */
   readonly stimulus?: string;
-  readonly spec: TaskSpec;
+  /** As the client sent it: encoded (the worker decodes it), or the object. */
+  readonly spec: WireSpec;
   readonly priority: readonly [number, number, number];
   /** [key, whoHas, nbytes] per dependency. */
   readonly dependencies: readonly (readonly [string, readonly string[], number])[];

@@ -7,9 +7,11 @@ import type { Connection } from '../comm/index.js';
 import { ProtocolError } from '../errors.js';
 import type { Log } from '../log.js';
 import { type ClientToScheduler, isStoreHolder, type SchedulerToClient, type SchedulerToWorker, type WireComputeTask, type WorkerToScheduler } from '../protocol/messages.js';
+import type { WireSpec } from '../protocol/encoded-spec.js';
 import type { TaskSpec } from '../protocol/task-spec.js';
 import type { SchedulerCommand } from './events.js';
 import type { FunctionShipping, Shipped } from './functions.js';
+import { HeldSpec } from './held-spec.js';
 import type { RemoveReason, WorkerInfo } from './plugin.js';
 
 export type WorkerConn = Connection<WorkerToScheduler | SchedulerToWorker>;
@@ -51,8 +53,15 @@ export function dispatch(c: SchedulerCommand, ctx: DispatchContext): void {
     case 'compute-task': {
       const w = ctx.workers.get(c.worker);
       if (w === undefined) return;
-      const spec = c.spec as TaskSpec;
-      ctx.functions.prepare(w, spec, (message) => w.outbox.push(message));
+      let spec: WireSpec;
+      if (c.spec instanceof HeldSpec) {
+        // Held encoded: it goes as it came.
+        ctx.functions.prepareFns(w, c.spec.fns, (message) => w.outbox.push(message));
+        spec = c.spec.encoded;
+      } else {
+        spec = c.spec as TaskSpec;
+        ctx.functions.prepare(w, spec, (message) => w.outbox.push(message));
+      }
       const task: WireComputeTask = {
         key: c.key,
         stimulus: ctx.stimulus,

@@ -102,6 +102,31 @@ export interface TaskFinishedEvent extends Stimulated {
   readonly stored?: string;
 }
 
+/**
+ * The tasks of one worker report: task-finished for each, in order, as one event — one
+ * stimulus, and the freed slots filled once all of them are counted.
+ */
+export interface TasksFinishedEvent extends Stimulated {
+  readonly op: 'tasks-finished';
+  readonly worker: string;
+  readonly keys: readonly string[];
+  /** Per key, as in task-finished; a missing entry counts as 0. */
+  readonly nbytes: readonly number[];
+  readonly startedAt: readonly number[];
+  readonly finishedAt: readonly number[];
+  readonly now: number;
+  /** The store (holder id) the worker also wrote these results to. */
+  readonly stored?: string;
+}
+
+/** task-started for each key, as one event (optional, as task-started is). */
+export interface TasksStartedEvent extends Stimulated {
+  readonly op: 'tasks-started';
+  readonly worker: string;
+  readonly keys: readonly string[];
+  readonly startedAt: number;
+}
+
 export interface TaskErredEvent extends Stimulated {
   readonly op: 'task-erred';
   readonly worker: string;
@@ -199,7 +224,9 @@ export type SchedulerEvent =
   | RemoveStoreEvent
   | UpdateGraphEvent
   | TaskStartedEvent
+  | TasksStartedEvent
   | TaskFinishedEvent
+  | TasksFinishedEvent
   | TaskErredEvent
   | AddKeysEvent
   | MissingDataEvent

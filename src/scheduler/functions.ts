@@ -58,20 +58,28 @@ export class FunctionShipping {
 
   /** Sends what `worker` lacks to run `spec`, before the task itself goes. */
   prepare(worker: Shipped, spec: TaskSpec, send: (message: SchedulerToWorker) => void): void {
-    for (const step of spec.node.steps) {
-      if (worker.fns.has(step.fn)) continue;
-      const fn = this.#fns.get(step.fn);
-      if (fn === undefined) continue;
-      worker.fns.add(step.fn);
-      if (fn.kind === 'module' && fn.url.startsWith(BUNDLE_SCHEME)) {
-        const hash = fn.url.slice(BUNDLE_SCHEME.length);
-        const code = this.#modules.get(hash);
-        if (code !== undefined && !worker.modules.has(hash)) {
-          worker.modules.add(hash);
-          send({ op: 'load-module', hash, code });
-        }
+    for (const step of spec.node.steps) this.#ship(worker, step.fn, send);
+  }
+
+  /** The same, for a spec held encoded: the ids of the functions it names. */
+  prepareFns(worker: Shipped, ids: string | readonly string[], send: (message: SchedulerToWorker) => void): void {
+    if (typeof ids === 'string') this.#ship(worker, ids, send);
+    else for (const id of ids) this.#ship(worker, id, send);
+  }
+
+  #ship(worker: Shipped, id: string, send: (message: SchedulerToWorker) => void): void {
+    if (worker.fns.has(id)) return;
+    const fn = this.#fns.get(id);
+    if (fn === undefined) return;
+    worker.fns.add(id);
+    if (fn.kind === 'module' && fn.url.startsWith(BUNDLE_SCHEME)) {
+      const hash = fn.url.slice(BUNDLE_SCHEME.length);
+      const code = this.#modules.get(hash);
+      if (code !== undefined && !worker.modules.has(hash)) {
+        worker.modules.add(hash);
+        send({ op: 'load-module', hash, code });
       }
-      send({ op: 'load-fns', fns: [fn] });
     }
+    send({ op: 'load-fns', fns: [fn] });
   }
 }

@@ -42,6 +42,7 @@ import { checkStore, type ResultStore, serveStoreRequest } from '../store/index.
 import type { SchedulerEvent } from './events.js';
 import { type ClientConn, type ClientEntry, dispatch, type DispatchContext, flushOutboxes, type WorkerConn, type WorkerEntry } from './dispatch.js';
 import { FunctionShipping } from './functions.js';
+import { HeldSpec, holdSpecs } from './held-spec.js';
 import { ForwardedRequests } from './requests.js';
 import { Scatters } from './scatter.js';
 import { PluginSet, type SchedulerPlugin } from './plugin.js';
@@ -380,6 +381,10 @@ export class SchedulerServer extends Resource {
   #sweepFunctions(): void {
     const used = new Set<string>();
     this.#state.forEachSpec((spec) => {
+      if (spec instanceof HeldSpec) {
+        for (const id of spec.fnIds()) used.add(id);
+        return;
+      }
       const steps = (spec as Partial<TaskSpec>).node?.steps;
       if (steps !== undefined) for (const step of steps) used.add(step.fn);
     });
@@ -514,22 +519,17 @@ export class SchedulerServer extends Resource {
         const stored = typeof m.stored === 'string' && m.stored === this.#storeRef?.holder ? m.stored : undefined;
         this.#tasksFinished += m.keys.length;
         if (this.#plugins.has('taskFinished')) this.#reportFinished(entry, m);
-        for (let i = 0; i < m.keys.length; i++) {
-          this.#apply(
-            {
-              op: 'task-finished',
-              worker,
-              key: m.keys[i]!,
-              nbytes: m.nbytes[i] ?? 0,
-              startedAt: m.startedAt[i] ?? 0,
-              finishedAt: m.finishedAt[i] ?? 0,
-              now,
-              ...(stored === undefined ? {} : { stored }),
-            },
-            false,
-          );
-        }
-        this.#scheduleFlush();
+        // One event for the report: one stimulus, and freed slots filled once.
+        this.#apply({
+          op: 'tasks-finished',
+          worker,
+          keys: m.keys,
+          nbytes: m.nbytes,
+          startedAt: m.startedAt,
+          finishedAt: m.finishedAt,
+          now,
+          ...(stored === undefined ? {} : { stored }),
+        });
         return;
       }
       case 'task-erred': {
@@ -562,8 +562,7 @@ export class SchedulerServer extends Resource {
       case 'tasks-started': {
         if (!isList(m.keys) || typeof m.startedAt !== 'number') throw new ProtocolError('malformed tasks-started message');
         const startedAt = m.startedAt + entry.clockOffset;
-        for (const key of m.keys) this.#apply({ op: 'task-started', worker, key, startedAt }, false);
-        this.#scheduleFlush();
+        this.#apply({ op: 'tasks-started', worker, keys: m.keys, startedAt });
         return;
       }
       case 'missing-data':
@@ -632,6 +631,7 @@ export class SchedulerServer extends Resource {
           throw new ProtocolError('malformed update-graph message');
         }
         this.#functions.register(m.fns);
+        holdSpecs(m.tasks, m.fns);
         this.#apply({
           op: 'update-graph',
           client,
@@ -708,7 +708,7 @@ export class SchedulerServer extends Resource {
 
   // ---- the state machine and its commands ----
 
-  #apply(event: SchedulerEvent, flush = true): void {
+  #apply(event: SchedulerEvent): void {
     if (this.state !== 'running' && event.op !== 'remove-worker' && event.op !== 'client-removed') return;
     const commands = this.#state.handle(event);
     if (commands.length > 0) {
@@ -716,7 +716,7 @@ export class SchedulerServer extends Resource {
       context.stimulus = this.#state.lastStimulus;
       for (const command of commands) dispatch(command, context);
     }
-    if (flush) this.#scheduleFlush();
+    this.#scheduleFlush();
   }
 
   /** Tells plugins of each finished task, its times moved onto this process's clock. */
@@ -744,15 +744,22 @@ export class SchedulerServer extends Resource {
     this.#scheduleFlush();
   }
 
-  /** Everything queued this turn goes out together, so one event's commands share packets. */
+  /**
+   * Everything queued goes out together once the messages that arrived in this turn of the
+   * event loop are handled: the packets read from every peer in one poll share the
+   * packets sent, so a burst of reports from several workers costs one packet per peer,
+   * not one per report (each costs a write, and on loopback the receiver's work too).
+   */
   #scheduleFlush(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    process.nextTick(() => {
-      this.#flushScheduled = false;
-      this.#flush();
-    });
+    setImmediate(this.#flushNow);
   }
+
+  readonly #flushNow = (): void => {
+    this.#flushScheduled = false;
+    this.#flush();
+  };
 
   #flush(): void {
     flushOutboxes(this.#workers.values(), this.#clients.values(), this.#log);

@@ -45,7 +45,6 @@ import type {
   StealResponseEvent,
   TaskErredEvent,
   TaskErrorInfo,
-  TaskFinishedEvent,
   UpdateGraphEvent,
 } from './events.js';
 import { IndexedHeap } from './priority-queue.js';
@@ -185,17 +184,30 @@ export class SchedulerState {
         break;
       case 'task-started': {
         const ws = this.workers.get(event.worker);
-        const ts = this.tasks.get(event.key);
-        if (ws !== undefined && ts !== undefined && ts.processingOn === ws) {
-          ts.startedAt = event.startedAt;
-          ts.flags |= STARTED;
+        if (ws !== undefined) this.taskStarted(ws, event.key, event.startedAt);
+        break;
+      }
+      case 'tasks-started': {
+        const ws = this.workers.get(event.worker);
+        if (ws !== undefined) for (const key of event.keys) this.taskStarted(ws, key, event.startedAt);
+        break;
+      }
+      case 'task-finished': {
+        this.advance(event.now);
+        const ws = this.workers.get(event.worker);
+        if (ws !== undefined) this.taskFinished(ws, event.key, event.nbytes, event.startedAt, event.finishedAt, event.now, event.stored);
+        break;
+      }
+      case 'tasks-finished': {
+        this.advance(event.now);
+        const ws = this.workers.get(event.worker);
+        if (ws === undefined) break;
+        const { keys, nbytes, startedAt, finishedAt, now, stored } = event;
+        for (let i = 0; i < keys.length; i++) {
+          this.taskFinished(ws, keys[i] as string, nbytes[i] ?? 0, startedAt[i] ?? 0, finishedAt[i] ?? 0, now, stored);
         }
         break;
       }
-      case 'task-finished':
-        this.advance(event.now);
-        this.taskFinished(event);
-        break;
       case 'task-erred':
         this.advance(event.now);
         this.taskErred(event);
@@ -597,33 +609,39 @@ export class SchedulerState {
     for (const ts of created) if (ts.state === RELEASED || ts.state === ERRED) this.releases.push(ts);
   }
 
-  private taskFinished(e: TaskFinishedEvent): void {
-    const ws = this.workers.get(e.worker);
-    if (ws === undefined) return;
-    this.finished(ws, e);
-    // Written to a store too: a copy there (or, if the result is not wanted, deleted there).
-    const store = e.stored === undefined ? undefined : this.stores.get(e.stored);
-    if (store !== undefined) this.addReplica(store, e.key);
+  private taskStarted(ws: WorkerState, key: string, startedAt: number): void {
+    const ts = this.tasks.get(key);
+    if (ts !== undefined && ts.processingOn === ws) {
+      ts.startedAt = startedAt;
+      ts.flags |= STARTED;
+    }
   }
 
-  private finished(ws: WorkerState, e: TaskFinishedEvent): void {
-    ws.lastSeen = e.now;
-    const ts = this.tasks.get(e.key);
+  private taskFinished(ws: WorkerState, key: string, nbytes: number, startedAt: number, finishedAt: number, now: number, stored: string | undefined): void {
+    this.finished(ws, key, nbytes, startedAt, finishedAt, now);
+    // Written to a store too: a copy there (or, if the result is not wanted, deleted there).
+    const store = stored === undefined ? undefined : this.stores.get(stored);
+    if (store !== undefined) this.addReplica(store, key);
+  }
+
+  private finished(ws: WorkerState, key: string, nbytes: number, startedAt: number, finishedAt: number, now: number): void {
+    ws.lastSeen = now;
+    const ts = this.tasks.get(key);
     if (ts === undefined) {
-      this.free(ws, e.key);
+      this.free(ws, key);
       return;
     }
     if (ts.state === PROCESSING && ts.processingOn === ws) {
-      const seconds = (e.finishedAt - e.startedAt) / 1000;
+      const seconds = (finishedAt - startedAt) / 1000;
       if (seconds >= 0 && Number.isFinite(seconds)) ts.prefix.learn(seconds, this.defaultDuration);
-      if (e.nbytes >= 0) ts.prefix.learnBytes(e.nbytes);
+      if (nbytes >= 0) ts.prefix.learnBytes(nbytes);
       this.unassign(ts);
-      this.toMemory(ts, ws, e.nbytes);
+      this.toMemory(ts, ws, nbytes);
     } else if (ts.state === MEMORY) {
-      this.addReplica(ws, e.key);
+      this.addReplica(ws, key);
     } else {
       // Stale: it no longer runs there (released, moved, recomputing); drop the copy.
-      this.free(ws, e.key);
+      this.free(ws, key);
     }
   }
 

@@ -9,6 +9,7 @@
  * the only time the core knows.
  */
 import type { KeyValue, TaskErrorInfo } from '../protocol/messages.js';
+import type { WireSpec } from '../protocol/encoded-spec.js';
 import type { TaskSpec } from '../protocol/task-spec.js';
 
 interface EventBase {
@@ -26,7 +27,8 @@ export type DependencyHolders = readonly [key: string, holders: readonly string[
 export interface ComputeTaskEvent extends EventBase {
   readonly op: 'compute-task';
   readonly key: string;
-  readonly spec: TaskSpec;
+  /** As the scheduler forwarded it: encoded by the client (decoded here), or the object. */
+  readonly spec: WireSpec;
   readonly dependencies: readonly DependencyHolders[];
 }
 

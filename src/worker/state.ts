@@ -30,6 +30,7 @@
  * the records, options, story and validation already live beside it.
  */
 import { InvalidArgumentError, UnserializableError } from '../errors.js';
+import { specOf } from '../protocol/encoded-spec.js';
 import type { TaskErrorInfo } from '../protocol/messages.js';
 import type {
   BatchDoneEvent,
@@ -331,7 +332,7 @@ export class WorkerState {
   }
 
   #startComputing(t: WorkerTask, e: ComputeTaskEvent): void {
-    t.spec = e.spec;
+    t.spec = specOf(e.spec);
     const deps: WorkerTask[] = [];
     const keys: string[] = [];
     let waitingOn = 0;

@@ -179,6 +179,29 @@ describe('task life cycle', () => {
     assert.equal(s.taskCount, 0);
   });
 
+  test("a worker's report of several tasks is one event: the outcome of one event per task, under one stimulus", () => {
+    const graph: [string, string[]?][] = [['a-1'], ['a-2'], ['a-3'], ['b-1', ['a-1', 'a-2']], ['b-2', ['a-3']]];
+    const run = (batched: boolean): { s: SchedulerState; cmds: string[] } => {
+      const s = newState({ saturation: Infinity, validate: true });
+      addWorker(s, 'w1', 4);
+      submit(s, graph, ['b-1', 'b-2']);
+      s.handle({ op: 'tasks-started', worker: 'w1', keys: ['a-1', 'a-2', 'a-3'], startedAt: 1 });
+      const keys = ['a-1', 'a-2', 'a-3'];
+      const out = batched
+        ? s.handle({ op: 'tasks-finished', worker: 'w1', keys, nbytes: [8, 8, 8], startedAt: [1, 1, 1], finishedAt: [2, 2, 2], now: 2, stimulus: 'report-1' })
+        : keys.flatMap((key) => finish(s, 'w1', key, { startedAt: 1, finishedAt: 2, now: 2 }));
+      return { s, cmds: [...computes(out), ...frees(out)].sort() };
+    };
+    const one = run(true);
+    const each = run(false);
+    assert.deepEqual(one.cmds, each.cmds);
+    assert.deepEqual(one.cmds, ['b-1@w1', 'b-2@w1']);
+    assert.deepEqual(one.s.stateCounts(), each.s.stateCounts());
+    for (const [key] of graph) assert.deepEqual(one.s.taskInfo(key), each.s.taskInfo(key));
+    const stimuli = new Set(one.s.story('a-1', 'a-2', 'a-3').filter((e) => e.to === 'memory').map((e) => e.stimulus));
+    assert.deepEqual([...stimuli], ['report-1']);
+  });
+
   test('options are validated at the door', () => {
     assert.throws(() => new SchedulerState({ bandwidth: -1 }), InvalidArgumentError);
     assert.throws(() => new SchedulerState({ saturation: 0 }), /options\.saturation/);

@@ -1,0 +1,54 @@
+/**
+ * A task's spec encoded once, by its client, and carried as it is to the worker that
+ * runs it: the scheduler holds and forwards it without decoding or encoding it again,
+ * and holds one string per task rather than the object graph of a decoded spec.
+ *
+ * The spec is one message of the wire's codec (comm/codec.ts), so what the worker decodes
+ * is exactly what the client's spec was; it travels as that message's bytes in base64. A
+ * string, not bytes: a small binary value is copied into an allocation of its own as it
+ * is decoded, which for a million tasks left the scheduler's memory fragmented, while a
+ * string is one object on the heap, held as it arrived. A spec whose arguments travel out
+ * of band (large binary values) or cannot be encoded stays an object: it is sent as
+ * before, and fails, if it must, where a message fails.
+ *
+ * ```ts
+ * const encoded = encodeSpec(spec);             // a string, or null: send the object
+ * if (encoded !== null) decodeSpec(encoded);    // → a TaskSpec equal to spec
+ * ```
+ */
+import { decode, encode } from '../comm/codec.js';
+import { ProtocolError } from '../errors.js';
+import type { TaskSpec, WireNode } from './task-spec.js';
+
+/** A spec as it travels: encoded (see encodeSpec), or the object itself. */
+export type WireSpec = TaskSpec | string;
+
+const OP = 'spec';
+
+/** The spec encoded, or null when it cannot travel as one frame (send the object). */
+export function encodeSpec(spec: TaskSpec): string | null {
+  let frames: Uint8Array[];
+  try {
+    frames = encode({ op: OP, node: spec.node });
+  } catch {
+    return null;
+  }
+  if (frames.length !== 1) return null;
+  const bytes = frames[0] as Uint8Array;
+  return (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)).toString('base64');
+}
+
+/** The spec that encodeSpec encoded. */
+export function decodeSpec(encoded: string): TaskSpec {
+  const bytes = Buffer.from(encoded, 'base64');
+  if (bytes.byteLength === 0) throw new ProtocolError('an encoded task spec is empty');
+  const message = decode([bytes]) as { op: string; node?: unknown };
+  const node = message.node;
+  if (message.op !== OP || typeof node !== 'object' || node === null) throw new ProtocolError('an encoded task spec is malformed');
+  return { node: node as WireNode };
+}
+
+/** The spec of a wire task, decoded when it came encoded. */
+export function specOf(spec: WireSpec): TaskSpec {
+  return typeof spec === 'string' ? decodeSpec(spec) : spec;
+}

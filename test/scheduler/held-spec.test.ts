@@ -1,0 +1,63 @@
+/**
+ * Encoded specs at the scheduler: held as they came, forwarded to workers unchanged, and
+ * the functions they name shipped to each worker once.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { FnRef } from '../../src/functions/fn-ref.js';
+import { decodeSpec, encodeSpec } from '../../src/protocol/encoded-spec.js';
+import type { SchedulerToWorker, WireGraphTask } from '../../src/protocol/messages.js';
+import type { TaskSpec } from '../../src/protocol/task-spec.js';
+import { dispatch, type DispatchContext, type WorkerEntry } from '../../src/scheduler/dispatch.js';
+import { FunctionShipping } from '../../src/scheduler/functions.js';
+import { HeldSpec, holdSpecs } from '../../src/scheduler/held-spec.js';
+
+const fns: FnRef[] = [
+  { kind: 'source', id: 'src:one', name: 'one', expr: '(x) => x' },
+  { kind: 'source', id: 'src:two', name: 'two', expr: '(x) => x + 1' },
+] as unknown as FnRef[];
+
+function spec(fnIds: readonly string[], key: string): TaskSpec {
+  return { node: { steps: fnIds.map((fn) => ({ fn, deps: [], args: [key], argRefs: null, deepRefs: null })), stepKeys: fnIds.map((_, i) => `${key}-${i}`), out: true } };
+}
+
+describe('held specs', () => {
+  test('encoded specs are held as they came and name their functions; object specs stay', () => {
+    const a = spec(['src:one'], 'a');
+    const b = spec(['src:one', 'src:two'], 'b');
+    const c = spec(['src:two'], 'c');
+    const tasks: WireGraphTask[] = [
+      { key: 'a', dependencies: [], spec: encodeSpec(a)!, fns: 0 },
+      { key: 'b', dependencies: [], spec: encodeSpec(b)!, fns: [0, 1] },
+      { key: 'c', dependencies: [], spec: c },
+      { key: 'd', dependencies: [], spec: encodeSpec(a)!, fns: 7 },
+    ];
+    holdSpecs(tasks, fns);
+    const [ha, hb, hc, hd] = tasks.map((t) => t.spec as unknown);
+    assert.ok(ha instanceof HeldSpec && hb instanceof HeldSpec && hd instanceof HeldSpec);
+    assert.equal(hc, c);
+    assert.equal(ha.encoded, encodeSpec(a));
+    assert.deepEqual(decodeSpec(ha.encoded), a);
+    assert.deepEqual(decodeSpec(hb.encoded), b);
+    assert.deepEqual(ha.fnIds(), ['src:one']);
+    assert.deepEqual(hb.fnIds(), ['src:one', 'src:two']);
+    assert.deepEqual(hd.fnIds(), [], 'an index naming no function is left out');
+  });
+
+  test('a held spec goes to the worker as it came, after the functions it lacks, each once', () => {
+    const tasks: WireGraphTask[] = [
+      { key: 'a', dependencies: [], spec: encodeSpec(spec(['src:one'], 'a'))!, fns: 0 },
+      { key: 'b', dependencies: [], spec: encodeSpec(spec(['src:one', 'src:two'], 'b'))!, fns: [0, 1] },
+    ];
+    holdSpecs(tasks, fns);
+    const functions = new FunctionShipping();
+    functions.register(fns);
+    const worker = { id: 'w1', name: 'w1', fns: new Set<string>(), modules: new Set<string>(), outbox: [] as SchedulerToWorker[] } as unknown as WorkerEntry;
+    const ctx = { workers: new Map([['w1', worker]]), clients: new Map(), functions, stimulus: 's-1', holderOf: () => null } as unknown as DispatchContext;
+    for (const t of tasks) dispatch({ op: 'compute-task', worker: 'w1', key: t.key, spec: t.spec, priority: [0, 0, 0], dependencies: [] }, ctx);
+    const ops = worker.outbox.map((m) => (m.op === 'load-fns' ? `load-fns ${m.fns.map((f) => f.id).join()}` : m.op));
+    assert.deepEqual(ops, ['load-fns src:one', 'compute', 'load-fns src:two', 'compute']);
+    const sent = worker.outbox.filter((m) => m.op === 'compute').flatMap((m) => m.tasks);
+    assert.deepEqual(sent.map((t) => decodeSpec(t.spec as string)), [spec(['src:one'], 'a'), spec(['src:one', 'src:two'], 'b')]);
+  });
+});
