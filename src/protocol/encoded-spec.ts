@@ -18,10 +18,9 @@
  */
 import { decode, encode } from '../comm/codec.js';
 import { ProtocolError } from '../errors.js';
-import type { TaskSpec, WireNode } from './task-spec.js';
+import type { TaskSpec, WireNode, WireSpec } from './task-spec.js';
 
-/** A spec as it travels: encoded (see encodeSpec), or the object itself. */
-export type WireSpec = TaskSpec | string;
+export type { WireSpec };
 
 const OP = 'spec';
 

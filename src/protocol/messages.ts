@@ -12,7 +12,7 @@
 import type { FnRef } from '../functions/fn-ref.js';
 import type { ScalingHistory } from './scaling.js';
 import type { StoryEntry } from './story.js';
-import type { WireSpec } from './encoded-spec.js';
+import type { WireSpec } from './task-spec.js';
 
 /**
  * What went wrong, as the client rebuilds it: `task` — the task's function threw (a

@@ -27,3 +27,6 @@ export interface WireNode {
 export interface TaskSpec {
   readonly node: WireNode;
 }
+
+/** A spec as it travels: encoded by its client (encoded-spec.ts), or the object itself. */
+export type WireSpec = TaskSpec | string;

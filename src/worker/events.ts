@@ -9,8 +9,7 @@
  * the only time the core knows.
  */
 import type { KeyValue, TaskErrorInfo } from '../protocol/messages.js';
-import type { WireSpec } from '../protocol/encoded-spec.js';
-import type { TaskSpec } from '../protocol/task-spec.js';
+import type { TaskSpec, WireSpec } from '../protocol/task-spec.js';
 
 interface EventBase {
   readonly stimulus?: string | undefined;

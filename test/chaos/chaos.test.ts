@@ -52,7 +52,7 @@ void describe('chaos: random DAGs on a LocalCluster whose workers fail', () => {
   }
 
   void test('kill-all-rescale, seed 7: scale(n) at once after every worker was killed brings them back', async () => {
-    const report = await chaos!.run('kill-all-rescale', seedsFor([7])[0]!, 15_000);
+    const report = await chaos!.run('kill-all-rescale', seedsFor([7])[0]!);
     assert.equal(report.outcome, 'ok', report.detail);
   });
 
