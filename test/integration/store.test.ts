@@ -3,34 +3,18 @@
 // worker and the client read them from there; released keys leave the store; and a Redis
 // that dies mid-graph costs a recomputation, never a hang.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { createClient } from 'redis';
 import { Client, LocalCluster, MemoryStore, RedisStore } from '../../src/index.js';
+import { hiddenWorker } from '../helpers/hidden-worker.js';
 import { type RedisServer, redisMissing, startRedis } from '../helpers/redis.js';
 import { until } from '../helpers/wait.js';
 
 // Under CI a missing redis-server fails these tests instead of skipping them.
 const skip = process.env.CI === 'true' ? false : redisMissing;
 
-const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-const tsx = import.meta.resolve('tsx');
-
-/** A worker process that accepts no connections; resolves once it registered. */
-async function hiddenWorker(address: string, name: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', tsx, main, 'worker', address, '--nthreads', '2', '--name', name, '--no-listen', '--no-metrics'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const lines = createInterface({ input: child.stdout });
-  const [line] = (await once(lines, 'line')) as [string];
-  lines.close();
-  child.stdout.resume();
-  assert.match(line, /^relay:\/\//);
-  return child;
-}
 
 async function kill(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -63,7 +47,7 @@ void describe('a cluster with a Redis store', { skip }, () => {
     const cluster = await LocalCluster.start({ workers: 1, store, dashboard: false, log: false });
     const children: ChildProcess[] = [];
     try {
-      const hidden = await hiddenWorker(cluster.address, 'hidden');
+      const hidden = await hiddenWorker(cluster.address, 'hidden', 2);
       children.push(hidden);
       await using client = await Client.connect(cluster);
       const direct = cluster.scheduler.workers.find((w) => w.startsWith('tcp://'))!;
@@ -110,7 +94,7 @@ void describe('a cluster with a Redis store', { skip }, () => {
     const cluster = await LocalCluster.start({ workers: 0, store, dashboard: false, log: (line) => lines.push(line) });
     const children: ChildProcess[] = [];
     try {
-      children.push(await hiddenWorker(cluster.address, 'hidden'));
+      children.push(await hiddenWorker(cluster.address, 'hidden', 2));
       await using client = await Client.connect(cluster);
       const inc = (x: number): number => {
         const until = Date.now() + 150;
@@ -126,7 +110,7 @@ void describe('a cluster with a Redis store', { skip }, () => {
       await redis.kill();
       // The store lost, the worker that made the results lost too: only lineage is left.
       await kill(children[0]!);
-      children.push(await hiddenWorker(cluster.address, 'hidden-2'));
+      children.push(await hiddenWorker(cluster.address, 'hidden-2', 2));
       assert.deepEqual(await client.gather(doubled), [2, 4, 6, 8, 10, 12, 14, 16]);
       assert.ok(lines.some((l) => l.includes('lost the result store')), lines.join('\n'));
     } finally {
@@ -144,7 +128,7 @@ void describe('a cluster with a memory store', () => {
     const cluster = await LocalCluster.start({ workers: 1, store, dashboard: false, log: false });
     let hidden: ChildProcess | undefined;
     try {
-      hidden = await hiddenWorker(cluster.address, 'hidden');
+      hidden = await hiddenWorker(cluster.address, 'hidden', 2);
       await using client = await Client.connect(cluster);
       const direct = cluster.scheduler.workers.find((w) => w.startsWith('tcp://'))!;
       const made = client.submitWith({ workers: ['hidden'] }, (n: number) => Array.from({ length: n }, (_, i) => i), 1000);

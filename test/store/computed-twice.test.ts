@@ -3,33 +3,17 @@
 // the first write; the second worker is told its write lost, adopts the stored value, and
 // every reader — that worker's own dependents, the clients, the store — sees one value.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { Client, LocalCluster, MemoryStore, RedisStore, Worker } from '../../src/index.js';
 import { encodeValue, getValues } from '../../src/store/index.js';
+import { hiddenWorker } from '../helpers/hidden-worker.js';
 import { type RedisServer, redisMissing, startRedis } from '../helpers/redis.js';
 
 // Under CI a missing redis-server fails these tests instead of skipping them.
 const skip = process.env.CI === 'true' ? false : redisMissing;
 
-const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-const tsx = import.meta.resolve('tsx');
-
-/** A worker process that accepts no connections (so it writes to the store); resolves once it registered. */
-async function hiddenWorker(address: string, name: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', tsx, main, 'worker', address, '--nthreads', '1', '--name', name, '--no-listen', '--no-metrics'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const lines = createInterface({ input: child.stdout });
-  const [line] = (await once(lines, 'line')) as [string];
-  lines.close();
-  child.stdout.resume();
-  assert.match(line, /^relay:\/\//);
-  return child;
-}
 
 /** A different value every run: which run's value a reader sees is plain. */
 const draw = (): number => Math.random();
