@@ -27,32 +27,8 @@ import { FunctionShipping } from '../src/scheduler/functions.js';
 import { holdSpecs } from '../src/scheduler/held-spec.js';
 import { SchedulerState } from '../src/scheduler/state.js';
 import { ref, task } from '../src/graph/task.js';
-import { add, inc } from './workloads.js';
+import { inc, treeGraph, type GraphMakers } from './workloads.js';
 
-/** tree-N as workloads.ts builds it, with this source's task and ref (the package's are other classes). */
-function treeGraph(n: number): { graph: Record<string, unknown>; root: string } {
-  const graph: Record<string, unknown> = {};
-  let level: string[] = [];
-  for (let i = 0; i < n; i++) {
-    graph[`inc-${i}`] = task(inc, i);
-    level.push(`inc-${i}`);
-  }
-  for (let depth = 0; level.length > 1; depth++) {
-    const next: string[] = [];
-    for (let i = 0; i + 1 < level.length; i += 2) {
-      const key = `add-${depth}-${i / 2}`;
-      graph[key] = task(add, ref(level[i]!), ref(level[i + 1]!));
-      next.push(key);
-    }
-    if (level.length % 2 === 1) {
-      const key = `inc-${depth}-odd`;
-      graph[key] = task(inc, ref(level[level.length - 1]!));
-      next.push(key);
-    }
-    level = next;
-  }
-  return { graph, root: level[0]! };
-}
 
 const { values } = parseArgs({
   options: {
@@ -94,7 +70,7 @@ function run(workload: string): { tasks: number; cpuUsPerTask: number; scheduler
     ({ tasks, fns } = call);
     wanted = call.keys;
   } else {
-    const tree = treeGraph(n);
+    const tree = treeGraph(n, { task: task as GraphMakers['task'], ref });
     ({ tasks, fns } = planTasks(compile(tree.graph, [tree.root])));
     wanted = [tree.root];
   }

@@ -3,11 +3,19 @@ import { type Graph, ref, task } from 'tessera';
 export const inc = (x: number): number => x + 1;
 export const add = (a: number, b: number): number => a + b;
 
+const packageMakers = { task: task as GraphMakers['task'], ref };
+
+/** How tasks and refs are made: the package's by default, or another build's (the sources'). */
+export interface GraphMakers {
+  readonly task: (fn: (...args: never[]) => unknown, ...args: unknown[]) => unknown;
+  readonly ref: (key: string) => unknown;
+}
+
 /**
  * tree-N (BENCHMARKS.md): N leaves inc(i), then a binary tree of add up to one root; an
  * odd one out at a level gets inc. Returns the graph, its root key and its task count.
  */
-export function treeGraph(n: number): { graph: Graph; root: string; tasks: number } {
+export function treeGraph(n: number, { task, ref }: GraphMakers = packageMakers): { graph: Graph; root: string; tasks: number } {
   const graph: Record<string, unknown> = {};
   let level: string[] = [];
   for (let i = 0; i < n; i++) {
