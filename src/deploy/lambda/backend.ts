@@ -23,10 +23,10 @@ import { checkLogSink, createLog, type Log, type LogSink } from '../../log.js';
 import { checkOptions, optionNames } from '../../options.js';
 import { LambdaThrottledError } from './errors.js';
 import { LambdaDirectBackend, type LambdaDirectOptions } from './direct.js';
-import { ensureFunction, type EnsuredFunction } from './functions.js';
+import { type EnsuredFunction, prepareFunction } from './functions.js';
 import type { WorkerInvocation, WorkerInvocationResult } from './invocation.js';
 import { MAX_MEMORY_MB, MAX_TIMEOUT_SECONDS, MIN_MEMORY_MB } from './limits.js';
-import { buildWorkerPackage, type WorkerPackage } from './package.js';
+import type { WorkerPackage } from './package.js';
 import { type InvocationType, invokeWithRetry, type ResolvedRetry, resolveRetry, type RetryOptions } from './retry.js';
 import { InvocationTracker, type TrackerCounts } from './tracker.js';
 
@@ -179,21 +179,9 @@ export class LambdaBackend extends Resource implements ClusterBackend {
   prepare(): Promise<{ readonly pkg: WorkerPackage; readonly fn: EnsuredFunction }> {
     this.assertRunning();
     this.#ready ??= (async () => {
-      const pkg = await buildWorkerPackage({
-        ...(this.#options.modules === undefined ? {} : { modules: this.#options.modules }),
-        ...(this.#options.functionPrefix === undefined ? {} : { prefix: this.#options.functionPrefix }),
-      });
-      const fn = await ensureFunction(this.#client, pkg, {
-        role: this.#options.role,
-        memoryMB: this.#memoryMB,
-        timeout: this.#timeout,
-        runtime: this.#options.runtime ?? 'nodejs20.x',
-        architecture: this.#options.architecture ?? 'x86_64',
-        activeTimeout: 300,
-      });
-      this.#functionName = fn.name;
-      this.#log.info(`${fn.created ? 'created' : 'using'} function ${fn.name}`, { zippedBytes: pkg.zippedBytes, ms: Math.round(fn.ms) });
-      return { pkg, fn };
+      const prepared = await prepareFunction(this.#client, { ...this.#options, memoryMB: this.#memoryMB, timeout: this.#timeout }, this.#log);
+      this.#functionName = prepared.fn.name;
+      return prepared;
     })();
     // A failure is not remembered: the next call tries again.
     this.#ready.catch(() => {

@@ -29,9 +29,9 @@ import { checkLogSink, createLog, type Log, type LogSink } from '../../log.js';
 import { checkOptions, optionNames } from '../../options.js';
 import type { ResultStore } from '../../store/index.js';
 import type { DirectRunnerStats } from './direct-runner.js';
-import { ensureFunction, type EnsuredFunction } from './functions.js';
+import { type EnsuredFunction, prepareFunction } from './functions.js';
 import { MAX_MEMORY_MB, MAX_TIMEOUT_SECONDS, MIN_MEMORY_MB } from './limits.js';
-import { buildWorkerPackage, type WorkerPackage } from './package.js';
+import type { WorkerPackage } from './package.js';
 import { type ResolvedRetry, resolveRetry, type RetryOptions } from './retry.js';
 
 export interface LambdaDirectOptions {
@@ -187,21 +187,9 @@ export class LambdaDirectBackend extends Resource implements ClusterBackend {
     this.#ready ??= (async () => {
       const client = this.#client();
       try {
-        const pkg = await buildWorkerPackage({
-          ...(this.#options.modules === undefined ? {} : { modules: this.#options.modules }),
-          ...(this.#options.functionPrefix === undefined ? {} : { prefix: this.#options.functionPrefix }),
-        });
-        const fn = await ensureFunction(client, pkg, {
-          role: this.#options.role,
-          memoryMB: this.#memoryMB,
-          timeout: this.#timeout,
-          runtime: this.#options.runtime ?? 'nodejs20.x',
-          architecture: this.#options.architecture ?? 'x86_64',
-          activeTimeout: 300,
-        });
-        this.#functionName = fn.name;
-        this.#log.info(`${fn.created ? 'created' : 'using'} function ${fn.name}`, { zippedBytes: pkg.zippedBytes, ms: Math.round(fn.ms) });
-        return { pkg, fn };
+        const prepared = await prepareFunction(client, { ...this.#options, memoryMB: this.#memoryMB, timeout: this.#timeout }, this.#log);
+        this.#functionName = prepared.fn.name;
+        return prepared;
       } finally {
         client.destroy();
       }

@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import { CreateFunctionCommand, GetFunctionCommand, type LambdaClient, type Runtime, waitUntilFunctionActiveV2 } from '@aws-sdk/client-lambda';
 import { TesseraError } from '../../errors.js';
-import type { WorkerPackage } from './package.js';
+import type { Log } from '../../log.js';
+import { buildWorkerPackage, type WorkerPackage } from './package.js';
 
 export interface FunctionConfig {
   /** The execution role's ARN. */
@@ -79,4 +80,36 @@ async function getFunction(client: LambdaClient, name: string): Promise<string |
     if ((error as { name?: unknown }).name === 'ResourceNotFoundException') return undefined;
     throw error;
   }
+}
+
+/** What a backend says about its function, in either mode. */
+export interface FunctionSettings {
+  readonly role: string;
+  readonly memoryMB: number;
+  readonly timeout: number;
+  readonly modules?: readonly string[] | undefined;
+  readonly functionPrefix?: string | undefined;
+  readonly runtime?: string | undefined;
+  readonly architecture?: 'x86_64' | 'arm64' | undefined;
+}
+
+/**
+ * The package built (the modules' functions bundled with the handler) and its function
+ * created if it is not there yet, Active: what both modes do before their first invocation.
+ */
+export async function prepareFunction(client: LambdaClient, settings: FunctionSettings, log: Log): Promise<{ pkg: WorkerPackage; fn: EnsuredFunction }> {
+  const pkg = await buildWorkerPackage({
+    ...(settings.modules === undefined ? {} : { modules: settings.modules }),
+    ...(settings.functionPrefix === undefined ? {} : { prefix: settings.functionPrefix }),
+  });
+  const fn = await ensureFunction(client, pkg, {
+    role: settings.role,
+    memoryMB: settings.memoryMB,
+    timeout: settings.timeout,
+    runtime: settings.runtime ?? 'nodejs20.x',
+    architecture: settings.architecture ?? 'x86_64',
+    activeTimeout: 300,
+  });
+  log.info(`${fn.created ? 'created' : 'using'} function ${fn.name}`, { zippedBytes: pkg.zippedBytes, ms: Math.round(fn.ms) });
+  return { pkg, fn };
 }
