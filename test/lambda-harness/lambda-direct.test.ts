@@ -28,29 +28,28 @@ const storeHolder = (whoHas: readonly string[] | undefined): string | undefined 
 void describe('Lambda in direct mode', { skip: skipWithRedis }, () => {
   const suite = lambdaSuite({ redis: true, service: { concurrency: 8 } });
 
+  /** A direct backend on the suite's Lambda service: small functions, six invocations at a time. */
+  const directOptions = (scheduler: string, store: RedisStore): LambdaDirectOptions => ({
+    scheduler,
+    store,
+    role: ROLE,
+    endpoint: suite.service.endpoint,
+    region: suite.service.region,
+    credentials: CREDENTIALS,
+    memoryMB: 512,
+    timeout: 60,
+    concurrency: 6,
+    invocationsPerWorker: 6,
+    log: false,
+  });
+
   const start = async (
     prefix: string,
     options: Partial<LambdaDirectOptions> = {},
   ): Promise<{ cluster: LocalCluster; client: Client; store: RedisStore; direct: LambdaDirectBackend }> => {
     const store = await suite.store(prefix);
     const { cluster, client } = await suite.cluster(0, { store });
-    const direct = suite.track(
-      lambdaDirectBackend({
-        scheduler: cluster.address,
-        store,
-        role: ROLE,
-        endpoint: suite.service.endpoint,
-        region: suite.service.region,
-        credentials: CREDENTIALS,
-        memoryMB: 512,
-        timeout: 60,
-        concurrency: 6,
-        invocationsPerWorker: 6,
-        retry: { attempts: 20, baseMs: 50, maxMs: 500 },
-        log: false,
-        ...options,
-      }),
-    );
+    const direct = suite.track(lambdaDirectBackend({ ...directOptions(cluster.address, store), retry: { attempts: 20, baseMs: 50, maxMs: 500 }, ...options }));
     return { cluster, client, store, direct };
   };
 
@@ -192,23 +191,7 @@ void describe('Lambda in direct mode', { skip: skipWithRedis }, () => {
   void test('adapt(): a pool bursts onto direct invocations, and the burst goes back to zero with every result retrievable', async () => {
     const store = await suite.store('adapt:');
     const { cluster, client } = await suite.cluster(1, { store });
-    const burst = suite.track(
-      lambdaBackend({
-        mode: 'direct',
-        scheduler: cluster.address,
-        store,
-        role: ROLE,
-        endpoint: suite.service.endpoint,
-        region: suite.service.region,
-        credentials: CREDENTIALS,
-        memoryMB: 512,
-        timeout: 60,
-        concurrency: 6,
-        invocationsPerWorker: 6,
-        tasksPerInvocation: 4,
-        log: false,
-      }),
-    );
+    const burst = suite.track(lambdaBackend({ ...directOptions(cluster.address, store), mode: 'direct', tasksPerInvocation: 4 }));
     await burst.prepare();
     const adaptive = cluster.adapt({ minimum: 1, maximum: 2, burst, interval: 200, waitCount: 2, targetDuration: '1s' });
     const futures = client.map(slow, range(120).map((x) => ({ x, ms: 100 })));
