@@ -19,7 +19,7 @@
  */
 import { spawn, execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -453,4 +453,27 @@ function describeStrays(strays: readonly SeenProcess[]): string {
 
 function tail(text: string, max: number): string {
   return text.length <= max ? text : `…${text.slice(text.length - max)}`;
+}
+
+/** The newest modification time of the .ts files under a directory. */
+function newest(dir: string): number {
+  let latest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) latest = Math.max(latest, newest(path));
+    else if (entry.name.endsWith('.ts')) latest = Math.max(latest, statSync(path).mtimeMs);
+  }
+  return latest;
+}
+
+/** Notebooks import the built package: refuse to run them on a dist/ older than src/. */
+export function assertBuilt(): void {
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  let built: number;
+  try {
+    built = statSync(join(root, 'dist/index.js')).mtimeMs;
+  } catch {
+    throw new Error('the notebook imports the built package, and dist/ is missing: run `npm run build`');
+  }
+  if (newest(join(root, 'src')) > built) throw new Error('dist/ is older than src/: run `npm run build` so that the notebook runs this code');
 }

@@ -11,11 +11,11 @@
  * first; run alone, build it with `npm run build`.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
+  assertBuilt,
   type ExecutedNotebook,
   type KernelMessage,
   type NotebookCell,
@@ -30,27 +30,6 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const notebook = join(root, 'examples/adaptive.ipynb');
 const missing = await notebookToolsMissing();
 if (missing !== false) process.stderr.write(`# ${missing}\n`);
-
-/** The newest modification time of the .ts files under a directory. */
-function newest(dir: string): number {
-  let latest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) latest = Math.max(latest, newest(path));
-    else if (entry.name.endsWith('.ts')) latest = Math.max(latest, statSync(path).mtimeMs);
-  }
-  return latest;
-}
-
-function assertBuilt(): void {
-  let built: number;
-  try {
-    built = statSync(join(root, 'dist/index.js')).mtimeMs;
-  } catch {
-    throw new Error('the notebook imports the built package, and dist/ is missing: run `npm run build`');
-  }
-  if (newest(join(root, 'src')) > built) throw new Error('dist/ is older than src/: run `npm run build` so that the notebook runs this code');
-}
 
 const mime = (m: KernelMessage | undefined, type: string): string => {
   const value = m?.data?.[type];

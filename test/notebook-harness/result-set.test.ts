@@ -6,27 +6,13 @@
  * cell's own HTML result. The notebook imports the built package ('tessera', from dist/).
  */
 import assert from 'node:assert/strict';
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { type ExecutedNotebook, displayHistory, executeNotebook, notebookToolsMissing, processRunning } from '../helpers/notebook.js';
+import { assertBuilt, type ExecutedNotebook, displayHistory, executeNotebook, notebookToolsMissing, processRunning } from '../helpers/notebook.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
 const notebook = fileURLToPath(new URL('./fixtures/result-set.ipynb', import.meta.url));
 const missing = await notebookToolsMissing();
 if (missing !== false) process.stderr.write(`# ${missing}\n`);
-
-/** Newest modification time of a .ts file under `dir`. */
-function newest(dir: string): number {
-  let latest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) latest = Math.max(latest, newest(path));
-    else if (entry.name.endsWith('.ts')) latest = Math.max(latest, statSync(path).mtimeMs);
-  }
-  return latest;
-}
 
 const field = (markup: unknown, name: string): string | undefined => new RegExp(`data-field="${name}">([^<]*)<`).exec(typeof markup === 'string' ? markup : '')?.[1];
 
@@ -34,7 +20,7 @@ void describe('a result set and a simulated cluster in the Deno kernel', { skip:
   let run: ExecutedNotebook;
 
   before(async () => {
-    if (newest(join(root, 'src')) > statSync(join(root, 'dist/index.js')).mtimeMs) throw new Error('dist/ is older than src/: run `npm run build` so that the notebook runs this code');
+    assertBuilt();
     run = await executeNotebook(notebook, { timeoutMs: 120_000 });
   });
 
