@@ -62,6 +62,14 @@ export function keyPrefix(key: string): string {
   return i > 0 ? key.slice(0, i) : key;
 }
 
+/**
+ * Running ages below this (seconds) do not raise an estimate: a task is seen running from
+ * its start until its report arrives, so tiny tasks seem to run for a message round trip
+ * (a millisecond or more on a loaded machine), which would cap a worker's backlog of
+ * microsecond tasks at a handful and bind them to the round trip again.
+ */
+export const MIN_TELLING_AGE = 0.05;
+
 export class Prefix {
   readonly name: string;
   /** Moving average of measured durations in seconds; -1 until one of its tasks finished. */
@@ -96,7 +104,7 @@ export class Prefix {
 
   refresh(defaultDuration: number): void {
     const base = this.measured < 0 ? defaultDuration : this.measured;
-    this.duration = this.runningAge > base ? this.runningAge : base;
+    this.duration = this.runningAge > base && this.runningAge > MIN_TELLING_AGE ? this.runningAge : base;
   }
 }
 
