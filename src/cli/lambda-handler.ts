@@ -140,7 +140,7 @@ async function runDirect(invocation: DirectInvocation): Promise<DirectInvocation
     for (let b = 0; b < invocation.batches.length; b++) {
       const job = fromBase64(invocation.batches[b]!) as { nodes: readonly WireNode[]; fns: readonly FnRef[] };
       run.loadFns(job.fns);
-      const tasks: ExecuteTask[] = job.nodes.map((node) => ({ key: node.stepKeys[node.stepKeys.length - 1]!, spec: { node }, dependencies: [] }));
+      const tasks: ExecuteTask[] = job.nodes.map((node) => ({ key: node.stepKeys[node.stepKeys.length - 1]!, spec: { node }, encoded: null, dependencies: [] }));
       const needed = new Set(job.nodes.flatMap((node) => node.steps.flatMap((step) => step.deps)));
       results.push(await runBatch(run, store, b + 1, tasks, inputKeys.filter((k) => needed.has(k)), budget));
     }

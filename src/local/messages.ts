@@ -7,7 +7,10 @@ export type ToThread = {
   readonly id: number;
   /** Functions this thread has not seen yet. */
   readonly fns: readonly FnRef[];
-  readonly nodes: readonly WireNode[];
+  /** Nodes, or specs as their client encoded them (encoded-spec.ts), which the thread decodes. */
+  readonly nodes: readonly (WireNode | string)[];
+  /** Every node's result comes back, whatever its `out` says. */
+  readonly returnAll: boolean;
   /** Values of keys computed elsewhere that this batch needs. */
   readonly inputs: readonly (readonly [string, unknown])[];
 };

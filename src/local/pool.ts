@@ -1,12 +1,18 @@
 import { Worker } from 'node:worker_threads';
 import { WorkerLostError, describeError } from '../errors.js';
 import type { FnRef } from '../functions/fn-ref.js';
+import { nodeOf } from '../protocol/encoded-spec.js';
 import type { WireNode } from '../protocol/task-spec.js';
 import type { FromThread, ToThread } from './messages.js';
 
+/** A node to run, or a spec as its client encoded it (encoded-spec.ts: the thread decodes it). */
+export type JobNode = WireNode | string;
+
 /** A batch of nodes for one thread, and what it needs. */
 export interface Job {
-  readonly nodes: readonly WireNode[];
+  readonly nodes: readonly JobNode[];
+  /** Every node's result comes back, whatever its `out` says (a worker's batches). Default false. */
+  readonly returnAll?: boolean;
   readonly fns: readonly FnRef[];
   readonly inputs: readonly (readonly [string, unknown])[];
   readonly transfer: readonly ArrayBuffer[];
@@ -208,7 +214,7 @@ export class ThreadPool {
     else if (nodes.length <= MAX_CLAIMABLE) Atomics.store(thread.claims, slot, nodes.length << 16);
     const fns = pending.job.fns.filter((ref) => !thread.known.has(ref.id));
     for (const ref of fns) thread.known.add(ref.id);
-    const message: ToThread = { op: 'run', id: pending.id, fns, nodes: pending.job.nodes, inputs: pending.job.inputs };
+    const message: ToThread = { op: 'run', id: pending.id, fns, nodes: pending.job.nodes, returnAll: pending.job.returnAll === true, inputs: pending.job.inputs };
     if (thread.unsent !== null) {
       thread.unsent.push({ message, transfer: pending.job.transfer });
     } else {
@@ -260,7 +266,8 @@ export class ThreadPool {
       this.#remove(thread);
       const { message } = describeError(error);
       for (const pending of thread.inFlight.values()) {
-        pending.reject(new WorkerLostError(pending.job.nodes[0]?.stepKeys[0] ?? '', `a pool thread died while running tasks: ${message}`));
+        const first = pending.job.nodes[0];
+        pending.reject(new WorkerLostError(first === undefined ? '' : nodeOf(first).stepKeys[0]!, `a pool thread died while running tasks: ${message}`));
       }
       thread.inFlight.clear();
       this.#dispatch();

@@ -8,6 +8,7 @@ import { UnserializableError, describeError } from '../errors.js';
 import { FunctionCache } from '../functions/load.js';
 import { assertPortable, transferables } from '../serialize/check-value.js';
 import type { FromThread, ToThread } from './messages.js';
+import { nodeOf } from '../protocol/encoded-spec.js';
 import { MAX_CLAIMABLE } from './pool.js';
 import { StepFailure, isThenable, runChain } from './run-chain.js';
 
@@ -45,7 +46,8 @@ function reply(message: FromThread, transfer: ArrayBuffer[] = []): void {
 }
 
 async function run(message: Extract<ToThread, { op: 'run' }>, slot: number): Promise<void> {
-  const { id, nodes } = message;
+  const { id, returnAll } = message;
+  const nodes = message.nodes.map(nodeOf);
   const claimable = nodes.length <= MAX_CLAIMABLE;
   const started = performance.now();
   try {
@@ -66,7 +68,7 @@ async function run(message: Extract<ToThread, { op: 'run' }>, slot: number): Pro
       let value = runChain(node.steps, node.stepKeys, (s) => fns.get(node.steps[s]!.fn), lookup);
       if (isThenable(value)) value = await value;
       const key = node.stepKeys[node.stepKeys.length - 1]!;
-      if (node.out) {
+      if (returnAll || node.out) {
         assertPortable(value, key);
         results.push(value);
       }
@@ -81,7 +83,7 @@ async function run(message: Extract<ToThread, { op: 'run' }>, slot: number): Pro
       for (let k = 0; k < ran; k++) {
         const node = nodes[k]!;
         const key = node.stepKeys[node.stepKeys.length - 1]!;
-        if (node.out || !needed.has(key)) continue;
+        if (returnAll || node.out || !needed.has(key)) continue;
         const value = local.get(key);
         assertPortable(value, key);
         results.push(value);

@@ -47,6 +47,11 @@ export function decodeSpec(encoded: string): TaskSpec {
   return { node: node as WireNode };
 }
 
+/** The node of a spec given encoded (a string) or as the node itself. */
+export function nodeOf(node: WireNode | string): WireNode {
+  return typeof node === 'string' ? decodeSpec(node).node : node;
+}
+
 /** The spec of a wire task, decoded when it came encoded. */
 export function specOf(spec: WireSpec): TaskSpec {
   return typeof spec === 'string' ? decodeSpec(spec) : spec;

@@ -152,6 +152,8 @@ export type WorkerEvent =
 export interface ExecuteTask {
   readonly key: string;
   readonly spec: TaskSpec;
+  /** The spec as its client encoded it, when it came so: threads decode it themselves. */
+  readonly encoded: string | null;
   readonly dependencies: readonly string[];
 }
 

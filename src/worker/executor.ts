@@ -8,10 +8,9 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { BundleError } from '../functions/bundle.js';
 import { BundleCache } from '../functions/bundle-cache.js';
 import type { FnRef } from '../functions/fn-ref.js';
-import { type Job, type JobReply, ThreadPool } from '../local/pool.js';
+import { type Job, type JobNode, type JobReply, ThreadPool } from '../local/pool.js';
 import { describeError, ProtocolError, UnserializableError } from '../errors.js';
 import { BUNDLE_SCHEME } from '../protocol/messages.js';
-import type { WireNode } from '../protocol/task-spec.js';
 import type { DataStore } from './data-store.js';
 import type { ExecuteTask, WorkerEvent } from './events.js';
 
@@ -79,11 +78,13 @@ export class Executor {
    * `onStart` is called when the thread begins the batch (it may first wait behind another).
    */
   run(batch: number, tasks: readonly ExecuteTask[], inputKeys: readonly string[], owner: object, onStart?: () => void): Promise<BatchEvent> {
-    const nodes: WireNode[] = [];
+    // Encoded specs go to the thread as they came, one string each, which it decodes: far
+    // cheaper to post than the objects they decode to. Every result comes back (returnAll).
+    const nodes: JobNode[] = [];
     const fnIds = new Set<string>();
     for (const t of tasks) {
       const node = t.spec.node;
-      nodes.push(node.out ? node : { ...node, out: true });
+      nodes.push(t.encoded ?? node);
       for (const step of node.steps) fnIds.add(step.fn);
     }
     const inputs: [string, unknown][] = [];
@@ -102,7 +103,7 @@ export class Executor {
       if (fn.kind === 'module' && fn.url.startsWith(BUNDLE_SCHEME)) bundled = true;
     }
     const run = (): Promise<BatchEvent> =>
-      this.#pool.run({ nodes, fns, inputs, transfer: [], ...(onStart === undefined ? {} : { onStart }) }, owner).then(
+      this.#pool.run({ nodes, returnAll: true, fns, inputs, transfer: [], ...(onStart === undefined ? {} : { onStart }) }, owner).then(
         (reply): BatchEvent => {
           const now = performance.now();
           switch (reply.op) {

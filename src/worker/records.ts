@@ -45,6 +45,8 @@ export class WorkerTask {
   state: TaskStateCode = RELEASED;
   /** What to run, while the scheduler wants it computed here (waiting, ready, running). */
   spec: TaskSpec | null = null;
+  /** The spec as its client encoded it (encoded-spec.ts), when it came so: what threads decode. */
+  encoded: string | null = null;
   /** Keys of its dependencies, as the thread looks them up. */
   dependencies: readonly string[] = NO_KEYS;
   /** Their records, held while this one is active. */

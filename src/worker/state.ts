@@ -333,6 +333,7 @@ export class WorkerState {
 
   #startComputing(t: WorkerTask, e: ComputeTaskEvent): void {
     t.spec = specOf(e.spec);
+    t.encoded = typeof e.spec === 'string' ? e.spec : null;
     const deps: WorkerTask[] = [];
     const keys: string[] = [];
     let waitingOn = 0;
@@ -381,7 +382,7 @@ export class WorkerState {
       for (const t of batch) {
         t.batch = id;
         this.#setState(t, RUNNING, null);
-        tasks.push({ key: t.key, spec: t.spec!, dependencies: t.dependencies });
+        tasks.push({ key: t.key, spec: t.spec!, encoded: t.encoded, dependencies: t.dependencies });
         if (inputs !== null) for (const key of t.dependencies) inputs.add(key);
       }
       this.#batches.set(id, batch);
@@ -604,6 +605,7 @@ export class WorkerState {
   /** → memory; tasks waiting on it may be ready now. */
   #toMemory(t: WorkerTask, from: string | null): void {
     t.spec = null;
+    t.encoded = null;
     t.clearHolders();
     t.replica = false;
     t.solo = false;
@@ -649,6 +651,7 @@ export class WorkerState {
   /** A task leaves waiting, ready or running: it no longer needs its dependencies. */
   #leaveActive(t: WorkerTask): void {
     t.spec = null;
+    t.encoded = null;
     t.solo = false;
     const deps = t.deps;
     t.clearDependencies();

@@ -28,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { FnRef } from '../../functions/fn-ref.js';
 import { BUNDLE_SCHEME } from '../../protocol/messages.js';
+import { nodeOf } from '../../protocol/encoded-spec.js';
 import type { WireNode } from '../../protocol/task-spec.js';
 import { decodeValue, encodeValue, type ResultStore } from '../../store/index.js';
 import { LambdaFunctionError, LambdaThrottledError } from './errors.js';
@@ -37,7 +38,10 @@ import { backoffDelay, invokeWithRetry, type ResolvedRetry } from './retry.js';
 
 /** A batch as a worker's executor hands it to threads (the shape of local/pool.ts's Job). */
 export interface DirectJob {
-  readonly nodes: readonly WireNode[];
+  /** Nodes, or specs as their client encoded them. */
+  readonly nodes: readonly (WireNode | string)[];
+  /** Every node's result comes back, whatever its `out` says. */
+  readonly returnAll?: boolean;
   readonly fns: readonly FnRef[];
   readonly inputs: readonly (readonly [string, unknown])[];
   readonly onStart?: () => void;
@@ -287,7 +291,10 @@ export class DirectRunner {
     const records: { key: string; record: Uint8Array }[] = [];
     const seen = new Set<string>();
     for (const part of parts) {
-      const nodes = part.nodes.map((i) => part.job.nodes[i]!);
+      const nodes = part.nodes.map((i) => {
+        const node = nodeOf(part.job.nodes[i]!);
+        return node.out || part.job.returnAll !== true ? node : { ...node, out: true };
+      });
       const fnIds = new Set<string>();
       const deps = new Set<string>();
       for (const node of nodes) {
@@ -425,7 +432,8 @@ export class DirectRunner {
   }
 }
 
-function lastKey(node: WireNode): string {
+function lastKey(entry: WireNode | string): string {
+  const node = nodeOf(entry);
   return node.stepKeys[node.stepKeys.length - 1]!;
 }
 
