@@ -5,12 +5,47 @@ import { createHash, type Hash } from 'node:crypto';
  * tokens, so identical pure calls share one key. `keyOf` maps lazy values to their keys.
  */
 export function tokenize(parts: readonly unknown[], keyOf: (value: unknown) => string | undefined): string {
-  const h = createHash('sha1');
+  const h = new Text(createHash('sha1'));
   for (const part of parts) feed(h, part, keyOf, 0);
-  return h.digest('hex').slice(0, 16);
+  return h.digest().slice(0, 16);
 }
 
-function feed(h: Hash, value: unknown, keyOf: (value: unknown) => string | undefined, depth: number): void {
+/**
+ * A hash fed text in one piece: the pieces are joined here and handed over at once (or
+ * before bytes), since each call into the hash costs more than the small piece it adds.
+ * The digest is the same as feeding every piece.
+ */
+class Text {
+  readonly #hash: Hash;
+  #text = '';
+
+  constructor(hash: Hash) {
+    this.#hash = hash;
+  }
+
+  update(text: string): this {
+    this.#text += text;
+    return this;
+  }
+
+  bytes(bytes: Uint8Array): void {
+    this.#flush();
+    this.#hash.update(bytes);
+  }
+
+  digest(): string {
+    this.#flush();
+    return this.#hash.digest('hex');
+  }
+
+  #flush(): void {
+    if (this.#text === '') return;
+    this.#hash.update(this.#text);
+    this.#text = '';
+  }
+}
+
+function feed(h: Text, value: unknown, keyOf: (value: unknown) => string | undefined, depth: number): void {
   switch (typeof value) {
     case 'string':
       h.update(`s${value.length}:`).update(value);
@@ -50,9 +85,9 @@ function feed(h: Hash, value: unknown, keyOf: (value: unknown) => string | undef
     return;
   }
   if (ArrayBuffer.isView(value)) {
-    h.update(`v${value.constructor.name}${value.byteLength}:`).update(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
+    h.update(`v${value.constructor.name}${value.byteLength}:`).bytes(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
   } else if (value instanceof ArrayBuffer) {
-    h.update(`a${value.byteLength}:`).update(new Uint8Array(value));
+    h.update(`a${value.byteLength}:`).bytes(new Uint8Array(value));
   } else if (Array.isArray(value)) {
     h.update(`[${value.length}`);
     for (const item of value as unknown[]) feed(h, item, keyOf, depth + 1);

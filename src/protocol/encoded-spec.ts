@@ -18,6 +18,7 @@
  */
 import { decode, encode } from '../comm/codec.js';
 import { ProtocolError } from '../errors.js';
+import { writeSpecBase64 } from './spec-writer.js';
 import type { TaskSpec, WireNode, WireSpec } from './task-spec.js';
 
 export type { WireSpec };
@@ -26,6 +27,8 @@ const OP = 'spec';
 
 /** The spec encoded, or null when it cannot travel as one frame (send the object). */
 export function encodeSpec(spec: TaskSpec): string | null {
+  const written = writeSpecBase64(spec);
+  if (written !== null) return written;
   let frames: Uint8Array[];
   try {
     frames = encode({ op: OP, node: spec.node });

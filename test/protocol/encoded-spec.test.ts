@@ -6,7 +6,10 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { OUT_OF_BAND_THRESHOLD } from '../../src/comm/codec.js';
 import { ProtocolError } from '../../src/errors.js';
+import { encode } from '../../src/comm/codec.js';
+import { Ref } from '../../src/graph/task.js';
 import { decodeSpec, encodeSpec, specOf } from '../../src/protocol/encoded-spec.js';
+import { writeSpecBase64 } from '../../src/protocol/spec-writer.js';
 import type { TaskSpec } from '../../src/protocol/task-spec.js';
 
 function spec(args: readonly unknown[]): TaskSpec {
@@ -33,6 +36,29 @@ describe('encoded specs', () => {
     const cyclic: unknown[] = [];
     cyclic.push(cyclic);
     assert.equal(encodeSpec(spec([cyclic])), null);
+  });
+
+  test('the direct writer of simple specs decodes to what the general encoder writes', () => {
+    const numbers = [0, 1, 127, 128, 255, 256, 65535, 65536, 2 ** 31 - 1, 2 ** 31, 2 ** 53, -1, -32, -33, -128, -129, -32768, -32769, -(2 ** 31), -(2 ** 31) - 1, 0.5, Number.NaN, Infinity, -Infinity];
+    const strings = ['', 'a', 'x'.repeat(31), 'x'.repeat(32), 'x'.repeat(255), 'x'.repeat(256), 'x'.repeat(70_000), 'héllo', '日本'.repeat(100), '😀'];
+    const nodes = [
+      spec([...numbers, ...strings, true, false, null]),
+      { node: { steps: [{ fn: 'src:f', deps: ['a-1', 'b-2'], args: [new Ref('a-1'), 3, new Ref('b-2')], argRefs: [0, 0, 2, 1], deepRefs: null }], stepKeys: ['c-3'], out: false } },
+      { node: { steps: Array.from({ length: 20 }, (_, i) => ({ fn: `src:${i}`, deps: Array.from({ length: i }, (_, j) => `d-${j}`), args: Array.from({ length: i }, (_, j) => j * 1000), argRefs: null, deepRefs: null })), stepKeys: Array.from({ length: 20 }, (_, i) => `k-${i}`), out: true } },
+    ] satisfies TaskSpec[];
+    for (const original of nodes) {
+      const written = writeSpecBase64(original);
+      assert.equal(typeof written, 'string');
+      const general = Buffer.from(encode({ op: 'spec', node: original.node })[0]!).toString('base64');
+      assert.deepEqual(decodeSpec(written!), decodeSpec(general));
+      assert.deepEqual(JSON.stringify(decodeSpec(written!)), JSON.stringify({ node: original.node }));
+    }
+    // -0 keeps its sign here (the general encoder writes it as 0).
+    assert.ok(Object.is(decodeSpec(writeSpecBase64(spec([-0]))!).node.steps[0]!.args[0], -0));
+    // What it does not write, the general encoder does.
+    for (const arg of [undefined, [1, 2], { a: 1 }, new Uint8Array(4), 10n, new Map()]) assert.equal(writeSpecBase64(spec([arg])), null);
+    assert.equal(writeSpecBase64({ node: { ...spec([]).node, steps: [{ fn: 'src:f', deps: [], args: [], argRefs: null, deepRefs: [[[0], 0]] }] } }), null);
+    assert.equal(writeSpecBase64(spec(['x'.repeat(2 ** 21)])), null, 'a spec over the buffer bound');
   });
 
   test('bytes that are not an encoded spec are refused', () => {

@@ -1,0 +1,220 @@
+/**
+ * The common spec — steps whose arguments are numbers, strings, booleans, null and refs —
+ * written straight as the wire codec's msgpack, with none of the general encoder's walk
+ * for values that need a box: a client encodes one spec per task, and for tiny tasks the
+ * general path cost more than the rest of the submission. What it writes decodes, with the
+ * codec, to the very spec the general path would give; anything else returns null, and the
+ * caller takes the general path.
+ *
+ * ```ts
+ * const bytes = writeSpecBase64({ node });   // the encoded spec, or null: encode it in full
+ * ```
+ */
+import { Ref } from '../graph/task.js';
+import type { TaskSpec, WireStep } from './task-spec.js';
+
+const MAX_BUFFER = 2 ** 20;
+let buf = Buffer.allocUnsafe(64 * 1024);
+let pos = 0;
+
+/** The spec as the codec's message `{ op: 'spec', node }` in base64, or null when it needs the general encoder. */
+export function writeSpecBase64(spec: TaskSpec): string | null {
+  for (;;) {
+    pos = 0;
+    try {
+      if (!writeSpec(spec)) return null;
+    } catch (error) {
+      if (error !== FULL) throw error;
+      // A spec this large is rare: the general encoder takes it, and the buffer stays small.
+      if (buf.length >= MAX_BUFFER) return null;
+      buf = Buffer.allocUnsafe(buf.length * 2);
+      continue;
+    }
+    return buf.toString('base64', 0, pos);
+  }
+}
+
+/** Thrown when the buffer is too small: the spec is written again into a larger one. */
+const FULL = new Error('spec buffer full');
+
+function room(n: number): void {
+  if (pos + n > buf.length) throw FULL;
+}
+
+function writeSpec(spec: TaskSpec): boolean {
+  const node = spec.node;
+  mapHeader(2);
+  str('op');
+  str('spec');
+  str('node');
+  mapHeader(3);
+  str('steps');
+  arrayHeader(node.steps.length);
+  for (const step of node.steps) if (!writeStep(step)) return false;
+  str('stepKeys');
+  if (!strings(node.stepKeys)) return false;
+  str('out');
+  room(1);
+  buf[pos++] = node.out ? 0xc3 : 0xc2;
+  return true;
+}
+
+function writeStep(step: WireStep): boolean {
+  if (step.deepRefs !== null || typeof step.fn !== 'string') return false;
+  mapHeader(5);
+  str('fn');
+  str(step.fn);
+  str('deps');
+  if (!strings(step.deps)) return false;
+  str('args');
+  const args = step.args;
+  arrayHeader(args.length);
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    switch (typeof arg) {
+      case 'number':
+        num(arg);
+        break;
+      case 'string':
+        str(arg);
+        break;
+      case 'boolean':
+        room(1);
+        buf[pos++] = arg ? 0xc3 : 0xc2;
+        break;
+      case 'object':
+        if (arg === null) {
+          room(1);
+          buf[pos++] = 0xc0;
+        } else if (arg instanceof Ref && Object.keys(arg).length === 1) {
+          // As the general encoder writes a class instance: its own fields.
+          mapHeader(1);
+          str('key');
+          str(arg.key);
+        } else return false;
+        break;
+      default:
+        return false;
+    }
+  }
+  str('argRefs');
+  const refs = step.argRefs;
+  if (refs === null) {
+    room(1);
+    buf[pos++] = 0xc0;
+  } else {
+    arrayHeader(refs.length);
+    for (const r of refs) num(r);
+  }
+  str('deepRefs');
+  room(1);
+  buf[pos++] = 0xc0;
+  return true;
+}
+
+function strings(list: readonly string[]): boolean {
+  arrayHeader(list.length);
+  for (const s of list) {
+    if (typeof s !== 'string') return false;
+    str(s);
+  }
+  return true;
+}
+
+function mapHeader(n: number): void {
+  // Every map here has fewer than 16 entries.
+  room(1);
+  buf[pos++] = 0x80 | n;
+}
+
+function arrayHeader(n: number): void {
+  room(5);
+  if (n < 16) buf[pos++] = 0x90 | n;
+  else if (n < 0x10000) {
+    buf[pos++] = 0xdc;
+    buf.writeUInt16BE(n, pos);
+    pos += 2;
+  } else {
+    buf[pos++] = 0xdd;
+    buf.writeUInt32BE(n, pos);
+    pos += 4;
+  }
+}
+
+function num(n: number): void {
+  room(9);
+  if ((n | 0) === n && !Object.is(n, -0)) {
+    if (n >= 0) {
+      if (n < 0x80) buf[pos++] = n;
+      else if (n < 0x100) {
+        buf[pos++] = 0xcc;
+        buf[pos++] = n;
+      } else if (n < 0x10000) {
+        buf[pos++] = 0xcd;
+        buf.writeUInt16BE(n, pos);
+        pos += 2;
+      } else {
+        buf[pos++] = 0xce;
+        buf.writeUInt32BE(n, pos);
+        pos += 4;
+      }
+    } else if (n >= -0x20) buf[pos++] = n & 0xff;
+    else if (n >= -0x80) {
+      buf[pos++] = 0xd0;
+      buf.writeInt8(n, pos);
+      pos += 1;
+    } else if (n >= -0x8000) {
+      buf[pos++] = 0xd1;
+      buf.writeInt16BE(n, pos);
+      pos += 2;
+    } else {
+      buf[pos++] = 0xd2;
+      buf.writeInt32BE(n, pos);
+      pos += 4;
+    }
+    return;
+  }
+  buf[pos++] = 0xcb;
+  buf.writeDoubleBE(n, pos);
+  pos += 8;
+}
+
+function str(s: string): void {
+  const n = s.length;
+  // ASCII, the common case, byte by byte; anything else through Buffer's UTF-8 writer.
+  let ascii = n < 256;
+  if (ascii) {
+    for (let i = 0; i < n; i++) {
+      if (s.charCodeAt(i) >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+  }
+  if (ascii) {
+    room(n + 2);
+    if (n < 32) buf[pos++] = 0xa0 | n;
+    else {
+      buf[pos++] = 0xd9;
+      buf[pos++] = n;
+    }
+    for (let i = 0; i < n; i++) buf[pos++] = s.charCodeAt(i);
+    return;
+  }
+  const bytes = Buffer.byteLength(s, 'utf8');
+  room(bytes + 5);
+  if (bytes < 32) buf[pos++] = 0xa0 | bytes;
+  else if (bytes < 0x100) {
+    buf[pos++] = 0xd9;
+    buf[pos++] = bytes;
+  } else if (bytes < 0x10000) {
+    buf[pos++] = 0xda;
+    buf.writeUInt16BE(bytes, pos);
+    pos += 2;
+  } else {
+    buf[pos++] = 0xdb;
+    buf.writeUInt32BE(bytes, pos);
+    pos += 4;
+  }
+  pos += buf.write(s, pos, 'utf8');
+}
