@@ -465,7 +465,9 @@ export class SchedulerServer extends Resource {
     });
     conn.onClose((reason) => {
       if (entry === undefined) return;
-      if (entry.leaving === 'lost') this.#log.warn('lost worker', { worker: entry.id, name: entry.name, reason: reason.kind === 'error' ? reason.error.message : 'its connection closed without a goodbye' });
+      // Closed from this side (the scheduler closing): the worker was not lost, it was let go.
+      if (entry.leaving === 'lost' && reason.kind === 'closed' && reason.by === 'local') this.#log.info('worker left', { worker: entry.id, name: entry.name, reason: 'the scheduler closed' });
+      else if (entry.leaving === 'lost') this.#log.warn('lost worker', { worker: entry.id, name: entry.name, reason: reason.kind === 'error' ? reason.error.message : 'its connection closed without a goodbye' });
       else this.#log.info(entry.leaving === 'retired' ? 'worker retired' : 'worker left', { worker: entry.id, name: entry.name });
       this.#dropWorker(entry);
     });

@@ -66,10 +66,15 @@ void describe('logs', () => {
       await until(() => records.some((r) => r.msg === 'lost worker' && r.level === 40 && typeof r['worker'] === 'string'), 'the lost worker is logged');
       // The adaptive loop replaces it, and says so.
       await until(() => records.some((r) => r.component === 'adaptive' && /^scale up to/.test(r.msg)), 'an adaptive decision is logged');
+      await until(() => records.filter((r) => r.msg === 'worker joined').length >= 2, 'the replacement joins');
       await client.close();
     } finally {
       await cluster.close();
     }
+    // Closing lets the remaining workers go: that is no loss, and is not logged as one.
+    const lost = records.filter((r) => r.msg === 'lost worker');
+    assert.equal(lost.length, 1, JSON.stringify(lost));
+    assert.ok(records.some((r) => r.msg === 'worker left' && r['reason'] === 'the scheduler closed'), 'the worker let go is logged as having left');
   });
 
   void test('the CLI says which preload it loaded, and a worker that cannot reach its scheduler says so in one line', async () => {
