@@ -7,6 +7,7 @@ import { TLSSocket } from 'node:tls';
 import { formatAddress } from './address.js';
 import { packBatch, splitBatch } from './batch.js';
 import { decode, encode } from './codec.js';
+import type { DirectReads } from './direct-reads.js';
 import { ConnectionClosedError, FrameTooLargeError, UnencodableMessageError } from './errors.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PACKET_SIZE, FrameReader, MAX_FRAMES_PER_PACKET, MAX_PACKET_SIZE, writePacket } from './framing.js';
 import { announce, cutPackets, IncomingMessage, readAnnouncement } from './long-message.js';
@@ -127,7 +128,12 @@ export class Connection<M extends Message = Message> {
   #closeTimer: NodeJS.Timeout | null = null;
   #resolveClosed: (reason: CloseReason) => void = () => {};
 
-  constructor(socket: Socket, options: ConnectionOptions = {}) {
+  /**
+   * `reads`, when the socket was dialled with its `onread` (direct-reads.ts), lets the
+   * socket read large frames straight into their memory; without it the socket's 'data'
+   * events are read.
+   */
+  constructor(socket: Socket, options: ConnectionOptions = {}, reads?: DirectReads) {
     const resolved = resolveConnectionOptions(options);
     this.#batchInterval = resolved.batchInterval;
     this.maxMessageSize = resolved.maxMessageSize;
@@ -148,7 +154,17 @@ export class Connection<M extends Message = Message> {
       this.#resolveClosed = resolve;
     });
 
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    if (reads === undefined) {
+      socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    } else {
+      reads.attach({
+        rest: (min) => (this.#state === 'open' ? this.#reader.rest(min) : null),
+        filled: (bytes) => this.#onFilled(bytes),
+        chunk: (chunk) => this.#onData(chunk),
+      });
+      // Flowing, so that the end of the stream is seen: no data events come in this mode.
+      socket.resume();
+    }
     socket.on('drain', () => this.#onDrain());
     socket.on('end', () => this.#onEnd());
     socket.on('error', (error: Error) => this.#onSocketError(error));
@@ -382,6 +398,15 @@ export class Connection<M extends Message = Message> {
       this.#reader.push(chunk);
     } catch (error) {
       // A malformed or oversized packet, or a handler that threw: nothing can follow.
+      this.destroy(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  #onFilled(bytes: number): void {
+    if (this.#state !== 'open') return;
+    try {
+      this.#reader.filled(bytes);
+    } catch (error) {
       this.destroy(error instanceof Error ? error : new Error(String(error)));
     }
   }

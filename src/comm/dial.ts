@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CancelledError, InvalidArgumentError } from '../errors.js';
 import { formatAddress, parseAddress, type Scheme } from './address.js';
 import { Connection, type ConnectionOptions, type Message, resolveConnectionOptions, retype } from './connection.js';
+import { DirectReads } from './direct-reads.js';
 import { ConnectError, InvalidAddressError } from './errors.js';
 import { clientHandshake } from './handshake.js';
 import { numberOption, stringOption } from './options.js';
@@ -128,6 +129,7 @@ interface Dial {
 function open(dial: Dial, timeout: number, signal: AbortSignal | undefined): Promise<Connection> {
   return new Promise((resolve, reject) => {
     const { scheme, host, port } = dial;
+    const reads = new DirectReads();
     const socket =
       scheme === 'tls'
         ? tls.connect({
@@ -137,7 +139,7 @@ function open(dial: Dial, timeout: number, signal: AbortSignal | undefined): Pro
             // SNI takes names only; an IP address is checked against the certificate's IP entries.
             ...(dial.tls.servername === undefined && net.isIP(host) === 0 ? { servername: host } : {}),
           })
-        : net.connect({ host, port });
+        : net.connect({ host, port, onread: reads.onread });
     const ready = scheme === 'tls' ? 'secureConnect' : 'connect';
     const timer = setTimeout(() => {
       fail(Object.assign(new Error(`no connection within ${Math.round(timeout)} ms`), { code: 'ETIMEDOUT' }));
@@ -159,7 +161,7 @@ function open(dial: Dial, timeout: number, signal: AbortSignal | undefined): Pro
     function succeed(): void {
       cleanup();
       // At once, so that no socket error can arrive while nobody listens.
-      resolve(new Connection<Message>(socket, dial.connectionOptions));
+      resolve(new Connection<Message>(socket, dial.connectionOptions, scheme === 'tls' ? undefined : reads));
     }
     socket.once('error', fail);
     socket.once(ready, succeed);

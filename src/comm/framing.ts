@@ -157,6 +157,29 @@ export class FrameReader {
     return this.#stage === 'length' && this.#partial === null;
   }
 
+  /**
+   * Where the rest of a frame being assembled goes, when at least `min` bytes of it are
+   * still to come: a socket can read them there itself (`filled` says how many it did),
+   * and they are never copied. Null otherwise: read a chunk and `push` it.
+   */
+  rest(min: number): Uint8Array | null {
+    const partial = this.#partial;
+    if (partial === null || this.#need - this.#filled < min) return null;
+    return partial.subarray(this.#filled, this.#need);
+  }
+
+  /** `bytes` were read into what `rest` gave, in place. */
+  filled(bytes: number): void {
+    const partial = this.#partial;
+    if (partial === null || bytes <= 0 || this.#filled + bytes > this.#need) throw new RangeError(`${bytes} bytes read into a frame with ${partial === null ? 0 : this.#need - this.#filled} to come`);
+    this.#filled += bytes;
+    if (this.#filled < this.#need) return;
+    this.#partial = null;
+    this.#advance(partial);
+    // Empty frames need no bytes: taken now, as push takes them, so a packet ending in one is delivered.
+    while (this.#stage === 'frames' && this.#need === 0) this.#advance(EMPTY);
+  }
+
   push(chunk: Buffer): void {
     let offset = 0;
     for (;;) {

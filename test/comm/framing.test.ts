@@ -52,6 +52,39 @@ describe('framing', () => {
     assert.deepEqual(corked, ['cork', 'write', 'write', 'write', 'write', 'uncork']);
   });
 
+  it('lets a socket read the rest of a large frame in place, as a reader reading with rest() and filled() would', () => {
+    const packet = [Buffer.from('head'), Buffer.alloc(100_000, 7), Buffer.alloc(0)];
+    const wire = bytes(...encodePacket(packet), ...encodePacket([Buffer.from('next')]));
+    for (const read of [1000, 16_384, 40_000]) {
+      const { reader, packets } = collect();
+      let at = 0;
+      let inPlace = 0;
+      while (at < wire.length) {
+        const rest = reader.rest(16 * 1024);
+        if (rest === null) {
+          const chunk = wire.subarray(at, at + read);
+          reader.push(chunk);
+          at += chunk.length;
+        } else {
+          // As the kernel would: at most what was asked, straight into the frame's memory.
+          const n = Math.min(rest.byteLength, read, wire.length - at);
+          wire.copy(rest, 0, at, at + n);
+          reader.filled(n);
+          at += n;
+          inPlace += n;
+        }
+      }
+      assert.equal(packets.length, 2, `reads of ${read}`);
+      assert.deepEqual(packets[0]!.map((f) => Buffer.from(f)), packet, 'the packet ending in an empty frame is whole');
+      assert.deepEqual(Buffer.from(packets[1]![0]!), Buffer.from('next'));
+      // All but the first read and a tail shorter than the minimum asked for.
+      assert.ok(inPlace >= 100_000 - read - 16 * 1024, `the large frame was read in place (${inPlace} bytes)`);
+    }
+    const { reader } = collect();
+    assert.equal(reader.rest(1), null, 'nothing to read in place between packets');
+    assert.throws(() => reader.filled(10), RangeError);
+  });
+
   it('reads packets back however the stream is split', () => {
     const wire = bytes(...encodePacket(frames), ...encodePacket([Buffer.from('second')]));
     for (const size of [1, 2, 3, 7, 64, 1000, 16_384, wire.length]) {
