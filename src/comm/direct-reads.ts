@@ -59,9 +59,10 @@ export class DirectReads {
   }
 
   #read(bytes: number, buffer: Uint8Array): void {
-    if (buffer === this.#direct && this.#direct !== null) {
+    const direct = this.#direct;
+    if (direct !== null && buffer === direct) {
       this.#direct = null;
-      this.#sink!.filled(bytes);
+      this.#sink?.filled(bytes);
       return;
     }
     let chunk: Buffer;
