@@ -393,20 +393,20 @@ export class Connection<M extends Message = Message> {
   // ---- receiving ----
 
   #onData(chunk: Buffer): void {
-    if (this.#state !== 'open') return;
-    try {
-      this.#reader.push(chunk);
-    } catch (error) {
-      // A malformed or oversized packet, or a handler that threw: nothing can follow.
-      this.destroy(error instanceof Error ? error : new Error(String(error)));
-    }
+    this.#read((reader) => reader.push(chunk));
   }
 
   #onFilled(bytes: number): void {
+    this.#read((reader) => reader.filled(bytes));
+  }
+
+  /** Hands what was read to the reader while open. */
+  #read(take: (reader: FrameReader) => void): void {
     if (this.#state !== 'open') return;
     try {
-      this.#reader.filled(bytes);
+      take(this.#reader);
     } catch (error) {
+      // A malformed or oversized packet, or a handler that threw: nothing can follow.
       this.destroy(error instanceof Error ? error : new Error(String(error)));
     }
   }

@@ -130,15 +130,25 @@ function mapHeader(n: number): void {
 function arrayHeader(n: number): void {
   room(5);
   if (n < 16) buf[pos++] = 0x90 | n;
-  else if (n < 0x10000) {
-    buf[pos++] = 0xdc;
-    buf.writeUInt16BE(n, pos);
-    pos += 2;
-  } else {
-    buf[pos++] = 0xdd;
-    buf.writeUInt32BE(n, pos);
-    pos += 4;
-  }
+  else if (n < 0x10000) tagged(0xdc, n, 2);
+  else tagged(0xdd, n, 4);
+}
+
+/** A tag byte, then the unsigned `n` in `size` bytes, big-endian. */
+function tagged(tag: number, n: number, size: 1 | 2 | 4): void {
+  buf[pos++] = tag;
+  if (size === 1) buf[pos++] = n;
+  else if (size === 2) buf.writeUInt16BE(n, pos);
+  else buf.writeUInt32BE(n, pos);
+  if (size !== 1) pos += size;
+}
+
+/** A str header for `bytes` bytes of UTF-8 (room made by the caller). */
+function strHeader(bytes: number): void {
+  if (bytes < 32) buf[pos++] = 0xa0 | bytes;
+  else if (bytes < 0x100) tagged(0xd9, bytes, 1);
+  else if (bytes < 0x10000) tagged(0xda, bytes, 2);
+  else tagged(0xdb, bytes, 4);
 }
 
 function num(n: number): void {
@@ -146,18 +156,9 @@ function num(n: number): void {
   if ((n | 0) === n && !Object.is(n, -0)) {
     if (n >= 0) {
       if (n < 0x80) buf[pos++] = n;
-      else if (n < 0x100) {
-        buf[pos++] = 0xcc;
-        buf[pos++] = n;
-      } else if (n < 0x10000) {
-        buf[pos++] = 0xcd;
-        buf.writeUInt16BE(n, pos);
-        pos += 2;
-      } else {
-        buf[pos++] = 0xce;
-        buf.writeUInt32BE(n, pos);
-        pos += 4;
-      }
+      else if (n < 0x100) tagged(0xcc, n, 1);
+      else if (n < 0x10000) tagged(0xcd, n, 2);
+      else tagged(0xce, n, 4);
     } else if (n >= -0x20) buf[pos++] = n & 0xff;
     else if (n >= -0x80) {
       buf[pos++] = 0xd0;
@@ -193,28 +194,12 @@ function str(s: string): void {
   }
   if (ascii) {
     room(n + 2);
-    if (n < 32) buf[pos++] = 0xa0 | n;
-    else {
-      buf[pos++] = 0xd9;
-      buf[pos++] = n;
-    }
+    strHeader(n);
     for (let i = 0; i < n; i++) buf[pos++] = s.charCodeAt(i);
     return;
   }
   const bytes = Buffer.byteLength(s, 'utf8');
   room(bytes + 5);
-  if (bytes < 32) buf[pos++] = 0xa0 | bytes;
-  else if (bytes < 0x100) {
-    buf[pos++] = 0xd9;
-    buf[pos++] = bytes;
-  } else if (bytes < 0x10000) {
-    buf[pos++] = 0xda;
-    buf.writeUInt16BE(bytes, pos);
-    pos += 2;
-  } else {
-    buf[pos++] = 0xdb;
-    buf.writeUInt32BE(bytes, pos);
-    pos += 4;
-  }
+  strHeader(bytes);
   pos += buf.write(s, pos, 'utf8');
 }
