@@ -131,7 +131,8 @@ export async function displayCluster(cluster: SummarizedCluster & { readonly clo
     'cluster',
     () => {
       const summary = cluster[CLUSTER_SUMMARY]();
-      running = summary.state === 'running';
+      // A closing cluster still changes: stopping there would never show it closed.
+      running = summary.state !== 'closed';
       return clusterBundle(summary);
     },
     () => running,
