@@ -3,11 +3,14 @@ import assert from 'node:assert/strict';
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Polls `condition` every `everyMs` until it holds; fails naming `what` after `timeoutMs`. */
-export async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000, everyMs = 20): Promise<void> {
+/**
+ * Polls `condition` every `everyMs` until it holds; fails naming `what` after `timeoutMs`
+ * (a function is asked only then, to say what was seen meanwhile).
+ */
+export async function until(condition: () => boolean | Promise<boolean>, what: string | (() => string), timeoutMs = 60_000, everyMs = 20): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (!(await condition())) {
-    if (performance.now() > deadline) assert.fail(`timed out waiting until ${what}`);
+    if (performance.now() > deadline) assert.fail(`timed out waiting until ${typeof what === 'string' ? what : what()}`);
     await sleep(everyMs);
   }
 }

@@ -231,7 +231,7 @@ void describe('SlurmCluster on a real Slurm', { skip }, () => {
     const client = await Client.connect(cluster);
     try {
       client.map((x: number) => x + 1, [1, 2, 3]);
-      await until(() => cluster.failures.length >= 3, 'three failures are reported', 30_000, 100);
+      await until(() => cluster.failures.length >= 3, () => `three failures are reported; the cluster said:\n${logs.join('\n')}`, 30_000, 100);
       const failure = cluster.failures[0]!;
       assert.equal(failure.state, 'FAILED');
       assert.match(failure.reason, /NonZeroExitCode/);
