@@ -75,10 +75,15 @@ async function peer(): Promise<void> {
     });
   });
   await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
-  console.log(JSON.stringify({ tessera: server.address, eager: eager.address, raw: (raw.address() as net.AddressInfo).port }));
+  // The loopback's own limit: each byte received asks for the whole 64 MiB.
+  const source = net.createServer((socket) => socket.on('data', () => socket.write(new Uint8Array(blob.buffer))));
+  await new Promise<void>((resolve) => source.listen(0, '127.0.0.1', resolve));
+  const port = (s: net.Server): number => (s.address() as net.AddressInfo).port;
+  console.log(JSON.stringify({ tessera: server.address, eager: eager.address, raw: port(raw), source: port(source) }));
   process.stdin.resume();
   process.stdin.on('end', () => {
     raw.close();
+    source.close();
     void Promise.all([server.close(), eager.close()]).then(() => process.exit(0));
   });
 }
@@ -183,7 +188,44 @@ async function rawTransfer(port: number, data: Buffer, assemble: boolean): Promi
   return median(runs);
 }
 
-async function transfers(address: string, rawPort: number): Promise<void> {
+/**
+ * MB/s of a raw socket reading 64 MiB with `onread` straight into one buffer: a fresh one
+ * each time (what any receiver that keeps the bytes pays: the kernel faults every page in),
+ * or the same one again (pages already mapped: the copy alone).
+ */
+async function rawDownload(port: number, fresh: boolean): Promise<number> {
+  const runs: number[] = [];
+  let target = Buffer.allocUnsafe(BIG);
+  target.fill(0);
+  for (let r = 0; r < 5; r++) {
+    if (fresh) target = Buffer.allocUnsafe(BIG);
+    let got = 0;
+    const t = performance.now();
+    await new Promise<void>((resolve, reject) => {
+      const socket = net.connect({
+        port,
+        host: '127.0.0.1',
+        onread: {
+          buffer: () => target.subarray(got),
+          callback: (bytes: number) => {
+            got += bytes;
+            if (got === BIG) {
+              socket.destroy();
+              resolve();
+            }
+            return true;
+          },
+        },
+      });
+      socket.once('connect', () => socket.write('x'));
+      socket.once('error', reject);
+    });
+    runs.push(BIG / MiB / ((performance.now() - t) / 1000));
+  }
+  return median(runs);
+}
+
+async function transfers(address: string, rawPort: number, sourcePort: number): Promise<void> {
   const data = new Float64Array(BIG / 8).map((_, i) => i);
   const conn = await connect<Msg>(address, { role: 'bench' });
   const up: number[] = [];
@@ -208,6 +250,9 @@ async function transfers(address: string, rawPort: number): Promise<void> {
   await conn.close();
   const bare = await rawTransfer(rawPort, Buffer.from(data.buffer), false);
   const assembled = await rawTransfer(rawPort, Buffer.from(data.buffer), true);
+  const fresh = await rawDownload(sourcePort, true);
+  const reused = await rawDownload(sourcePort, false);
+  print({ case: 'loopback-64MiB-download', fresh_buffer_mb_per_s: Math.round(fresh), reused_buffer_mb_per_s: Math.round(reused) });
   for (const [name, runs] of [['upload', up], ['download', down]] as const) {
     const mbps = median(runs);
     print({
@@ -219,6 +264,7 @@ async function transfers(address: string, rawPort: number): Promise<void> {
       anchor2: 'raw net.Socket, bytes gathered into one buffer',
       anchor2_mb_per_s: Math.round(assembled),
       ratio2: +(mbps / assembled).toFixed(2),
+      ...(name === 'download' ? { anchor3: 'raw net.Socket, onread into one fresh buffer', anchor3_mb_per_s: Math.round(fresh), ratio3: +(mbps / fresh).toFixed(2) } : {}),
     });
   }
 }
@@ -229,12 +275,12 @@ async function main(): Promise<void> {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const first = await new Promise<string>((resolve) => child.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString())));
-  const { tessera, eager, raw } = JSON.parse(first) as { tessera: string; eager: string; raw: number };
+  const { tessera, eager, raw, source } = JSON.parse(first) as { tessera: string; eager: string; raw: number; source: number };
   try {
     await pipelined(tessera);
     await pingPong(eager, 0, 5000);
     await pingPong(tessera, 2, 500);
-    await transfers(tessera, raw);
+    await transfers(tessera, raw, source);
   } finally {
     child.stdin.end();
   }
