@@ -126,9 +126,9 @@ function run(workload: string): { tasks: number; cpuUsPerTask: number; scheduler
       for (const f of frames) {
         const message = decode(f) as SchedulerToWorker;
         if (message.op !== 'compute') continue;
-        for (const task of message.tasks) {
-          specOf(task.spec);
-          keys.push(task.key);
+        for (const [key, spec] of message.tasks) {
+          specOf(spec);
+          keys.push(key);
         }
       }
       if (keys.length === 0) continue;

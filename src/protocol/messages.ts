@@ -62,16 +62,20 @@ export interface WireGraphTask {
   readonly retries?: number;
 }
 
-export interface WireComputeTask {
-  readonly key: string;
-  /** The scheduler event that sent it (see story.ts). */
-  readonly stimulus?: string;
+/**
+ * A task for a worker, as a tuple (no field names on the wire, one per task):
+ * `[key, spec, dependencies, stimulus?]`. The stimulus (the scheduler event that sent it,
+ * see story.ts) is given only where it differs from the previous task's in the same
+ * message; the worker carries it forward.
+ */
+export type WireComputeTask = readonly [
+  key: string,
   /** As the client sent it: encoded (the worker decodes it), or the object. */
-  readonly spec: WireSpec;
-  readonly priority: readonly [number, number, number];
+  spec: WireSpec,
   /** [key, whoHas, nbytes] per dependency. */
-  readonly dependencies: readonly (readonly [string, readonly string[], number])[];
-}
+  dependencies: readonly (readonly [string, readonly string[], number])[],
+  stimulus?: string,
+];
 
 /** A value as it travels: key and value. */
 export type KeyValue = readonly [string, unknown];

@@ -25,6 +25,8 @@ export interface WorkerEntry extends WorkerInfo, Shipped {
   readonly clockOffset: number;
   /** It asked to leave; if its data cannot move, it leaves anyway. */
   selfRetiring: boolean;
+  /** The stimulus of the last task put in the outbox's last compute message. */
+  computeStimulus?: string;
 }
 
 export interface ClientEntry {
@@ -61,16 +63,16 @@ export function dispatch(c: SchedulerCommand, ctx: DispatchContext): void {
         spec = c.spec as TaskSpec;
         ctx.functions.prepare(w, spec, (message) => w.outbox.push(message));
       }
-      const task: WireComputeTask = {
-        key: c.key,
-        stimulus: ctx.stimulus,
-        spec,
-        priority: c.priority,
-        dependencies: c.dependencies.map((d) => [d.key, d.whoHas, d.nbytes] as const),
-      };
+      const dependencies = c.dependencies.map((d) => [d.key, d.whoHas, d.nbytes] as const);
       const last = w.outbox[w.outbox.length - 1];
-      if (last?.op === 'compute') (last.tasks as WireComputeTask[]).push(task);
-      else w.outbox.push({ op: 'compute', tasks: [task] });
+      if (last?.op === 'compute') {
+        // The stimulus only where it changes: the worker carries it forward.
+        const task: WireComputeTask = w.computeStimulus === ctx.stimulus ? [c.key, spec, dependencies] : [c.key, spec, dependencies, ctx.stimulus];
+        (last.tasks as WireComputeTask[]).push(task);
+      } else {
+        w.outbox.push({ op: 'compute', tasks: [[c.key, spec, dependencies, ctx.stimulus]] });
+      }
+      w.computeStimulus = ctx.stimulus;
       return;
     }
     case 'free-keys': {

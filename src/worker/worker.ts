@@ -324,8 +324,10 @@ export class Worker extends Resource {
         return;
       case 'compute': {
         const now = performance.now();
-        for (const task of m.tasks) {
-          this.#handle({ op: 'compute-task', key: task.key, spec: task.spec, dependencies: task.dependencies, now, stimulus: task.stimulus });
+        let stimulus: string | undefined;
+        for (const [key, spec, dependencies, given] of m.tasks) {
+          stimulus = given ?? stimulus;
+          this.#handle({ op: 'compute-task', key, spec, dependencies, now, stimulus });
         }
         return;
       }

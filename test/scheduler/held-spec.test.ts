@@ -58,6 +58,34 @@ describe('held specs', () => {
     const ops = worker.outbox.map((m) => (m.op === 'load-fns' ? `load-fns ${m.fns.map((f) => f.id).join()}` : m.op));
     assert.deepEqual(ops, ['load-fns src:one', 'compute', 'load-fns src:two', 'compute']);
     const sent = worker.outbox.filter((m) => m.op === 'compute').flatMap((m) => m.tasks);
-    assert.deepEqual(sent.map((t) => decodeSpec(t.spec as string)), [spec(['src:one'], 'a'), spec(['src:one', 'src:two'], 'b')]);
+    assert.deepEqual(sent.map(([, spec]) => decodeSpec(spec as string)), [spec(['src:one'], 'a'), spec(['src:one', 'src:two'], 'b')]);
+    // Each compute message names its stimulus with its first task.
+    assert.deepEqual(sent.map((t) => t[3]), ['s-1', 's-1']);
+  });
+
+  test('tasks travel as tuples; a compute message names its stimulus where it changes', () => {
+    const functions = new FunctionShipping();
+    const worker = { id: 'w1', name: 'w1', fns: new Set<string>(), modules: new Set<string>(), outbox: [] as SchedulerToWorker[] } as unknown as WorkerEntry;
+    const ctx = { workers: new Map([['w1', worker]]), clients: new Map(), functions, stimulus: 'tasks-finished-1', holderOf: () => null } as unknown as DispatchContext;
+    const send = (key: string): void => dispatch({ op: 'compute-task', worker: 'w1', key, spec: spec([], key), priority: [0, 0, 0], dependencies: [{ key: 'x', whoHas: ['w2'], nbytes: 8 }] }, ctx);
+    send('a');
+    send('b');
+    ctx.stimulus = 'tasks-finished-2';
+    send('c');
+    worker.outbox.push({ op: 'close-worker' });
+    send('d');
+    const computes = worker.outbox.filter((m) => m.op === 'compute');
+    assert.deepEqual(
+      computes.map((m) => m.tasks.map(([key, , deps, stimulus]) => [key, deps, stimulus])),
+      [
+        [
+          ['a', [['x', ['w2'], 8]], 'tasks-finished-1'],
+          ['b', [['x', ['w2'], 8]], undefined],
+          ['c', [['x', ['w2'], 8]], 'tasks-finished-2'],
+        ],
+        // A new message after another one names its stimulus again.
+        [['d', [['x', ['w2'], 8]], 'tasks-finished-2']],
+      ],
+    );
   });
 });
