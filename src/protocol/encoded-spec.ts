@@ -18,8 +18,8 @@
  */
 import { decode, encode } from '../comm/codec.js';
 import { ProtocolError } from '../errors.js';
-import { writeSpecBase64 } from './spec-writer.js';
-import type { TaskSpec, WireNode, WireSpec } from './task-spec.js';
+import { COMPACT_OP, writeSpecBase64 } from './spec-writer.js';
+import type { TaskSpec, WireNode, WireSpec, WireStep } from './task-spec.js';
 
 export type { WireSpec };
 
@@ -44,10 +44,32 @@ export function encodeSpec(spec: TaskSpec): string | null {
 export function decodeSpec(encoded: string): TaskSpec {
   const bytes = Buffer.from(encoded, 'base64');
   if (bytes.byteLength === 0) throw new ProtocolError('an encoded task spec is empty');
-  const message = decode([bytes]) as { op: string; node?: unknown };
+  const message = decode([bytes]) as { op: string; node?: unknown; n?: unknown };
+  if (message.op === COMPACT_OP) return { node: expand(message.n) };
   const node = message.node;
   if (message.op !== OP || typeof node !== 'object' || node === null) throw new ProtocolError('an encoded task spec is malformed');
   return { node: node as WireNode };
+}
+
+/** The node of a compact spec (spec-writer.ts): `[steps, stepKeys, out]`, each step `[fn, deps, args, argRefs]`. */
+function expand(n: unknown): WireNode {
+  if (!Array.isArray(n) || n.length !== 3) throw new ProtocolError('a compact task spec is not [steps, stepKeys, out]');
+  const [rows, stepKeys, out] = n as [unknown, unknown, unknown];
+  if (!Array.isArray(rows) || !isStrings(stepKeys) || typeof out !== 'boolean') throw new ProtocolError('a compact task spec is malformed');
+  const steps: WireStep[] = [];
+  for (const row of rows as unknown[]) {
+    if (!Array.isArray(row) || row.length !== 4) throw new ProtocolError('a step of a compact task spec is not [fn, deps, args, argRefs]');
+    const [fn, deps, args, argRefs] = row as [unknown, unknown, unknown, unknown];
+    if (typeof fn !== 'string' || !isStrings(deps) || !Array.isArray(args) || !(argRefs === null || (Array.isArray(argRefs) && argRefs.every((r) => typeof r === 'number')))) {
+      throw new ProtocolError('a step of a compact task spec is malformed');
+    }
+    steps.push({ fn, deps, args: args as unknown[], argRefs: argRefs as number[] | null, deepRefs: null });
+  }
+  return { steps, stepKeys, out };
+}
+
+function isStrings(list: unknown): list is string[] {
+  return Array.isArray(list) && list.every((s) => typeof s === 'string');
 }
 
 /** The node of a spec given encoded (a string) or as the node itself. */

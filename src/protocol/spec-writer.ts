@@ -1,13 +1,15 @@
 /**
  * The common spec — steps whose arguments are numbers, strings, booleans, null and refs —
- * written straight as the wire codec's msgpack, with none of the general encoder's walk
- * for values that need a box: a client encodes one spec per task, and for tiny tasks the
- * general path cost more than the rest of the submission. What it writes decodes, with the
- * codec, to the very spec the general path would give; anything else returns null, and the
- * caller takes the general path.
+ * written straight as msgpack, with none of the general encoder's walk for values that
+ * need a box: a client encodes one spec per task, and for tiny tasks the general path cost
+ * more than the rest of the submission. It is written compact, as the codec's message
+ * `{ op: 's', n: [steps, stepKeys, out] }` with each step `[fn, deps, args, argRefs]`: no
+ * field names, so the scheduler holds (and every hop carries) a third less per task.
+ * encoded-spec.ts decodes it to the very spec the general path would give; anything else
+ * returns null, and the caller takes the general path.
  *
  * ```ts
- * const bytes = writeSpecBase64({ node });   // the encoded spec, or null: encode it in full
+ * const encoded = writeSpecBase64({ node });   // the encoded spec, or null: encode it in full
  * ```
  */
 import { Ref } from '../graph/task.js';
@@ -17,7 +19,7 @@ const MAX_BUFFER = 2 ** 20;
 let buf = Buffer.allocUnsafe(64 * 1024);
 let pos = 0;
 
-/** The spec as the codec's message `{ op: 'spec', node }` in base64, or null when it needs the general encoder. */
+/** The spec as the codec's message `{ op: 's', n }` in base64, or null when it needs the general encoder. */
 export function writeSpecBase64(spec: TaskSpec): string | null {
   for (;;) {
     pos = 0;
@@ -41,19 +43,19 @@ function room(n: number): void {
   if (pos + n > buf.length) throw FULL;
 }
 
+/** The compact message's op (the general encoder's is 'spec'). */
+export const COMPACT_OP = 's';
+
 function writeSpec(spec: TaskSpec): boolean {
   const node = spec.node;
   mapHeader(2);
   str('op');
-  str('spec');
-  str('node');
-  mapHeader(3);
-  str('steps');
+  str(COMPACT_OP);
+  str('n');
+  arrayHeader(3);
   arrayHeader(node.steps.length);
   for (const step of node.steps) if (!writeStep(step)) return false;
-  str('stepKeys');
   if (!strings(node.stepKeys)) return false;
-  str('out');
   room(1);
   buf[pos++] = node.out ? 0xc3 : 0xc2;
   return true;
@@ -61,12 +63,9 @@ function writeSpec(spec: TaskSpec): boolean {
 
 function writeStep(step: WireStep): boolean {
   if (step.deepRefs !== null || typeof step.fn !== 'string') return false;
-  mapHeader(5);
-  str('fn');
+  arrayHeader(4);
   str(step.fn);
-  str('deps');
   if (!strings(step.deps)) return false;
-  str('args');
   const args = step.args;
   arrayHeader(args.length);
   for (let i = 0; i < args.length; i++) {
@@ -97,7 +96,6 @@ function writeStep(step: WireStep): boolean {
         return false;
     }
   }
-  str('argRefs');
   const refs = step.argRefs;
   if (refs === null) {
     room(1);
@@ -106,9 +104,6 @@ function writeStep(step: WireStep): boolean {
     arrayHeader(refs.length);
     for (const r of refs) num(r);
   }
-  str('deepRefs');
-  room(1);
-  buf[pos++] = 0xc0;
   return true;
 }
 

@@ -52,6 +52,8 @@ describe('encoded specs', () => {
       const general = Buffer.from(encode({ op: 'spec', node: original.node })[0]!).toString('base64');
       assert.deepEqual(decodeSpec(written!), decodeSpec(general));
       assert.deepEqual(JSON.stringify(decodeSpec(written!)), JSON.stringify({ node: original.node }));
+      // Compact: no field names.
+      assert.ok(written!.length < general.length, `${written!.length} < ${general.length}`);
     }
     // -0 keeps its sign here (the general encoder writes it as 0).
     assert.ok(Object.is(decodeSpec(writeSpecBase64(spec([-0]))!).node.steps[0]!.args[0], -0));
@@ -66,5 +68,13 @@ describe('encoded specs', () => {
     assert.throws(() => decodeSpec(bytes.subarray(0, bytes.byteLength - 3).toString('base64')));
     assert.throws(() => decodeSpec(Buffer.from([0x81, 0xa2, 0x6f, 0x70, 0xa1, 0x78]).toString('base64')), ProtocolError, "a message that is not a spec ({ op: 'x' })");
     assert.throws(() => decodeSpec(''), ProtocolError);
+    // Compact specs of the wrong shape, each named.
+    const compact = (n: unknown): string => Buffer.from(encode({ op: 's', n })[0]!).toString('base64');
+    assert.throws(() => decodeSpec(compact(5)), /not \[steps, stepKeys, out\]/);
+    assert.throws(() => decodeSpec(compact([[], ['k'], 'yes'])), /compact task spec is malformed/);
+    assert.throws(() => decodeSpec(compact([[['src:f', [], []]], ['k'], true])), /not \[fn, deps, args, argRefs\]/);
+    assert.throws(() => decodeSpec(compact([[['src:f', [1], [], null]], ['k'], true])), /step of a compact task spec is malformed/);
+    assert.throws(() => decodeSpec(compact([[['src:f', [], [], ['0']]], ['k'], true])), /step of a compact task spec is malformed/);
+    assert.deepEqual(decodeSpec(compact([[['src:f', ['a'], [1], [0, 0]]], ['k'], true])), { node: { steps: [{ fn: 'src:f', deps: ['a'], args: [1], argRefs: [0, 0], deepRefs: null }], stepKeys: ['k'], out: true } });
   });
 });
