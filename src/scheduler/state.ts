@@ -568,6 +568,8 @@ export class SchedulerState {
       createdFrom.push(g);
     }
     // Link once every key of the batch exists, so dependencies may come in any order.
+    // Arrays grown by push keep room for 16 more; a held graph keeps them exact.
+    const grown = new Set<TaskState>();
     for (let i = 0; i < created.length; i++) {
       const ts = created[i] as TaskState;
       const names = (createdFrom[i] as GraphTask).dependencies;
@@ -585,14 +587,18 @@ export class SchedulerState {
         d.mark = mark;
         deps.push(d);
         if (d.dependents === noTasks()) d.dependents = [ts];
-        else d.dependents.push(ts);
+        else {
+          d.dependents.push(ts);
+          grown.add(d);
+        }
       }
-      ts.dependencies = deps;
+      ts.dependencies = deps.slice();
       if (missing !== null) {
         this.setState(ts, ERRED);
         ts.error = missingKeyError(ts.key, missing);
       }
     }
+    for (const d of grown) d.dependents = d.dependents.slice();
     const client = e.client;
     for (const key of e.wanted) {
       const ts = this.tasks.get(key);
