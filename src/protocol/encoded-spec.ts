@@ -63,7 +63,7 @@ function expand(n: unknown): WireNode {
     if (typeof fn !== 'string' || !isStrings(deps) || !Array.isArray(args) || !(argRefs === null || (Array.isArray(argRefs) && argRefs.every((r) => typeof r === 'number')))) {
       throw new ProtocolError('a step of a compact task spec is malformed');
     }
-    steps.push({ fn, deps, args: args as unknown[], argRefs: argRefs as number[] | null, deepRefs: null });
+    steps.push({ fn, deps, args, argRefs, deepRefs: null });
   }
   return { steps, stepKeys, out };
 }
