@@ -257,8 +257,10 @@ void describe('worker memory', () => {
         const arrays = client.map((i: number) => new Float64Array(131_072).fill(i), Array.from({ length: 30 }, (_, i) => i));
         await client.wait(arrays);
         await until(() => (cluster.scheduler.snapshot().workers[0]?.memory.spilled ?? 0) > 0, 'a heartbeat reports spilled bytes');
-        const memory = cluster.scheduler.snapshot().workers[0]!.memory;
-        assert.ok(memory.managed <= 13e6, `managed ${memory.managed} bytes should stay near the 12 MB target`);
+        // Results still being written count as managed until their write ends: once the
+        // writes under way have ended, what stays in memory is near the target.
+        const managed = (): number => cluster.scheduler.snapshot().workers[0]?.memory.managed ?? Number.NaN;
+        await until(() => managed() <= 13e6, () => `managed ${managed()} bytes should come down near the 12 MB target`, 10_000);
         // Spilled results feed tasks and travel to the client.
         const sums = await client.gather(client.map((xs: Float64Array) => xs.reduce((s, x) => s + x, 0), arrays));
         assert.deepStrictEqual(sums, Array.from({ length: 30 }, (_, i) => i * 131_072));
