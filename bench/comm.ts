@@ -219,6 +219,9 @@ async function rawDownload(port: number, fresh: boolean): Promise<number> {
       });
       socket.once('connect', () => socket.write('x'));
       socket.once('error', reject);
+      socket.once('close', () => {
+        if (got < BIG) reject(new Error(`the raw source closed after ${got} of ${BIG} bytes`));
+      });
     });
     runs.push(BIG / MiB / ((performance.now() - t) / 1000));
   }

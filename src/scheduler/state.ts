@@ -570,12 +570,13 @@ export class SchedulerState {
     // Link once every key of the batch exists, so dependencies may come in any order.
     // Arrays grown by push keep room for 16 more; a held graph keeps them exact.
     const grown = new Set<TaskState>();
+    const deps: TaskState[] = [];
     for (let i = 0; i < created.length; i++) {
       const ts = created[i] as TaskState;
       const names = (createdFrom[i] as GraphTask).dependencies;
       if (names.length === 0) continue;
       const mark = nextMark();
-      const deps: TaskState[] = [];
+      deps.length = 0;
       let missing: string | null = null;
       for (const name of names) {
         const d = this.tasks.get(name);
