@@ -10,6 +10,9 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Packr } from 'msgpackr';
 import { connect, decode, encode, listen, type Connection } from '../src/comm/index.js';
+import { Ref } from '../src/graph/task.js';
+import { decodeSpec, encodeSpec } from '../src/protocol/encoded-spec.js';
+import type { TaskSpec } from '../src/protocol/task-spec.js';
 
 type Msg =
   | { op: 'ping'; n: number; key: string; worker: string; nbytes: number; startstops: number[] }
@@ -119,6 +122,35 @@ function codecBench(): void {
   });
   print({ case: 'encode-small', n, us_per_msg: +enc.toFixed(3), anchor: 'msgpackr.pack', anchor_us_per_msg: +anchorEnc.toFixed(3), ratio: +(enc / anchorEnc).toFixed(2) });
   print({ case: 'decode-small', n, us_per_msg: +dec.toFixed(3), anchor: 'msgpackr.unpack', anchor_us_per_msg: +anchorDec.toFixed(3), ratio: +(dec / anchorDec).toFixed(2) });
+  specBench(time, n);
+}
+
+/** A task spec of map (`inc(i)`) and of tree (`add(a, b)`): written compact, and as the general encoder's object. */
+function specBench(time: (fn: () => void) => number, n: number): void {
+  const specs: Record<string, TaskSpec> = {
+    map: { node: { steps: [{ fn: 'src:RYBKE1-jkrcAGuuz', deps: [], args: [12345], argRefs: null, deepRefs: null }], stepKeys: ['inc-d925388ef9aa7bc6'], out: true } },
+    tree: {
+      node: {
+        steps: [{ fn: 'src:RYBKE1-jkrcAGuuw', deps: ['add-d925388ef9aa7bc6', 'add-d925388ef9aa7bc7'], args: [new Ref('add-d925388ef9aa7bc6'), new Ref('add-d925388ef9aa7bc7')], argRefs: [0, 0, 1, 1], deepRefs: null }],
+        stepKeys: ['add-d925388ef9aa7bc8'],
+        out: true,
+      },
+    },
+  };
+  for (const [name, spec] of Object.entries(specs)) {
+    const compact = encodeSpec(spec)!;
+    const general = Buffer.from(encode({ op: 'spec', node: spec.node })[0]!).toString('base64');
+    const enc = time(() => {
+      for (let i = 0; i < n; i++) encodeSpec(spec);
+    });
+    const dec = time(() => {
+      for (let i = 0; i < n; i++) decodeSpec(compact);
+    });
+    const decGeneral = time(() => {
+      for (let i = 0; i < n; i++) decodeSpec(general);
+    });
+    print({ case: `spec-${name}`, n, chars: compact.length, general_chars: general.length, encode_us: +enc.toFixed(3), decode_us: +dec.toFixed(3), general_decode_us: +decGeneral.toFixed(3) });
+  }
 }
 
 function nextMessage(conn: Connection<Msg>): Promise<Msg> {

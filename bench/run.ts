@@ -10,6 +10,7 @@ const suites: Record<string, string> = {
   simulate: './simulate.js',
   'adaptive-sim': './adaptive-sim.js',
   'scheduler-memory': './scheduler-memory.js',
+  'scheduler-heap': './scheduler-heap.js',
   million: './million.js',
   profile: './profile.js',
   'scheduler-path': './scheduler-path.js',

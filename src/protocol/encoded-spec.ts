@@ -60,7 +60,7 @@ function expand(n: unknown): WireNode {
   for (const row of rows as unknown[]) {
     if (!Array.isArray(row) || row.length !== 4) throw new ProtocolError('a step of a compact task spec is not [fn, deps, args, argRefs]');
     const [fn, deps, args, argRefs] = row as [unknown, unknown, unknown, unknown];
-    if (typeof fn !== 'string' || !isStrings(deps) || !Array.isArray(args) || !(argRefs === null || (Array.isArray(argRefs) && argRefs.every((r) => typeof r === 'number')))) {
+    if (typeof fn !== 'string' || !isStrings(deps) || !Array.isArray(args) || !(argRefs === null || isNumbers(argRefs))) {
       throw new ProtocolError('a step of a compact task spec is malformed');
     }
     steps.push({ fn, deps, args, argRefs, deepRefs: null });
@@ -69,7 +69,15 @@ function expand(n: unknown): WireNode {
 }
 
 function isStrings(list: unknown): list is string[] {
-  return Array.isArray(list) && list.every((s) => typeof s === 'string');
+  if (!Array.isArray(list)) return false;
+  for (let i = 0; i < list.length; i++) if (typeof list[i] !== 'string') return false;
+  return true;
+}
+
+function isNumbers(list: unknown): list is number[] {
+  if (!Array.isArray(list)) return false;
+  for (let i = 0; i < list.length; i++) if (typeof list[i] !== 'number') return false;
+  return true;
 }
 
 /** The node of a spec given encoded (a string) or as the node itself. */
