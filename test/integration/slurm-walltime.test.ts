@@ -64,7 +64,8 @@ void describe('walltime on a real Slurm', { skip }, () => {
     const left = performance.now() - t0;
     const firstRow = (await squeue(slurm, { all: true })).find((row) => row.id === firstJob);
     assert.equal(firstRow?.state, 'COMPLETED', 'the job ended by itself, before its walltime');
-    assert.match(readFileSync(join(dir, `${first!}.out`), 'utf8'), /lifetime of 2\d(\.\d)? s reached: retiring/);
+    // 30 s less up to 3 s of stagger; a stagger under 50 ms is printed as "30 s".
+    assert.match(readFileSync(join(dir, `${first!}.out`), 'utf8'), /lifetime of (2\d(\.\d)?|30) s reached: retiring/);
     assert.equal(wall.failures.length, 0, wall.failures.map((f) => f.reason).join());
 
     // Someone else cancels the replacement: reported, with who did it (from sacct).
