@@ -47,7 +47,7 @@ import { Future, type FutureOwner, type FutureStatus, keepAlive } from './future
 import { FutureList } from './future-list.js';
 import { collectFutures, type Gathered, rebuild } from './gather.js';
 import { ProgressBar, type ProgressBarOptions } from './progress-bar.js';
-import { callTasks, type CallTasks, mapArguments, type MapOptions, planTasks, SUBMIT_OPTIONS, type SubmitOptions } from './tasks.js';
+import { callTasks, type CallTasks, graphParts, mapArguments, type MapOptions, planTasks, SUBMIT_OPTIONS, type SubmitOptions } from './tasks.js';
 
 export type { MapOptions, SubmitOptions } from './tasks.js';
 
@@ -654,14 +654,14 @@ export class Client extends Resource implements FutureOwner {
     const needsBundle = this.#bundleModules && message.fns.some((f) => f.kind === 'module' && f.url.startsWith('file:'));
     if (!needsBundle && this.#graphQueue === null) {
       this.#flushReleases();
-      this.#conn.send(message);
+      for (const part of graphParts(message)) this.#conn.send(part);
       return;
     }
     this.#enqueue(async () => {
       const fns = needsBundle ? await Promise.all(message.fns.map((f) => this.#portable(f))) : message.fns;
       if (this.state !== 'running' || this.#conn.state !== 'open') return;
       this.#flushReleases();
-      this.#conn.send({ ...message, fns });
+      for (const part of graphParts({ ...message, fns })) this.#conn.send(part);
     });
   }
 

@@ -13,7 +13,7 @@ import { tokenize } from '../graph/tokenize.js';
 import { checkOptions, optionNames } from '../options.js';
 import { encodeSpec } from '../protocol/encoded-spec.js';
 import { wireNode, wireStep } from '../protocol/encode-task.js';
-import type { WireGraphTask } from '../protocol/messages.js';
+import type { ClientToScheduler, WireGraphTask } from '../protocol/messages.js';
 import { Future } from './future.js';
 
 export interface SubmitOptions {
@@ -177,4 +177,25 @@ export function futureToRef(value: unknown): unknown {
     return copy ?? value;
   }
   return value;
+}
+
+/**
+ * Tasks per update-graph message: a larger graph travels in parts (`more: true` on all
+ * but the last), so neither side ever holds it as one huge message — a million-task graph
+ * would otherwise be a 100 MB buffer and a million decoded objects at once.
+ */
+export const GRAPH_PART_TASKS = 16_384;
+
+type UpdateGraph = Extract<ClientToScheduler, { op: 'update-graph' }>;
+
+/** The message as it travels: itself, or its parts, each with the graph's functions. */
+export function graphParts(message: UpdateGraph, size = GRAPH_PART_TASKS): UpdateGraph[] {
+  const { tasks } = message;
+  if (tasks.length <= size) return [message];
+  const parts: UpdateGraph[] = [];
+  for (let from = 0; from < tasks.length; from += size) {
+    const last = from + size >= tasks.length;
+    parts.push(last ? { ...message, tasks: tasks.slice(from) } : { ...message, tasks: tasks.slice(from, from + size), wanted: [], more: true });
+  }
+  return parts;
 }

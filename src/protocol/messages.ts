@@ -115,6 +115,8 @@ export type ClientToScheduler =
       /** Functions the tasks name by id; the scheduler passes each to a worker once. */
       readonly fns: readonly FnRef[];
       readonly userPriority?: number;
+      /** More parts of this graph follow (see UpdateGraphEvent.more); `wanted` comes with the last. */
+      readonly more?: boolean;
     }
   | { readonly op: 'release-keys'; readonly keys: readonly string[] }
   | { readonly op: 'cancel'; readonly keys: readonly string[] }

@@ -79,6 +79,13 @@ export interface UpdateGraphEvent extends Stimulated {
   readonly wanted: readonly string[];
   /** Higher runs first. Default 0. */
   readonly userPriority?: number;
+  /**
+   * More parts of this graph follow from the same client: its tasks are held (and may name
+   * keys of later parts) but nothing is computed or forgotten until the last part, whose
+   * `wanted` and `userPriority` are the graph's. A large graph sent in parts is never one
+   * huge message in memory.
+   */
+  readonly more?: boolean;
   readonly now: number;
 }
 

@@ -41,6 +41,11 @@ export function isActive(state: TaskStateCode): boolean {
 export const SCATTERED = 1;
 /** TaskState.flags: its worker said it handed the task to a thread (task-started). */
 export const STARTED = 2;
+/**
+ * TaskState.flags: named by a graph still arriving in parts, so kept (not forgotten) until
+ * its last part; a second graph's pin is counted beside the records (SchedulerState.pins).
+ */
+export const PINNED = 4;
 
 // A traversal stamp, shared by every record kind, so a walk marks what it has seen
 // without a Set. Monotonic across scheduler instances, which only makes stamps unique.

@@ -629,7 +629,7 @@ export class SchedulerServer extends Resource {
     const client = entry.id;
     switch (m.op) {
       case 'update-graph': {
-        if (!isList(m.tasks) || !isList(m.wanted) || !isList(m.fns)) {
+        if (!isList(m.tasks) || !isList(m.wanted) || !isList(m.fns) || (m.more !== undefined && typeof m.more !== 'boolean')) {
           throw new ProtocolError('malformed update-graph message');
         }
         this.#functions.register(m.fns);
@@ -640,10 +640,11 @@ export class SchedulerServer extends Resource {
           tasks: m.tasks,
           wanted: m.wanted,
           ...(m.userPriority === undefined ? {} : { userPriority: m.userPriority }),
+          ...(m.more === true ? { more: true } : {}),
           now: performance.now(),
         });
         // New work: an adaptive loop looks now rather than at its next tick.
-        this.#plugins.call('workArrived', performance.now());
+        if (m.more !== true) this.#plugins.call('workArrived', performance.now());
         return;
       }
       case 'release-keys':

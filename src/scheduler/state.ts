@@ -65,6 +65,7 @@ import {
   noTasks,
   occupancy,
   Prefix,
+  PINNED,
   PROCESSING,
   QUEUED,
   RELEASED,
@@ -84,6 +85,19 @@ interface StealRecord {
   /** null: the victim is retiring; place the task afresh. */
   readonly thief: WorkerState | null;
   readonly at: number;
+}
+
+/** A client's graph whose parts are still arriving (UpdateGraphEvent.more). */
+interface ArrivingGraph {
+  readonly generation: number;
+  /** Tasks of the earlier parts, for the default order of the next part's tasks. */
+  count: number;
+  /** The tasks its parts created, pinned. */
+  readonly created: TaskState[];
+  /** Tasks held before it that it names (as keys or dependencies), pinned. */
+  readonly named: Set<TaskState>;
+  /** Created tasks with a dependency named in no part so far, and their dependency names. */
+  readonly unlinked: [TaskState, readonly string[]][];
 }
 
 const NO_LOCATIONS: readonly never[] = Object.freeze([]);
@@ -109,6 +123,10 @@ export class SchedulerState {
   private readonly workers = new Map<string, WorkerState>();
   private readonly workersByName = new Map<string, WorkerState>();
   private readonly clients = new Map<string, Set<TaskState>>();
+  /** Graphs arriving in parts, by client. */
+  private readonly arriving = new Map<string, ArrivingGraph>();
+  /** Pins beyond the first (the PINNED flag), for a task named by two arriving graphs. */
+  private readonly pins = new Map<TaskState, number>();
   /** Root-ish tasks ready to run, highest priority on top. */
   private readonly queue = new IndexedHeap<TaskState>(runsBefore);
   private readonly pool = new WorkerPool();
@@ -132,6 +150,8 @@ export class SchedulerState {
   private out: SchedulerCommand[] = [];
   private readonly ready: TaskState[] = [];
   private readonly releases: TaskState[] = [];
+  /** Scratch for linking a task's dependencies. */
+  private readonly scratch: TaskState[] = [];
   /** The open free-keys command per worker, appended to until another command goes there. */
   private readonly openFree = new Map<WorkerState, string[]>();
 
@@ -551,56 +571,56 @@ export class SchedulerState {
   }
 
   private updateGraph(e: UpdateGraphEvent): void {
-    const generation = ++this.generation;
-    const userPriority = e.userPriority ?? 0;
+    const client = e.client;
     const specs = e.tasks;
+    let parts = this.arriving.get(client);
+    if (parts === undefined && e.more === true) {
+      parts = { generation: ++this.generation, count: 0, created: [], named: new Set(), unlinked: [] };
+      this.arriving.set(client, parts);
+    }
+    const generation = parts === undefined ? ++this.generation : parts.generation;
+    const offset = parts === undefined ? 0 : parts.count;
+    const userPriority = e.userPriority ?? 0;
     const created: TaskState[] = [];
     const createdFrom: GraphTask[] = [];
     for (let i = 0; i < specs.length; i++) {
       const g = specs[i] as GraphTask;
       // A key already held keeps its record: same key, same result.
-      if (this.tasks.has(g.key)) continue;
+      const held = this.tasks.get(g.key);
+      if (held !== undefined) {
+        if (parts !== undefined) this.pinNamed(parts, held);
+        continue;
+      }
       const restrictions =
         g.restrictions !== undefined && g.restrictions.length > 0 ? [...new Set(g.restrictions)] : null;
       const retries = g.retries !== undefined && g.retries > 0 ? Math.floor(g.retries) : 0;
-      const ts = this.newTask(g.key, g.spec, userPriority, generation, g.priority ?? i, restrictions, retries);
+      const ts = this.newTask(g.key, g.spec, userPriority, generation, g.priority ?? offset + i, restrictions, retries);
       created.push(ts);
       createdFrom.push(g);
+    }
+    if (parts !== undefined) {
+      parts.count += specs.length;
+      for (const ts of created) {
+        ts.flags |= PINNED;
+        parts.created.push(ts);
+      }
     }
     // Link once every key of the batch exists, so dependencies may come in any order.
     // Arrays grown by push keep room for 16 more; a held graph keeps them exact.
     const grown = new Set<TaskState>();
-    const deps: TaskState[] = [];
     for (let i = 0; i < created.length; i++) {
       const ts = created[i] as TaskState;
       const names = (createdFrom[i] as GraphTask).dependencies;
       if (names.length === 0) continue;
-      const mark = nextMark();
-      deps.length = 0;
-      let missing: string | null = null;
-      for (const name of names) {
-        const d = this.tasks.get(name);
-        if (d === undefined) {
-          missing ??= name;
-          continue;
-        }
-        if (d.mark === mark || d === ts) continue;
-        d.mark = mark;
-        deps.push(d);
-        if (d.dependents === noTasks()) d.dependents = [ts];
-        else {
-          d.dependents.push(ts);
-          grown.add(d);
-        }
-      }
-      ts.dependencies = deps.slice();
-      if (missing !== null) {
-        this.setState(ts, ERRED);
-        ts.error = missingKeyError(ts.key, missing);
-      }
+      const missing = this.link(ts, names, grown, parts, e.more === true);
+      if (missing === null) continue;
+      if (e.more === true) (parts as ArrivingGraph).unlinked.push([ts, names]);
+      else this.missingDependency(ts, missing);
     }
     for (const d of grown) d.dependents = d.dependents.slice();
-    const client = e.client;
+    if (e.more === true) return;
+    if (parts !== undefined) this.lastPart(client, parts);
+
     for (const key of e.wanted) {
       const ts = this.tasks.get(key);
       if (ts === undefined) {
@@ -613,7 +633,90 @@ export class SchedulerState {
       else if (ts.state === RELEASED) this.compute(ts);
     }
     // Whatever no wanted key leads to is forgotten again.
-    for (const ts of created) if (ts.state === RELEASED || ts.state === ERRED) this.releases.push(ts);
+    for (const ts of parts === undefined ? created : parts.created) {
+      if (ts.state === RELEASED || ts.state === ERRED) this.releases.push(ts);
+    }
+  }
+
+  /**
+   * Links `ts` to the held tasks `names` name (deduplicated) and returns null; or, when a
+   * name is not held, returns it — after linking the others unless `defer`, which leaves
+   * `ts` untouched for a later part to link. A task held before an arriving graph that
+   * this links to is pinned by that graph.
+   */
+  private link(ts: TaskState, names: readonly string[], grown: Set<TaskState>, parts: ArrivingGraph | undefined, defer: boolean): string | null {
+    const mark = nextMark();
+    const deps = this.scratch;
+    deps.length = 0;
+    let missing: string | null = null;
+    for (const name of names) {
+      const d = this.tasks.get(name);
+      if (d === undefined) {
+        missing ??= name;
+        if (defer) return missing;
+        continue;
+      }
+      if (d.mark === mark || d === ts) continue;
+      d.mark = mark;
+      deps.push(d);
+    }
+    for (let i = 0; i < deps.length; i++) {
+      const d = deps[i] as TaskState;
+      if (parts !== undefined && d.generation !== parts.generation) this.pinNamed(parts, d);
+      if (d.dependents === noTasks()) d.dependents = [ts];
+      else {
+        d.dependents.push(ts);
+        grown.add(d);
+      }
+    }
+    ts.dependencies = deps.slice();
+    return missing;
+  }
+
+  private missingDependency(ts: TaskState, missing: string): void {
+    this.setState(ts, ERRED);
+    ts.error = missingKeyError(ts.key, missing);
+  }
+
+  /** The last part of `client`'s graph arrived: link what named later parts, and unpin. */
+  private lastPart(client: string, parts: ArrivingGraph): void {
+    this.arriving.delete(client);
+    const grown = new Set<TaskState>();
+    for (const [ts, names] of parts.unlinked) {
+      const missing = this.link(ts, names, grown, parts, false);
+      if (missing !== null) this.missingDependency(ts, missing);
+    }
+    for (const d of grown) d.dependents = d.dependents.slice();
+    for (const ts of parts.created) this.unpin(ts, false);
+    for (const ts of parts.named) this.unpin(ts, true);
+  }
+
+  /** A client left while its graph was arriving: what the parts held is let go. */
+  private dropParts(client: string): void {
+    const parts = this.arriving.get(client);
+    if (parts === undefined) return;
+    this.arriving.delete(client);
+    for (const ts of parts.created) this.unpin(ts, true);
+    for (const ts of parts.named) this.unpin(ts, true);
+  }
+
+  private pinNamed(parts: ArrivingGraph, ts: TaskState): void {
+    if (parts.named.has(ts)) return;
+    parts.named.add(ts);
+    if ((ts.flags & PINNED) === 0) ts.flags |= PINNED;
+    else this.pins.set(ts, (this.pins.get(ts) ?? 1) + 1);
+  }
+
+  /** Drops one pin; with the last, the task is looked at again (if `review`) like any other. */
+  private unpin(ts: TaskState, review: boolean): void {
+    const n = this.pins.get(ts);
+    if (n !== undefined) {
+      if (n === 2) this.pins.delete(ts);
+      else this.pins.set(ts, n - 1);
+      return;
+    }
+    ts.flags &= ~PINNED;
+    if (review) this.releases.push(ts);
   }
 
   private taskStarted(ws: WorkerState, key: string, startedAt: number): void {
@@ -706,6 +809,7 @@ export class SchedulerState {
   }
 
   private clientRemoved(client: string): void {
+    this.dropParts(client);
     const wanted = this.clients.get(client);
     if (wanted === undefined) return;
     this.clients.delete(client);
@@ -1240,7 +1344,7 @@ export class SchedulerState {
     while (releases.length > 0) {
       const ts = releases.pop() as TaskState;
       const state = ts.state;
-      if (state === FORGOTTEN || ts.wantedBy !== null || ts.activeDependents > 0) continue;
+      if (state === FORGOTTEN || ts.wantedBy !== null || ts.activeDependents > 0 || (ts.flags & PINNED) !== 0) continue;
       if (isActive(state)) {
         this.leaveActiveState(ts);
         this.setState(ts, RELEASED);

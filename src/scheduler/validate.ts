@@ -6,7 +6,7 @@
 import { InvariantError } from '../errors.js';
 import type { WorkerPool } from './placement.js';
 import type { IndexedHeap } from './priority-queue.js';
-import { ERRED, FORGOTTEN, isActive, MEMORY, NO_WORKER, PROCESSING, QUEUED, RELEASED, TASK_STATE_NAMES, type TaskState, WAITING, type WorkerState } from './records.js';
+import { ERRED, FORGOTTEN, isActive, MEMORY, NO_WORKER, PINNED, PROCESSING, QUEUED, RELEASED, TASK_STATE_NAMES, type TaskState, WAITING, type WorkerState } from './records.js';
 
 /** What the check reads; the state machine hands over its own collections. */
 export interface StateView {
@@ -30,7 +30,8 @@ export function validateState(st: StateView): void {
     if (ts.key !== key) fail(ts, 'key mismatch');
     if (ts.state === FORGOTTEN) fail(ts, 'forgotten task still held');
     counts[ts.state] = (counts[ts.state] as number) + 1;
-    const needed = ts.wantedBy !== null || ts.activeDependents > 0;
+    // Pinned: named by a graph whose parts are still arriving.
+    const needed = ts.wantedBy !== null || ts.activeDependents > 0 || (ts.flags & PINNED) !== 0;
     for (const d of ts.dependencies) {
       if (d.state === FORGOTTEN || st.tasks.get(d.key) !== d) fail(ts, `dependency ${d.key} not held`);
       if (!d.dependents.includes(ts)) fail(ts, `not among ${d.key}'s dependents`);

@@ -21,6 +21,7 @@ import { isAlive, until } from '../helpers/wait.js';
 
 const inc = (x: number): number => x + 1;
 const add = (a: number, b: number): number => a + b;
+const same = (x: number): number => x;
 
 void describe('LocalCluster and Client', () => {
   let cluster: LocalCluster;
@@ -60,6 +61,30 @@ void describe('LocalCluster and Client', () => {
     const values = await client.gather(many);
     assert.equal(values.length, 2000);
     assert.ok(values.every((v, i) => v === i + 1));
+  });
+
+  void test('graphs larger than one message travel in parts and compute whole', async () => {
+    // A sum tree of 2 × 20,000 tasks: each level's dependencies lie in earlier parts.
+    const leaves = 20_000;
+    const graph: Record<string, unknown> = {};
+    let level = Array.from({ length: leaves }, (_, i) => {
+      graph[`leaf-${i}`] = task(inc, i);
+      return `leaf-${i}`;
+    });
+    for (let depth = 0; level.length > 1; depth++) {
+      const next: string[] = [];
+      for (let i = 0; i < level.length; i += 2) {
+        const key = `sum-${depth}-${i / 2}`;
+        graph[key] = i + 1 < level.length ? task(add, ref(level[i]!), ref(level[i + 1]!)) : task(same, ref(level[i]!));
+        next.push(key);
+      }
+      level = next;
+    }
+    assert.deepStrictEqual(await client.get(graph, [level[0]!]), [(leaves * (leaves + 1)) / 2]);
+    const many = client.map(inc, Array.from({ length: 20_000 }, (_, i) => i));
+    const values = await client.gather(many);
+    assert.ok(values.length === 20_000 && values.every((v, i) => v === i + 1));
+    for (const f of many) f.release();
   });
 
   void test('futures as arguments chain on the cluster', async () => {

@@ -33,7 +33,7 @@ export function submit(
   s: SchedulerState,
   tasks: readonly T[],
   wanted: readonly string[],
-  opts: { client?: string; userPriority?: number; now?: number } = {},
+  opts: { client?: string; userPriority?: number; more?: boolean; now?: number } = {},
 ): SchedulerCommand[] {
   const graph: GraphTask[] = tasks.map(([key, dependencies = [], extra = {}]) => ({
     key,
@@ -47,6 +47,7 @@ export function submit(
     tasks: graph,
     wanted,
     ...(opts.userPriority === undefined ? {} : { userPriority: opts.userPriority }),
+    ...(opts.more === undefined ? {} : { more: opts.more }),
     now: opts.now ?? 0,
   });
 }
