@@ -141,8 +141,12 @@ export class TaskState {
   /** Clients that want the result. */
   wantedBy: string[] | null = null;
   error: TaskErrorInfo | null = null;
-  /** When it started running (ms), NaN when unknown or not processing. */
-  startedAt = Number.NaN;
+  /**
+   * When it started running (ms), null when unknown or not processing. Null, not NaN: a
+   * field that only ever holds numbers holds each in a box of its own (16 B for every task
+   * held); one that may hold null boxes only the times of tasks running.
+   */
+  startedAt: number | null = null;
   /** Bytes of dependencies its worker must fetch, while processing. */
   transferBytes = 0;
   heapIndex = -1;

@@ -401,7 +401,7 @@ export class SchedulerState {
       dependents: ts.dependents.filter((d) => d.state !== FORGOTTEN).map((d) => d.key),
       whoHas: ts.whoHas === null ? [] : ts.whoHas.map((w) => w.id),
       processingOn: ts.processingOn === null ? null : ts.processingOn.id,
-      startedAt: ts.processingOn === null ? Number.NaN : ts.startedAt,
+      startedAt: ts.processingOn === null || ts.startedAt === null ? Number.NaN : ts.startedAt,
       nbytes: ts.nbytes,
       wantedBy: ts.wantedBy === null ? [] : [...ts.wantedBy],
       restrictions: ts.restrictions ?? [],
@@ -903,7 +903,7 @@ export class SchedulerState {
     // Ask for back what they have not started; what they run, they finish.
     for (const ws of leaving) {
       for (const ts of ws.processing) {
-        if (this.steals.has(ts) || !Number.isNaN(ts.startedAt)) continue;
+        if (this.steals.has(ts) || ts.startedAt !== null) continue;
         this.steals.set(ts, { victim: ws, thief: null, at: this.now });
         this.toWorker(ws, { op: 'steal-request', worker: ws.id, key: ts.key });
       }
@@ -945,7 +945,7 @@ export class SchedulerState {
     for (const ws of this.workers.values()) {
       for (const ts of ws.processing) {
         const started = ts.startedAt;
-        if (Number.isNaN(started)) continue;
+        if (started === null) continue;
         const p = ts.prefix;
         if (p.ageCount === 0) aged.push(p);
         p.ageSum += now - started;
@@ -1187,7 +1187,7 @@ export class SchedulerState {
     ws.transferBytes += transfer;
     // Without a task-started report, a task sent to a worker with a free thread is taken to
     // start now; one queued behind others has an unknown start.
-    ts.startedAt = ws.processing.size <= ws.nthreads ? this.now : Number.NaN;
+    ts.startedAt = ws.processing.size <= ws.nthreads ? this.now : null;
     this.setState(ts, PROCESSING);
     this.pool.changed(ws);
     this.toWorker(ws, {
@@ -1210,7 +1210,7 @@ export class SchedulerState {
     ws.removePrefix(ts.prefix);
     ws.transferBytes -= ts.transferBytes;
     ts.transferBytes = 0;
-    ts.startedAt = Number.NaN;
+    ts.startedAt = null;
     this.pool.changed(ws);
     if (this.steals.size > 0) {
       const rec = this.steals.get(ts);

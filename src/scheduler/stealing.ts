@@ -71,7 +71,7 @@ export function planSteals(
     for (let i = tasks.length - 1; i >= keep && capacity > 0; i--) {
       const ts = tasks[i] as TaskState;
       // Known to have started (task-started, or sent to a free thread): the victim would refuse.
-      if (inFlight.has(ts) || !Number.isNaN(ts.startedAt)) continue;
+      if (inFlight.has(ts) || ts.startedAt !== null) continue;
       while (cursor < thieves.length && freeThreads(thieves[cursor] as WorkerState) <= 0) cursor++;
       if (cursor === thieves.length) return plans;
 
