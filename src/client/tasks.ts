@@ -184,7 +184,7 @@ export function futureToRef(value: unknown): unknown {
  * but the last), so neither side ever holds it as one huge message — a million-task graph
  * would otherwise be a 100 MB buffer and a million decoded objects at once.
  */
-export const GRAPH_PART_TASKS = 16_384;
+export const GRAPH_PART_TASKS = 4096;
 
 type UpdateGraph = Extract<ClientToScheduler, { op: 'update-graph' }>;
 
