@@ -47,7 +47,7 @@ import type {
   TaskErrorInfo,
   UpdateGraphEvent,
 } from './events.js';
-import { IndexedHeap } from './priority-queue.js';
+import { RunQueue } from './priority-queue.js';
 import { Retirements } from './retirement.js';
 import { TransitionLog, type StoryEntry } from '../protocol/story.js';
 import { validateState } from './validate.js';
@@ -128,7 +128,7 @@ export class SchedulerState {
   /** Pins beyond the first (the PINNED flag), for a task named by two arriving graphs. */
   private readonly pins = new Map<TaskState, number>();
   /** Root-ish tasks ready to run, highest priority on top. */
-  private readonly queue = new IndexedHeap<TaskState>(runsBefore);
+  private readonly queue = new RunQueue<TaskState>(runsBefore);
   private readonly pool = new WorkerPool();
   /** Result stores, by holder id: holders that run nothing and outlive workers. */
   private readonly stores = new Map<string, WorkerState>();

@@ -5,7 +5,7 @@
  */
 import { InvariantError } from '../errors.js';
 import type { WorkerPool } from './placement.js';
-import type { IndexedHeap } from './priority-queue.js';
+import type { RunQueue } from './priority-queue.js';
 import { ERRED, FORGOTTEN, isActive, MEMORY, NO_WORKER, PINNED, PROCESSING, QUEUED, RELEASED, TASK_STATE_NAMES, type TaskState, WAITING, type WorkerState } from './records.js';
 
 /** What the check reads; the state machine hands over its own collections. */
@@ -14,7 +14,7 @@ export interface StateView {
   readonly workers: ReadonlyMap<string, WorkerState>;
   /** Result stores: holders that run nothing. */
   readonly stores: ReadonlyMap<string, WorkerState>;
-  readonly queue: IndexedHeap<TaskState>;
+  readonly queue: RunQueue<TaskState>;
   readonly pool: WorkerPool;
   readonly unrunnable: ReadonlySet<TaskState>;
   readonly counts: readonly number[];
@@ -54,7 +54,7 @@ export function validateState(st: StateView): void {
     }
     if ((ts.processingOn !== null) !== (ts.state === PROCESSING)) fail(ts, 'processingOn iff processing');
     if (ts.processingOn !== null && !ts.processingOn.processing.has(ts)) fail(ts, 'not in its worker processing');
-    if ((ts.state === QUEUED) !== (ts.heapIndex >= 0 && st.queue.has(ts))) fail(ts, 'queued iff in queue');
+    if ((ts.state === QUEUED) !== st.queue.has(ts)) fail(ts, 'queued iff in queue');
     if ((ts.state === NO_WORKER) !== st.unrunnable.has(ts)) fail(ts, 'no-worker iff unrunnable');
     if (ts.state === NO_WORKER) {
       const could = [...st.workers.values()].some(
