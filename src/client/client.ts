@@ -47,7 +47,7 @@ import { Future, type FutureOwner, type FutureStatus, keepAlive } from './future
 import { FutureList } from './future-list.js';
 import { collectFutures, type Gathered, rebuild } from './gather.js';
 import { ProgressBar, type ProgressBarOptions } from './progress-bar.js';
-import { callTasks, type CallTasks, graphParts, mapArguments, type MapOptions, planTasks, SUBMIT_OPTIONS, type SubmitOptions } from './tasks.js';
+import { callTasks, type CallTasks, GRAPH_PART_TASKS, graphParts, mapArguments, type MapOptions, planTasks, SUBMIT_OPTIONS, type SubmitOptions } from './tasks.js';
 
 export type { MapOptions, SubmitOptions } from './tasks.js';
 
@@ -284,13 +284,18 @@ export class Client extends Resource implements FutureOwner {
   #submit(call: CallTasks): Future[] {
     this.assertRunning();
     const futures = call.keys.map((key) => this.#future(key));
-    this.#send({
-      op: 'update-graph',
-      tasks: call.tasks,
-      wanted: call.keys,
-      fns: call.fns,
-      ...(call.userPriority === undefined ? {} : { userPriority: call.userPriority }),
-    });
+    const priority = call.userPriority === undefined ? {} : { userPriority: call.userPriority };
+    const { tasks, keys, fns } = call;
+    if (tasks.length <= GRAPH_PART_TASKS) {
+      this.#send({ op: 'update-graph', tasks, wanted: keys, fns, ...priority });
+      return futures;
+    }
+    // Calls are independent of one another: a long map goes as several graphs, each wanted
+    // on its own, so that the first calls run while the rest are still on their way.
+    for (let from = 0; from < tasks.length; from += GRAPH_PART_TASKS) {
+      const to = from + GRAPH_PART_TASKS;
+      this.#send({ op: 'update-graph', tasks: tasks.slice(from, to), wanted: keys.slice(from, to), fns, ...priority });
+    }
     return futures;
   }
 
