@@ -36,6 +36,30 @@ describe('a lost worker blames only the tasks that had started on it', () => {
     s.validate();
   });
 
+  test('a start report still pending when its task fails and is retried on the same worker does not mark the retry', () => {
+    const s = newState({ allowedFailures: 0, saturation: Infinity });
+    addWorker(s, 'w1');
+    submit(s, [['flaky-1', [], { retries: 1 }], ['other-1']], ['flaky-1', 'other-1']);
+    s.handle({ op: 'tasks-started', worker: 'w1', keys: ['flaky-1'], startedAt: 0 });
+    s.handle({ op: 'task-erred', worker: 'w1', key: 'flaky-1', error: { name: 'Error', message: 'once', kind: 'task' }, now: 1 });
+    assert.equal(s.taskInfo('flaky-1')?.processingOn, 'w1', 'retried where it ran');
+    s.handle({ op: 'tasks-started', worker: 'w1', keys: ['other-1'], startedAt: 2 });
+    addWorker(s, 'w2');
+    const cmds = s.handle({ op: 'remove-worker', worker: 'w1', reason: 'lost', now: 3 });
+    // Only other-1 had started when w1 died; the retry of flaky-1 had not.
+    assert.deepEqual(only(cmds, 'key-erred').map((e) => e.key), ['other-1']);
+    assert.equal(s.taskInfo('flaky-1')?.suspicious, 0);
+    s.validate();
+  });
+
+  test('a task\'s info shows a start report not yet applied', () => {
+    const s = newState({ saturation: Infinity });
+    addWorker(s, 'w1');
+    submit(s, [['slow-1'], ['slow-2']], ['slow-1', 'slow-2']);
+    s.handle({ op: 'tasks-started', worker: 'w1', keys: ['slow-1'], startedAt: 5 });
+    assert.equal(s.taskInfo('slow-1')?.startedAt, 5);
+  });
+
   test('a worker that said nothing started: every task it held is a suspect (one that kills at once is caught)', () => {
     const s = newState({ allowedFailures: 1, saturation: Infinity });
     addWorker(s, 'w1', 2);
