@@ -52,7 +52,7 @@ describe('a lost worker blames only the tasks that had started on it', () => {
     s.validate();
   });
 
-  test('a task\'s info shows a start report not yet applied', () => {
+  test('a task\'s info shows when its worker said it started', () => {
     const s = newState({ saturation: Infinity });
     addWorker(s, 'w1');
     submit(s, [['slow-1'], ['slow-2']], ['slow-1', 'slow-2']);

@@ -8,13 +8,27 @@ interface Item {
   id: number;
 }
 
+/** A seeded generator in [0, 1), so a failure replays. */
+function seeded(seed: number): () => number {
+  return () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed / 0x7fffffff;
+  };
+}
+
+/** Removes a random live item from `queue` twice (the second is a no-op) and checks it is out. */
+function removeOne(queue: { remove(item: Item): void; has(item: Item): boolean }, live: Set<Item>, random: () => number): void {
+  const item = [...live][Math.floor(random() * live.size)] as Item;
+  queue.remove(item);
+  queue.remove(item); // idempotent
+  live.delete(item);
+  assert.equal(item.heapIndex, -1);
+  assert.equal(queue.has(item), false);
+}
+
 describe('IndexedHeap', () => {
   test('pops in order through random pushes, removals and re-keying', () => {
-    let seed = 7;
-    const random = (): number => {
-      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-      return seed / 0x7fffffff;
-    };
+    const random = seeded(7);
     const heap = new IndexedHeap<Item>((a, b) => a.value < b.value || (a.value === b.value && a.id < b.id));
     const live = new Set<Item>();
     let id = 0;
@@ -25,12 +39,7 @@ describe('IndexedHeap', () => {
         heap.push(item);
         live.add(item);
       } else if (x < 0.65 && live.size > 0) {
-        const item = [...live][Math.floor(random() * live.size)] as Item;
-        heap.remove(item);
-        heap.remove(item); // idempotent
-        live.delete(item);
-        assert.equal(item.heapIndex, -1);
-        assert.equal(heap.has(item), false);
+        removeOne(heap, live, random);
       } else if (x < 0.8 && live.size > 0) {
         const item = [...live][Math.floor(random() * live.size)] as Item;
         item.value = Math.floor(random() * 100);
@@ -57,11 +66,7 @@ describe('RunQueue', () => {
   const sorted = (items: Iterable<Item>): Item[] => [...items].sort((a, b) => a.value - b.value || a.id - b.id);
 
   test('pops in order through mostly ordered pushes, stray ones, removals and long runs', () => {
-    let seed = 11;
-    const random = (): number => {
-      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-      return seed / 0x7fffffff;
-    };
+    const random = seeded(11);
     const queue = new RunQueue<Item>(less);
     const live = new Set<Item>();
     let id = 0;
@@ -76,12 +81,7 @@ describe('RunQueue', () => {
         live.add(item);
         assert.equal(queue.has(item), true);
       } else if (x < 0.7 && live.size > 0) {
-        const item = [...live][Math.floor(random() * live.size)] as Item;
-        queue.remove(item);
-        queue.remove(item); // idempotent
-        live.delete(item);
-        assert.equal(item.heapIndex, -1);
-        assert.equal(queue.has(item), false);
+        removeOne(queue, live, random);
       } else {
         const expected = sorted(live)[0];
         assert.equal(queue.peek(), expected);
