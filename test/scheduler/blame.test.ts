@@ -41,7 +41,7 @@ describe('a lost worker blames only the tasks that had started on it', () => {
     addWorker(s, 'w1');
     submit(s, [['flaky-1', [], { retries: 1 }], ['other-1']], ['flaky-1', 'other-1']);
     s.handle({ op: 'tasks-started', worker: 'w1', keys: ['flaky-1'], startedAt: 0 });
-    s.handle({ op: 'task-erred', worker: 'w1', key: 'flaky-1', error: { name: 'Error', message: 'once', kind: 'task' }, now: 1 });
+    s.handle({ op: 'task-erred', worker: 'w1', key: 'flaky-1', error: { name: 'Error', message: 'once', stack: '', kind: 'task' }, now: 1 });
     assert.equal(s.taskInfo('flaky-1')?.processingOn, 'w1', 'retried where it ran');
     s.handle({ op: 'tasks-started', worker: 'w1', keys: ['other-1'], startedAt: 2 });
     addWorker(s, 'w2');
