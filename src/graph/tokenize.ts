@@ -1,27 +1,24 @@
-import { createHash, type Hash } from 'node:crypto';
+import { createHash, type Hash, hash } from 'node:crypto';
 
 /**
  * A deterministic token for a value, like dask.base.tokenize: equal inputs give equal
  * tokens, so identical pure calls share one key. `keyOf` maps lazy values to their keys.
  */
 export function tokenize(parts: readonly unknown[], keyOf: (value: unknown) => string | undefined): string {
-  const h = new Text(createHash('sha1'));
+  const h = new Text();
   for (const part of parts) feed(h, part, keyOf, 0);
   return h.digest().slice(0, 16);
 }
 
 /**
- * A hash fed text in one piece: the pieces are joined here and handed over at once (or
- * before bytes), since each call into the hash costs more than the small piece it adds.
- * The digest is the same as feeding every piece.
+ * A hash fed text in one piece: the pieces are joined here and hashed at once, in one call
+ * and with no hash object at all unless bytes come too (binary values), since each call
+ * into the hash costs more than the small piece it adds, and a hash object per task is
+ * garbage the collector must finalize. The digest is the same as feeding every piece.
  */
 class Text {
-  readonly #hash: Hash;
+  #hash: Hash | null = null;
   #text = '';
-
-  constructor(hash: Hash) {
-    this.#hash = hash;
-  }
 
   update(text: string): this {
     this.#text += text;
@@ -29,21 +26,25 @@ class Text {
   }
 
   bytes(bytes: Uint8Array): void {
-    this.#flush();
+    this.#hash ??= createHash(ALGORITHM);
+    this.#flush(this.#hash);
     this.#hash.update(bytes);
   }
 
   digest(): string {
-    this.#flush();
+    if (this.#hash === null) return hash(ALGORITHM, this.#text, 'hex');
+    this.#flush(this.#hash);
     return this.#hash.digest('hex');
   }
 
-  #flush(): void {
+  #flush(to: Hash): void {
     if (this.#text === '') return;
-    this.#hash.update(this.#text);
+    to.update(this.#text);
     this.#text = '';
   }
 }
+
+const ALGORITHM = 'sha1';
 
 function feed(h: Text, value: unknown, keyOf: (value: unknown) => string | undefined, depth: number): void {
   switch (typeof value) {
