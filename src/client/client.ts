@@ -98,12 +98,18 @@ interface PendingRequest {
   readonly reject: (error: Error) => void;
 }
 
+interface Waiter {
+  resolve(): void;
+  reject(error: Error): void;
+}
+
 interface KeyRecord {
   status: FutureStatus;
   error: Error | null;
   /** Futures (and internal holds) on this key. */
   refs: number;
-  waiters: { resolve: () => void; reject: (error: Error) => void }[];
+  /** Who waits for the key to settle; null while no one does. */
+  waiters: Waiter[] | null;
   /** A worker said to hold the result (keys-in-memory), '' when none was named. */
   holder: string;
 }
@@ -695,7 +701,7 @@ export class Client extends Resource implements FutureOwner {
   #future(key: string): Future {
     let record = this.#keys.get(key);
     if (record === undefined) {
-      record = { status: 'pending', error: null, refs: 0, waiters: [], holder: '' };
+      record = { status: 'pending', error: null, refs: 0, waiters: null, holder: '' };
       this.#keys.set(key, record);
     } else if (record.status === 'cancelled' || record.status === 'lost') {
       record.status = 'pending';
@@ -794,7 +800,8 @@ export class Client extends Resource implements FutureOwner {
     record.status = status;
     record.error = error;
     const waiters = record.waiters;
-    record.waiters = [];
+    if (waiters === null) return;
+    record.waiters = null;
     for (const w of waiters) {
       if (error === null) w.resolve();
       else w.reject(error);
@@ -808,7 +815,7 @@ export class Client extends Resource implements FutureOwner {
       case 'finished':
         return Promise.resolve();
       case 'pending':
-        return this.#hold(new Promise((resolve, reject) => record.waiters.push({ resolve, reject })));
+        return this.#hold(new Promise((resolve, reject) => (record.waiters ??= []).push({ resolve, reject })));
       case 'error':
       case 'cancelled':
       case 'lost':
@@ -847,8 +854,37 @@ export class Client extends Resource implements FutureOwner {
     return this.#hold(this.#fetchKeys(keys));
   }
 
+  /**
+   * Settles once every key is finished, or with the first key's error, as `Promise.all` of
+   * #whenDone would: one promise and one waiter shared by all the keys rather than a
+   * promise per key, which for a gather of many results was most of what it cost.
+   */
+  #allDone(keys: readonly string[]): Promise<void> {
+    for (const key of keys) {
+      const status = this.#keys.get(key)?.status;
+      if (status !== 'finished' && status !== 'pending') return this.#whenDone(key);
+    }
+    let pending = 0;
+    let waiter: Waiter | undefined;
+    const done = new Promise<void>((resolve, reject) => {
+      waiter = {
+        resolve: () => {
+          if (--pending === 0) resolve();
+        },
+        reject,
+      };
+    });
+    for (const key of keys) {
+      const record = this.#keys.get(key)!;
+      if (record.status === 'finished') continue;
+      pending++;
+      (record.waiters ??= []).push(waiter!);
+    }
+    return pending === 0 ? Promise.resolve() : this.#hold(done);
+  }
+
   async #fetchKeys(keys: readonly string[]): Promise<unknown[]> {
-    await Promise.all(keys.map((k) => this.#whenDone(k)));
+    await this.#allDone(keys);
     const values = new Map<string, unknown>();
     let remaining = [...keys];
     // First from the holders named with keys-in-memory, when every key has one: no who-has

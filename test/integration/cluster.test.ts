@@ -63,6 +63,19 @@ void describe('LocalCluster and Client', () => {
     assert.ok(values.every((v, i) => v === i + 1));
   });
 
+  void test('gather waits for every result and fails with the first error among them', async () => {
+    const failAt = (x: number): number => {
+      if (x === 150) throw new Error(`no ${x}`);
+      return x;
+    };
+    const futures = client.map(failAt, Array.from({ length: 300 }, (_, i) => i));
+    await assert.rejects(client.gather(futures), (error: unknown) => error instanceof TaskError && /no 150/.test(error.message));
+    const good = client.map(inc, [1, 2, 3]);
+    good[1]!.release();
+    await assert.rejects(client.gather(good), CancelledError);
+    assert.deepStrictEqual(await client.gather([good[0]!, good[2]!, good[0]!]), [2, 4, 2]);
+  });
+
   void test('graphs larger than one message travel in parts and compute whole', async () => {
     // A sum tree of 2 × 20,000 tasks: each level's dependencies lie in earlier parts.
     const leaves = 20_000;
