@@ -4,7 +4,8 @@
  * and holds one string per task rather than the object graph of a decoded spec.
  *
  * The spec is one message of the wire's codec (comm/codec.ts), so what the worker decodes
- * is exactly what the client's spec was; it travels as that message's bytes in base64. A
+ * is what the client's spec was (the compact form writes a ref argument as null, which the
+ * call fills from its dependency); it travels as that message's bytes in base64. A
  * string, not bytes: a small binary value is copied into an allocation of its own as it
  * is decoded, which for a million tasks left the scheduler's memory fragmented, while a
  * string is one object on the heap, held as it arrived. A spec whose arguments travel out

@@ -4,7 +4,9 @@
  * need a box: a client encodes one spec per task, and for tiny tasks the general path cost
  * more than the rest of the submission. It is written compact, as the codec's message
  * `{ op: 's', n: [steps, stepKeys, out] }` with each step `[fn, deps, args, argRefs]`: no
- * field names, so the scheduler holds (and every hop carries) a third less per task.
+ * field names, and an argument that is a ref written as nil, since the call fills it from
+ * its dependency (argRefs) and the key is already in deps; so the scheduler holds (and
+ * every hop carries) half as much per task of a graph of sums as the general encoder writes.
  * encoded-spec.ts decodes it to the very spec the general path would give; anything else
  * returns null, and the caller takes the general path.
  *
@@ -85,11 +87,10 @@ function writeStep(step: WireStep): boolean {
         if (arg === null) {
           room(1);
           buf[pos++] = 0xc0;
-        } else if (arg instanceof Ref && Object.keys(arg).length === 1) {
-          // As the general encoder writes a class instance: its own fields.
-          mapHeader(1);
-          str('key');
-          str(arg.key);
+        } else if (arg instanceof Ref && isRefSite(step.argRefs, i)) {
+          // Nil: the call puts its dependency's value here (argRefs), and the key is in deps.
+          room(1);
+          buf[pos++] = 0xc0;
         } else return false;
         break;
       default:
@@ -105,6 +106,13 @@ function writeStep(step: WireStep): boolean {
     for (const r of refs) num(r);
   }
   return true;
+}
+
+/** Whether argument `i` is one that argRefs (pairs of argument, dependency) fills. */
+function isRefSite(refs: readonly number[] | null, i: number): boolean {
+  if (refs === null) return false;
+  for (let k = 0; k < refs.length; k += 2) if (refs[k] === i) return true;
+  return false;
 }
 
 function strings(list: readonly string[]): boolean {
