@@ -12,6 +12,7 @@ import { isPlainObject, Ref, Task } from '../graph/task.js';
 import { tokenize } from '../graph/tokenize.js';
 import { checkOptions, optionNames } from '../options.js';
 import { encodeSpec } from '../protocol/encoded-spec.js';
+import { writeCallBase64 } from '../protocol/spec-writer.js';
 import { wireNode, wireStep } from '../protocol/encode-task.js';
 import type { ClientToScheduler, WireGraphTask } from '../protocol/messages.js';
 import { Future } from './future.js';
@@ -79,7 +80,18 @@ export function callTasks(
   const prefix = ref.name === 'anonymous' ? 'task' : ref.name;
   const tasks: WireGraphTask[] = [];
   const keys: string[] = [];
+  const plainTask = extra.restrictions === undefined && extra.retries === undefined;
   for (const args of argLists) {
+    if (isPlain(args)) {
+      // Numbers, strings, booleans and nulls: no refs to find, the spec written directly.
+      const taskKey = key ?? `${prefix}-${pure ? tokenize([ref.id, ...args], keyOfRef) : uniqueSuffix()}`;
+      const encoded = writeCallBase64(ref.id, args, taskKey);
+      if (encoded !== null) {
+        keys.push(taskKey);
+        tasks.push(plainTask ? { key: taskKey, dependencies: NO_DEPENDENCIES, spec: encoded, fns: 0 } : { key: taskKey, dependencies: NO_DEPENDENCIES, spec: encoded, fns: 0, ...extra });
+        continue;
+      }
+    }
     const t = new Task(run, args.map(futureToRef));
     const taskKey = key ?? `${prefix}-${pure ? tokenize([ref.id, ...t.args], keyOfRef) : uniqueSuffix()}`;
     keys.push(taskKey);
@@ -89,6 +101,18 @@ export function callTasks(
     tasks.push({ key: taskKey, dependencies: t.dependencies, ...(encoded === null ? { spec } : { spec: encoded, fns: 0 }), ...extra });
   }
   return { tasks, keys, fns: [ref], userPriority: priority };
+}
+
+const NO_DEPENDENCIES: readonly string[] = Object.freeze([]);
+
+/** Whether every argument is a number, string, boolean or null. */
+function isPlain(args: readonly unknown[]): boolean {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    const type = typeof arg;
+    if (type !== 'number' && type !== 'string' && type !== 'boolean' && arg !== null) return false;
+  }
+  return true;
 }
 
 /** A compiled plan's nodes as graph tasks, and the functions they name. */

@@ -12,6 +12,7 @@
  *
  * ```ts
  * const encoded = writeSpecBase64({ node });   // the encoded spec, or null: encode it in full
+ * writeCallBase64(fn.id, [1, 'a'], 'f-1');      // the same for a call of one step, no refs
  * ```
  */
 import { Ref } from '../graph/task.js';
@@ -23,10 +24,24 @@ let pos = 0;
 
 /** The spec as the codec's message `{ op: 's', n }` in base64, or null when it needs the general encoder. */
 export function writeSpecBase64(spec: TaskSpec): string | null {
+  return written(writeSpec, spec, '', null);
+}
+
+/**
+ * What writeSpecBase64 writes for `{ node: { steps: [step], stepKeys: [key], out: true } }`
+ * where the step calls `fn` with `args` and has no dependencies: a call of `map` or
+ * `submit` without futures, written without building the spec first.
+ */
+export function writeCallBase64(fn: string, args: readonly unknown[], key: string): string | null {
+  return written(writeCall, fn, key, args);
+}
+
+/** What `write` wrote, in base64, the buffer grown as needed; null when it returns false. */
+function written<A>(write: (a: A, b: string, c: readonly unknown[] | null) => boolean, a: A, b: string, c: readonly unknown[] | null): string | null {
   for (;;) {
     pos = 0;
     try {
-      if (!writeSpec(spec)) return null;
+      if (!write(a, b, c)) return null;
     } catch (error) {
       if (error !== FULL) throw error;
       // A spec this large is rare: the general encoder takes it, and the buffer stays small.
@@ -50,11 +65,7 @@ export const COMPACT_OP = 's';
 
 function writeSpec(spec: TaskSpec): boolean {
   const node = spec.node;
-  mapHeader(2);
-  str('op');
-  str(COMPACT_OP);
-  str('n');
-  arrayHeader(3);
+  header();
   arrayHeader(node.steps.length);
   for (const step of node.steps) if (!writeStep(step)) return false;
   if (!strings(node.stepKeys)) return false;
@@ -63,12 +74,50 @@ function writeSpec(spec: TaskSpec): boolean {
   return true;
 }
 
+function writeCall(fn: string, key: string, args: readonly unknown[] | null): boolean {
+  header();
+  arrayHeader(1);
+  arrayHeader(4);
+  str(fn);
+  arrayHeader(0);
+  if (!writeArgs(args!, null)) return false;
+  room(1);
+  buf[pos++] = 0xc0;
+  arrayHeader(1);
+  str(key);
+  room(1);
+  buf[pos++] = 0xc3;
+  return true;
+}
+
+/** `{ op: 's', n: [` — then the node's three fields. */
+function header(): void {
+  mapHeader(2);
+  str('op');
+  str(COMPACT_OP);
+  str('n');
+  arrayHeader(3);
+}
+
 function writeStep(step: WireStep): boolean {
   if (step.deepRefs !== null || typeof step.fn !== 'string') return false;
   arrayHeader(4);
   str(step.fn);
   if (!strings(step.deps)) return false;
-  const args = step.args;
+  if (!writeArgs(step.args, step.argRefs)) return false;
+  const refs = step.argRefs;
+  if (refs === null) {
+    room(1);
+    buf[pos++] = 0xc0;
+  } else {
+    arrayHeader(refs.length);
+    for (const r of refs) num(r);
+  }
+  return true;
+}
+
+/** The arguments, each a number, string, boolean, null or a ref that `refs` fills; false for anything else. */
+function writeArgs(args: readonly unknown[], refs: readonly number[] | null): boolean {
   arrayHeader(args.length);
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
@@ -87,7 +136,7 @@ function writeStep(step: WireStep): boolean {
         if (arg === null) {
           room(1);
           buf[pos++] = 0xc0;
-        } else if (arg instanceof Ref && isRefSite(step.argRefs, i)) {
+        } else if (arg instanceof Ref && isRefSite(refs, i)) {
           // Nil: the call puts its dependency's value here (argRefs), and the key is in deps.
           room(1);
           buf[pos++] = 0xc0;
@@ -96,14 +145,6 @@ function writeStep(step: WireStep): boolean {
       default:
         return false;
     }
-  }
-  const refs = step.argRefs;
-  if (refs === null) {
-    room(1);
-    buf[pos++] = 0xc0;
-  } else {
-    arrayHeader(refs.length);
-    for (const r of refs) num(r);
   }
   return true;
 }

@@ -10,7 +10,7 @@ import { encode } from '../../src/comm/codec.js';
 import { resolveArgs } from '../../src/graph/call.js';
 import { Ref } from '../../src/graph/task.js';
 import { decodeSpec, encodeSpec, specOf } from '../../src/protocol/encoded-spec.js';
-import { writeSpecBase64 } from '../../src/protocol/spec-writer.js';
+import { writeCallBase64, writeSpecBase64 } from '../../src/protocol/spec-writer.js';
 import type { TaskSpec } from '../../src/protocol/task-spec.js';
 
 /** The spec with every ref argument nil, as the compact writer writes it. */
@@ -88,6 +88,14 @@ describe('encoded specs', () => {
     assert.ok(written.length < general.length / 2, `${written.length} < ${general.length} / 2`);
     // A Ref where argRefs names no ref is not the common spec: the general encoder takes it.
     assert.equal(writeSpecBase64({ node: { ...original.node, steps: [{ ...original.node.steps[0]!, argRefs: [0, 1] }] } }), null);
+  });
+
+  test('a call written directly is the spec of that call, byte for byte', () => {
+    for (const args of [[], [1], ['a', 2.5, true, null, -7, 'x'.repeat(300)], Array.from({ length: 40 }, (_, i) => i * 1000)]) {
+      const direct = writeCallBase64('src:f', args, 'f-1');
+      assert.equal(direct, writeSpecBase64({ node: { steps: [{ fn: 'src:f', deps: [], args, argRefs: null, deepRefs: null }], stepKeys: ['f-1'], out: true } }));
+    }
+    for (const arg of [undefined, { a: 1 }, new Ref('x-1'), 10n]) assert.equal(writeCallBase64('src:f', [arg], 'f-1'), null);
   });
 
   test('bytes that are not an encoded spec are refused', () => {
