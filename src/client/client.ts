@@ -108,10 +108,17 @@ interface KeyRecord {
   error: Error | null;
   /** Futures (and internal holds) on this key. */
   refs: number;
-  /** Who waits for the key to settle; null while no one does. */
-  waiters: Waiter[] | null;
+  /** Who waits for the key to settle: null while no one does, one waiter, or a list of them. */
+  waiters: Waiter | Waiter[] | null;
   /** A worker said to hold the result (keys-in-memory), '' when none was named. */
   holder: string;
+}
+
+function addWaiter(record: KeyRecord, waiter: Waiter): void {
+  const waiters = record.waiters;
+  if (waiters === null) record.waiters = waiter;
+  else if (Array.isArray(waiters)) waiters.push(waiter);
+  else record.waiters = [waiters, waiter];
 }
 
 // A result that has no holder (its worker just died) is asked for again after a pause.
@@ -802,6 +809,11 @@ export class Client extends Resource implements FutureOwner {
     const waiters = record.waiters;
     if (waiters === null) return;
     record.waiters = null;
+    if (!Array.isArray(waiters)) {
+      if (error === null) waiters.resolve();
+      else waiters.reject(error);
+      return;
+    }
     for (const w of waiters) {
       if (error === null) w.resolve();
       else w.reject(error);
@@ -815,7 +827,7 @@ export class Client extends Resource implements FutureOwner {
       case 'finished':
         return Promise.resolve();
       case 'pending':
-        return this.#hold(new Promise((resolve, reject) => (record.waiters ??= []).push({ resolve, reject })));
+        return this.#hold(new Promise((resolve, reject) => addWaiter(record, { resolve, reject })));
       case 'error':
       case 'cancelled':
       case 'lost':
@@ -878,7 +890,7 @@ export class Client extends Resource implements FutureOwner {
       const record = this.#keys.get(key)!;
       if (record.status === 'finished') continue;
       pending++;
-      (record.waiters ??= []).push(waiter!);
+      addWaiter(record, waiter!);
     }
     return pending === 0 ? Promise.resolve() : this.#hold(done);
   }
