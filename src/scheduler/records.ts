@@ -138,8 +138,8 @@ export class TaskState {
   retries: number;
   /** Workers that died while running it. */
   suspicious = 0;
-  /** Clients that want the result. */
-  wantedBy: string[] | null = null;
+  /** Clients that want the result; replaced, never changed in place (commands carry it). */
+  wantedBy: readonly string[] | null = null;
   error: TaskErrorInfo | null = null;
   /**
    * When it started running (ms), null when unknown or not processing. Null, not NaN: a

@@ -1271,7 +1271,7 @@ export class SchedulerState {
       if (d.state === WAITING && --d.waitingOn === 0) this.ready.push(d);
     }
     if (ts.wantedBy !== null) {
-      this.out.push({ op: 'key-in-memory', clients: [...ts.wantedBy], key: ts.key, nbytes });
+      this.out.push({ op: 'key-in-memory', clients: ts.wantedBy, key: ts.key, nbytes });
     } else if (ts.activeDependents === 0) {
       this.releases.push(ts);
     }
@@ -1324,7 +1324,7 @@ export class SchedulerState {
       ts.waitingOn = 0;
       if (wasActive) this.releaseDependencies(ts);
       if (ts.wantedBy !== null) {
-        const clients = [...ts.wantedBy];
+        const clients = ts.wantedBy;
         if (lost && ts === root) this.out.push({ op: 'key-lost', clients, key: ts.key, error });
         else this.out.push({ op: 'key-erred', clients, key: ts.key, error });
       } else {
@@ -1390,8 +1390,9 @@ export class SchedulerState {
   }
 
   private want(ts: TaskState, client: string): void {
+    // Never changed in place, but replaced: commands carry the list itself (key-in-memory).
     if (ts.wantedBy === null) ts.wantedBy = [client];
-    else if (!ts.wantedBy.includes(client)) ts.wantedBy.push(client);
+    else if (!ts.wantedBy.includes(client)) ts.wantedBy = [...ts.wantedBy, client];
     else return;
     let set = this.clients.get(client);
     if (set === undefined) {
@@ -1410,7 +1411,7 @@ export class SchedulerState {
     if (wanted.length === 1) {
       ts.wantedBy = null;
       this.releases.push(ts);
-    } else wanted.splice(i, 1);
+    } else ts.wantedBy = wanted.filter((c) => c !== client);
     if (updateClient) {
       const set = this.clients.get(client);
       if (set !== undefined) {
