@@ -67,6 +67,14 @@ export function keyPrefix(key: string): string {
   return i > 0 ? key.slice(0, i) : key;
 }
 
+/** Whether keyPrefix(key) is `name` (a prefix cut at a dash), without cutting the key. */
+export function hasPrefix(key: string, name: string): boolean {
+  const n = name.length;
+  return n > 0 && key.length > n && key.charCodeAt(n) === DASH && key.startsWith(name) && key.indexOf('-', n + 1) < 0;
+}
+
+const DASH = 0x2d;
+
 /**
  * Running ages below this (seconds) do not raise an estimate: a task is seen running from
  * its start until its report arrives, so tiny tasks seem to run for a message round trip

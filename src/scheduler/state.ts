@@ -58,6 +58,7 @@ import {
   ERRED,
   FORGOTTEN,
   isActive,
+  hasPrefix,
   keyPrefix,
   MEMORY,
   nextMark,
@@ -114,6 +115,8 @@ export class SchedulerState {
   private readonly tasks = new Map<string, TaskState>();
   /** Prefixes with a held task; one whose last task is forgotten is dropped (see dropPrefix). */
   private readonly prefixes = new Map<string, Prefix>();
+  /** The prefix of the last task taken in, checked first for the next (newTask). */
+  private lastPrefix: Prefix | null = null;
   /**
    * Measured durations of dropped prefixes, oldest first, at most PREFIX_HISTORY: a prefix
    * that comes back starts from what was learned, while fresh names each run (keys like
@@ -978,8 +981,12 @@ export class SchedulerState {
     restrictions: readonly string[] | null,
     retries: number,
   ): TaskState {
-    const name = keyPrefix(key);
-    let prefix = this.prefixes.get(name);
+    // Tasks of a graph mostly arrive prefix by prefix: the last one is checked first.
+    const last = this.lastPrefix;
+    let prefix: Prefix | undefined;
+    if (last !== null && hasPrefix(key, last.name)) prefix = last;
+    const name = prefix === undefined ? keyPrefix(key) : last!.name;
+    prefix ??= this.prefixes.get(name);
     if (prefix === undefined) {
       prefix = new Prefix(name, this.defaultDuration);
       const measured = this.prefixHistory.get(name);
@@ -990,6 +997,7 @@ export class SchedulerState {
       }
       this.prefixes.set(name, prefix);
     }
+    this.lastPrefix = prefix;
     const ts = new TaskState(key, prefix, spec, noTasks(), userPriority, generation, order, restrictions, retries);
     this.tasks.set(key, ts);
     prefix.counts[RELEASED] = (prefix.counts[RELEASED] as number) + 1;
@@ -1020,6 +1028,7 @@ export class SchedulerState {
   private dropPrefix(prefix: Prefix): void {
     if (this.prefixes.get(prefix.name) !== prefix) return;
     this.prefixes.delete(prefix.name);
+    if (this.lastPrefix === prefix) this.lastPrefix = null;
     if (prefix.measured < 0) return;
     this.prefixHistory.set(prefix.name, prefix.measured);
     if (this.prefixHistory.size > PREFIX_HISTORY) {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { MIN_TELLING_AGE } from '../../src/scheduler/records.js';
+import { hasPrefix, keyPrefix, MIN_TELLING_AGE } from '../../src/scheduler/records.js';
 import { addWorker, finish, newState, submit } from './helpers.js';
 
 function prefix(s: ReturnType<typeof newState>, name: string) {
@@ -8,6 +8,28 @@ function prefix(s: ReturnType<typeof newState>, name: string) {
 }
 
 describe('durations, occupancy and remaining work', () => {
+  test('a key\'s prefix is what comes before its last dash; hasPrefix agrees with keyPrefix', () => {
+    const keys = ['inc-1', 'inc-12', 'inc', 'inc-', '-inc', 'inc-a-1', 'inc-a', 'in-1', 'incx-1', 'a-b-c-d', '', '-', '--', 'x-y-', 'é-1'];
+    const names = ['inc', 'inc-a', 'in', 'a-b-c', 'x-y', 'x', 'é', '-', ''];
+    for (const key of keys) for (const name of names) assert.equal(hasPrefix(key, name), keyPrefix(key) === name && key !== name, `${key} / ${name}`);
+  });
+
+  test('tasks of prefixes that come and go each count under their own', () => {
+    const s = newState({});
+    addWorker(s, 'w1');
+    submit(s, [['a-1'], ['b-1'], ['a-2'], ['a-b-1'], ['b-2']], ['a-1', 'b-1', 'a-2', 'a-b-1', 'b-2']);
+    const held = (): Record<string, number> => Object.fromEntries(s.snapshot().prefixes.map((p) => [p.prefix, Object.values(p.counts).reduce((a, b) => a + b, 0)]));
+    assert.deepEqual(held(), { a: 2, b: 2, 'a-b': 1 });
+    for (const key of ['a-1', 'b-1', 'a-2', 'a-b-1', 'b-2']) finish(s, 'w1', key, { startedAt: 0, finishedAt: 10 });
+    s.handle({ op: 'release-keys', client: 'c1', keys: ['a-1', 'b-1', 'a-2', 'a-b-1', 'b-2'] });
+    assert.deepEqual(held(), {}, 'every prefix dropped with its last task');
+    // A prefix that comes back is a record of its own again, its measure remembered.
+    submit(s, [['b-3']], ['b-3']);
+    assert.deepEqual(held(), { b: 1 });
+    assert.equal(prefix(s, 'b')?.measured, true);
+    s.validate();
+  });
+
   test('unknown prefixes use the default; finished tasks teach a moving average', () => {
     const s = newState({ defaultTaskDurationMs: 200 });
     addWorker(s, 'w1');
