@@ -66,8 +66,12 @@ export interface WireGraphTask {
  * A task for a worker, as a tuple (no field names on the wire, one per task):
  * `[key, spec, dependencies, stimulus?]`. The stimulus (the scheduler event that sent it,
  * see story.ts) is given only where it differs from the previous task's in the same
- * message; the worker carries it forward.
+ * message; the worker carries it forward. Among a dependency's holders, the worker the
+ * message goes to is named SELF_HOLDER rather than by its address.
  */
+/** In a compute message's dependencies: the worker the message is for (see WireComputeTask). */
+export const SELF_HOLDER = '';
+
 export type WireComputeTask = readonly [
   key: string,
   /** As the client sent it: encoded (the worker decodes it), or the object. */

@@ -17,8 +17,9 @@ interface EventBase {
 }
 
 /**
- * A dependency as the scheduler names it: its key and the workers said to hold it (the
- * wire's [key, holders, nbytes] fits as it is).
+ * A dependency as the scheduler names it: its key and the workers said to hold it, this
+ * worker among them as its id or as SELF_HOLDER (the wire's [key, holders, nbytes] fits
+ * as it is).
  */
 export type DependencyHolders = readonly [key: string, holders: readonly string[], ...rest: readonly unknown[]];
 

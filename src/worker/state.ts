@@ -31,7 +31,7 @@
  */
 import { InvalidArgumentError, UnserializableError } from '../errors.js';
 import { specOf } from '../protocol/encoded-spec.js';
-import type { TaskErrorInfo } from '../protocol/messages.js';
+import { SELF_HOLDER, type TaskErrorInfo } from '../protocol/messages.js';
 import type {
   BatchDoneEvent,
   ComputeTaskEvent,
@@ -470,9 +470,9 @@ export class WorkerState {
   #addHolders(d: WorkerTask, holders: readonly string[]): void {
     const fresh: string[] = [];
     for (const h of holders) {
-      if (h === this.id) {
+      if (h === this.id || h === SELF_HOLDER) {
         // Said to be here, and it is not: the scheduler should know.
-        this.#out.push({ op: 'missing-data', key: d.key, from: h });
+        this.#out.push({ op: 'missing-data', key: d.key, from: this.id });
       } else if (!d.holders.includes(h) && !fresh.includes(h)) {
         fresh.push(h);
       }

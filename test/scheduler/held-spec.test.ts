@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { FnRef } from '../../src/functions/fn-ref.js';
 import { decodeSpec, encodeSpec } from '../../src/protocol/encoded-spec.js';
-import type { SchedulerToWorker, WireGraphTask } from '../../src/protocol/messages.js';
+import { SELF_HOLDER, type SchedulerToWorker, type WireGraphTask } from '../../src/protocol/messages.js';
 import type { TaskSpec } from '../../src/protocol/task-spec.js';
 import { dispatch, type DispatchContext, type WorkerEntry } from '../../src/scheduler/dispatch.js';
 import { FunctionShipping } from '../../src/scheduler/functions.js';
@@ -87,5 +87,26 @@ describe('held specs', () => {
         [['d', [['x', ['w2'], 8]], 'tasks-finished-2']],
       ],
     );
+  });
+
+  test('a dependency\'s holders name the worker the task goes to as SELF_HOLDER, not by address', () => {
+    const functions = new FunctionShipping();
+    const worker = { id: 'w1', name: 'w1', fns: new Set<string>(), modules: new Set<string>(), outbox: [] as SchedulerToWorker[] } as unknown as WorkerEntry;
+    const ctx = { workers: new Map([['w1', worker]]), clients: new Map(), functions, stimulus: 's-1', holderOf: () => null } as unknown as DispatchContext;
+    const dependencies = [
+      { key: 'here', whoHas: ['w1'], nbytes: 8 },
+      { key: 'both', whoHas: ['w2', 'w1', 'w3'], nbytes: 8 },
+      { key: 'there', whoHas: ['w2'], nbytes: 8 },
+      { key: 'nowhere', whoHas: [], nbytes: 8 },
+    ];
+    dispatch({ op: 'compute-task', worker: 'w1', key: 'k', spec: spec([], 'k'), priority: [0, 0, 0], dependencies }, ctx);
+    const [compute] = worker.outbox.filter((m) => m.op === 'compute');
+    assert.deepEqual(compute?.tasks[0]?.[2], [
+      ['here', [SELF_HOLDER], 8],
+      ['both', ['w2', SELF_HOLDER, 'w3'], 8],
+      ['there', ['w2'], 8],
+      ['nowhere', [], 8],
+    ]);
+    assert.deepEqual(dependencies[1]?.whoHas, ['w2', 'w1', 'w3'], "the command's list is left as it was");
   });
 });

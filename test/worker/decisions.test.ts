@@ -6,6 +6,7 @@ import { describe, test } from 'node:test';
 import type { DependencyHolders, WorkerEvent, WorkerInstruction } from '../../src/worker/events.js';
 import { MAX_BATCH, WorkerState, type WorkerStateOptions } from '../../src/worker/state.js';
 import { InvalidArgumentError } from '../../src/errors.js';
+import { SELF_HOLDER } from '../../src/protocol/messages.js';
 import { spec } from './helpers.js';
 
 /** An event without its time: the helper below adds it. */
@@ -191,6 +192,13 @@ void describe('fetching', () => {
     assert.deepEqual(only(out, 'missing-data'), [{ op: 'missing-data', key: 'd', from: ME }]);
     assert.deepEqual(only(pump(), 'gather').map((g) => g.holder), [B]);
     assert.equal(s.stateOf('d'), 'flight');
+  });
+
+  void test('the worker itself named as SELF_HOLDER is itself: said to hold it, and does not, it says so', () => {
+    const { s, compute } = core();
+    const out = compute('t', [['d', [SELF_HOLDER]]]);
+    assert.deepEqual(only(out, 'missing-data'), [{ op: 'missing-data', key: 'd', from: ME }]);
+    assert.equal(s.stateOf('d'), 'missing');
   });
 
   void test('data that arrives after its task was released is dropped', () => {
