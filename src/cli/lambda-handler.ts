@@ -29,6 +29,7 @@ import { randomBytes } from 'node:crypto';
 import type { FnRef } from '../functions/fn-ref.js';
 import type { WireNode } from '../protocol/task-spec.js';
 import { BUNDLE_SCHEME } from '../protocol/messages.js';
+import { fnIdsOf } from '../protocol/encoded-spec.js';
 import { decodeValue, encodeValue, openStore, type ResultStore } from '../store/index.js';
 import { DataStore } from '../worker/data-store.js';
 import type { ExecuteTask } from '../worker/events.js';
@@ -140,7 +141,7 @@ async function runDirect(invocation: DirectInvocation): Promise<DirectInvocation
     for (let b = 0; b < invocation.batches.length; b++) {
       const job = fromBase64(invocation.batches[b]!) as { nodes: readonly WireNode[]; fns: readonly FnRef[] };
       run.loadFns(job.fns);
-      const tasks: ExecuteTask[] = job.nodes.map((node) => ({ key: node.stepKeys[node.stepKeys.length - 1]!, spec: { node }, encoded: null, dependencies: [] }));
+      const tasks: ExecuteTask[] = job.nodes.map((node) => ({ key: node.stepKeys[node.stepKeys.length - 1]!, spec: { node }, fns: fnIdsOf(node), dependencies: [] }));
       const needed = new Set(job.nodes.flatMap((node) => node.steps.flatMap((step) => step.deps)));
       results.push(await runBatch(run, store, b + 1, tasks, inputKeys.filter((k) => needed.has(k)), budget));
     }

@@ -81,6 +81,13 @@ function isNumbers(list: unknown): list is number[] {
   return true;
 }
 
+/** Ids of the functions a node's steps call, in order. */
+export function fnIdsOf(node: WireNode): string[] {
+  const ids = new Array<string>(node.steps.length);
+  for (let i = 0; i < ids.length; i++) ids[i] = node.steps[i]!.fn;
+  return ids;
+}
+
 /** The node of a spec given encoded (a string) or as the node itself. */
 export function nodeOf(node: WireNode | string): WireNode {
   return typeof node === 'string' ? decodeSpec(node).node : node;

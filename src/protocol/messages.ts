@@ -64,10 +64,12 @@ export interface WireGraphTask {
 
 /**
  * A task for a worker, as a tuple (no field names on the wire, one per task):
- * `[key, spec, dependencies, stimulus?]`. The stimulus (the scheduler event that sent it,
- * see story.ts) is given only where it differs from the previous task's in the same
- * message; the worker carries it forward. Among a dependency's holders, the worker the
- * message goes to is named SELF_HOLDER rather than by its address.
+ * `[key, spec, dependencies, stimulus?, fns?]`. The stimulus (the scheduler event that sent
+ * it, see story.ts) and, for an encoded spec, the ids of the functions it names are given
+ * only where they differ from the previous task's in the same message (a null stimulus:
+ * unchanged); the worker carries them forward, and so need not decode a spec to know what
+ * its threads must load. Among a dependency's holders, the worker the message goes to is
+ * named SELF_HOLDER rather than by its address.
  */
 /** In a compute message's dependencies: the worker the message is for (see WireComputeTask). */
 export const SELF_HOLDER = '';
@@ -78,7 +80,8 @@ export type WireComputeTask = readonly [
   spec: WireSpec,
   /** [key, whoHas, nbytes] per dependency. */
   dependencies: readonly (readonly [string, readonly string[], number])[],
-  stimulus?: string,
+  stimulus?: string | null,
+  fns?: string | readonly string[],
 ];
 
 /** A value as it travels: key and value. */

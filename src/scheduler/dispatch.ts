@@ -27,6 +27,8 @@ export interface WorkerEntry extends WorkerInfo, Shipped {
   selfRetiring: boolean;
   /** The stimulus of the last task put in the outbox's last compute message. */
   computeStimulus?: string;
+  /** The function ids given with the last encoded spec in the outbox's last compute message. */
+  computeFns?: string | readonly string[] | undefined;
 }
 
 export interface ClientEntry {
@@ -74,10 +76,12 @@ export function dispatch(c: SchedulerCommand, ctx: DispatchContext): void {
       const w = ctx.workers.get(c.worker);
       if (w === undefined) return;
       let spec: WireSpec;
+      let fns: string | readonly string[] | undefined;
       if (c.spec instanceof HeldSpec) {
-        // Held encoded: it goes as it came.
+        // Held encoded: it goes as it came, with the ids of its functions.
         ctx.functions.prepareFns(w, c.spec.fns, (message) => w.outbox.push(message));
         spec = c.spec.encoded;
+        fns = c.spec.fns;
       } else {
         spec = c.spec as TaskSpec;
         ctx.functions.prepare(w, spec, (message) => w.outbox.push(message));
@@ -85,11 +89,17 @@ export function dispatch(c: SchedulerCommand, ctx: DispatchContext): void {
       const dependencies = wireDependencies(c.dependencies, w.id);
       const last = w.outbox[w.outbox.length - 1];
       if (last?.op === 'compute') {
-        // The stimulus only where it changes: the worker carries it forward.
-        const task: WireComputeTask = w.computeStimulus === ctx.stimulus ? [c.key, spec, dependencies] : [c.key, spec, dependencies, ctx.stimulus];
+        // The stimulus and the functions only where they change: the worker carries them forward.
+        const stimulus = w.computeStimulus === ctx.stimulus ? null : ctx.stimulus;
+        let task: WireComputeTask;
+        if (fns !== undefined && fns !== w.computeFns) {
+          task = [c.key, spec, dependencies, stimulus, fns];
+          w.computeFns = fns;
+        } else task = stimulus === null ? [c.key, spec, dependencies] : [c.key, spec, dependencies, stimulus];
         (last.tasks as WireComputeTask[]).push(task);
       } else {
-        w.outbox.push({ op: 'compute', tasks: [[c.key, spec, dependencies, ctx.stimulus]] });
+        w.outbox.push({ op: 'compute', tasks: [fns === undefined ? [c.key, spec, dependencies, ctx.stimulus] : [c.key, spec, dependencies, ctx.stimulus, fns]] });
+        w.computeFns = fns;
       }
       w.computeStimulus = ctx.stimulus;
       return;

@@ -9,7 +9,7 @@
  * the only time the core knows.
  */
 import type { KeyValue, TaskErrorInfo } from '../protocol/messages.js';
-import type { TaskSpec, WireSpec } from '../protocol/task-spec.js';
+import type { WireSpec } from '../protocol/task-spec.js';
 
 interface EventBase {
   readonly stimulus?: string | undefined;
@@ -27,9 +27,11 @@ export type DependencyHolders = readonly [key: string, holders: readonly string[
 export interface ComputeTaskEvent extends EventBase {
   readonly op: 'compute-task';
   readonly key: string;
-  /** As the scheduler forwarded it: encoded by the client (decoded here), or the object. */
+  /** As the scheduler forwarded it: encoded by the client (decoded by the thread that runs it), or the object. */
   readonly spec: WireSpec;
   readonly dependencies: readonly DependencyHolders[];
+  /** Ids of the functions an encoded spec names, when the scheduler said (else the spec is read for them). */
+  readonly fns?: readonly string[];
 }
 
 /** The scheduler no longer needs these here: results, tasks to run, data to fetch. */
@@ -152,9 +154,10 @@ export type WorkerEvent =
 /** A task handed to a thread. */
 export interface ExecuteTask {
   readonly key: string;
-  readonly spec: TaskSpec;
-  /** The spec as its client encoded it, when it came so: threads decode it themselves. */
-  readonly encoded: string | null;
+  /** Encoded (the thread decodes it) or the object. */
+  readonly spec: WireSpec;
+  /** Ids of the functions it names. */
+  readonly fns: readonly string[];
   readonly dependencies: readonly string[];
 }
 

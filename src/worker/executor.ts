@@ -83,9 +83,8 @@ export class Executor {
     const nodes: JobNode[] = [];
     const fnIds = new Set<string>();
     for (const t of tasks) {
-      const node = t.spec.node;
-      nodes.push(t.encoded ?? node);
-      for (const step of node.steps) fnIds.add(step.fn);
+      nodes.push(typeof t.spec === 'string' ? t.spec : t.spec.node);
+      for (const id of t.fns) fnIds.add(id);
     }
     const inputs: [string, unknown][] = [];
     const spilled: number[] = [];

@@ -8,7 +8,7 @@
  *   (every holder known was asked and none had it);
  * - released: dropped from the core; erred: reported and dropped (both only in stories).
  */
-import type { TaskSpec } from '../protocol/task-spec.js';
+import type { WireSpec } from '../protocol/task-spec.js';
 
 export const RELEASED = 0;
 export const WAITING = 1;
@@ -43,10 +43,13 @@ const NO_TASKS: readonly WorkerTask[] = Object.freeze([]);
 export class WorkerTask {
   readonly key: string;
   state: TaskStateCode = RELEASED;
-  /** What to run, while the scheduler wants it computed here (waiting, ready, running). */
-  spec: TaskSpec | null = null;
-  /** The spec as its client encoded it (encoded-spec.ts), when it came so: what threads decode. */
-  encoded: string | null = null;
+  /**
+   * What to run, while the scheduler wants it computed here (waiting, ready, running): as
+   * its client encoded it (encoded-spec.ts; the thread that runs it decodes it), or the object.
+   */
+  spec: WireSpec | null = null;
+  /** Ids of the functions the spec names, while it is held. */
+  fns: readonly string[] = NO_KEYS;
   /** Keys of its dependencies, as the thread looks them up. */
   dependencies: readonly string[] = NO_KEYS;
   /** Their records, held while this one is active. */

@@ -30,7 +30,7 @@
  * the records, options, story and validation already live beside it.
  */
 import { InvalidArgumentError, UnserializableError } from '../errors.js';
-import { specOf } from '../protocol/encoded-spec.js';
+import { fnIdsOf, specOf } from '../protocol/encoded-spec.js';
 import { SELF_HOLDER, type TaskErrorInfo } from '../protocol/messages.js';
 import type {
   BatchDoneEvent,
@@ -74,6 +74,8 @@ export type { WorkerStateOptions } from './state-options.js';
 export const MAX_BATCH = 512;
 // Batches handed to the pool per thread, so that the next is there when one ends.
 export const PIPELINE = 2;
+
+const NO_FNS: readonly string[] = Object.freeze([]);
 
 /** What an event that implies nothing returns (most compute-task events): one array for all. */
 const NOTHING: readonly WorkerInstruction[] = Object.freeze([]);
@@ -332,8 +334,9 @@ export class WorkerState {
   }
 
   #startComputing(t: WorkerTask, e: ComputeTaskEvent): void {
-    t.spec = specOf(e.spec);
-    t.encoded = typeof e.spec === 'string' ? e.spec : null;
+    t.spec = e.spec;
+    // Told with the task, or read from the spec (the object's, or one decoded here).
+    t.fns = e.fns ?? fnIdsOf(specOf(e.spec).node);
     const deps: WorkerTask[] = [];
     const keys: string[] = [];
     let waitingOn = 0;
@@ -382,7 +385,7 @@ export class WorkerState {
       for (const t of batch) {
         t.batch = id;
         this.#setState(t, RUNNING, null);
-        tasks.push({ key: t.key, spec: t.spec!, encoded: t.encoded, dependencies: t.dependencies });
+        tasks.push({ key: t.key, spec: t.spec!, fns: t.fns, dependencies: t.dependencies });
         if (inputs !== null) for (const key of t.dependencies) inputs.add(key);
       }
       this.#batches.set(id, batch);
@@ -431,7 +434,8 @@ export class WorkerState {
   #batchTaskFailed(id: number, stepKey: string, error: TaskErrorInfo): void {
     const running = this.#endBatch(id);
     if (running.length === 0) return;
-    const culprit = running.find((t) => t.spec!.node.stepKeys.includes(stepKey)) ?? running[0]!;
+    // The key a thread names is a step's: the task itself, or one of its fused chain.
+    const culprit = running.find((t) => t.key === stepKey) ?? running.find((t) => specOf(t.spec!).node.stepKeys.includes(stepKey)) ?? running[0]!;
     const again: WorkerTask[] = [];
     for (const t of running) {
       if (t === culprit) this.#err(t, error);
@@ -605,7 +609,7 @@ export class WorkerState {
   /** → memory; tasks waiting on it may be ready now. */
   #toMemory(t: WorkerTask, from: string | null): void {
     t.spec = null;
-    t.encoded = null;
+    t.fns = NO_FNS;
     t.clearHolders();
     t.replica = false;
     t.solo = false;
@@ -651,7 +655,7 @@ export class WorkerState {
   /** A task leaves waiting, ready or running: it no longer needs its dependencies. */
   #leaveActive(t: WorkerTask): void {
     t.spec = null;
-    t.encoded = null;
+    t.fns = NO_FNS;
     t.solo = false;
     const deps = t.deps;
     t.clearDependencies();

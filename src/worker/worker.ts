@@ -325,9 +325,12 @@ export class Worker extends Resource {
       case 'compute': {
         const now = performance.now();
         let stimulus: string | undefined;
-        for (const [key, spec, dependencies, given] of m.tasks) {
+        let fns: readonly string[] | undefined;
+        for (const [key, spec, dependencies, given, givenFns] of m.tasks) {
           stimulus = given ?? stimulus;
-          this.#handle({ op: 'compute-task', key, spec, dependencies, now, stimulus });
+          if (typeof givenFns === 'string') fns = [givenFns];
+          else if (Array.isArray(givenFns)) fns = givenFns;
+          this.#handle(typeof spec === 'string' && fns !== undefined ? { op: 'compute-task', key, spec, dependencies, now, stimulus, fns } : { op: 'compute-task', key, spec, dependencies, now, stimulus });
         }
         return;
       }

@@ -59,8 +59,37 @@ describe('held specs', () => {
     assert.deepEqual(ops, ['load-fns src:one', 'compute', 'load-fns src:two', 'compute']);
     const sent = worker.outbox.filter((m) => m.op === 'compute').flatMap((m) => m.tasks);
     assert.deepEqual(sent.map(([, spec]) => decodeSpec(spec as string)), [spec(['src:one'], 'a'), spec(['src:one', 'src:two'], 'b')]);
-    // Each compute message names its stimulus with its first task.
+    // Each compute message names its stimulus with its first task, and an encoded spec's
+    // functions where they change (here, in every message).
     assert.deepEqual(sent.map((t) => t[3]), ['s-1', 's-1']);
+    assert.deepEqual(sent.map((t) => t[4]), ['src:one', ['src:one', 'src:two']]);
+  });
+
+  test('a compute message names the functions of encoded specs only where they change', () => {
+    const functions = new FunctionShipping();
+    const worker = { id: 'w1', name: 'w1', fns: new Set<string>(['src:one', 'src:two']), modules: new Set<string>(), outbox: [] as SchedulerToWorker[] } as unknown as WorkerEntry;
+    const ctx = { workers: new Map([['w1', worker]]), clients: new Map(), functions, stimulus: 's-1', holderOf: () => null } as unknown as DispatchContext;
+    const send = (key: string, fn: string): void => {
+      const held = new HeldSpec(encodeSpec(spec([fn], key))!, fn);
+      dispatch({ op: 'compute-task', worker: 'w1', key, spec: held, priority: [0, 0, 0], dependencies: [] }, ctx);
+    };
+    send('a', 'src:one');
+    send('b', 'src:one');
+    send('c', 'src:two');
+    ctx.stimulus = 's-2';
+    send('d', 'src:two');
+    send('e', 'src:one');
+    const [compute] = worker.outbox.filter((m) => m.op === 'compute');
+    assert.deepEqual(
+      compute?.tasks.map(([key, , , stimulus, fns]) => [key, stimulus, fns]),
+      [
+        ['a', 's-1', 'src:one'],
+        ['b', undefined, undefined],
+        ['c', null, 'src:two'],
+        ['d', 's-2', undefined],
+        ['e', null, 'src:one'],
+      ],
+    );
   });
 
   test('tasks travel as tuples; a compute message names its stimulus where it changes', () => {

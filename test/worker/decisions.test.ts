@@ -6,6 +6,7 @@ import { describe, test } from 'node:test';
 import type { DependencyHolders, WorkerEvent, WorkerInstruction } from '../../src/worker/events.js';
 import { MAX_BATCH, WorkerState, type WorkerStateOptions } from '../../src/worker/state.js';
 import { InvalidArgumentError } from '../../src/errors.js';
+import { encodeSpec } from '../../src/protocol/encoded-spec.js';
 import { SELF_HOLDER } from '../../src/protocol/messages.js';
 import { spec } from './helpers.js';
 
@@ -199,6 +200,16 @@ void describe('fetching', () => {
     const out = compute('t', [['d', [SELF_HOLDER]]]);
     assert.deepEqual(only(out, 'missing-data'), [{ op: 'missing-data', key: 'd', from: ME }]);
     assert.equal(s.stateOf('d'), 'missing');
+  });
+
+  void test('a batch names the functions its tasks call: as the scheduler said, or read from the spec', () => {
+    const { send, pump } = core();
+    const told = encodeSpec({ node: { steps: [{ fn: 'src:a', deps: [], args: [1], argRefs: null, deepRefs: null }], stepKeys: ['t1'], out: true } })!;
+    const untold = encodeSpec({ node: { steps: [{ fn: 'src:b', deps: [], args: [2], argRefs: null, deepRefs: null }], stepKeys: ['t2'], out: true } })!;
+    send({ op: 'compute-task', key: 't1', spec: told, dependencies: [], fns: ['src:a'] });
+    send({ op: 'compute-task', key: 't2', spec: untold, dependencies: [] });
+    const tasks = only(pump(), 'execute').flatMap((e) => e.tasks);
+    assert.deepEqual(tasks.map((t) => [t.key, t.spec, t.fns]), [['t1', told, ['src:a']], ['t2', untold, ['src:b']]]);
   });
 
   void test('data that arrives after its task was released is dropped', () => {
