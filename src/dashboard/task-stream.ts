@@ -66,13 +66,21 @@ export class TaskStreamBuffer {
     return this.#pushed;
   }
 
-  /** Pushes an entry, choosing its lane (the lowest one free at `start`) unless given. */
+  /**
+   * Pushes an entry, choosing its lane (the lowest one free at `start`) unless given; an
+   * input with its lane is kept as it is, so the caller must not change it afterwards.
+   */
   record(input: TaskStreamInput): TaskStreamEntry {
+    if (input.thread !== undefined) {
+      const entry = input as TaskStreamEntry;
+      this.push(entry);
+      return entry;
+    }
     const entry: TaskStreamEntry = {
       key: input.key,
       prefix: input.prefix,
       worker: input.worker,
-      thread: input.thread ?? this.#lane(input.worker, input.start, input.stop),
+      thread: this.#lane(input.worker, input.start, input.stop),
       start: input.start,
       stop: input.stop,
       kind: input.kind,

@@ -33,6 +33,14 @@ void describe('TaskStreamBuffer', () => {
     assert.deepEqual(b.since(7), []);
   });
 
+  void test('an entry given its lane is kept as given, counted under its prefix', () => {
+    const b = new TaskStreamBuffer();
+    const given = { ...entry(1, 10, { prefix: 'inc' }), thread: 3 };
+    assert.equal(b.record(given), given);
+    assert.deepEqual(b.since(-Infinity), [given]);
+    assert.deepEqual(b.prefixTotals().get('inc'), { finished: 1, erred: 0 });
+  });
+
   void test('assigns lanes: the lowest free at start, one per overlapping task', () => {
     const b = new TaskStreamBuffer({ maxLanesPerWorker: 2 });
     assert.equal(b.record(entry(1, 10, { start: 0 })).thread, 0);
