@@ -233,8 +233,12 @@ export class WorkerState {
   localBytes = 0;
   score = 0;
 
+  /** `[id]`, shared by every command that names this worker as a key's one holder. */
+  readonly alone: readonly string[];
+
   constructor(id: string, name: string, nthreads: number, memoryLimit: number, slots: number, now: number) {
     this.id = id;
+    this.alone = Object.freeze([id]);
     this.name = name;
     this.nthreads = nthreads;
     this.memoryLimit = memoryLimit;

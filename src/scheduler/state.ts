@@ -1170,22 +1170,28 @@ export class SchedulerState {
     ws.addPrefix(ts.prefix);
     const deps = ts.dependencies;
     let transfer = 0;
-    let locations: readonly { key: string; whoHas: string[]; nbytes: number }[] = NO_LOCATIONS;
+    let locations: readonly { key: string; whoHas: readonly string[]; nbytes: number }[] = NO_LOCATIONS;
     if (deps.length > 0) {
-      const locs = new Array<{ key: string; whoHas: string[]; nbytes: number }>(deps.length);
+      const locs = new Array<{ key: string; whoHas: readonly string[]; nbytes: number }>(deps.length);
       for (let i = 0; i < deps.length; i++) {
         const d = deps[i] as TaskState;
         const holders = d.whoHas;
         let local = false;
-        let ids: string[];
+        let ids: readonly string[];
         if (holders === null) ids = [];
-        else {
-          ids = new Array<string>(holders.length);
+        else if (holders.length === 1) {
+          // One holder (most keys): its shared list, no array per dependency.
+          const h = holders[0] as WorkerState;
+          ids = h.alone;
+          local = h === ws;
+        } else {
+          const all = new Array<string>(holders.length);
           for (let j = 0; j < holders.length; j++) {
             const h = holders[j] as WorkerState;
-            ids[j] = h.id;
+            all[j] = h.id;
             if (h === ws) local = true;
           }
+          ids = all;
         }
         if (!local && d.nbytes > 0) transfer += d.nbytes;
         locs[i] = { key: d.key, whoHas: ids, nbytes: d.nbytes };
