@@ -80,21 +80,18 @@ export function callTasks(
   const prefix = ref.name === 'anonymous' ? 'task' : ref.name;
   const tasks: WireGraphTask[] = [];
   const keys: string[] = [];
-  const plainTask = extra.restrictions === undefined && extra.retries === undefined;
   for (const args of argLists) {
-    if (isPlain(args)) {
-      // Numbers, strings, booleans and nulls: no refs to find, the spec written directly.
-      const taskKey = key ?? `${prefix}-${pure ? tokenize([ref.id, ...args], keyOfRef) : uniqueSuffix()}`;
-      const encoded = writeCallBase64(ref.id, args, taskKey);
-      if (encoded !== null) {
-        keys.push(taskKey);
-        tasks.push(plainTask ? { key: taskKey, dependencies: NO_DEPENDENCIES, spec: encoded, fns: 0 } : { key: taskKey, dependencies: NO_DEPENDENCIES, spec: encoded, fns: 0, ...extra });
-        continue;
-      }
-    }
-    const t = new Task(run, args.map(futureToRef));
-    const taskKey = key ?? `${prefix}-${pure ? tokenize([ref.id, ...t.args], keyOfRef) : uniqueSuffix()}`;
+    // Numbers, strings, booleans and nulls have no refs to find: the spec is written directly.
+    const plain = isPlain(args);
+    const callArgs = plain ? args : args.map(futureToRef);
+    const taskKey = key ?? `${prefix}-${pure ? tokenize([ref.id, ...callArgs], keyOfRef) : uniqueSuffix()}`;
     keys.push(taskKey);
+    const direct = plain ? writeCallBase64(ref.id, args, taskKey) : null;
+    if (direct !== null) {
+      tasks.push({ key: taskKey, dependencies: NO_DEPENDENCIES, spec: direct, fns: 0, ...extra });
+      continue;
+    }
+    const t = new Task(run, callArgs);
     const spec = { node: { steps: [wireStep(t)], stepKeys: [taskKey], out: true } };
     const encoded = encodeSpec(spec);
     // Encoded, its one function is the message's first; else the scheduler reads the spec.

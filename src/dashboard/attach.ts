@@ -10,7 +10,7 @@
  * ```
  */
 import type { ScalingHistory } from '../protocol/scaling.js';
-import { hasPrefix, keyPrefix } from '../scheduler/records.js';
+import { keyPrefix, keyPrefixAfter } from '../scheduler/records.js';
 import type { SchedulerServer } from '../scheduler/server.js';
 import { type Dashboard, startDashboard } from './server.js';
 import type { AdaptiveTargetInfo, DashboardCounters, DashboardSource } from './source.js';
@@ -60,17 +60,14 @@ export async function attachDashboard(server: SchedulerServer, options: AttachDa
     ...(options.token === undefined ? {} : { token: options.token }),
     ...(options.keepAlive === undefined ? {} : { keepAlive: options.keepAlive }),
   });
-  // Results arrive prefix by prefix: the last prefix is checked before a key is cut (and
-  // the same string then finds its totals without being hashed again).
   let lastPrefix = '';
-  const prefixOf = (key: string): string => (hasPrefix(key, lastPrefix) ? lastPrefix : (lastPrefix = keyPrefix(key)));
   server.addPlugin({
     name: 'dashboard',
     taskFinished: (t) => {
       counters.tasksFinishedTotal++;
       counters.taskDurationSecondsSum += Math.max(0, t.stop - t.start) / 1000;
       counters.taskDurationCount++;
-      stream.record({ key: t.key, prefix: prefixOf(t.key), worker: t.worker.name, thread: t.thread, start: t.start, stop: t.stop, kind: 'compute' });
+      stream.record({ key: t.key, prefix: (lastPrefix = keyPrefixAfter(t.key, lastPrefix)), worker: t.worker.name, thread: t.thread, start: t.start, stop: t.stop, kind: 'compute' });
     },
     taskErred: (t) => {
       counters.tasksErredTotal++;

@@ -24,7 +24,7 @@ let pos = 0;
 
 /** The spec as the codec's message `{ op: 's', n }` in base64, or null when it needs the general encoder. */
 export function writeSpecBase64(spec: TaskSpec): string | null {
-  return written(writeSpec, spec, '', null);
+  return written(writeSpec, spec, undefined, undefined);
 }
 
 /**
@@ -37,7 +37,7 @@ export function writeCallBase64(fn: string, args: readonly unknown[], key: strin
 }
 
 /** What `write` wrote, in base64, the buffer grown as needed; null when it returns false. */
-function written<A>(write: (a: A, b: string, c: readonly unknown[] | null) => boolean, a: A, b: string, c: readonly unknown[] | null): string | null {
+function written<A, B, C>(write: (a: A, b: B, c: C) => boolean, a: A, b: B, c: C): string | null {
   for (;;) {
     pos = 0;
     try {
@@ -74,13 +74,13 @@ function writeSpec(spec: TaskSpec): boolean {
   return true;
 }
 
-function writeCall(fn: string, key: string, args: readonly unknown[] | null): boolean {
+function writeCall(fn: string, key: string, args: readonly unknown[]): boolean {
   header();
   arrayHeader(1);
   arrayHeader(4);
   str(fn);
   arrayHeader(0);
-  if (!writeArgs(args!, null)) return false;
+  if (!writeArgs(args, null)) return false;
   room(1);
   buf[pos++] = 0xc0;
   arrayHeader(1);

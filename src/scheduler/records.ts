@@ -67,6 +67,14 @@ export function keyPrefix(key: string): string {
   return i > 0 ? key.slice(0, i) : key;
 }
 
+/**
+ * keyPrefix(key), given as `previous` itself when that is it: keys mostly arrive prefix by
+ * prefix, and the same string then finds its records without being cut or hashed again.
+ */
+export function keyPrefixAfter(key: string, previous: string): string {
+  return hasPrefix(key, previous) ? previous : keyPrefix(key);
+}
+
 /** Whether keyPrefix(key) is `name` (a prefix cut at a dash), without cutting the key. */
 export function hasPrefix(key: string, name: string): boolean {
   const n = name.length;

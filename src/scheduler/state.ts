@@ -58,8 +58,7 @@ import {
   ERRED,
   FORGOTTEN,
   isActive,
-  hasPrefix,
-  keyPrefix,
+  keyPrefixAfter,
   MEMORY,
   nextMark,
   NO_WORKER,
@@ -981,12 +980,9 @@ export class SchedulerState {
     restrictions: readonly string[] | null,
     retries: number,
   ): TaskState {
-    // Tasks of a graph mostly arrive prefix by prefix: the last one is checked first.
     const last = this.lastPrefix;
-    let prefix: Prefix | undefined;
-    if (last !== null && hasPrefix(key, last.name)) prefix = last;
-    const name = prefix === undefined ? keyPrefix(key) : last!.name;
-    prefix ??= this.prefixes.get(name);
+    const name = keyPrefixAfter(key, last === null ? '' : last.name);
+    let prefix = last !== null && name === last.name ? last : this.prefixes.get(name);
     if (prefix === undefined) {
       prefix = new Prefix(name, this.defaultDuration);
       const measured = this.prefixHistory.get(name);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { hasPrefix, keyPrefix, MIN_TELLING_AGE } from '../../src/scheduler/records.js';
+import { hasPrefix, keyPrefix, keyPrefixAfter, MIN_TELLING_AGE } from '../../src/scheduler/records.js';
 import { addWorker, finish, newState, submit } from './helpers.js';
 
 function prefix(s: ReturnType<typeof newState>, name: string) {
@@ -12,6 +12,7 @@ describe('durations, occupancy and remaining work', () => {
     const keys = ['inc-1', 'inc-12', 'inc', 'inc-', '-inc', 'inc-a-1', 'inc-a', 'in-1', 'incx-1', 'a-b-c-d', '', '-', '--', 'x-y-', 'é-1'];
     const names = ['inc', 'inc-a', 'in', 'a-b-c', 'x-y', 'x', 'é', '-', ''];
     for (const key of keys) for (const name of names) assert.equal(hasPrefix(key, name), keyPrefix(key) === name && key !== name, `${key} / ${name}`);
+    for (const key of keys) for (const name of names) assert.equal(keyPrefixAfter(key, name), keyPrefix(key), `${key} after ${name}`);
   });
 
   test('tasks of prefixes that come and go each count under their own', () => {
