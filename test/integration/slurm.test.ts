@@ -146,9 +146,18 @@ void describe('SlurmCluster on a real Slurm', { skip }, () => {
     try {
       const futures = client.map(slow, Array.from({ length: 30 }, (_, x) => ({ x, ms: 1000 })));
       await until(() => cluster.running === 1 && cluster.requested === 3, 'one job runs and two wait', 30_000, 100);
-      const pending = (await squeue(slurm)).filter((row) => row.name === 'pending' && row.state === 'PENDING');
-      assert.equal(pending.length, 2);
-      assert.ok(pending.every((row) => row.reason === 'Resources' || row.reason === 'Priority'), pending.map((r) => r.reason).join());
+      // Just submitted, a job's reason is 'None' until Slurm's scheduler has looked at it.
+      let reasons = '';
+      await until(
+        async () => {
+          const pending = (await squeue(slurm)).filter((row) => row.name === 'pending' && row.state === 'PENDING');
+          reasons = pending.map((row) => row.reason).join();
+          return pending.length === 2 && pending.every((row) => row.reason === 'Resources' || row.reason === 'Priority');
+        },
+        () => `two jobs wait for Resources or Priority; their reasons: ${reasons}`,
+        30_000,
+        100,
+      );
       // Ticks go by while they wait: nothing more is submitted.
       await sleep(3000);
       assert.equal((await squeue(slurm, { all: true })).filter((row) => row.name === 'pending').length, 3);
@@ -230,7 +239,8 @@ void describe('SlurmCluster on a real Slurm', { skip }, () => {
     cluster.adapt({ minimum: 0, maximum: 2, interval: 300, waitCount: 2, targetDuration: '1s' });
     const client = await Client.connect(cluster);
     try {
-      client.map((x: number) => x + 1, [1, 2, 3]);
+      // Held, so that the work stays wanted (a dropped future is released when collected).
+      const futures = client.map((x: number) => x + 1, [1, 2, 3]);
       await until(() => cluster.failures.length >= 3, () => `three failures are reported; the cluster said:\n${logs.join('\n')}`, 30_000, 100);
       const failure = cluster.failures[0]!;
       assert.equal(failure.state, 'FAILED');
@@ -240,12 +250,15 @@ void describe('SlurmCluster on a real Slurm', { skip }, () => {
       assert.match(failure.logTail ?? '', /tessera: command not found/);
       assert.ok(logs.some((line) => /ended FAILED: NonZeroExitCode.*\n.*command not found/s.test(line)), logs.join('\n'));
       // The backend holds back: the loop's scale-ups are refused for a while.
-      await sleep(4000);
+      const refused = (line: string): boolean => /scaleUp\(\d\) failed, will retry.*\d Slurm jobs in a row ended before their worker joined/.test(line);
+      await until(() => logs.some(refused), () => `the loop's next scale-up is refused; the cluster said:\n${logs.join('\n')}`, 30_000, 100);
+      await sleep(2000);
       const submitted = (await squeue(slurm, { all: true })).filter((row) => row.name === 'broken').length;
       assert.ok(submitted <= 4, `${submitted} jobs were submitted`);
       assert.ok(submitted >= 3);
-      assert.ok(logs.some((line) => /scaleUp\(\d\) failed, will retry.*\d Slurm jobs in a row ended before their worker joined/.test(line)), logs.join('\n'));
+      assert.ok(logs.filter(refused).length >= 2, 'every scale-up meanwhile is refused');
       await assert.rejects(cluster.scaleUp(2), WorkerStartError);
+      await client.cancel(futures);
     } finally {
       await client.close();
     }

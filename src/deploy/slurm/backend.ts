@@ -104,6 +104,8 @@ interface JobRecord {
   registered: boolean;
   /** The pending reason last reported, so that each is said once. */
   toldReason: string;
+  /** Counted towards the storm guard: it ended, or began to, before its worker joined. */
+  struck: boolean;
 }
 
 // Reasons a job waits that need no word: its turn will come.
@@ -318,7 +320,7 @@ export class SlurmBackend extends Resource implements ClusterBackend {
     const now = new Date();
     for (const id of ids) {
       // A job that is not an array task is its own id from the start.
-      this.#records.set(id, { id, jobId: id.includes('_') ? undefined : id, state: 'PENDING', reason: 'submitted', phase: 'pending', submittedAt: now, seen: false, cancelled: false, registered: false, toldReason: '' });
+      this.#records.set(id, { id, jobId: id.includes('_') ? undefined : id, state: 'PENDING', reason: 'submitted', phase: 'pending', submittedAt: now, seen: false, cancelled: false, registered: false, toldReason: '', struck: false });
     }
     this.#log(`submitted ${ids.length === 1 ? `job ${ids[0]}` : `${ids.length} jobs (${ids[0]}…${ids.at(-1)})`}${this.job.partition === undefined ? '' : ` to partition ${this.job.partition}`}`);
     this.#startPolling();
@@ -363,7 +365,12 @@ export class SlurmBackend extends Resource implements ClusterBackend {
       }
     }
     this.#readScheduler();
+    // A job ending before its worker joined is a failure to start as soon as it is seen
+    // ending: it no longer counts as requested, so the streak must count it already.
+    for (const r of live) if (r.phase === 'ending') this.#strike(r);
     if (ended.length === 0 && missing.length === 0) return;
+    // Counted before any await: a scale-up asked meanwhile must already see the streak.
+    for (const r of [...ended, ...missing]) this.#retire(r);
     // Accounting explains what squeue cannot: exit codes, who cancelled, forgotten jobs.
     const ask = [...missing, ...ended.filter((r) => this.#isFailure(r.state, r))];
     let acct: Map<string, AccountingRow> | undefined;
@@ -376,7 +383,7 @@ export class SlurmBackend extends Resource implements ClusterBackend {
       if (found === undefined) this.#accounting = false;
       else acct = new Map(found.map((row) => [row.id, row]));
     }
-    for (const r of [...ended, ...missing]) await this.#ended(r, acct?.get(r.id));
+    for (const r of [...ended, ...missing]) await this.#report(r, acct?.get(r.id));
   }
 
   /** Which of this backend's workers the scheduler shows retiring, and which registered. */
@@ -409,15 +416,28 @@ export class SlurmBackend extends Resource implements ClusterBackend {
     return !(state.startsWith('CANCELLED') && r.cancelled);
   }
 
-  async #ended(r: JobRecord, acct: AccountingRow | undefined): Promise<void> {
+  /** Forgets an ended job. */
+  #retire(r: JobRecord): void {
     this.#records.delete(r.id);
     r.phase = 'ended';
-    // A job that ends, however, before its worker ever joined counts towards the storm
-    // guard; past it, each such job holds submissions back for longer.
-    if (!r.registered && !r.cancelled && this.state === 'running' && ++this.#streak >= FAILURE_STREAK) {
+    this.#strike(r);
+  }
+
+  /**
+   * A job that ends, however, before its worker ever joined counts (once) towards the
+   * storm guard; past it, each such job holds submissions back for longer.
+   */
+  #strike(r: JobRecord): void {
+    if (r.struck || r.registered || r.cancelled || this.state !== 'running') return;
+    r.struck = true;
+    if (++this.#streak >= FAILURE_STREAK) {
       this.#holdUntil = Date.now() + this.#backoff;
       this.#backoff = Math.min(this.#backoff * 2, 600_000);
     }
+  }
+
+  /** Tells how an ended job ended, when that was a failure. */
+  async #report(r: JobRecord, acct: AccountingRow | undefined): Promise<void> {
     const state = acct?.state.split(' ')[0] ?? (r.seen && phaseOf(r.state) === 'ended' ? r.state : 'UNKNOWN');
     if (state === 'UNKNOWN' && !r.cancelled && this.state === 'running') {
       this.#log(`job ${r.id} left the queue before its end state was read, and the cluster keeps no accounting to ask`);
