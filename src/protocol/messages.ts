@@ -197,6 +197,8 @@ export type WorkerToScheduler =
   | {
       readonly op: 'tasks-finished';
       readonly keys: readonly string[];
+      /** Per key, the ticket its compute gave it (-1: none); the scheduler finds the task by it. */
+      readonly tickets?: readonly number[];
       readonly nbytes: readonly number[];
       readonly startedAt: readonly number[];
       readonly finishedAt: readonly number[];
@@ -217,9 +219,10 @@ export type WorkerToScheduler =
   | { readonly op: 'add-keys'; readonly keys: readonly string[] }
   /**
    * These tasks were handed to a thread at `startedAt` (the worker's clock): if the worker
-   * dies now, they are suspects; tasks only queued there are not.
+   * dies now, they are suspects; tasks only queued there are not. Named by their keys, or
+   * by their tickets when every one has one.
    */
-  | { readonly op: 'tasks-started'; readonly keys: readonly string[]; readonly startedAt: number }
+  | { readonly op: 'tasks-started'; readonly keys?: readonly string[]; readonly tickets?: readonly number[]; readonly startedAt: number }
   | { readonly op: 'missing-data'; readonly key: string; readonly from: string }
   | { readonly op: 'heartbeat'; readonly memory: WorkerMemory }
   /** Paused (memory past the pause threshold): no new tasks, please; running again. */
@@ -246,7 +249,12 @@ export type SchedulerToWorker =
   | { readonly op: 'load-fns'; readonly fns: readonly FnRef[] }
   /** A bundled module the next functions come from; `bundle:HASH` urls name it. */
   | { readonly op: 'load-module'; readonly hash: string; readonly code: Uint8Array }
-  | { readonly op: 'compute'; readonly tasks: readonly WireComputeTask[] }
+  /**
+   * `ticket`: the first task's ticket, the next task's one more, and so on. A ticket is the
+   * compute's number with this worker, never reused; the worker's reports name the task by
+   * it (tasks-started, tasks-finished), which spares the scheduler a lookup by key.
+   */
+  | { readonly op: 'compute'; readonly tasks: readonly WireComputeTask[]; readonly ticket?: number }
   | { readonly op: 'free-keys'; readonly keys: readonly string[]; readonly stimulus?: string }
   | { readonly op: 'steal-request'; readonly key: string; readonly stimulus?: string }
   | { readonly op: 'replicate'; readonly keys: readonly (readonly [string, readonly string[]])[]; readonly stimulus?: string }

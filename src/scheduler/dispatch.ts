@@ -88,7 +88,8 @@ export function dispatch(c: SchedulerCommand, ctx: DispatchContext): void {
       }
       const dependencies = wireDependencies(c.dependencies, w.id);
       const last = w.outbox[w.outbox.length - 1];
-      if (last?.op === 'compute') {
+      // Merged while the tickets run on: the message says only its first.
+      if (last?.op === 'compute' && last.ticket !== undefined && last.ticket + last.tasks.length === c.ticket) {
         // The stimulus and the functions only where they change: the worker carries them forward.
         const stimulus = w.computeStimulus === ctx.stimulus ? null : ctx.stimulus;
         let task: WireComputeTask;
@@ -98,7 +99,7 @@ export function dispatch(c: SchedulerCommand, ctx: DispatchContext): void {
         } else task = stimulus === null ? [c.key, spec, dependencies] : [c.key, spec, dependencies, stimulus];
         (last.tasks as WireComputeTask[]).push(task);
       } else {
-        w.outbox.push({ op: 'compute', tasks: [fns === undefined ? [c.key, spec, dependencies, ctx.stimulus] : [c.key, spec, dependencies, ctx.stimulus, fns]] });
+        w.outbox.push({ op: 'compute', ticket: c.ticket, tasks: [fns === undefined ? [c.key, spec, dependencies, ctx.stimulus] : [c.key, spec, dependencies, ctx.stimulus, fns]] });
         w.computeFns = fns;
       }
       w.computeStimulus = ctx.stimulus;

@@ -101,6 +101,8 @@ export interface TaskFinishedEvent extends Stimulated {
   readonly op: 'task-finished';
   readonly worker: string;
   readonly key: string;
+  /** The ticket its compute-task carried, when the worker says: found without a lookup by key. */
+  readonly ticket?: number;
   readonly nbytes: number;
   readonly startedAt: number;
   readonly finishedAt: number;
@@ -117,6 +119,8 @@ export interface TasksFinishedEvent extends Stimulated {
   readonly op: 'tasks-finished';
   readonly worker: string;
   readonly keys: readonly string[];
+  /** Per key, its compute-task's ticket, when the worker says (-1: unknown). */
+  readonly tickets?: readonly number[];
   /** Per key, as in task-finished; a missing entry counts as 0. */
   readonly nbytes: readonly number[];
   readonly startedAt: readonly number[];
@@ -126,11 +130,15 @@ export interface TasksFinishedEvent extends Stimulated {
   readonly stored?: string;
 }
 
-/** task-started for each key, as one event (optional, as task-started is). */
+/**
+ * task-started for each task, as one event (optional, as task-started is): named by their
+ * keys, or by the tickets their compute-task commands carried.
+ */
 export interface TasksStartedEvent extends Stimulated {
   readonly op: 'tasks-started';
   readonly worker: string;
-  readonly keys: readonly string[];
+  readonly keys?: readonly string[];
+  readonly tickets?: readonly number[];
   readonly startedAt: number;
 }
 
@@ -263,6 +271,11 @@ export interface ComputeTaskCommand {
   readonly op: 'compute-task';
   readonly worker: string;
   readonly key: string;
+  /**
+   * This compute's number with its worker (0, 1, 2, … per worker, never reused): the
+   * worker's reports may name the task by it.
+   */
+  readonly ticket: number;
   readonly spec: unknown;
   /** [userPriority (higher first), generation (lower first), graph order (lower first)]. */
   readonly priority: readonly [number, number, number];

@@ -166,6 +166,8 @@ export class TaskState {
   /** Bytes of dependencies its worker must fetch, while processing. */
   transferBytes = 0;
   heapIndex = -1;
+  /** Its ticket with its worker while processing (see WorkerState.issueTicket), else -1. */
+  ticket = -1;
   mark = 0;
   flags = 0;
 
@@ -243,6 +245,15 @@ export class WorkerState {
 
   /** `[id]`, shared by every command that names this worker as a key's one holder. */
   readonly alone: readonly string[];
+  // Tickets: every task sent here to compute gets the next number, and the worker's reports
+  // name it by that number. Finding the task is then an array read rather than a hash of a
+  // key string just decoded (a lookup in a million-key map costs about a microsecond).
+  // Numbers are never reused, so a stale report finds nothing, never another task.
+  #tickets: (TaskState | null)[] = [];
+  /** The ticket number of #tickets[0]. */
+  #ticketBase = 0;
+  /** Entries before it are all answered. */
+  #ticketHead = 0;
 
   constructor(id: string, name: string, nthreads: number, memoryLimit: number, slots: number, now: number) {
     this.id = id;
@@ -262,6 +273,47 @@ export class WorkerState {
       ps.push(p);
       this.processingCounts.push(1);
     }
+  }
+
+  /** Gives `ts`, now processing here, the next ticket. */
+  issueTicket(ts: TaskState): void {
+    ts.ticket = this.#ticketBase + this.#tickets.length;
+    this.#tickets.push(ts);
+  }
+
+  /** `ts` no longer processes here: its ticket finds nothing from now on. */
+  revokeTicket(ts: TaskState): void {
+    const i = ts.ticket - this.#ticketBase;
+    ts.ticket = -1;
+    const tickets = this.#tickets;
+    if (i < 0 || i >= tickets.length) return;
+    tickets[i] = null;
+    // Answered mostly in order: the answered run at the front is dropped, in chunks.
+    let head = this.#ticketHead;
+    while (head < tickets.length && tickets[head] === null) head++;
+    if (head === tickets.length) {
+      this.#ticketBase += head;
+      this.#tickets = [];
+      head = 0;
+    } else if (head >= 1024 && head * 2 >= tickets.length) {
+      this.#ticketBase += head;
+      this.#tickets = tickets.slice(head);
+      head = 0;
+    }
+    this.#ticketHead = head;
+  }
+
+  /** The task processing here under this ticket, if it still is. */
+  ticketed(ticket: number): TaskState | undefined {
+    const i = ticket - this.#ticketBase;
+    return i >= 0 && i < this.#tickets.length ? (this.#tickets[i] ?? undefined) : undefined;
+  }
+
+  /** Tickets held by tasks still processing here (for invariant checks). */
+  get ticketsHeld(): number {
+    let n = 0;
+    for (let i = this.#ticketHead; i < this.#tickets.length; i++) if (this.#tickets[i] !== null) n++;
+    return n;
   }
 
   removePrefix(p: Prefix): void {

@@ -526,6 +526,7 @@ export class SchedulerServer extends Resource {
           op: 'tasks-finished',
           worker,
           keys: m.keys,
+          ...(isList(m.tickets) ? { tickets: m.tickets } : {}),
           nbytes: m.nbytes,
           startedAt: m.startedAt,
           finishedAt: m.finishedAt,
@@ -562,9 +563,11 @@ export class SchedulerServer extends Resource {
         return;
       }
       case 'tasks-started': {
-        if (!isList(m.keys) || typeof m.startedAt !== 'number') throw new ProtocolError('malformed tasks-started message');
+        if (typeof m.startedAt !== 'number') throw new ProtocolError('malformed tasks-started message: no startedAt');
         const startedAt = m.startedAt + entry.clockOffset;
-        this.#apply({ op: 'tasks-started', worker, keys: m.keys, startedAt });
+        if (isList(m.tickets)) this.#apply({ op: 'tasks-started', worker, tickets: m.tickets, startedAt });
+        else if (isList(m.keys)) this.#apply({ op: 'tasks-started', worker, keys: m.keys, startedAt });
+        else throw new ProtocolError('malformed tasks-started message: neither keys nor tickets');
         return;
       }
       case 'missing-data':

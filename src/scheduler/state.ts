@@ -211,22 +211,24 @@ export class SchedulerState {
       }
       case 'tasks-started': {
         const ws = this.workers.get(event.worker);
-        if (ws !== undefined) for (const key of event.keys) this.taskStarted(ws, key, event.startedAt);
+        if (ws === undefined) break;
+        if (event.tickets !== undefined) for (const ticket of event.tickets) this.ticketStarted(ws, ticket, event.startedAt);
+        else for (const key of event.keys ?? []) this.taskStarted(ws, key, event.startedAt);
         break;
       }
       case 'task-finished': {
         this.advance(event.now);
         const ws = this.workers.get(event.worker);
-        if (ws !== undefined) this.taskFinished(ws, event.key, event.nbytes, event.startedAt, event.finishedAt, event.now, event.stored);
+        if (ws !== undefined) this.taskFinished(ws, event.key, event.ticket ?? -1, event.nbytes, event.startedAt, event.finishedAt, event.now, event.stored);
         break;
       }
       case 'tasks-finished': {
         this.advance(event.now);
         const ws = this.workers.get(event.worker);
         if (ws === undefined) break;
-        const { keys, nbytes, startedAt, finishedAt, now, stored } = event;
+        const { keys, tickets, nbytes, startedAt, finishedAt, now, stored } = event;
         for (let i = 0; i < keys.length; i++) {
-          this.taskFinished(ws, keys[i] as string, nbytes[i] ?? 0, startedAt[i] ?? 0, finishedAt[i] ?? 0, now, stored);
+          this.taskFinished(ws, keys[i] as string, tickets?.[i] ?? -1, nbytes[i] ?? 0, startedAt[i] ?? 0, finishedAt[i] ?? 0, now, stored);
         }
         break;
       }
@@ -729,8 +731,21 @@ export class SchedulerState {
     }
   }
 
-  private taskFinished(ws: WorkerState, key: string, nbytes: number, startedAt: number, finishedAt: number, now: number, stored: string | undefined): void {
-    this.finished(ws, key, nbytes, startedAt, finishedAt, now);
+  /** As taskStarted, the task named by its ticket (a stale ticket finds nothing). */
+  private ticketStarted(ws: WorkerState, ticket: number, startedAt: number): void {
+    const ts = ws.ticketed(ticket);
+    if (ts !== undefined) {
+      ts.startedAt = startedAt;
+      ts.flags |= STARTED;
+    }
+  }
+
+  /** `ticket`: the one its compute carried, -1 when unknown; a stale one falls back on the key. */
+  private taskFinished(ws: WorkerState, key: string, ticket: number, nbytes: number, startedAt: number, finishedAt: number, now: number, stored: string | undefined): void {
+    ws.lastSeen = now;
+    const ts = ticket < 0 ? undefined : ws.ticketed(ticket);
+    if (ts !== undefined && ts.key === key) this.ranOn(ws, ts, nbytes, startedAt, finishedAt);
+    else this.finished(ws, key, nbytes, startedAt, finishedAt, now);
     // Written to a store too: a copy there (or, if the result is not wanted, deleted there).
     const store = stored === undefined ? undefined : this.stores.get(stored);
     if (store !== undefined) this.addReplica(store, key);
@@ -744,17 +759,22 @@ export class SchedulerState {
       return;
     }
     if (ts.state === PROCESSING && ts.processingOn === ws) {
-      const seconds = (finishedAt - startedAt) / 1000;
-      if (seconds >= 0 && Number.isFinite(seconds)) ts.prefix.learn(seconds, this.defaultDuration);
-      if (nbytes >= 0) ts.prefix.learnBytes(nbytes);
-      this.unassign(ts);
-      this.toMemory(ts, ws, nbytes);
+      this.ranOn(ws, ts, nbytes, startedAt, finishedAt);
     } else if (ts.state === MEMORY) {
       this.addReplica(ws, key);
     } else {
       // Stale: it no longer runs there (released, moved, recomputing); drop the copy.
       this.free(ws, key);
     }
+  }
+
+  /** `ts`, processing on `ws`, finished there. */
+  private ranOn(ws: WorkerState, ts: TaskState, nbytes: number, startedAt: number, finishedAt: number): void {
+    const seconds = (finishedAt - startedAt) / 1000;
+    if (seconds >= 0 && Number.isFinite(seconds)) ts.prefix.learn(seconds, this.defaultDuration);
+    if (nbytes >= 0) ts.prefix.learnBytes(nbytes);
+    this.unassign(ts);
+    this.toMemory(ts, ws, nbytes);
   }
 
   private taskErred(e: TaskErredEvent): void {
@@ -1163,6 +1183,7 @@ export class SchedulerState {
   private assign(ts: TaskState, ws: WorkerState): void {
     ts.processingOn = ws;
     ws.processing.add(ts);
+    ws.issueTicket(ts);
     ws.addPrefix(ts.prefix);
     const deps = ts.dependencies;
     let transfer = 0;
@@ -1205,6 +1226,7 @@ export class SchedulerState {
       op: 'compute-task',
       worker: ws.id,
       key: ts.key,
+      ticket: ts.ticket,
       spec: ts.spec,
       priority: [ts.userPriority, ts.generation, ts.order],
       dependencies: locations,
@@ -1218,6 +1240,7 @@ export class SchedulerState {
     ts.processingOn = null;
     ts.flags &= ~STARTED;
     ws.processing.delete(ts);
+    ws.revokeTicket(ts);
     ws.removePrefix(ts.prefix);
     ws.transferBytes -= ts.transferBytes;
     ts.transferBytes = 0;

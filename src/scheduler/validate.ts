@@ -54,6 +54,8 @@ export function validateState(st: StateView): void {
     }
     if ((ts.processingOn !== null) !== (ts.state === PROCESSING)) fail(ts, 'processingOn iff processing');
     if (ts.processingOn !== null && !ts.processingOn.processing.has(ts)) fail(ts, 'not in its worker processing');
+    if ((ts.ticket >= 0) !== (ts.processingOn !== null)) fail(ts, 'a ticket iff processing');
+    if (ts.processingOn !== null && ts.processingOn.ticketed(ts.ticket) !== ts) fail(ts, `its ticket ${ts.ticket} does not find it on ${ts.processingOn.id}`);
     if ((ts.state === QUEUED) !== st.queue.has(ts)) fail(ts, 'queued iff in queue');
     if ((ts.state === NO_WORKER) !== st.unrunnable.has(ts)) fail(ts, 'no-worker iff unrunnable');
     if (ts.state === NO_WORKER) {
@@ -95,6 +97,7 @@ export function validateState(st: StateView): void {
     }
     if (nbytes !== w.nbytes) fail(null, `${w.id}.nbytes ${w.nbytes}, counted ${nbytes}`);
     for (const ts of w.processing) if (ts.processingOn !== w) fail(ts, `${w.id}.processing lists it`);
+    if (w.ticketsHeld !== w.processing.size) fail(null, `${w.id} has ${w.ticketsHeld} tickets held for ${w.processing.size} tasks processing`);
     const perPrefix = w.processingCounts.reduce((a, b) => a + b, 0);
     if (perPrefix !== w.processing.size) fail(null, `${w.id}: prefix counts ${perPrefix} vs ${w.processing.size}`);
     if (w.stealIncoming < 0) fail(null, `${w.id}: negative stealIncoming`);

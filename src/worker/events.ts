@@ -32,6 +32,8 @@ export interface ComputeTaskEvent extends EventBase {
   readonly dependencies: readonly DependencyHolders[];
   /** Ids of the functions an encoded spec names, when the scheduler said (else the spec is read for them). */
   readonly fns?: readonly string[];
+  /** The compute's ticket, when the scheduler gave one: the reports of the task name it. */
+  readonly ticket?: number;
 }
 
 /** The scheduler no longer needs these here: results, tasks to run, data to fetch. */
@@ -163,7 +165,8 @@ export interface ExecuteTask {
 
 export type WorkerInstruction =
   /** Run these tasks, in order, on one thread; `inputs` are the keys they need from the store. */
-  | { readonly op: 'execute'; readonly batch: number; readonly tasks: readonly ExecuteTask[]; readonly inputs: readonly string[] }
+  /** `tickets`: the tasks' tickets, when every one has one (else null: their keys name them). */
+  | { readonly op: 'execute'; readonly batch: number; readonly tasks: readonly ExecuteTask[]; readonly inputs: readonly string[]; readonly tickets: readonly number[] | null }
   /** Ask `holder` for `keys`; answer with gather-done. */
   | { readonly op: 'gather'; readonly request: number; readonly holder: string; readonly keys: readonly string[] }
   /** Keep this value (a result computed, fetched or put here). */
@@ -171,7 +174,7 @@ export type WorkerInstruction =
   /** Drop this value. */
   | { readonly op: 'delete-data'; readonly key: string }
   /** Tell the scheduler (gathered with others of the same turn). */
-  | { readonly op: 'task-finished'; readonly key: string; readonly nbytes: number; readonly startedAt: number; readonly finishedAt: number; readonly thread: number }
+  | { readonly op: 'task-finished'; readonly key: string; readonly ticket: number; readonly nbytes: number; readonly startedAt: number; readonly finishedAt: number; readonly thread: number }
   | { readonly op: 'add-keys'; readonly keys: readonly string[] }
   /** Tell the scheduler now. */
   | { readonly op: 'task-erred'; readonly key: string; readonly error: TaskErrorInfo }

@@ -70,6 +70,8 @@ export class WorkerTask {
   request = 0;
   /** The batch it runs in. */
   batch = 0;
+  /** The ticket of the scheduler's last compute of it (-1: none): its reports name it so. */
+  ticket = -1;
   /** Size of its value, once in memory. */
   nbytes = 0;
   /** In memory, and the scheduler counts this worker among its holders. */

@@ -300,15 +300,18 @@ export class WorkerState {
     const t = this.#tasks.get(e.key);
     if (t === undefined) {
       const created = new WorkerTask(e.key);
+      created.ticket = e.ticket ?? -1;
       this.#tasks.set(e.key, created);
       this.#startComputing(created, e);
       return;
     }
+    // The scheduler's latest compute of it is the one it knows.
+    t.ticket = e.ticket ?? -1;
     switch (t.state) {
       case MEMORY:
         // Already here (fetched as a dependency, say): finished as far as anyone cares.
         this.#hold(t, false);
-        this.#out.push({ op: 'task-finished', key: t.key, nbytes: t.nbytes, startedAt: this.#now, finishedAt: this.#now, thread: 0 });
+        this.#out.push({ op: 'task-finished', key: t.key, ticket: t.ticket, nbytes: t.nbytes, startedAt: this.#now, finishedAt: this.#now, thread: 0 });
         return;
       case WAITING:
         // Asked again: the scheduler may know holders it did not name before.
@@ -381,15 +384,18 @@ export class WorkerState {
       if (batch.length === 0) break;
       const id = ++this.#nextBatch;
       const tasks: ExecuteTask[] = [];
+      let tickets: number[] | null = [];
       const inputs = batch.length === 1 ? null : new Set<string>();
       for (const t of batch) {
         t.batch = id;
         this.#setState(t, RUNNING, null);
         tasks.push({ key: t.key, spec: t.spec!, fns: t.fns, dependencies: t.dependencies });
+        if (t.ticket < 0) tickets = null;
+        else tickets?.push(t.ticket);
         if (inputs !== null) for (const key of t.dependencies) inputs.add(key);
       }
       this.#batches.set(id, batch);
-      this.#out.push({ op: 'execute', batch: id, tasks, inputs: inputs === null ? batch[0]!.dependencies : [...inputs] });
+      this.#out.push({ op: 'execute', batch: id, tasks, inputs: inputs === null ? batch[0]!.dependencies : [...inputs], tickets });
     }
   }
 
@@ -426,7 +432,7 @@ export class WorkerState {
       t.held = true;
       this.tasksFinishedTotal++;
       this.taskSecondsTotal += Math.max(0, finishedAt - startedAt) / 1000;
-      this.#out.push({ op: 'task-finished', key: t.key, nbytes, startedAt, finishedAt, thread: e.thread });
+      this.#out.push({ op: 'task-finished', key: t.key, ticket: t.ticket, nbytes, startedAt, finishedAt, thread: e.thread });
     }
   }
 
@@ -555,7 +561,7 @@ export class WorkerState {
       this.transferBytesTotal += nbytes;
       this.#toMemory(t, holder);
       t.held = true;
-      this.#out.push({ op: 'task-finished', key, nbytes, startedAt: this.#now, finishedAt: this.#now, thread: 0 });
+      this.#out.push({ op: 'task-finished', key, ticket: t.ticket, nbytes, startedAt: this.#now, finishedAt: this.#now, thread: 0 });
     }
   }
 

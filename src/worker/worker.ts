@@ -84,6 +84,7 @@ export class Worker extends Resource {
   #finishedStart: number[] = [];
   #finishedEnd: number[] = [];
   #finishedThread: number[] = [];
+  #finishedTickets: number[] = [];
   #addedKeys: string[] = [];
   #reportScheduled = false;
   #pumpScheduled = false;
@@ -326,11 +327,14 @@ export class Worker extends Resource {
         const now = performance.now();
         let stimulus: string | undefined;
         let fns: readonly string[] | undefined;
+        // The first task's ticket, the next one's one more; none when not a whole number.
+        let ticket = Number.isSafeInteger(m.ticket) && (m.ticket as number) >= 0 ? (m.ticket as number) : -1;
         for (const [key, spec, dependencies, given, givenFns] of m.tasks) {
           stimulus = given ?? stimulus;
           if (typeof givenFns === 'string') fns = [givenFns];
           else if (Array.isArray(givenFns)) fns = givenFns;
-          this.#handle(typeof spec === 'string' && fns !== undefined ? { op: 'compute-task', key, spec, dependencies, now, stimulus, fns } : { op: 'compute-task', key, spec, dependencies, now, stimulus });
+          this.#handle(typeof spec === 'string' && fns !== undefined ? { op: 'compute-task', key, spec, dependencies, now, stimulus, fns, ticket } : { op: 'compute-task', key, spec, dependencies, now, stimulus, ticket });
+          if (ticket >= 0) ticket++;
         }
         return;
       }
@@ -416,7 +420,7 @@ export class Worker extends Resource {
         // Said as a thread begins the batch: if the process dies, the scheduler blames what
         // had started, not the tasks only queued here.
         const run = (): Promise<void> =>
-          this.#executor.run(i.batch, i.tasks, i.inputs, this, () => this.#started(i.tasks)).then((event) => this.#handle(event));
+          this.#executor.run(i.batch, i.tasks, i.inputs, this, () => this.#started(i.tasks, i.tickets)).then((event) => this.#handle(event));
         const waits = this.#settling(i.inputs);
         void (waits === null ? run() : waits.then(run));
         return;
@@ -449,6 +453,7 @@ export class Worker extends Resource {
         this.#finishedStart.push(i.startedAt);
         this.#finishedEnd.push(i.finishedAt);
         this.#finishedThread.push(i.thread);
+        this.#finishedTickets.push(i.ticket);
         this.#scheduleReport();
         return;
       case 'add-keys':
@@ -475,9 +480,10 @@ export class Worker extends Resource {
   }
 
   /** Written out at once: a task that kills the process may run next. */
-  #started(tasks: readonly { readonly key: string }[]): void {
+  #started(tasks: readonly { readonly key: string }[], tickets: readonly number[] | null): void {
     if (this.#scheduler.state !== 'open') return;
-    this.#scheduler.send({ op: 'tasks-started', keys: tasks.map((t) => t.key), startedAt: performance.now() });
+    const startedAt = performance.now();
+    this.#scheduler.send(tickets === null ? { op: 'tasks-started', keys: tasks.map((t) => t.key), startedAt } : { op: 'tasks-started', tickets, startedAt });
     this.#scheduler.flush();
   }
 
@@ -499,12 +505,14 @@ export class Worker extends Resource {
           startedAt: this.#finishedStart,
           finishedAt: this.#finishedEnd,
           threads: this.#finishedThread,
+          tickets: this.#finishedTickets,
         });
         this.#finishedKeys = [];
         this.#finishedBytes = [];
         this.#finishedStart = [];
         this.#finishedEnd = [];
         this.#finishedThread = [];
+        this.#finishedTickets = [];
       }
       if (this.#addedKeys.length > 0) {
         this.#toScheduler({ op: 'add-keys', keys: this.#addedKeys });

@@ -54,7 +54,8 @@ describe('held specs', () => {
     functions.register(fns);
     const worker = { id: 'w1', name: 'w1', fns: new Set<string>(), modules: new Set<string>(), outbox: [] as SchedulerToWorker[] } as unknown as WorkerEntry;
     const ctx = { workers: new Map([['w1', worker]]), clients: new Map(), functions, stimulus: 's-1', holderOf: () => null } as unknown as DispatchContext;
-    for (const t of tasks) dispatch({ op: 'compute-task', worker: 'w1', key: t.key, spec: t.spec, priority: [0, 0, 0], dependencies: [] }, ctx);
+    let ticket = 0;
+    for (const t of tasks) dispatch({ op: 'compute-task', worker: 'w1', key: t.key, ticket: ticket++, spec: t.spec, priority: [0, 0, 0], dependencies: [] }, ctx);
     const ops = worker.outbox.map((m) => (m.op === 'load-fns' ? `load-fns ${m.fns.map((f) => f.id).join()}` : m.op));
     assert.deepEqual(ops, ['load-fns src:one', 'compute', 'load-fns src:two', 'compute']);
     const sent = worker.outbox.filter((m) => m.op === 'compute').flatMap((m) => m.tasks);
@@ -69,9 +70,10 @@ describe('held specs', () => {
     const functions = new FunctionShipping();
     const worker = { id: 'w1', name: 'w1', fns: new Set<string>(['src:one', 'src:two']), modules: new Set<string>(), outbox: [] as SchedulerToWorker[] } as unknown as WorkerEntry;
     const ctx = { workers: new Map([['w1', worker]]), clients: new Map(), functions, stimulus: 's-1', holderOf: () => null } as unknown as DispatchContext;
+    let ticket = 0;
     const send = (key: string, fn: string): void => {
       const held = new HeldSpec(encodeSpec(spec([fn], key))!, fn);
-      dispatch({ op: 'compute-task', worker: 'w1', key, spec: held, priority: [0, 0, 0], dependencies: [] }, ctx);
+      dispatch({ op: 'compute-task', worker: 'w1', key, ticket: ticket++, spec: held, priority: [0, 0, 0], dependencies: [] }, ctx);
     };
     send('a', 'src:one');
     send('b', 'src:one');
@@ -96,24 +98,30 @@ describe('held specs', () => {
     const functions = new FunctionShipping();
     const worker = { id: 'w1', name: 'w1', fns: new Set<string>(), modules: new Set<string>(), outbox: [] as SchedulerToWorker[] } as unknown as WorkerEntry;
     const ctx = { workers: new Map([['w1', worker]]), clients: new Map(), functions, stimulus: 'tasks-finished-1', holderOf: () => null } as unknown as DispatchContext;
-    const send = (key: string): void => dispatch({ op: 'compute-task', worker: 'w1', key, spec: spec([], key), priority: [0, 0, 0], dependencies: [{ key: 'x', whoHas: ['w2'], nbytes: 8 }] }, ctx);
-    send('a');
-    send('b');
+    const send = (key: string, ticket: number): void => dispatch({ op: 'compute-task', worker: 'w1', key, ticket, spec: spec([], key), priority: [0, 0, 0], dependencies: [{ key: 'x', whoHas: ['w2'], nbytes: 8 }] }, ctx);
+    send('a', 0);
+    send('b', 1);
     ctx.stimulus = 'tasks-finished-2';
-    send('c');
+    send('c', 2);
     worker.outbox.push({ op: 'close-worker' });
-    send('d');
+    send('d', 3);
+    // Tickets that do not run on (a compute dropped for a worker gone, say) start a message.
+    send('e', 5);
     const computes = worker.outbox.filter((m) => m.op === 'compute');
     assert.deepEqual(
-      computes.map((m) => m.tasks.map(([key, , deps, stimulus]) => [key, deps, stimulus])),
+      computes.map((m) => [m.ticket, m.tasks.map(([key, , deps, stimulus]) => [key, deps, stimulus])]),
       [
         [
-          ['a', [['x', ['w2'], 8]], 'tasks-finished-1'],
-          ['b', [['x', ['w2'], 8]], undefined],
-          ['c', [['x', ['w2'], 8]], 'tasks-finished-2'],
+          0,
+          [
+            ['a', [['x', ['w2'], 8]], 'tasks-finished-1'],
+            ['b', [['x', ['w2'], 8]], undefined],
+            ['c', [['x', ['w2'], 8]], 'tasks-finished-2'],
+          ],
         ],
         // A new message after another one names its stimulus again.
-        [['d', [['x', ['w2'], 8]], 'tasks-finished-2']],
+        [3, [['d', [['x', ['w2'], 8]], 'tasks-finished-2']]],
+        [5, [['e', [['x', ['w2'], 8]], 'tasks-finished-2']]],
       ],
     );
   });
@@ -128,7 +136,7 @@ describe('held specs', () => {
       { key: 'there', whoHas: ['w2'], nbytes: 8 },
       { key: 'nowhere', whoHas: [], nbytes: 8 },
     ];
-    dispatch({ op: 'compute-task', worker: 'w1', key: 'k', spec: spec([], 'k'), priority: [0, 0, 0], dependencies }, ctx);
+    dispatch({ op: 'compute-task', worker: 'w1', key: 'k', ticket: 0, spec: spec([], 'k'), priority: [0, 0, 0], dependencies }, ctx);
     const [compute] = worker.outbox.filter((m) => m.op === 'compute');
     assert.deepEqual(compute?.tasks[0]?.[2], [
       ['here', [SELF_HOLDER], 8],

@@ -357,3 +357,29 @@ void describe('options', () => {
     assert.throws(() => new WorkerState({ id: ME, nthreads: 1, transitionLogLength: -1 }), /options\.transitionLogLength/);
   });
 });
+
+void describe('tickets', () => {
+  void test("a batch names its tasks by the tickets their computes carried, and each result its task's latest", () => {
+    const { send, pump } = core({ nthreads: 1 });
+    send({ op: 'compute-task', key: 't0', spec: spec('t0'), dependencies: [], ticket: 7 });
+    send({ op: 'compute-task', key: 't1', spec: spec('t1'), dependencies: [], ticket: 8 });
+    // Asked again (a new compute of it): the new ticket is the one reported.
+    send({ op: 'compute-task', key: 't1', spec: spec('t1'), dependencies: [], ticket: 9 });
+    send({ op: 'compute-task', key: 't2', spec: spec('t2'), dependencies: [], ticket: 10 });
+    const batches = only(pump(), 'execute');
+    assert.deepEqual(batches.map((b) => b.tickets), [[7, 9], [10]]);
+    const out = send({ op: 'batch-done', batch: batches[0]!.batch, thread: 0, values: [1, 2], times: [0, 1, 1, 2] });
+    assert.deepEqual(only(out, 'task-finished').map((f) => [f.key, f.ticket]), [['t0', 7], ['t1', 9]]);
+  });
+
+  void test('a batch with a task that has no ticket names them all by key', () => {
+    const { send, pump } = core({ nthreads: 1 });
+    for (const [key, ticket] of [['t0', 0], ['t1', undefined], ['t2', 2]] as const) {
+      send({ op: 'compute-task', key, spec: spec(key), dependencies: [], ...(ticket === undefined ? {} : { ticket }) });
+    }
+    const batches = only(pump(), 'execute');
+    assert.deepEqual(batches.map((b) => [b.tasks.map((t) => t.key), b.tickets]), [[['t0', 't1'], null], [['t2'], [2]]]);
+    const out = send({ op: 'batch-done', batch: batches[0]!.batch, thread: 0, values: [1, 2], times: [0, 1, 1, 2] });
+    assert.deepEqual(only(out, 'task-finished').map((f) => f.ticket), [0, -1]);
+  });
+});
