@@ -147,7 +147,8 @@ export class TaskState {
   readonly order: number;
   /** Dependencies not yet in memory, while waiting. */
   waitingOn = 0;
-  whoHas: WorkerState[] | null = null;
+  /** Replaced, never changed in place: a result with one holder shares that worker's `sole`. */
+  whoHas: readonly WorkerState[] | null = null;
   processingOn: WorkerState | null = null;
   nbytes = -1;
   readonly restrictions: readonly string[] | null;
@@ -245,6 +246,8 @@ export class WorkerState {
 
   /** `[id]`, shared by every command that names this worker as a key's one holder. */
   readonly alone: readonly string[];
+  /** `[this]`, the whoHas of every result it alone holds. */
+  readonly sole: readonly WorkerState[];
   // Tickets: every task sent here to compute gets the next number, and the worker's reports
   // name it by that number. Finding the task is then an array read rather than a hash of a
   // key string just decoded (a lookup in a million-key map costs about a microsecond).
@@ -258,6 +261,7 @@ export class WorkerState {
   constructor(id: string, name: string, nthreads: number, memoryLimit: number, slots: number, now: number) {
     this.id = id;
     this.alone = Object.freeze([id]);
+    this.sole = Object.freeze([this]);
     this.name = name;
     this.nthreads = nthreads;
     this.memoryLimit = memoryLimit;

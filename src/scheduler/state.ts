@@ -101,6 +101,7 @@ interface ArrivingGraph {
 }
 
 const NO_LOCATIONS: readonly never[] = Object.freeze([]);
+const NO_HOLDERS: readonly WorkerState[] = Object.freeze([]);
 
 /** Dropped prefixes whose measured duration is remembered. */
 const PREFIX_HISTORY = 1000;
@@ -504,12 +505,9 @@ export class SchedulerState {
     const lost: TaskState[] = [];
     for (const ts of ws.hasWhat) {
       const holders = ts.whoHas;
-      if (holders === null) continue;
-      const i = holders.indexOf(ws);
-      if (i < 0) continue;
-      holders[i] = holders[holders.length - 1] as WorkerState;
-      holders.pop();
-      if (holders.length === 0) lost.push(ts);
+      if (holders === null || !holders.includes(ws)) continue;
+      ts.whoHas = holders.length === 1 ? NO_HOLDERS : holders.filter((h) => h !== ws);
+      if (ts.whoHas.length === 0) lost.push(ts);
     }
     ws.hasWhat.clear();
     ws.nbytes = 0;
@@ -561,12 +559,9 @@ export class SchedulerState {
     const lost: TaskState[] = [];
     for (const ts of store.hasWhat) {
       const holders = ts.whoHas;
-      if (holders === null) continue;
-      const i = holders.indexOf(store);
-      if (i < 0) continue;
-      holders[i] = holders[holders.length - 1] as WorkerState;
-      holders.pop();
-      if (holders.length === 0) lost.push(ts);
+      if (holders === null || !holders.includes(store)) continue;
+      ts.whoHas = holders.length === 1 ? NO_HOLDERS : holders.filter((h) => h !== store);
+      if (ts.whoHas.length === 0) lost.push(ts);
     }
     store.hasWhat.clear();
     store.nbytes = 0;
@@ -802,7 +797,7 @@ export class SchedulerState {
       return;
     }
     if (ts.whoHas.includes(ws)) return;
-    ts.whoHas.push(ws);
+    ts.whoHas = [...ts.whoHas, ws];
     // A copy elsewhere is part of where the result went.
     this.log.record(ts.key, MEMORY, MEMORY, this.stimulus, this.now, ws.id);
     ws.hasWhat.add(ts);
@@ -817,10 +812,8 @@ export class SchedulerState {
     const ts = this.tasks.get(key);
     const holder = this.workers.get(from) ?? this.stores.get(from);
     if (ts === undefined || holder === undefined || ts.state !== MEMORY || ts.whoHas === null) return;
-    const i = ts.whoHas.indexOf(holder);
-    if (i < 0) return;
-    ts.whoHas[i] = ts.whoHas[ts.whoHas.length - 1] as WorkerState;
-    ts.whoHas.pop();
+    if (!ts.whoHas.includes(holder)) return;
+    ts.whoHas = ts.whoHas.length === 1 ? NO_HOLDERS : ts.whoHas.filter((h) => h !== holder);
     holder.hasWhat.delete(ts);
     if (ts.nbytes > 0) holder.nbytes -= ts.nbytes;
     if (holder.retirePending !== null) holder.retirePending.delete(ts);
@@ -1292,7 +1285,7 @@ export class SchedulerState {
   private toMemory(ts: TaskState, ws: WorkerState, nbytes: number): void {
     const wasActive = isActive(ts.state);
     ts.nbytes = nbytes;
-    ts.whoHas = [ws];
+    ts.whoHas = ws.sole;
     ws.hasWhat.add(ts);
     if (nbytes > 0) ws.nbytes += nbytes;
     ts.waitingOn = 0;
