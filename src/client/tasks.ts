@@ -120,8 +120,9 @@ export function planTasks(plan: Plan): { tasks: WireGraphTask[]; fns: FnRef[] } 
   const tasks = new Array<WireGraphTask>(plan.size);
   for (let j = 0; j < plan.size; j++) {
     const key = plan.keys[j]!;
-    const dependencies: string[] = [];
-    for (let p = plan.depStart[j]!; p < plan.depStart[j + 1]!; p++) dependencies.push(plan.keys[plan.depIdx[p]!]!);
+    // By position in the plan (the scheduler's index of the graph), not by key.
+    const dependencies: number[] = [];
+    for (let p = plan.depStart[j]!; p < plan.depStart[j + 1]!; p++) dependencies.push(plan.depIdx[p]!);
     const spec = { node: wireNode(plan, j, true, fns) };
     const steps = spec.node.steps;
     let named: number | number[] = -1;

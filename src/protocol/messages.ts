@@ -49,7 +49,11 @@ export interface WorkerMemory {
 
 export interface WireGraphTask {
   readonly key: string;
-  readonly dependencies: readonly string[];
+  /**
+   * Keys, or positions: a number names the task at that index among the graph's tasks
+   * (counted across its parts), which the scheduler finds without a lookup by key.
+   */
+  readonly dependencies: readonly (string | number)[];
   /** Encoded by the client (encoded-spec.ts), which the scheduler forwards as it is, or the object. */
   readonly spec: WireSpec;
   /**

@@ -23,7 +23,8 @@ export interface Stimulated {
 /** One task of a submitted graph. */
 export interface GraphTask {
   readonly key: string;
-  readonly dependencies: readonly string[];
+  /** Keys, or positions of tasks in the same graph (across its parts; see WireGraphTask). */
+  readonly dependencies: readonly (string | number)[];
   /** Opaque to the scheduler; handed to the worker in `compute-task`. */
   readonly spec: unknown;
   /** Graph order: lower runs first among tasks of equal user priority and generation. */

@@ -97,7 +97,9 @@ interface ArrivingGraph {
   /** Tasks held before it that it names (as keys or dependencies), pinned. */
   readonly named: Set<TaskState>;
   /** Created tasks with a dependency named in no part so far, and their dependency names. */
-  readonly unlinked: [TaskState, readonly string[]][];
+  readonly unlinked: [TaskState, readonly (string | number)[]][];
+  /** Every task of the parts so far (created or held before), by position in the graph. */
+  readonly positions: TaskState[];
 }
 
 const NO_LOCATIONS: readonly never[] = Object.freeze([]);
@@ -574,7 +576,7 @@ export class SchedulerState {
     const specs = e.tasks;
     let parts = this.arriving.get(client);
     if (parts === undefined && e.more === true) {
-      parts = { generation: ++this.generation, count: 0, created: [], named: new Set(), unlinked: [] };
+      parts = { generation: ++this.generation, count: 0, created: [], named: new Set(), unlinked: [], positions: [] };
       this.arriving.set(client, parts);
     }
     const generation = parts === undefined ? ++this.generation : parts.generation;
@@ -582,11 +584,14 @@ export class SchedulerState {
     const userPriority = e.userPriority ?? 0;
     const created: TaskState[] = [];
     const createdFrom: GraphTask[] = [];
+    // Dependencies given by position find their task here.
+    const positions = parts === undefined ? new Array<TaskState>(specs.length) : parts.positions;
     for (let i = 0; i < specs.length; i++) {
       const g = specs[i] as GraphTask;
       // A key already held keeps its record: same key, same result.
       const held = this.tasks.get(g.key);
       if (held !== undefined) {
+        positions[offset + i] = held;
         if (parts !== undefined) this.pinNamed(parts, held);
         continue;
       }
@@ -594,6 +599,7 @@ export class SchedulerState {
         g.restrictions !== undefined && g.restrictions.length > 0 ? [...new Set(g.restrictions)] : null;
       const retries = g.retries !== undefined && g.retries > 0 ? Math.floor(g.retries) : 0;
       const ts = this.newTask(g.key, g.spec, userPriority, generation, g.priority ?? offset + i, restrictions, retries);
+      positions[offset + i] = ts;
       created.push(ts);
       createdFrom.push(g);
     }
@@ -611,7 +617,7 @@ export class SchedulerState {
       const ts = created[i] as TaskState;
       const names = (createdFrom[i] as GraphTask).dependencies;
       if (names.length === 0) continue;
-      const missing = this.link(ts, names, grown, parts, e.more === true);
+      const missing = this.link(ts, names, positions, grown, parts, e.more === true);
       if (missing === null) continue;
       if (e.more === true) (parts as ArrivingGraph).unlinked.push([ts, names]);
       else this.missingDependency(ts, missing);
@@ -641,17 +647,25 @@ export class SchedulerState {
    * Links `ts` to the held tasks `names` name (deduplicated) and returns null; or, when a
    * name is not held, returns it — after linking the others unless `defer`, which leaves
    * `ts` untouched for a later part to link. A task held before an arriving graph that
-   * this links to is pinned by that graph.
+   * this links to is pinned by that graph. A number names the task at that position of
+   * the graph (`positions`).
    */
-  private link(ts: TaskState, names: readonly string[], grown: Set<TaskState>, parts: ArrivingGraph | undefined, defer: boolean): string | null {
+  private link(
+    ts: TaskState,
+    names: readonly (string | number)[],
+    positions: readonly TaskState[],
+    grown: Set<TaskState>,
+    parts: ArrivingGraph | undefined,
+    defer: boolean,
+  ): string | null {
     const mark = nextMark();
     const deps = this.scratch;
     deps.length = 0;
     let missing: string | null = null;
     for (const name of names) {
-      const d = this.tasks.get(name);
+      const d = typeof name === 'number' ? positions[name] : this.tasks.get(name);
       if (d === undefined) {
-        missing ??= name;
+        missing ??= typeof name === 'number' ? `#${name} (no task of the graph has that position)` : name;
         if (defer) return missing;
         continue;
       }
@@ -682,7 +696,7 @@ export class SchedulerState {
     this.arriving.delete(client);
     const grown = new Set<TaskState>();
     for (const [ts, names] of parts.unlinked) {
-      const missing = this.link(ts, names, grown, parts, false);
+      const missing = this.link(ts, names, parts.positions, grown, parts, false);
       if (missing !== null) this.missingDependency(ts, missing);
     }
     for (const d of grown) d.dependents = d.dependents.slice();

@@ -26,6 +26,40 @@ void describe('a graph in parts', () => {
     assert.deepEqual(only(done, 'key-in-memory').map((c) => c.key), ['root']);
   });
 
+  void test('dependencies by position: in one message, or across parts, earlier or later, held tasks too', () => {
+    const run = (byPosition: boolean): { order: string[]; memory: string[] } => {
+      const s = newState({ validate: true, saturation: Infinity });
+      addWorker(s, 'w1', 2);
+      submit(s, [['held']], ['held'], { client: 'c2' });
+      finish(s, 'w1', 'held', { nbytes: 8 });
+      const dep = (key: string, position: number): string | number => (byPosition ? position : key);
+      // Positions count across the graph's parts: held 0, a 1, ab 2 | b 3, c 4 | root 5.
+      submit(s, [['held'], ['a'], ['ab', [dep('a', 1), dep('b', 3), dep('held', 0)]]], [], { more: true });
+      submit(s, [['b'], ['c', [dep('a', 1)]]], [], { more: true });
+      const order = computes(submit(s, [['root', [dep('ab', 2), dep('c', 4)]]], ['root']));
+      const keys = ['a', 'b', 'c', 'ab', 'root'];
+      for (const key of keys) order.push(...computes(finish(s, 'w1', key, { nbytes: 8 })));
+      return { order, memory: keys.filter((key) => stateOf(s, key) === 'memory') };
+    };
+    assert.deepEqual(run(true), run(false));
+    assert.deepEqual(run(true).memory, ['root']);
+  });
+
+  void test('a position no task of the graph has errs the task that named it', () => {
+    const s = newState({ validate: true });
+    addWorker(s, 'w1');
+    const out = submit(s, [['x'], ['y', [0, 7]]], ['y']);
+    const [erred] = only(out, 'key-erred');
+    assert.equal(erred?.key, 'y');
+    assert.match(erred.error.message, /#7/);
+    // Within parts, one a later part could still bring waits for the last part.
+    submit(s, [['p'], ['q', [1, 2]]], [], { more: true, client: 'c2' });
+    assert.equal(stateOf(s, 'q'), 'released');
+    const last = submit(s, [['r']], ['q'], { client: 'c2' });
+    assert.deepEqual(only(last, 'key-erred'), [], 'position 2 is r, brought by the last part');
+    assert.equal(stateOf(s, 'q'), 'waiting');
+  });
+
   void test('a dependency no part brought errs the task that named it, naming the key, when the graph is whole', () => {
     const s = newState({ validate: true });
     addWorker(s, 'w1');

@@ -27,7 +27,7 @@ export function addWorker(s: SchedulerState, worker: string, nthreads = 1, now =
 }
 
 /** [key, deps, extra] triples to GraphTask; graph order is the index unless given. */
-export type T = [string, string[]?, Partial<Omit<GraphTask, 'key' | 'dependencies'>>?];
+export type T = [string, (string | number)[]?, Partial<Omit<GraphTask, 'key' | 'dependencies'>>?];
 
 export function submit(
   s: SchedulerState,
