@@ -519,6 +519,7 @@ export class SchedulerServer extends Resource {
         const now = performance.now();
         // Written to the store as it is now; a store lost since holds nothing we count on.
         const stored = typeof m.stored === 'string' && m.stored === this.#storeRef?.holder ? m.stored : undefined;
+        if (m.tickets !== undefined && !isTicketList(m.tickets)) throw new ProtocolError('malformed tasks-finished message: tickets must be a list of integers');
         this.#tasksFinished += m.keys.length;
         if (this.#plugins.has('taskFinished')) this.#reportFinished(entry, m);
         // One event for the report: one stimulus, and freed slots filled once.
@@ -526,7 +527,7 @@ export class SchedulerServer extends Resource {
           op: 'tasks-finished',
           worker,
           keys: m.keys,
-          ...(isList(m.tickets) ? { tickets: m.tickets } : {}),
+          ...(m.tickets === undefined ? {} : { tickets: m.tickets }),
           nbytes: m.nbytes,
           startedAt: m.startedAt,
           finishedAt: m.finishedAt,
@@ -565,8 +566,10 @@ export class SchedulerServer extends Resource {
       case 'tasks-started': {
         if (typeof m.startedAt !== 'number') throw new ProtocolError('malformed tasks-started message: no startedAt');
         const startedAt = m.startedAt + entry.clockOffset;
-        if (isList(m.tickets)) this.#apply({ op: 'tasks-started', worker, tickets: m.tickets, startedAt });
-        else if (isList(m.keys)) this.#apply({ op: 'tasks-started', worker, keys: m.keys, startedAt });
+        if (m.tickets !== undefined) {
+          if (!isTicketList(m.tickets)) throw new ProtocolError('malformed tasks-started message: tickets must be a list of integers');
+          this.#apply({ op: 'tasks-started', worker, tickets: m.tickets, startedAt });
+        } else if (isList(m.keys)) this.#apply({ op: 'tasks-started', worker, keys: m.keys, startedAt });
         else throw new ProtocolError('malformed tasks-started message: neither keys nor tickets');
         return;
       }
@@ -781,6 +784,13 @@ export class SchedulerServer extends Resource {
 /** Array.isArray without widening a readonly array's element type to any. */
 function isList(value: unknown): value is readonly unknown[] {
   return Array.isArray(value);
+}
+
+/** Tickets as workers send them (-1: none). */
+function isTicketList(value: unknown): value is readonly number[] {
+  if (!Array.isArray(value)) return false;
+  for (let i = 0; i < value.length; i++) if (!Number.isInteger(value[i])) return false;
+  return true;
 }
 
 export type { TaskErrorInfo };

@@ -126,7 +126,7 @@ void describe('liveness', () => {
 });
 
 void describe('the scheduler refuses bad peers and goes on serving', () => {
-  void test('wrong token, wrong version, garbage, oversized frame, unknown message', async () => {
+  void test('wrong token, wrong version, garbage, oversized frame, unknown message, malformed tickets', async () => {
     const logged: string[] = [];
     const scheduler = await Scheduler.start({ port: 0, token: 'right', log: (line) => logged.push(line) });
     const worker = await Worker.start({ scheduler: scheduler.address, token: 'right', nthreads: 1, name: 'w', log: () => {} });
@@ -172,6 +172,19 @@ void describe('the scheduler refuses bad peers and goes on serving', () => {
       rogue.onMessage(() => {});
       rogue.send({ op: 'format-disk' });
       await rogue.closed;
+
+      // A worker whose report names tasks by tickets that are no numbers.
+      for (const op of ['tasks-started', 'tasks-finished']) {
+        const fake = new Connection<{ op: string }>(await dial());
+        await clientHandshake(fake, { role: 'worker', token: 'right', timeout: 5000 });
+        fake.onMessage(() => {});
+        const register = { op: 'register', name: `fake-${op}`, nthreads: 1, memoryLimit: 1e9 };
+        const report = op === 'tasks-started' ? { op, tickets: ['7'], startedAt: 0 } : { op, keys: ['k'], tickets: [0.5], nbytes: [8], startedAt: [0], finishedAt: [1], threads: [0] };
+        fake.send(register);
+        fake.send(report);
+        await fake.closed;
+        assert.ok(logged.some((line) => line.includes(`malformed ${op} message: tickets must be a list of integers`)), logged.join('\n'));
+      }
 
       // Through all of it the scheduler serves a good client.
       const client = await Client.connect(scheduler.address, { token: 'right' });
