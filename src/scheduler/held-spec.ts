@@ -29,10 +29,20 @@ export class HeldSpec {
  * naming an unknown function would).
  */
 export function holdSpecs(tasks: readonly WireGraphTask[], fns: readonly FnRef[]): void {
+  // Fused chains name several functions: tasks naming the same ones share one list, which
+  // costs no array per task and lets dispatch tell a worker the list once, where it changes.
+  let lists: Map<string, string | readonly string[]> | null = null;
   for (let i = 0; i < tasks.length; i++) {
     const task = tasks[i] as WireGraphTask;
     if (typeof task.spec !== 'string') continue;
-    (task as { spec: unknown }).spec = new HeldSpec(task.spec, fnIds(task.fns, fns));
+    let ids: string | readonly string[];
+    if (Array.isArray(task.fns)) {
+      const name = task.fns.join();
+      const known = (lists ??= new Map<string, string | readonly string[]>()).get(name);
+      if (known === undefined) lists.set(name, (ids = fnIds(task.fns, fns)));
+      else ids = known;
+    } else ids = fnIds(task.fns, fns);
+    (task as { spec: unknown }).spec = new HeldSpec(task.spec, ids);
   }
 }
 

@@ -44,6 +44,19 @@ describe('held specs', () => {
     assert.deepEqual(hd.fnIds(), [], 'an index naming no function is left out');
   });
 
+  test('tasks naming the same functions share one list, told a worker once per message', () => {
+    const chain = spec(['src:one', 'src:two'], 'x');
+    const tasks: WireGraphTask[] = ['x-1', 'x-2', 'x-3'].map((key) => ({ key, dependencies: [], spec: encodeSpec(chain)!, fns: [0, 1] }));
+    holdSpecs(tasks, fns);
+    const held = tasks.map((t) => t.spec as unknown as HeldSpec);
+    assert.equal(held[0]!.fns, held[2]!.fns);
+    const worker = { id: 'w1', name: 'w1', fns: new Set<string>(['src:one', 'src:two']), modules: new Set<string>(), outbox: [] as SchedulerToWorker[] } as unknown as WorkerEntry;
+    const ctx = { workers: new Map([['w1', worker]]), clients: new Map(), functions: new FunctionShipping(), stimulus: 's-1', holderOf: () => null } as unknown as DispatchContext;
+    held.forEach((h, ticket) => dispatch({ op: 'compute-task', worker: 'w1', key: tasks[ticket]!.key, ticket, spec: h, priority: [0, 0, 0], dependencies: [] }, ctx));
+    const [compute] = worker.outbox.filter((m) => m.op === 'compute');
+    assert.deepEqual(compute?.tasks.map((t) => t[4]), [['src:one', 'src:two'], undefined, undefined]);
+  });
+
   test('a held spec goes to the worker as it came, after the functions it lacks, each once', () => {
     const tasks: WireGraphTask[] = [
       { key: 'a', dependencies: [], spec: encodeSpec(spec(['src:one'], 'a'))!, fns: 0 },
