@@ -360,6 +360,21 @@ export function encode(message: unknown): Uint8Array[] {
 }
 
 /**
+ * Encode a message known to hold only null, booleans, numbers, strings, and plain arrays
+ * and objects of them — no binary value, Map, Set, Error, Date or class instance, no
+ * cycle: it is packed as it is, without the walk that boxes those (one frame). The bytes
+ * are what `encode` would write for it. A message the caller is not sure of goes to
+ * `encode`.
+ */
+export function encodePlain(message: unknown): Uint8Array[] {
+  try {
+    return [packr.pack(message)];
+  } catch (error) {
+    throw new UnencodableMessageError(`cannot encode message: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+}
+
+/**
  * Decode the frames of one message. Large typed arrays come back as views onto the frames
  * when their alignment allows, so the frames must not be reused afterwards.
  * Anything that is not a well-formed message (an object with a string `op`) is a

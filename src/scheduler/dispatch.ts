@@ -192,11 +192,32 @@ export function flushOutboxes(workers: Iterable<WorkerEntry>, clients: Iterable<
   }
 }
 
+/**
+ * Whether the message is plain data (Connection.sendPlain): the messages sent per task,
+ * made here of keys, worker ids, numbers and encoded specs. A compute with a spec held as
+ * an object (it may carry binary values) is not.
+ */
+function isPlain(message: SchedulerToWorker | SchedulerToClient): boolean {
+  switch (message.op) {
+    case 'free-keys':
+    case 'keys-in-memory':
+      return true;
+    case 'compute': {
+      const tasks = message.tasks;
+      for (let i = 0; i < tasks.length; i++) if (typeof (tasks[i] as WireComputeTask)[1] !== 'string') return false;
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
 /** A peer that vanished mid-turn is noticed by its close handler; sending to it is moot. */
-function sendQuietly<M extends { op: string }>(conn: Connection<M>, message: M, log: Log): void {
+function sendQuietly<M extends { op: string }>(conn: Connection<M>, message: M & (SchedulerToWorker | SchedulerToClient), log: Log): void {
   if (conn.state !== 'open') return;
   try {
-    conn.send(message);
+    if (isPlain(message)) conn.sendPlain(message);
+    else conn.send(message);
   } catch (error) {
     log.warn('could not send a message', { op: message.op, peer: conn.remoteAddress, reason: error instanceof Error ? error.message : String(error) });
   }

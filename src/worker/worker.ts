@@ -483,7 +483,8 @@ export class Worker extends Resource {
   #started(tasks: readonly { readonly key: string }[], tickets: readonly number[] | null): void {
     if (this.#scheduler.state !== 'open') return;
     const startedAt = performance.now();
-    this.#scheduler.send(tickets === null ? { op: 'tasks-started', keys: tasks.map((t) => t.key), startedAt } : { op: 'tasks-started', tickets, startedAt });
+    // Keys, tickets and a time: plain data, packed without the codec's walk.
+    this.#scheduler.sendPlain(tickets === null ? { op: 'tasks-started', keys: tasks.map((t) => t.key), startedAt } : { op: 'tasks-started', tickets, startedAt });
     this.#scheduler.flush();
   }
 
@@ -498,15 +499,18 @@ export class Worker extends Resource {
       this.#reportScheduled = false;
       if (this.#toStore.length > 0) this.#writeToStore();
       if (this.#finishedKeys.length > 0) {
-        this.#toScheduler({
-          op: 'tasks-finished',
-          keys: this.#finishedKeys,
-          nbytes: this.#finishedBytes,
-          startedAt: this.#finishedStart,
-          finishedAt: this.#finishedEnd,
-          threads: this.#finishedThread,
-          tickets: this.#finishedTickets,
-        });
+        // Keys and numbers: plain data, packed without the codec's walk.
+        if (this.#scheduler.state === 'open') {
+          this.#scheduler.sendPlain({
+            op: 'tasks-finished',
+            keys: this.#finishedKeys,
+            nbytes: this.#finishedBytes,
+            startedAt: this.#finishedStart,
+            finishedAt: this.#finishedEnd,
+            threads: this.#finishedThread,
+            tickets: this.#finishedTickets,
+          });
+        }
         this.#finishedKeys = [];
         this.#finishedBytes = [];
         this.#finishedStart = [];

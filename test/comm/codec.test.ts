@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decode, encode, OUT_OF_BAND_THRESHOLD } from '../../src/comm/codec.js';
+import { decode, encode, encodePlain, OUT_OF_BAND_THRESHOLD } from '../../src/comm/codec.js';
 import { MalformedFrameError, UnencodableMessageError } from '../../src/comm/errors.js';
 
 type Any = { op: string; [key: string]: unknown };
@@ -10,6 +10,14 @@ function roundTrip<T extends Any>(message: T): T {
 }
 
 describe('codec', () => {
+  it('packs a plain message as encode would, without walking it', () => {
+    const message = { op: 'compute', ticket: 3, tasks: [['k-1', 'c3BlYw==', [['d', [''], 8]], 's-1', 'src:a'], ['k-2', 'c3BlYw==', [], null]], n: 1.5, t: true, u: null };
+    const plain = encodePlain(message);
+    assert.equal(plain.length, 1);
+    assert.deepEqual(Buffer.from(plain[0]!), Buffer.from(encode(message)[0]!));
+    assert.deepEqual(decode(plain), message);
+  });
+
   it('round-trips plain values, undefined vs null, nesting', () => {
     const message = {
       op: 'x',

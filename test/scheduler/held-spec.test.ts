@@ -8,7 +8,7 @@ import type { FnRef } from '../../src/functions/fn-ref.js';
 import { decodeSpec, encodeSpec } from '../../src/protocol/encoded-spec.js';
 import { SELF_HOLDER, type SchedulerToWorker, type WireGraphTask } from '../../src/protocol/messages.js';
 import type { TaskSpec } from '../../src/protocol/task-spec.js';
-import { dispatch, type DispatchContext, type WorkerEntry } from '../../src/scheduler/dispatch.js';
+import { dispatch, type DispatchContext, flushOutboxes, type WorkerEntry } from '../../src/scheduler/dispatch.js';
 import { FunctionShipping } from '../../src/scheduler/functions.js';
 import { HeldSpec, holdSpecs } from '../../src/scheduler/held-spec.js';
 
@@ -158,5 +158,30 @@ describe('held specs', () => {
       ['nowhere', [], 8],
     ]);
     assert.deepEqual(dependencies[1]?.whoHas, ['w2', 'w1', 'w3'], "the command's list is left as it was");
+  });
+  test('messages of plain data skip the codec\'s walk; a compute with an object spec does not', () => {
+    const sent: [string, string][] = [];
+    const conn = {
+      state: 'open',
+      remoteAddress: 'tcp://w1',
+      send: (m: SchedulerToWorker) => sent.push(['send', m.op]),
+      sendPlain: (m: SchedulerToWorker) => sent.push(['sendPlain', m.op]),
+    };
+    const worker = { id: 'w1', conn, outbox: [] as SchedulerToWorker[] } as unknown as WorkerEntry;
+    const encoded = encodeSpec(spec([], 'a'))!;
+    const withBytes = { node: { ...spec([], 'b').node, steps: [{ fn: 'src:one', deps: [], args: [new Uint8Array(4)], argRefs: null, deepRefs: null }] } };
+    worker.outbox.push(
+      { op: 'compute', ticket: 0, tasks: [['a', encoded, [], 's-1']] },
+      { op: 'compute', ticket: 1, tasks: [['a', encoded, [], 's-1'], ['b', withBytes, [], null]] },
+      { op: 'free-keys', keys: ['a'], stimulus: 's-1' },
+      { op: 'close-worker' },
+    );
+    flushOutboxes([worker], [], { warn: () => {} } as never);
+    assert.deepEqual(sent, [
+      ['sendPlain', 'compute'],
+      ['send', 'compute'],
+      ['sendPlain', 'free-keys'],
+      ['send', 'close-worker'],
+    ]);
   });
 });
