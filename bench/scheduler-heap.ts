@@ -36,8 +36,7 @@ function graphFrames(): Uint8Array[] {
 function takeIn(frames: Uint8Array[]): { state: SchedulerState; tasks: number } {
   const message = decode(frames) as unknown as { tasks: Parameters<typeof holdSpecs>[0]; wanted: string[]; fns: Parameters<typeof holdSpecs>[1] };
   const state = new SchedulerState({});
-  holdSpecs(message.tasks, message.fns);
-  state.handle({ op: "update-graph", client: "c", tasks: message.tasks, wanted: message.wanted, now: 0 });
+  state.handle({ op: "update-graph", client: "c", tasks: holdSpecs(message.tasks, message.fns), wanted: message.wanted, now: 0 });
   return { state, tasks: message.tasks.length };
 }
 

@@ -108,8 +108,7 @@ function run(workload: string): { tasks: number; cpuUsPerTask: number; scheduler
   let t0 = cpu();
   const m = wire<ClientToScheduler>(message) as Extract<ClientToScheduler, { op: 'update-graph' }>;
   functions.register(m.fns);
-  holdSpecs(m.tasks, m.fns);
-  apply({ op: 'update-graph', client: 'c', tasks: m.tasks, wanted: m.wanted, now });
+  apply({ op: 'update-graph', client: 'c', tasks: holdSpecs(m.tasks, m.fns), wanted: m.wanted, now });
   schedulerCpu += cpu() - t0;
 
   while (remaining > 0) {

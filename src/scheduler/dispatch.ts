@@ -8,9 +8,8 @@ import { ProtocolError } from '../errors.js';
 import type { Log } from '../log.js';
 import { type ClientToScheduler, isStoreHolder, SELF_HOLDER, type SchedulerToClient, type SchedulerToWorker, type WireComputeTask, type WorkerToScheduler } from '../protocol/messages.js';
 import type { TaskSpec, WireSpec } from '../protocol/task-spec.js';
-import type { DependencyLocation, SchedulerCommand } from './events.js';
+import type { DependencyLocation, FnIds, SchedulerCommand } from './events.js';
 import type { FunctionShipping, Shipped } from './functions.js';
-import { HeldSpec } from './held-spec.js';
 import type { RemoveReason, WorkerInfo } from './plugin.js';
 
 export type WorkerConn = Connection<WorkerToScheduler | SchedulerToWorker>;
@@ -28,7 +27,7 @@ export interface WorkerEntry extends WorkerInfo, Shipped {
   /** The stimulus of the last task put in the outbox's last compute message. */
   computeStimulus?: string;
   /** The function ids given with the last encoded spec in the outbox's last compute message. */
-  computeFns?: string | readonly string[] | undefined;
+  computeFns?: FnIds | undefined;
 }
 
 export interface ClientEntry {
@@ -76,12 +75,12 @@ export function dispatch(c: SchedulerCommand, ctx: DispatchContext): void {
       const w = ctx.workers.get(c.worker);
       if (w === undefined) return;
       let spec: WireSpec;
-      let fns: string | readonly string[] | undefined;
-      if (c.spec instanceof HeldSpec) {
+      let fns: FnIds | undefined;
+      if (c.fns !== null && typeof c.spec === 'string') {
         // Held encoded: it goes as it came, with the ids of its functions.
-        ctx.functions.prepareFns(w, c.spec.fns, (message) => w.outbox.push(message));
-        spec = c.spec.encoded;
-        fns = c.spec.fns;
+        ctx.functions.prepareFns(w, c.fns, (message) => w.outbox.push(message));
+        spec = c.spec;
+        fns = c.fns;
       } else {
         spec = c.spec as TaskSpec;
         ctx.functions.prepare(w, spec, (message) => w.outbox.push(message));

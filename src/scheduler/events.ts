@@ -21,12 +21,17 @@ export interface Stimulated {
 }
 
 /** One task of a submitted graph. */
+/** Ids of the functions an encoded spec names: one, or several for a fused chain. */
+export type FnIds = string | readonly string[];
+
 export interface GraphTask {
   readonly key: string;
   /** Keys, or positions of tasks in the same graph (across its parts; see WireGraphTask). */
   readonly dependencies: readonly (string | number)[];
   /** Opaque to the scheduler; handed to the worker in `compute-task`. */
   readonly spec: unknown;
+  /** With a spec encoded as a string: the ids of the functions it names (held-spec.ts). */
+  readonly fns?: FnIds | undefined;
   /** Graph order: lower runs first among tasks of equal user priority and generation. */
   readonly priority?: number;
   /** Worker ids (or names) the task may run on. */
@@ -278,6 +283,8 @@ export interface ComputeTaskCommand {
    */
   readonly ticket: number;
   readonly spec: unknown;
+  /** With an encoded spec (a string), the ids of the functions it names; else null. */
+  readonly fns: FnIds | null;
   /** [userPriority (higher first), generation (lower first), graph order (lower first)]. */
   readonly priority: readonly [number, number, number];
   readonly dependencies: readonly DependencyLocation[];

@@ -5,7 +5,7 @@
  * (numbers, not tuples or strings, for its state and priority; arrays, not sets, for its
  * edges; nothing allocated until needed) and no closures.
  */
-import type { TaskErrorInfo, WorkerMemory } from './events.js';
+import type { FnIds, TaskErrorInfo, WorkerMemory } from './events.js';
 
 // Task states, as small integers. WAITING..PROCESSING are contiguous: the "active" states,
 // in which a task needs its dependencies (see TaskState.activeDependents).
@@ -133,6 +133,8 @@ export class TaskState {
   readonly key: string;
   readonly prefix: Prefix;
   spec: unknown;
+  /** With an encoded spec (a string), the ids of the functions it names; else null. */
+  readonly fns: FnIds | null;
   /** Deduplicated; set once, when the graph that brought the task is linked. */
   dependencies: TaskState[];
   /** May still list forgotten dependents (lazily compacted; see deadDependents). */
@@ -176,6 +178,7 @@ export class TaskState {
     key: string,
     prefix: Prefix,
     spec: unknown,
+    fns: FnIds | null,
     dependencies: TaskState[],
     userPriority: number,
     generation: number,
@@ -186,6 +189,7 @@ export class TaskState {
     this.key = key;
     this.prefix = prefix;
     this.spec = spec;
+    this.fns = fns;
     this.dependencies = dependencies;
     this.userPriority = userPriority;
     this.generation = generation;

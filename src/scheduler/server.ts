@@ -42,7 +42,7 @@ import { checkStore, type ResultStore, serveStoreRequest } from '../store/index.
 import type { SchedulerEvent } from './events.js';
 import { type ClientConn, type ClientEntry, dispatch, type DispatchContext, flushOutboxes, type WorkerConn, type WorkerEntry } from './dispatch.js';
 import { FunctionShipping } from './functions.js';
-import { HeldSpec, holdSpecs } from './held-spec.js';
+import { fnIdList, holdSpecs } from './held-spec.js';
 import { ForwardedRequests } from './requests.js';
 import { Scatters } from './scatter.js';
 import { PluginSet, type SchedulerPlugin } from './plugin.js';
@@ -380,9 +380,9 @@ export class SchedulerServer extends Resource {
    */
   #sweepFunctions(): void {
     const used = new Set<string>();
-    this.#state.forEachSpec((spec) => {
-      if (spec instanceof HeldSpec) {
-        for (const id of spec.fnIds()) used.add(id);
+    this.#state.forEachSpec((spec, fns) => {
+      if (fns !== null) {
+        for (const id of fnIdList(fns)) used.add(id);
         return;
       }
       const steps = (spec as Partial<TaskSpec>).node?.steps;
@@ -639,11 +639,10 @@ export class SchedulerServer extends Resource {
           throw new ProtocolError('malformed update-graph message');
         }
         this.#functions.register(m.fns);
-        holdSpecs(m.tasks, m.fns);
         this.#apply({
           op: 'update-graph',
           client,
-          tasks: m.tasks,
+          tasks: holdSpecs(m.tasks, m.fns),
           wanted: m.wanted,
           ...(m.userPriority === undefined ? {} : { userPriority: m.userPriority }),
           ...(m.more === true ? { more: true } : {}),

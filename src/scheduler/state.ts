@@ -37,6 +37,7 @@ export type { PrefixSnapshot, SchedulerSnapshot, StateCounts, TaskInfo, WorkerSn
 import type {
   AddWorkerEvent,
   CancelEvent,
+  FnIds,
   GraphTask,
   RetireWorkersEvent,
   ScatterEvent,
@@ -363,9 +364,12 @@ export class SchedulerState {
     return this.tasks.size;
   }
 
-  /** Calls `visit` with the spec of every held task (a task in memory keeps its spec to be recomputed). O(tasks). */
-  forEachSpec(visit: (spec: unknown) => void): void {
-    for (const ts of this.tasks.values()) if (ts.spec !== null && ts.spec !== undefined) visit(ts.spec);
+  /**
+   * Calls `visit` with the spec of every held task (a task in memory keeps its spec to be
+   * recomputed) and, for an encoded one, the ids of its functions. O(tasks).
+   */
+  forEachSpec(visit: (spec: unknown, fns: FnIds | null) => void): void {
+    for (const ts of this.tasks.values()) if (ts.spec !== null && ts.spec !== undefined) visit(ts.spec, ts.fns);
   }
 
   /** Prefixes with a held task (forgotten ones are dropped; their measured durations kept in a bounded history). */
@@ -598,7 +602,7 @@ export class SchedulerState {
       const restrictions =
         g.restrictions !== undefined && g.restrictions.length > 0 ? [...new Set(g.restrictions)] : null;
       const retries = g.retries !== undefined && g.retries > 0 ? Math.floor(g.retries) : 0;
-      const ts = this.newTask(g.key, g.spec, userPriority, generation, g.priority ?? offset + i, restrictions, retries);
+      const ts = this.newTask(g.key, g.spec, typeof g.spec === 'string' ? (g.fns ?? null) : null, userPriority, generation, g.priority ?? offset + i, restrictions, retries);
       positions[offset + i] = ts;
       created.push(ts);
       createdFrom.push(g);
@@ -870,7 +874,7 @@ export class SchedulerState {
       }
       let ts = this.tasks.get(key);
       if (ts === undefined) {
-        ts = this.newTask(key, undefined, 0, ++this.generation, 0, null, 0);
+        ts = this.newTask(key, undefined, null, 0, ++this.generation, 0, null, 0);
         ts.flags |= SCATTERED;
       }
       this.want(ts, e.client);
@@ -1001,6 +1005,7 @@ export class SchedulerState {
   private newTask(
     key: string,
     spec: unknown,
+    fns: FnIds | null,
     userPriority: number,
     generation: number,
     order: number,
@@ -1021,7 +1026,7 @@ export class SchedulerState {
       this.prefixes.set(name, prefix);
     }
     this.lastPrefix = prefix;
-    const ts = new TaskState(key, prefix, spec, noTasks(), userPriority, generation, order, restrictions, retries);
+    const ts = new TaskState(key, prefix, spec, fns, noTasks(), userPriority, generation, order, restrictions, retries);
     this.tasks.set(key, ts);
     prefix.counts[RELEASED] = (prefix.counts[RELEASED] as number) + 1;
     this.counts[RELEASED] = (this.counts[RELEASED] as number) + 1;
@@ -1235,6 +1240,7 @@ export class SchedulerState {
       key: ts.key,
       ticket: ts.ticket,
       spec: ts.spec,
+      fns: ts.fns,
       priority: [ts.userPriority, ts.generation, ts.order],
       dependencies: locations,
     });

@@ -10,7 +10,7 @@ import { SELF_HOLDER, type SchedulerToWorker, type WireGraphTask } from '../../s
 import type { TaskSpec } from '../../src/protocol/task-spec.js';
 import { dispatch, type DispatchContext, flushOutboxes, type WorkerEntry } from '../../src/scheduler/dispatch.js';
 import { FunctionShipping } from '../../src/scheduler/functions.js';
-import { HeldSpec, holdSpecs } from '../../src/scheduler/held-spec.js';
+import { holdSpecs } from '../../src/scheduler/held-spec.js';
 
 const fns: FnRef[] = [
   { kind: 'source', id: 'src:one', name: 'one', expr: '(x) => x' },
@@ -22,7 +22,7 @@ function spec(fnIds: readonly string[], key: string): TaskSpec {
 }
 
 describe('held specs', () => {
-  test('encoded specs are held as they came and name their functions; object specs stay', () => {
+  test('encoded specs are held as they came and name their functions by id; object specs stay', () => {
     const a = spec(['src:one'], 'a');
     const b = spec(['src:one', 'src:two'], 'b');
     const c = spec(['src:two'], 'c');
@@ -32,27 +32,27 @@ describe('held specs', () => {
       { key: 'c', dependencies: [], spec: c },
       { key: 'd', dependencies: [], spec: encodeSpec(a)!, fns: 7 },
     ];
-    holdSpecs(tasks, fns);
-    const [ha, hb, hc, hd] = tasks.map((t) => t.spec as unknown);
-    assert.ok(ha instanceof HeldSpec && hb instanceof HeldSpec && hd instanceof HeldSpec);
-    assert.equal(hc, c);
-    assert.equal(ha.encoded, encodeSpec(a));
-    assert.deepEqual(decodeSpec(ha.encoded), a);
-    assert.deepEqual(decodeSpec(hb.encoded), b);
-    assert.deepEqual(ha.fnIds(), ['src:one']);
-    assert.deepEqual(hb.fnIds(), ['src:one', 'src:two']);
-    assert.deepEqual(hd.fnIds(), [], 'an index naming no function is left out');
+    const held = holdSpecs(tasks, fns);
+    assert.equal(held, tasks, 'the message\'s own tasks, changed in place');
+    const [ha, hb, hc, hd] = held;
+    assert.equal(ha?.spec, encodeSpec(a));
+    assert.deepEqual(decodeSpec(ha?.spec as string), a);
+    assert.deepEqual(decodeSpec(hb?.spec as string), b);
+    assert.equal(hc?.spec, c);
+    assert.equal(ha?.fns, 'src:one');
+    assert.deepEqual(hb?.fns, ['src:one', 'src:two']);
+    assert.equal(hc?.fns, undefined);
+    assert.deepEqual(hd?.fns, [], 'an index naming no function is left out');
   });
 
   test('tasks naming the same functions share one list, told a worker once per message', () => {
     const chain = spec(['src:one', 'src:two'], 'x');
     const tasks: WireGraphTask[] = ['x-1', 'x-2', 'x-3'].map((key) => ({ key, dependencies: [], spec: encodeSpec(chain)!, fns: [0, 1] }));
-    holdSpecs(tasks, fns);
-    const held = tasks.map((t) => t.spec as unknown as HeldSpec);
+    const held = holdSpecs(tasks, fns);
     assert.equal(held[0]!.fns, held[2]!.fns);
     const worker = { id: 'w1', name: 'w1', fns: new Set<string>(['src:one', 'src:two']), modules: new Set<string>(), outbox: [] as SchedulerToWorker[] } as unknown as WorkerEntry;
     const ctx = { workers: new Map([['w1', worker]]), clients: new Map(), functions: new FunctionShipping(), stimulus: 's-1', holderOf: () => null } as unknown as DispatchContext;
-    held.forEach((h, ticket) => dispatch({ op: 'compute-task', worker: 'w1', key: tasks[ticket]!.key, ticket, spec: h, priority: [0, 0, 0], dependencies: [] }, ctx));
+    held.forEach((h, ticket) => dispatch({ op: 'compute-task', worker: 'w1', key: h.key, ticket, spec: h.spec, fns: h.fns ?? null, priority: [0, 0, 0], dependencies: [] }, ctx));
     const [compute] = worker.outbox.filter((m) => m.op === 'compute');
     assert.deepEqual(compute?.tasks.map((t) => t[4]), [['src:one', 'src:two'], undefined, undefined]);
   });
@@ -62,13 +62,13 @@ describe('held specs', () => {
       { key: 'a', dependencies: [], spec: encodeSpec(spec(['src:one'], 'a'))!, fns: 0 },
       { key: 'b', dependencies: [], spec: encodeSpec(spec(['src:one', 'src:two'], 'b'))!, fns: [0, 1] },
     ];
-    holdSpecs(tasks, fns);
+    const held = holdSpecs(tasks, fns);
     const functions = new FunctionShipping();
     functions.register(fns);
     const worker = { id: 'w1', name: 'w1', fns: new Set<string>(), modules: new Set<string>(), outbox: [] as SchedulerToWorker[] } as unknown as WorkerEntry;
     const ctx = { workers: new Map([['w1', worker]]), clients: new Map(), functions, stimulus: 's-1', holderOf: () => null } as unknown as DispatchContext;
     let ticket = 0;
-    for (const t of tasks) dispatch({ op: 'compute-task', worker: 'w1', key: t.key, ticket: ticket++, spec: t.spec, priority: [0, 0, 0], dependencies: [] }, ctx);
+    for (const t of held) dispatch({ op: 'compute-task', worker: 'w1', key: t.key, ticket: ticket++, spec: t.spec, fns: t.fns ?? null, priority: [0, 0, 0], dependencies: [] }, ctx);
     const ops = worker.outbox.map((m) => (m.op === 'load-fns' ? `load-fns ${m.fns.map((f) => f.id).join()}` : m.op));
     assert.deepEqual(ops, ['load-fns src:one', 'compute', 'load-fns src:two', 'compute']);
     const sent = worker.outbox.filter((m) => m.op === 'compute').flatMap((m) => m.tasks);
@@ -85,8 +85,7 @@ describe('held specs', () => {
     const ctx = { workers: new Map([['w1', worker]]), clients: new Map(), functions, stimulus: 's-1', holderOf: () => null } as unknown as DispatchContext;
     let ticket = 0;
     const send = (key: string, fn: string): void => {
-      const held = new HeldSpec(encodeSpec(spec([fn], key))!, fn);
-      dispatch({ op: 'compute-task', worker: 'w1', key, ticket: ticket++, spec: held, priority: [0, 0, 0], dependencies: [] }, ctx);
+      dispatch({ op: 'compute-task', worker: 'w1', key, ticket: ticket++, spec: encodeSpec(spec([fn], key))!, fns: fn, priority: [0, 0, 0], dependencies: [] }, ctx);
     };
     send('a', 'src:one');
     send('b', 'src:one');
@@ -111,7 +110,7 @@ describe('held specs', () => {
     const functions = new FunctionShipping();
     const worker = { id: 'w1', name: 'w1', fns: new Set<string>(), modules: new Set<string>(), outbox: [] as SchedulerToWorker[] } as unknown as WorkerEntry;
     const ctx = { workers: new Map([['w1', worker]]), clients: new Map(), functions, stimulus: 'tasks-finished-1', holderOf: () => null } as unknown as DispatchContext;
-    const send = (key: string, ticket: number): void => dispatch({ op: 'compute-task', worker: 'w1', key, ticket, spec: spec([], key), priority: [0, 0, 0], dependencies: [{ key: 'x', whoHas: ['w2'], nbytes: 8 }] }, ctx);
+    const send = (key: string, ticket: number): void => dispatch({ op: 'compute-task', worker: 'w1', key, ticket, spec: spec([], key), fns: null, priority: [0, 0, 0], dependencies: [{ key: 'x', whoHas: ['w2'], nbytes: 8 }] }, ctx);
     send('a', 0);
     send('b', 1);
     ctx.stimulus = 'tasks-finished-2';
@@ -149,7 +148,7 @@ describe('held specs', () => {
       { key: 'there', whoHas: ['w2'], nbytes: 8 },
       { key: 'nowhere', whoHas: [], nbytes: 8 },
     ];
-    dispatch({ op: 'compute-task', worker: 'w1', key: 'k', ticket: 0, spec: spec([], 'k'), priority: [0, 0, 0], dependencies }, ctx);
+    dispatch({ op: 'compute-task', worker: 'w1', key: 'k', ticket: 0, spec: spec([], 'k'), fns: null, priority: [0, 0, 0], dependencies }, ctx);
     const [compute] = worker.outbox.filter((m) => m.op === 'compute');
     assert.deepEqual(compute?.tasks[0]?.[2], [
       ['here', [SELF_HOLDER], 8],
@@ -159,6 +158,7 @@ describe('held specs', () => {
     ]);
     assert.deepEqual(dependencies[1]?.whoHas, ['w2', 'w1', 'w3'], "the command's list is left as it was");
   });
+
   test('messages of plain data skip the codec\'s walk; a compute with an object spec does not', () => {
     const sent: [string, string][] = [];
     const conn = {
