@@ -34,15 +34,15 @@ describe('held specs', () => {
     ];
     const held = holdSpecs(tasks, fns);
     assert.equal(held, tasks, 'the message\'s own tasks, changed in place');
-    const [ha, hb, hc, hd] = held;
-    assert.equal(ha?.spec, encodeSpec(a));
-    assert.deepEqual(decodeSpec(ha?.spec as string), a);
-    assert.deepEqual(decodeSpec(hb?.spec as string), b);
-    assert.equal(hc?.spec, c);
-    assert.equal(ha?.fns, 'src:one');
-    assert.deepEqual(hb?.fns, ['src:one', 'src:two']);
-    assert.equal(hc?.fns, undefined);
-    assert.deepEqual(hd?.fns, [], 'an index naming no function is left out');
+    const [ha, hb, hc, hd] = held.map((t) => [t.spec, t.fns] as const);
+    assert.equal(ha?.[0], encodeSpec(a));
+    assert.deepEqual(decodeSpec(ha[0] as string), a);
+    assert.deepEqual(decodeSpec(hb?.[0] as string), b);
+    assert.equal(hc?.[0], c);
+    assert.equal(ha[1], 'src:one');
+    assert.deepEqual(hb?.[1], ['src:one', 'src:two']);
+    assert.equal(hc[1], undefined);
+    assert.deepEqual(hd?.[1], [], 'an index naming no function is left out');
   });
 
   test('tasks naming the same functions share one list, told a worker once per message', () => {
