@@ -31,6 +31,17 @@ function cpuSeconds(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / 100;
 }
 
+/** Bytes and system calls of the process's reads and writes (sockets included). */
+function io(pid: number): { rchar: number; wchar: number; syscr: number; syscw: number } {
+  const fields = Object.fromEntries(
+    readFileSync(`/proc/${pid}/io`, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => line.split(': ') as [string, string]),
+  );
+  return { rchar: Number(fields.rchar), wchar: Number(fields.wchar), syscr: Number(fields.syscr), syscw: Number(fields.syscw) };
+}
+
 const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const children: ChildProcess[] = [];
 function start(args: string[]): { child: ChildProcess; firstLine: Promise<string> } {
@@ -51,6 +62,7 @@ try {
   const schedulerBefore = rssBytes(spid);
   const clientBefore = process.memoryUsage.rss();
   const cpuBefore = cpuSeconds(spid);
+  const ioBefore = io(spid);
   let schedulerPeak = schedulerBefore;
   let clientPeak = clientBefore;
   const sample = setInterval(() => {
@@ -64,6 +76,7 @@ try {
   const seconds = (performance.now() - start0) / 1000;
   clearInterval(sample);
   const schedulerCpu = cpuSeconds(spid) - cpuBefore;
+  const ioAfter = io(spid);
   if (value !== treeExpected(n)) throw new Error(`tree-${n}: wrong result ${String(value)}`);
   console.log(
     JSON.stringify({
@@ -76,6 +89,11 @@ try {
       graphBuildSeconds: (built - start0) / 1000,
       usPerTask: (seconds * 1e6) / tasks,
       schedulerCpuUsPerTask: (schedulerCpu * 1e6) / tasks,
+      // What the scheduler read and wrote per task (its sockets, mostly), and how many calls.
+      schedulerReadBytesPerTask: (ioAfter.rchar - ioBefore.rchar) / tasks,
+      schedulerWrittenBytesPerTask: (ioAfter.wchar - ioBefore.wchar) / tasks,
+      schedulerReads: ioAfter.syscr - ioBefore.syscr,
+      schedulerWrites: ioAfter.syscw - ioBefore.syscw,
       schedulerRssBeforeMB: schedulerBefore / 2 ** 20,
       schedulerPeakRssMB: schedulerPeak / 2 ** 20,
       schedulerPeakBytesPerTask: (schedulerPeak - schedulerBefore) / tasks,
