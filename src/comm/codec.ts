@@ -375,6 +375,24 @@ export function encodePlain(message: unknown): Uint8Array[] {
 }
 
 /**
+ * Decode one value that is not a message (no `op` is asked for) from bytes that hold it
+ * alone, as `decode` would decode it inside a message; a binary value it names by frame
+ * finds none. Anything malformed is a `MalformedFrameError`.
+ */
+export function decodeValue(bytes: Uint8Array): unknown {
+  if (bytes.byteLength === 0) throw new MalformedFrameError('no bytes to decode');
+  decodingFrames = [bytes];
+  try {
+    return packr.unpack(asBuffer(bytes));
+  } catch (error) {
+    if (error instanceof MalformedFrameError) throw error;
+    throw new MalformedFrameError(`cannot decode a value: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  } finally {
+    decodingFrames = null;
+  }
+}
+
+/**
  * Decode the frames of one message. Large typed arrays come back as views onto the frames
  * when their alignment allows, so the frames must not be reused afterwards.
  * Anything that is not a well-formed message (an object with a string `op`) is a

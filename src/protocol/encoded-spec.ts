@@ -3,9 +3,10 @@
  * runs it: the scheduler holds and forwards it without decoding or encoding it again,
  * and holds one string per task rather than the object graph of a decoded spec.
  *
- * The spec is one message of the wire's codec (comm/codec.ts), so what the worker decodes
- * is what the client's spec was (the compact form writes a ref argument as null, which the
- * call fills from its dependency); it travels as that message's bytes in base64. A
+ * The spec is written with the wire's codec (comm/codec.ts) — as the compact list of
+ * spec-writer.ts, or else as one message — so what the worker decodes is what the client's
+ * spec was (the compact form writes a ref argument as null, which the call fills from its
+ * dependency); it travels as those bytes in base64. A
  * string, not bytes: a small binary value is copied into an allocation of its own as it
  * is decoded, which for a million tasks left the scheduler's memory fragmented, while a
  * string is one object on the heap, held as it arrived. A spec whose arguments travel out
@@ -17,9 +18,9 @@
  * if (encoded !== null) decodeSpec(encoded);    // → a TaskSpec equal to spec
  * ```
  */
-import { decode, encode } from '../comm/codec.js';
+import { decode, decodeValue, encode } from '../comm/codec.js';
 import { ProtocolError } from '../errors.js';
-import { COMPACT_OP, writeSpecBase64 } from './spec-writer.js';
+import { writeSpecBase64 } from './spec-writer.js';
 import type { TaskSpec, WireNode, WireSpec, WireStep } from './task-spec.js';
 
 export type { WireSpec };
@@ -45,8 +46,9 @@ export function encodeSpec(spec: TaskSpec): string | null {
 export function decodeSpec(encoded: string): TaskSpec {
   const bytes = Buffer.from(encoded, 'base64');
   if (bytes.byteLength === 0) throw new ProtocolError('an encoded task spec is empty');
-  const message = decode([bytes]) as { op: string; node?: unknown; n?: unknown };
-  if (message.op === COMPACT_OP) return { node: expand(message.n) };
+  // The general encoder's message is a map; anything else is the compact list (spec-writer.ts).
+  if (!isMapHead(bytes[0]!)) return { node: expand(decodeValue(bytes)) };
+  const message = decode([bytes]) as { op: string; node?: unknown };
   const node = message.node;
   if (message.op !== OP || typeof node !== 'object' || node === null) throw new ProtocolError('an encoded task spec is malformed');
   return { node: node as WireNode };
@@ -67,6 +69,11 @@ function expand(n: unknown): WireNode {
     steps.push({ fn, deps, args, argRefs, deepRefs: null });
   }
   return { steps, stepKeys, out };
+}
+
+/** A msgpack map's first byte: fixmap, map 16 or map 32. */
+function isMapHead(byte: number): boolean {
+  return (byte & 0xf0) === 0x80 || byte === 0xde || byte === 0xdf;
 }
 
 function isStrings(list: unknown): list is string[] {

@@ -2,9 +2,9 @@
  * The common spec — steps whose arguments are numbers, strings, booleans, null and refs —
  * written straight as msgpack, with none of the general encoder's walk for values that
  * need a box: a client encodes one spec per task, and for tiny tasks the general path cost
- * more than the rest of the submission. It is written compact, as the codec's message
- * `{ op: 's', n: [steps, stepKeys, out] }` with each step `[fn, deps, args, argRefs]`: no
- * field names, and an argument that is a ref written as nil, since the call fills it from
+ * more than the rest of the submission. It is written compact, as the bare msgpack list
+ * `[steps, stepKeys, out]` with each step `[fn, deps, args, argRefs]`: no message around
+ * it (a message is a map, so the two are told apart by their first byte), no field names, and an argument that is a ref written as nil, since the call fills it from
  * its dependency (argRefs) and the key is already in deps; so the scheduler holds (and
  * every hop carries) half as much per task of a graph of sums as the general encoder writes.
  * encoded-spec.ts decodes it to the very spec the general path would give; anything else
@@ -22,7 +22,7 @@ const MAX_BUFFER = 2 ** 20;
 let buf = Buffer.allocUnsafe(64 * 1024);
 let pos = 0;
 
-/** The spec as the codec's message `{ op: 's', n }` in base64, or null when it needs the general encoder. */
+/** The spec as the compact list `[steps, stepKeys, out]` in base64, or null when it needs the general encoder. */
 export function writeSpecBase64(spec: TaskSpec): string | null {
   return written(writeSpec, spec, undefined, undefined);
 }
@@ -60,9 +60,6 @@ function room(n: number): void {
   if (pos + n > buf.length) throw FULL;
 }
 
-/** The compact message's op (the general encoder's is 'spec'). */
-export const COMPACT_OP = 's';
-
 function writeSpec(spec: TaskSpec): boolean {
   const node = spec.node;
   header();
@@ -90,12 +87,8 @@ function writeCall(fn: string, key: string, args: readonly unknown[]): boolean {
   return true;
 }
 
-/** `{ op: 's', n: [` — then the node's three fields. */
+/** The list of the node's three fields, which follow. */
 function header(): void {
-  mapHeader(2);
-  str('op');
-  str(COMPACT_OP);
-  str('n');
   arrayHeader(3);
 }
 
@@ -163,12 +156,6 @@ function strings(list: readonly string[]): boolean {
     str(s);
   }
   return true;
-}
-
-function mapHeader(n: number): void {
-  // Every map here has fewer than 16 entries.
-  room(1);
-  buf[pos++] = 0x80 | n;
 }
 
 function arrayHeader(n: number): void {

@@ -4,9 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { OUT_OF_BAND_THRESHOLD } from '../../src/comm/codec.js';
+import { encode, encodePlain, OUT_OF_BAND_THRESHOLD } from '../../src/comm/codec.js';
 import { ProtocolError } from '../../src/errors.js';
-import { encode } from '../../src/comm/codec.js';
 import { resolveArgs } from '../../src/graph/call.js';
 import { Ref } from '../../src/graph/task.js';
 import { decodeSpec, encodeSpec, specOf } from '../../src/protocol/encoded-spec.js';
@@ -98,13 +97,22 @@ describe('encoded specs', () => {
     for (const arg of [undefined, { a: 1 }, new Ref('x-1'), 10n]) assert.equal(writeCallBase64('src:f', [arg], 'f-1'), null);
   });
 
+  test('a simple spec is written as the bare list [steps, stepKeys, out], no message around it', () => {
+    const written = Buffer.from(writeCallBase64('src:f', [1], 'f-1')!, 'base64');
+    assert.equal(written[0], 0x93, 'a msgpack list of three');
+    assert.deepEqual(written, Buffer.from(encodePlain([[['src:f', [], [1], null]], ['f-1'], true])[0]!));
+    // A binary extension in it names no frame: refused, not read from elsewhere.
+    const [withFrame] = encode([[['src:f', [], [new Uint8Array(OUT_OF_BAND_THRESHOLD)], null]], ['f-1'], true]);
+    assert.throws(() => decodeSpec(Buffer.from(withFrame!).toString('base64')), /missing frame 1/);
+  });
+
   test('bytes that are not an encoded spec are refused', () => {
     const bytes = Buffer.from(encodeSpec(spec([]))!, 'base64');
     assert.throws(() => decodeSpec(bytes.subarray(0, bytes.byteLength - 3).toString('base64')));
     assert.throws(() => decodeSpec(Buffer.from([0x81, 0xa2, 0x6f, 0x70, 0xa1, 0x78]).toString('base64')), ProtocolError, "a message that is not a spec ({ op: 'x' })");
     assert.throws(() => decodeSpec(''), ProtocolError);
     // Compact specs of the wrong shape, each named.
-    const compact = (n: unknown): string => Buffer.from(encode({ op: 's', n })[0]!).toString('base64');
+    const compact = (n: unknown): string => Buffer.from(encodePlain(n)[0]!).toString('base64');
     assert.throws(() => decodeSpec(compact(5)), /not \[steps, stepKeys, out\]/);
     assert.throws(() => decodeSpec(compact([[], ['k'], 'yes'])), /compact task spec is malformed/);
     assert.throws(() => decodeSpec(compact([[['src:f', [], []]], ['k'], true])), /not \[fn, deps, args, argRefs\]/);
