@@ -312,11 +312,11 @@ class Simulation {
       w.assigned.delete(a.cmd.key);
       let fetched = 0;
       const fetchedKeys: string[] = [];
-      for (const d of a.cmd.dependencies) {
-        if (!w.data.has(d.key)) {
-          fetched += d.nbytes;
-          fetchedKeys.push(d.key);
-          w.data.set(d.key, d.nbytes);
+      for (const [key, , nbytes] of a.cmd.dependencies) {
+        if (!w.data.has(key)) {
+          fetched += nbytes;
+          fetchedKeys.push(key);
+          w.data.set(key, nbytes);
         }
       }
       this.transferBytes += fetched;

@@ -6,9 +6,9 @@
 import type { Connection } from '../comm/index.js';
 import { ProtocolError } from '../errors.js';
 import type { Log } from '../log.js';
-import { type ClientToScheduler, isStoreHolder, SELF_HOLDER, type SchedulerToClient, type SchedulerToWorker, type WireComputeTask, type WorkerToScheduler } from '../protocol/messages.js';
+import { type ClientToScheduler, isStoreHolder, type SchedulerToClient, type SchedulerToWorker, type WireComputeTask, type WorkerToScheduler } from '../protocol/messages.js';
 import type { TaskSpec, WireSpec } from '../protocol/task-spec.js';
-import type { DependencyLocation, FnIds, SchedulerCommand } from './events.js';
+import type { FnIds, SchedulerCommand } from './events.js';
 import type { FunctionShipping, Shipped } from './functions.js';
 import type { RemoveReason, WorkerInfo } from './plugin.js';
 
@@ -50,25 +50,6 @@ export interface DispatchContext {
   freeFromStore(store: string, keys: readonly string[]): void;
 }
 
-const NO_DEPENDENCIES: WireComputeTask[2] = Object.freeze([]);
-const ONLY_SELF: readonly string[] = Object.freeze([SELF_HOLDER]);
-
-/**
- * A task's dependencies as its worker is told them, the worker itself among the holders as
- * SELF_HOLDER: a task placed beside its data (most are) then carries no worker addresses.
- */
-function wireDependencies(deps: readonly DependencyLocation[], worker: string): WireComputeTask[2] {
-  if (deps.length === 0) return NO_DEPENDENCIES;
-  const out = new Array<WireComputeTask[2][number]>(deps.length);
-  for (let i = 0; i < deps.length; i++) {
-    const d = deps[i]!;
-    const holders = d.whoHas;
-    const named = !holders.includes(worker) ? holders : holders.length === 1 ? ONLY_SELF : holders.map((h) => (h === worker ? SELF_HOLDER : h));
-    out[i] = [d.key, named, d.nbytes];
-  }
-  return out;
-}
-
 export function dispatch(c: SchedulerCommand, ctx: DispatchContext): void {
   switch (c.op) {
     case 'compute-task': {
@@ -85,7 +66,8 @@ export function dispatch(c: SchedulerCommand, ctx: DispatchContext): void {
         spec = c.spec as TaskSpec;
         ctx.functions.prepare(w, spec, (message) => w.outbox.push(message));
       }
-      const dependencies = wireDependencies(c.dependencies, w.id);
+      // As the state made them, holders relative to this worker: they travel as they are.
+      const dependencies = c.dependencies;
       const last = w.outbox[w.outbox.length - 1];
       // Merged while the tickets run on: the message says only its first.
       if (last?.op === 'compute' && last.ticket !== undefined && last.ticket + last.tasks.length === c.ticket) {

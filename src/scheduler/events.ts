@@ -266,12 +266,13 @@ export type SchedulerEvent =
 // Commands
 // ---------------------------------------------------------------------------------------
 
-/** Where a dependency of a task can be fetched from. */
-export interface DependencyLocation {
-  readonly key: string;
-  readonly whoHas: readonly string[];
-  readonly nbytes: number;
-}
+/**
+ * Where a dependency of a task can be fetched from, as its worker is told it (a wire
+ * compute task's dependency): `[key, holders, nbytes]`, the worker the task goes to
+ * named among the holders as SELF_HOLDER, not by its id. A task placed beside its data
+ * (most are) then carries no worker address, and the tuple travels as the state made it.
+ */
+export type DependencyLocation = readonly [key: string, holders: readonly string[], nbytes: number];
 
 export interface ComputeTaskCommand {
   readonly op: 'compute-task';

@@ -37,6 +37,7 @@ export type { PrefixSnapshot, SchedulerSnapshot, StateCounts, TaskInfo, WorkerSn
 import type {
   AddWorkerEvent,
   CancelEvent,
+  DependencyLocation,
   FnIds,
   GraphTask,
   RetireWorkersEvent,
@@ -50,6 +51,7 @@ import type {
 } from './events.js';
 import { RunQueue } from './priority-queue.js';
 import { Retirements } from './retirement.js';
+import { SELF_HOLDER } from '../protocol/messages.js';
 import { TransitionLog, type StoryEntry } from '../protocol/story.js';
 import { validateState } from './validate.js';
 import { decideWorker, hasBacklogRoom, isRootish, WorkerPool } from './placement.js';
@@ -104,6 +106,9 @@ interface ArrivingGraph {
 }
 
 const NO_LOCATIONS: readonly never[] = Object.freeze([]);
+const NO_IDS: readonly string[] = Object.freeze([]);
+/** The holders of a dependency only the task's own worker has. */
+const ONLY_SELF: readonly string[] = Object.freeze([SELF_HOLDER]);
 const NO_HOLDERS: readonly WorkerState[] = Object.freeze([]);
 
 /** Dropped prefixes whose measured duration is remembered. */
@@ -1199,31 +1204,31 @@ export class SchedulerState {
     ws.addPrefix(ts.prefix);
     const deps = ts.dependencies;
     let transfer = 0;
-    let locations: readonly { key: string; whoHas: readonly string[]; nbytes: number }[] = NO_LOCATIONS;
+    let locations: readonly DependencyLocation[] = NO_LOCATIONS;
     if (deps.length > 0) {
-      const locs = new Array<{ key: string; whoHas: readonly string[]; nbytes: number }>(deps.length);
+      const locs = new Array<DependencyLocation>(deps.length);
       for (let i = 0; i < deps.length; i++) {
         const d = deps[i] as TaskState;
         const holders = d.whoHas;
         let local = false;
         let ids: readonly string[];
-        if (holders === null) ids = [];
+        if (holders === null) ids = NO_IDS;
         else if (holders.length === 1) {
-          // One holder (most keys): its shared list, no array per dependency.
+          // One holder (most keys): a shared list, no array per dependency.
           const h = holders[0] as WorkerState;
-          ids = h.alone;
           local = h === ws;
+          ids = local ? ONLY_SELF : h.alone;
         } else {
           const all = new Array<string>(holders.length);
           for (let j = 0; j < holders.length; j++) {
             const h = holders[j] as WorkerState;
-            all[j] = h.id;
             if (h === ws) local = true;
+            all[j] = h === ws ? SELF_HOLDER : h.id;
           }
           ids = all;
         }
         if (!local && d.nbytes > 0) transfer += d.nbytes;
-        locs[i] = { key: d.key, whoHas: ids, nbytes: d.nbytes };
+        locs[i] = [d.key, ids, d.nbytes];
       }
       locations = locs;
     }

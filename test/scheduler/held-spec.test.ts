@@ -110,7 +110,7 @@ describe('held specs', () => {
     const functions = new FunctionShipping();
     const worker = { id: 'w1', name: 'w1', fns: new Set<string>(), modules: new Set<string>(), outbox: [] as SchedulerToWorker[] } as unknown as WorkerEntry;
     const ctx = { workers: new Map([['w1', worker]]), clients: new Map(), functions, stimulus: 'tasks-finished-1', holderOf: () => null } as unknown as DispatchContext;
-    const send = (key: string, ticket: number): void => dispatch({ op: 'compute-task', worker: 'w1', key, ticket, spec: spec([], key), fns: null, priority: [0, 0, 0], dependencies: [{ key: 'x', whoHas: ['w2'], nbytes: 8 }] }, ctx);
+    const send = (key: string, ticket: number): void => dispatch({ op: 'compute-task', worker: 'w1', key, ticket, spec: spec([], key), fns: null, priority: [0, 0, 0], dependencies: [['x', ['w2'], 8]] }, ctx);
     send('a', 0);
     send('b', 1);
     ctx.stimulus = 'tasks-finished-2';
@@ -138,25 +138,18 @@ describe('held specs', () => {
     );
   });
 
-  test('a dependency\'s holders name the worker the task goes to as SELF_HOLDER, not by address', () => {
+  test('a task\'s dependencies travel as the state made them, holders relative to the worker', () => {
     const functions = new FunctionShipping();
     const worker = { id: 'w1', name: 'w1', fns: new Set<string>(), modules: new Set<string>(), outbox: [] as SchedulerToWorker[] } as unknown as WorkerEntry;
     const ctx = { workers: new Map([['w1', worker]]), clients: new Map(), functions, stimulus: 's-1', holderOf: () => null } as unknown as DispatchContext;
     const dependencies = [
-      { key: 'here', whoHas: ['w1'], nbytes: 8 },
-      { key: 'both', whoHas: ['w2', 'w1', 'w3'], nbytes: 8 },
-      { key: 'there', whoHas: ['w2'], nbytes: 8 },
-      { key: 'nowhere', whoHas: [], nbytes: 8 },
-    ];
-    dispatch({ op: 'compute-task', worker: 'w1', key: 'k', ticket: 0, spec: spec([], 'k'), fns: null, priority: [0, 0, 0], dependencies }, ctx);
-    const [compute] = worker.outbox.filter((m) => m.op === 'compute');
-    assert.deepEqual(compute?.tasks[0]?.[2], [
       ['here', [SELF_HOLDER], 8],
       ['both', ['w2', SELF_HOLDER, 'w3'], 8],
-      ['there', ['w2'], 8],
       ['nowhere', [], 8],
-    ]);
-    assert.deepEqual(dependencies[1]?.whoHas, ['w2', 'w1', 'w3'], "the command's list is left as it was");
+    ] as const;
+    dispatch({ op: 'compute-task', worker: 'w1', key: 'k', ticket: 0, spec: spec([], 'k'), fns: null, priority: [0, 0, 0], dependencies }, ctx);
+    const [compute] = worker.outbox.filter((m) => m.op === 'compute');
+    assert.equal(compute?.tasks[0]?.[2], dependencies, 'no copy');
   });
 
   test('messages of plain data skip the codec\'s walk; a compute with an object spec does not', () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { SELF_HOLDER } from '../../src/protocol/messages.js';
 import { addWorker, computes, finish, newState, only, stateOf, submit } from './helpers.js';
 
 describe('placement', () => {
@@ -14,10 +15,26 @@ describe('placement', () => {
     const cmds = submit(s, [['join-1', ['big-1', 'big-2']]], ['join-1']);
     assert.deepEqual(computes(cmds), [`join-1@${on1}`]);
     const deps = only(cmds, 'compute-task')[0]?.dependencies;
+    // The worker the task goes to is named SELF_HOLDER among the holders.
     assert.deepEqual(deps, [
-      { key: 'big-1', whoHas: [on1], nbytes: 50e6 },
-      { key: 'big-2', whoHas: [on2], nbytes: 10e6 },
+      ['big-1', [SELF_HOLDER], 50e6],
+      ['big-2', [on2], 10e6],
     ]);
+  });
+
+  test('a dependency\'s holders name the worker the task goes to as SELF_HOLDER, the others by id', () => {
+    const s = newState();
+    for (const w of ['w1', 'w2', 'w3']) addWorker(s, w);
+    submit(s, [['big-1']], ['big-1']);
+    const on = s.taskInfo('big-1')?.processingOn as string;
+    finish(s, on, 'big-1', { nbytes: 50e6 });
+    const other = ['w1', 'w2', 'w3'].find((w) => w !== on)!;
+    s.handle({ op: 'add-keys', worker: other, keys: ['big-1'] });
+    const cmds = submit(s, [['join-1', ['big-1']]], ['join-1']);
+    const [compute] = only(cmds, 'compute-task');
+    assert.ok(compute !== undefined && [on, other].includes(compute.worker), 'it goes beside its 50 MB input');
+    assert.deepEqual(compute.dependencies[0]?.[1], [on, other].map((w) => (w === compute.worker ? SELF_HOLDER : w)));
+    s.validate();
   });
 
   test('occupancy outweighs locality when the holder is busy for longer than the transfer takes', () => {

@@ -38,7 +38,7 @@ void describe('a result store as a holder', () => {
     const compute = out.find((c) => c.op === 'compute-task');
     assert.ok(compute?.op === 'compute-task');
     assert.equal(compute.worker, 'tcp://w1');
-    assert.deepEqual(compute.dependencies[0]!.whoHas, [STORE]);
+    assert.deepEqual(compute.dependencies[0]![1], [STORE]);
     s.validate();
   });
 

@@ -359,7 +359,7 @@ export class SimulatedCluster implements ClusterBackend {
       const c = w.ready.shift()!;
       const spec = this.#specs.get(c.key);
       let fetchBytes = 0;
-      for (const d of c.dependencies) if (!w.data.has(d.key)) fetchBytes += d.nbytes;
+      for (const [key, , nbytes] of c.dependencies) if (!w.data.has(key)) fetchBytes += nbytes;
       const startedAt = this.now;
       const finishAt = this.now + (fetchBytes / this.#bandwidth) * 1000 + (spec?.duration ?? 0);
       w.running.add(c.key);
