@@ -26,7 +26,7 @@ export interface WorkerEntry extends WorkerInfo, Shipped {
   selfRetiring: boolean;
   /** The stimulus of the last task put in the outbox's last compute message. */
   computeStimulus?: string;
-  /** The function ids given with the last encoded spec in the outbox's last compute message. */
+  /** The function ids given with the last encoded spec put in a compute message (its functions shipped). */
   computeFns?: FnIds | undefined;
 }
 
@@ -58,8 +58,9 @@ export function dispatch(c: SchedulerCommand, ctx: DispatchContext): void {
       let spec: WireSpec;
       let fns: FnIds | undefined;
       if (c.fns !== null && typeof c.spec === 'string') {
-        // Held encoded: it goes as it came, with the ids of its functions.
-        ctx.functions.prepareFns(w, c.fns, (message) => w.outbox.push(message));
+        // Held encoded: it goes as it came, with the ids of its functions — shipped first
+        // where the worker lacks them, unless they are the very list the task before had.
+        if (c.fns !== w.computeFns) ctx.functions.prepareFns(w, c.fns, (message) => w.outbox.push(message));
         spec = c.spec;
         fns = c.fns;
       } else {
