@@ -88,7 +88,6 @@ function run(workload: string): { tasks: number; cpuUsPerTask: number; scheduler
     workers,
     clients: new Map([['c', client]]),
     functions,
-    holderOf: (key) => state.holderOf(key),
     stimulus: '',
     retireAborted: () => undefined,
     freeFromStore: () => undefined,

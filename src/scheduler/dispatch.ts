@@ -40,8 +40,6 @@ export interface DispatchContext {
   readonly workers: ReadonlyMap<string, WorkerEntry>;
   readonly clients: ReadonlyMap<string, ClientEntry>;
   readonly functions: FunctionShipping;
-  /** A worker holding the key, told to clients with keys-in-memory (the scheduler state's holderOf). */
-  holderOf(key: string): string | null;
   /** The stimulus of the event whose commands these are. */
   stimulus: string;
   /** A retirement was given up (the worker stays, unless it asked to leave). */
@@ -126,7 +124,7 @@ export function dispatch(c: SchedulerCommand, ctx: DispatchContext): void {
     case 'key-in-memory': {
       // Where it is travels with it: gathering it then needs no who-has round trip. A key
       // whose holder is unknown ('' on the wire) is asked for as before.
-      const holder = ctx.holderOf(c.key) ?? '';
+      const holder = c.holder ?? '';
       for (const id of c.clients) {
         const client = ctx.clients.get(id);
         if (client === undefined) continue;

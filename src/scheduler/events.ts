@@ -331,6 +331,8 @@ export interface KeyInMemoryCommand {
   readonly clients: readonly string[];
   readonly key: string;
   readonly nbytes: number;
+  /** A worker (or store) holding it, the first to have had it: clients gather from it. */
+  readonly holder: string | null;
 }
 
 export interface KeyErredCommand {

@@ -108,7 +108,6 @@ export class SchedulerServer extends Resource {
     workers: this.#workers,
     clients: this.#clients,
     functions: this.#functions,
-    holderOf: (key) => this.#state.holderOf(key),
     stimulus: '',
     retireAborted: (worker, reason) => {
       this.#log.warn('retirement given up; the worker stays, with its data', { worker, reason });

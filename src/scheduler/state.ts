@@ -105,6 +105,12 @@ interface ArrivingGraph {
   readonly positions: TaskState[];
 }
 
+/** The first of a task's holders, or null. */
+function firstHolder(ts: TaskState): string | null {
+  const holders = ts.whoHas;
+  return holders === null || holders.length === 0 ? null : (holders[0] as WorkerState).id;
+}
+
 const NO_LOCATIONS: readonly never[] = Object.freeze([]);
 const NO_IDS: readonly string[] = Object.freeze([]);
 /** The holders of a dependency only the task's own worker has. */
@@ -429,8 +435,8 @@ export class SchedulerState {
 
   /** A worker holding the key's result (the first to have it), or null. O(1), no allocation. */
   holderOf(key: string): string | null {
-    const holders = this.tasks.get(key)?.whoHas;
-    return holders === null || holders === undefined || holders.length === 0 ? null : (holders[0] as WorkerState).id;
+    const ts = this.tasks.get(key);
+    return ts === undefined ? null : firstHolder(ts);
   }
 
   /** Keys of the tasks in `state`. O(tasks); for debugging and tests. */
@@ -642,7 +648,7 @@ export class SchedulerState {
         continue;
       }
       this.want(ts, client);
-      if (ts.state === MEMORY) this.out.push({ op: 'key-in-memory', clients: [client], key, nbytes: ts.nbytes });
+      if (ts.state === MEMORY) this.out.push({ op: 'key-in-memory', clients: [client], key, nbytes: ts.nbytes, holder: firstHolder(ts) });
       else if (ts.state === ERRED) this.out.push({ op: 'key-erred', clients: [client], key, error: ts.error as TaskErrorInfo });
       else if (ts.state === RELEASED) this.compute(ts);
     }
@@ -885,7 +891,7 @@ export class SchedulerState {
       this.want(ts, e.client);
       if (ts.state === MEMORY) {
         this.addReplica(ws, key);
-        this.out.push({ op: 'key-in-memory', clients: [e.client], key, nbytes: ts.nbytes });
+        this.out.push({ op: 'key-in-memory', clients: [e.client], key, nbytes: ts.nbytes, holder: firstHolder(ts) });
         continue;
       }
       if (isActive(ts.state)) this.leaveActiveState(ts);
@@ -1323,7 +1329,7 @@ export class SchedulerState {
       if (d.state === WAITING && --d.waitingOn === 0) this.ready.push(d);
     }
     if (ts.wantedBy !== null) {
-      this.out.push({ op: 'key-in-memory', clients: ts.wantedBy, key: ts.key, nbytes });
+      this.out.push({ op: 'key-in-memory', clients: ts.wantedBy, key: ts.key, nbytes, holder: ws.id });
     } else if (ts.activeDependents === 0) {
       this.releases.push(ts);
     }

@@ -51,7 +51,7 @@ describe('held specs', () => {
     const held = holdSpecs(tasks, fns);
     assert.equal(held[0]!.fns, held[2]!.fns);
     const worker = { id: 'w1', name: 'w1', fns: new Set<string>(['src:one', 'src:two']), modules: new Set<string>(), outbox: [] as SchedulerToWorker[] } as unknown as WorkerEntry;
-    const ctx = { workers: new Map([['w1', worker]]), clients: new Map(), functions: new FunctionShipping(), stimulus: 's-1', holderOf: () => null } as unknown as DispatchContext;
+    const ctx = { workers: new Map([['w1', worker]]), clients: new Map(), functions: new FunctionShipping(), stimulus: 's-1' } as unknown as DispatchContext;
     held.forEach((h, ticket) => dispatch({ op: 'compute-task', worker: 'w1', key: h.key, ticket, spec: h.spec, fns: h.fns ?? null, priority: [0, 0, 0], dependencies: [] }, ctx));
     const [compute] = worker.outbox.filter((m) => m.op === 'compute');
     assert.deepEqual(compute?.tasks.map((t) => t[4]), [['src:one', 'src:two'], undefined, undefined]);
@@ -66,7 +66,7 @@ describe('held specs', () => {
     const functions = new FunctionShipping();
     functions.register(fns);
     const worker = { id: 'w1', name: 'w1', fns: new Set<string>(), modules: new Set<string>(), outbox: [] as SchedulerToWorker[] } as unknown as WorkerEntry;
-    const ctx = { workers: new Map([['w1', worker]]), clients: new Map(), functions, stimulus: 's-1', holderOf: () => null } as unknown as DispatchContext;
+    const ctx = { workers: new Map([['w1', worker]]), clients: new Map(), functions, stimulus: 's-1' } as unknown as DispatchContext;
     let ticket = 0;
     for (const t of held) dispatch({ op: 'compute-task', worker: 'w1', key: t.key, ticket: ticket++, spec: t.spec, fns: t.fns ?? null, priority: [0, 0, 0], dependencies: [] }, ctx);
     const ops = worker.outbox.map((m) => (m.op === 'load-fns' ? `load-fns ${m.fns.map((f) => f.id).join()}` : m.op));
@@ -82,7 +82,7 @@ describe('held specs', () => {
   test('a compute message names the functions of encoded specs only where they change', () => {
     const functions = new FunctionShipping();
     const worker = { id: 'w1', name: 'w1', fns: new Set<string>(['src:one', 'src:two']), modules: new Set<string>(), outbox: [] as SchedulerToWorker[] } as unknown as WorkerEntry;
-    const ctx = { workers: new Map([['w1', worker]]), clients: new Map(), functions, stimulus: 's-1', holderOf: () => null } as unknown as DispatchContext;
+    const ctx = { workers: new Map([['w1', worker]]), clients: new Map(), functions, stimulus: 's-1' } as unknown as DispatchContext;
     let ticket = 0;
     const send = (key: string, fn: string): void => {
       dispatch({ op: 'compute-task', worker: 'w1', key, ticket: ticket++, spec: encodeSpec(spec([fn], key))!, fns: fn, priority: [0, 0, 0], dependencies: [] }, ctx);
@@ -109,7 +109,7 @@ describe('held specs', () => {
   test('tasks travel as tuples; a compute message names its stimulus where it changes', () => {
     const functions = new FunctionShipping();
     const worker = { id: 'w1', name: 'w1', fns: new Set<string>(), modules: new Set<string>(), outbox: [] as SchedulerToWorker[] } as unknown as WorkerEntry;
-    const ctx = { workers: new Map([['w1', worker]]), clients: new Map(), functions, stimulus: 'tasks-finished-1', holderOf: () => null } as unknown as DispatchContext;
+    const ctx = { workers: new Map([['w1', worker]]), clients: new Map(), functions, stimulus: 'tasks-finished-1' } as unknown as DispatchContext;
     const send = (key: string, ticket: number): void => dispatch({ op: 'compute-task', worker: 'w1', key, ticket, spec: spec([], key), fns: null, priority: [0, 0, 0], dependencies: [['x', ['w2'], 8]] }, ctx);
     send('a', 0);
     send('b', 1);
@@ -141,7 +141,7 @@ describe('held specs', () => {
   test('a task\'s dependencies travel as the state made them, holders relative to the worker', () => {
     const functions = new FunctionShipping();
     const worker = { id: 'w1', name: 'w1', fns: new Set<string>(), modules: new Set<string>(), outbox: [] as SchedulerToWorker[] } as unknown as WorkerEntry;
-    const ctx = { workers: new Map([['w1', worker]]), clients: new Map(), functions, stimulus: 's-1', holderOf: () => null } as unknown as DispatchContext;
+    const ctx = { workers: new Map([['w1', worker]]), clients: new Map(), functions, stimulus: 's-1' } as unknown as DispatchContext;
     const dependencies = [
       ['here', [SELF_HOLDER], 8],
       ['both', ['w2', SELF_HOLDER, 'w3'], 8],

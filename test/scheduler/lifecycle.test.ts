@@ -23,7 +23,7 @@ describe('task life cycle', () => {
     assert.deepEqual(frees(c2), []);
 
     const c3 = finish(s, 'w1', 'add-1', { nbytes: 50 });
-    assert.deepEqual(only(c3, 'key-in-memory'), [{ op: 'key-in-memory', clients: ['c1'], key: 'add-1', nbytes: 50 }]);
+    assert.deepEqual(only(c3, 'key-in-memory'), [{ op: 'key-in-memory', clients: ['c1'], key: 'add-1', nbytes: 50, holder: 'w1' }]);
     assert.deepEqual(frees(c3), ['inc-1@w1'], 'the intermediate is freed once its last dependent is in memory');
     assert.equal(stateOf(s, 'inc-1'), 'released', 'its record stays while a dependent is held');
 
@@ -47,7 +47,7 @@ describe('task life cycle', () => {
     submit(s, [['x-1']], ['x-1']);
     finish(s, 'w1', 'x-1', { nbytes: 10 });
     const again = submit(s, [['x-1']], ['x-1'], { client: 'c2' });
-    assert.deepEqual(only(again, 'key-in-memory'), [{ op: 'key-in-memory', clients: ['c2'], key: 'x-1', nbytes: 10 }]);
+    assert.deepEqual(only(again, 'key-in-memory'), [{ op: 'key-in-memory', clients: ['c2'], key: 'x-1', nbytes: 10, holder: 'w1' }]);
     assert.deepEqual(computes(again), []);
     const more = submit(s, [['y-1', ['x-1']]], ['y-1']);
     assert.deepEqual(computes(more), ['y-1@w1']);

@@ -141,7 +141,7 @@ describe('workers coming, going and pausing', () => {
     addWorker(s, 'w1');
     addWorker(s, 'w2');
     const sc = s.handle({ op: 'scatter', client: 'c1', worker: 'w2', keys: [{ key: 'data', nbytes: 50e6 }] });
-    assert.deepEqual(only(sc, 'key-in-memory'), [{ op: 'key-in-memory', clients: ['c1'], key: 'data', nbytes: 50e6 }]);
+    assert.deepEqual(only(sc, 'key-in-memory'), [{ op: 'key-in-memory', clients: ['c1'], key: 'data', nbytes: 50e6, holder: 'w2' }]);
     const cmds = submit(s, [['use-1', ['data']]], ['use-1']);
     assert.deepEqual(computes(cmds), ['use-1@w2']);
     const gone = s.handle({ op: 'remove-worker', worker: 'w2', reason: 'lost', now: 1 });
