@@ -4,7 +4,8 @@
  * need a box: a client encodes one spec per task, and for tiny tasks the general path cost
  * more than the rest of the submission. It is written compact, as the bare msgpack list
  * `[steps, stepKeys, out]` with each step `[fn, deps, args, argRefs]`: no message around
- * it (a message is a map, so the two are told apart by their first byte), no field names, and an argument that is a ref written as nil, since the call fills it from
+ * it (a message is a map, so the two are told apart by their first byte), no field
+ * names, and an argument that is a ref written as nil, since the call fills it from
  * its dependency (argRefs) and the key is already in deps; so the scheduler holds (and
  * every hop carries) half as much per task of a graph of sums as the general encoder writes.
  * encoded-spec.ts decodes it to the very spec the general path would give; anything else

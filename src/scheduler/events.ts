@@ -20,10 +20,10 @@ export interface Stimulated {
   readonly stimulus?: string;
 }
 
-/** One task of a submitted graph. */
 /** Ids of the functions an encoded spec names: one, or several for a fused chain. */
 export type FnIds = string | readonly string[];
 
+/** One task of a submitted graph. */
 export interface GraphTask {
   readonly key: string;
   /** Keys, or positions of tasks in the same graph (across its parts; see WireGraphTask). */
