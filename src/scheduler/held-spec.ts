@@ -27,8 +27,11 @@ export function holdSpecs(tasks: readonly WireGraphTask[], fns: readonly FnRef[]
   for (let i = 0; i < tasks.length; i++) {
     const task = tasks[i] as WireGraphTask;
     let ids: FnIds | undefined;
-    if (typeof task.spec !== 'string') ids = undefined;
-    else if (Array.isArray(task.fns)) {
+    if (typeof task.spec !== 'string') {
+      // An object spec names its functions itself; indices beside it mean nothing.
+      if (task.fns === undefined) continue;
+      ids = undefined;
+    } else if (Array.isArray(task.fns)) {
       const name = task.fns.join();
       const known = (lists ??= new Map<string, FnIds>()).get(name);
       if (known === undefined) lists.set(name, (ids = fnIds(task.fns, fns)));

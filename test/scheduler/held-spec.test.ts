@@ -31,6 +31,7 @@ describe('held specs', () => {
       { key: 'b', dependencies: [], spec: encodeSpec(b)!, fns: [0, 1] },
       { key: 'c', dependencies: [], spec: c },
       { key: 'd', dependencies: [], spec: encodeSpec(a)!, fns: 7 },
+      { key: 'e', dependencies: [], spec: c, fns: 1 },
     ];
     const held = holdSpecs(tasks, fns);
     assert.equal(held, tasks, 'the message\'s own tasks, changed in place');
@@ -43,6 +44,7 @@ describe('held specs', () => {
     assert.deepEqual(hb?.[1], ['src:one', 'src:two']);
     assert.equal(hc[1], undefined);
     assert.deepEqual(hd?.[1], [], 'an index naming no function is left out');
+    assert.equal(held[4]?.fns, undefined, 'indices beside an object spec are dropped');
   });
 
   test('tasks naming the same functions share one list, told a worker once per message', () => {
