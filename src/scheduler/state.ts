@@ -105,6 +105,11 @@ interface ArrivingGraph {
   readonly positions: TaskState[];
 }
 
+/** `holders` without `h`, as a new list (whoHas is replaced, never changed in place). */
+function without(holders: readonly WorkerState[], h: WorkerState): readonly WorkerState[] {
+  return holders.length === 1 ? NO_HOLDERS : holders.filter((x) => x !== h);
+}
+
 /** The first of a task's holders, or null. */
 function firstHolder(ts: TaskState): string | null {
   const holders = ts.whoHas;
@@ -519,14 +524,7 @@ export class SchedulerState {
     }
 
     // Its copies are gone; a key with no copy left is lost.
-    const lost: TaskState[] = [];
-    for (const ts of ws.hasWhat) {
-      const holders = ts.whoHas;
-      if (holders === null || !holders.includes(ws)) continue;
-      ts.whoHas = holders.length === 1 ? NO_HOLDERS : holders.filter((h) => h !== ws);
-      if (ts.whoHas.length === 0) lost.push(ts);
-    }
-    ws.hasWhat.clear();
+    const lost = this.dropCopies(ws);
     ws.nbytes = 0;
 
     // What it was running goes back to waiting (with every input still in memory, so far),
@@ -573,14 +571,7 @@ export class SchedulerState {
   private removeStore(store: WorkerState): void {
     this.stores.delete(store.id);
     store.status = 'closed';
-    const lost: TaskState[] = [];
-    for (const ts of store.hasWhat) {
-      const holders = ts.whoHas;
-      if (holders === null || !holders.includes(store)) continue;
-      ts.whoHas = holders.length === 1 ? NO_HOLDERS : holders.filter((h) => h !== store);
-      if (ts.whoHas.length === 0) lost.push(ts);
-    }
-    store.hasWhat.clear();
+    const lost = this.dropCopies(store);
     store.nbytes = 0;
     for (const ts of lost) this.dataLost(ts);
     for (const ts of lost) this.recomputeOrRelease(ts);
@@ -837,12 +828,25 @@ export class SchedulerState {
     }
   }
 
+  /** Takes `holder` off the holders of everything it held; returns the tasks left with no copy. */
+  private dropCopies(holder: WorkerState): TaskState[] {
+    const lost: TaskState[] = [];
+    for (const ts of holder.hasWhat) {
+      const holders = ts.whoHas;
+      if (holders === null || !holders.includes(holder)) continue;
+      ts.whoHas = without(holders, holder);
+      if (ts.whoHas.length === 0) lost.push(ts);
+    }
+    holder.hasWhat.clear();
+    return lost;
+  }
+
   private missingData(key: string, from: string): void {
     const ts = this.tasks.get(key);
     const holder = this.workers.get(from) ?? this.stores.get(from);
     if (ts === undefined || holder === undefined || ts.state !== MEMORY || ts.whoHas === null) return;
     if (!ts.whoHas.includes(holder)) return;
-    ts.whoHas = ts.whoHas.length === 1 ? NO_HOLDERS : ts.whoHas.filter((h) => h !== holder);
+    ts.whoHas = without(ts.whoHas, holder);
     holder.hasWhat.delete(ts);
     if (ts.nbytes > 0) holder.nbytes -= ts.nbytes;
     if (holder.retirePending !== null) holder.retirePending.delete(ts);
