@@ -13,7 +13,7 @@ import { planTasks } from '../src/client/tasks.js';
 import { decode, encode } from '../src/comm/codec.js';
 import { compile } from '../src/graph/plan.js';
 import { ref, task } from '../src/graph/task.js';
-import { holdSpecs } from '../src/scheduler/held-spec.js';
+import { graphTasks } from '../src/scheduler/held-spec.js';
 import { SchedulerState } from '../src/scheduler/state.js';
 import { type GraphMakers, treeGraph } from './workloads.js';
 
@@ -34,9 +34,9 @@ function graphFrames(): Uint8Array[] {
 
 /** Takes the graph in as the scheduler's shell does; the decoded message is dropped after. */
 function takeIn(frames: Uint8Array[]): { state: SchedulerState; tasks: number } {
-  const message = decode(frames) as unknown as { tasks: Parameters<typeof holdSpecs>[0]; wanted: string[]; fns: Parameters<typeof holdSpecs>[1] };
+  const message = decode(frames) as unknown as { tasks: Parameters<typeof graphTasks>[0]; wanted: string[]; fns: Parameters<typeof graphTasks>[1] };
   const state = new SchedulerState({});
-  state.handle({ op: "update-graph", client: "c", tasks: holdSpecs(message.tasks, message.fns), wanted: message.wanted, now: 0 });
+  state.handle({ op: "update-graph", client: "c", tasks: graphTasks(message.tasks, message.fns), wanted: message.wanted, now: 0 });
   return { state, tasks: message.tasks.length };
 }
 

@@ -24,7 +24,7 @@ import { callTasks, planTasks } from '../src/client/tasks.js';
 import { dispatch, type ClientEntry, type DispatchContext, type WorkerEntry } from '../src/scheduler/dispatch.js';
 import type { SchedulerEvent } from '../src/scheduler/events.js';
 import { FunctionShipping } from '../src/scheduler/functions.js';
-import { holdSpecs } from '../src/scheduler/held-spec.js';
+import { graphTasks } from '../src/scheduler/held-spec.js';
 import { SchedulerState } from '../src/scheduler/state.js';
 import { ref, task } from '../src/graph/task.js';
 import { inc, treeGraph, type GraphMakers } from './workloads.js';
@@ -56,7 +56,7 @@ function wire<M>(message: M): M {
 
 /** Specs back to objects, as clients sent them before they travelled encoded. */
 function asObjects(tasks: WireGraphTask[]): WireGraphTask[] {
-  return tasks.map((t) => ({ key: t.key, dependencies: t.dependencies, spec: specOf(t.spec), ...(t.priority === undefined ? {} : { priority: t.priority }) }));
+  return tasks.map(([key, dependencies, spec, , priority]) => (priority === undefined ? [key, dependencies, specOf(spec)] : [key, dependencies, specOf(spec), null, priority]));
 }
 
 function run(workload: string): { tasks: number; cpuUsPerTask: number; schedulerCpuUsPerTask: number } {
@@ -107,7 +107,7 @@ function run(workload: string): { tasks: number; cpuUsPerTask: number; scheduler
   let t0 = cpu();
   const m = wire<ClientToScheduler>(message) as Extract<ClientToScheduler, { op: 'update-graph' }>;
   functions.register(m.fns);
-  apply({ op: 'update-graph', client: 'c', tasks: holdSpecs(m.tasks, m.fns), wanted: m.wanted, now });
+  apply({ op: 'update-graph', client: 'c', tasks: graphTasks(m.tasks, m.fns), wanted: m.wanted, now });
   schedulerCpu += cpu() - t0;
 
   while (remaining > 0) {

@@ -47,7 +47,7 @@ import { Future, type FutureOwner, type FutureStatus, keepAlive } from './future
 import { FutureList } from './future-list.js';
 import { collectFutures, type Gathered, rebuild } from './gather.js';
 import { ProgressBar, type ProgressBarOptions } from './progress-bar.js';
-import { callTasks, type CallTasks, GRAPH_PART_TASKS, graphParts, mapArguments, type MapOptions, planTasks, SUBMIT_OPTIONS, type SubmitOptions } from './tasks.js';
+import { callTasks, type CallTasks, GRAPH_PART_TASKS, graphParts, isPlainGraph, mapArguments, type MapOptions, planTasks, SUBMIT_OPTIONS, type SubmitOptions } from './tasks.js';
 
 export type { MapOptions, SubmitOptions } from './tasks.js';
 
@@ -672,15 +672,23 @@ export class Client extends Resource implements FutureOwner {
     const needsBundle = this.#bundleModules && message.fns.some((f) => f.kind === 'module' && f.url.startsWith('file:'));
     if (!needsBundle && this.#graphQueue === null) {
       this.#flushReleases();
-      for (const part of graphParts(message)) this.#conn.send(part);
+      this.#sendParts(message);
       return;
     }
     this.#enqueue(async () => {
       const fns = needsBundle ? await Promise.all(message.fns.map((f) => this.#portable(f))) : message.fns;
       if (this.state !== 'running' || this.#conn.state !== 'open') return;
       this.#flushReleases();
-      for (const part of graphParts({ ...message, fns })) this.#conn.send(part);
+      this.#sendParts({ ...message, fns });
     });
+  }
+
+  #sendParts(message: Extract<ClientToScheduler, { op: 'update-graph' }>): void {
+    const plain = isPlainGraph(message);
+    for (const part of graphParts(message)) {
+      if (plain) this.#conn.sendPlain(part);
+      else this.#conn.send(part);
+    }
   }
 
   /** A module function as it travels: its module bundled and uploaded once, named by hash. */

@@ -15,6 +15,7 @@ import { encodeSpec } from '../protocol/encoded-spec.js';
 import { writeCallBase64 } from '../protocol/spec-writer.js';
 import { wireNode, wireStep } from '../protocol/encode-task.js';
 import type { ClientToScheduler, WireGraphTask } from '../protocol/messages.js';
+import type { WireSpec } from '../protocol/task-spec.js';
 import { Future } from './future.js';
 
 export interface SubmitOptions {
@@ -66,15 +67,10 @@ export function callTasks(
   if (key !== undefined && (typeof key !== 'string' || key === '')) throw new InvalidArgumentError(`${where}: options.key must be a non-empty string`);
   if (typeof pure !== 'boolean') throw new InvalidArgumentError(`${where}: options.pure must be a boolean`);
   if (priority !== undefined && (typeof priority !== 'number' || Number.isNaN(priority))) throw new InvalidArgumentError(`${where}: options.priority must be a number`);
-  const extra: { restrictions?: readonly string[]; retries?: number } = {};
-  if (workers !== undefined) {
-    if (!Array.isArray(workers) || workers.some((w) => typeof w !== 'string')) throw new InvalidArgumentError(`${where}: options.workers must be an array of worker ids or names`);
-    extra.restrictions = workers;
+  if (workers !== undefined && (!Array.isArray(workers) || workers.some((w) => typeof w !== 'string'))) {
+    throw new InvalidArgumentError(`${where}: options.workers must be an array of worker ids or names`);
   }
-  if (retries !== undefined) {
-    if (!Number.isInteger(retries) || retries < 0) throw new InvalidArgumentError(`${where}: options.retries must be a non-negative integer`);
-    extra.retries = retries;
-  }
+  if (retries !== undefined && (!Number.isInteger(retries) || retries < 0)) throw new InvalidArgumentError(`${where}: options.retries must be a non-negative integer`);
   const run = scope === undefined ? fn : scoped(fn, scope);
   const ref = fnRef(run);
   const prefix = ref.name === 'anonymous' ? 'task' : ref.name;
@@ -88,19 +84,33 @@ export function callTasks(
     keys.push(taskKey);
     const direct = plain ? writeCallBase64(ref.id, args, taskKey) : null;
     if (direct !== null) {
-      tasks.push({ key: taskKey, dependencies: NO_DEPENDENCIES, spec: direct, fns: 0, ...extra });
+      tasks.push(callTask(taskKey, NO_DEPENDENCIES, direct, 0, workers, retries));
       continue;
     }
     const t = new Task(run, callArgs);
     const spec = { node: { steps: [wireStep(t)], stepKeys: [taskKey], out: true } };
     const encoded = encodeSpec(spec);
     // Encoded, its one function is the message's first; else the scheduler reads the spec.
-    tasks.push({ key: taskKey, dependencies: t.dependencies, ...(encoded === null ? { spec } : { spec: encoded, fns: 0 }), ...extra });
+    tasks.push(encoded === null ? callTask(taskKey, t.dependencies, spec, null, workers, retries) : callTask(taskKey, t.dependencies, encoded, 0, workers, retries));
   }
   return { tasks, keys, fns: [ref], userPriority: priority };
 }
 
 const NO_DEPENDENCIES: readonly string[] = Object.freeze([]);
+
+/** A call's task as its tuple (WireGraphTask), which ends at its last field given. */
+function callTask(
+  key: string,
+  dependencies: readonly string[],
+  spec: WireSpec,
+  fns: number | null,
+  restrictions: readonly string[] | undefined,
+  retries: number | undefined,
+): WireGraphTask {
+  if (retries !== undefined) return [key, dependencies, spec, fns, null, restrictions ?? null, retries];
+  if (restrictions !== undefined) return [key, dependencies, spec, fns, null, restrictions];
+  return [key, dependencies, spec, fns];
+}
 
 /** Whether every argument is a number, string, boolean or null. */
 function isPlain(args: readonly unknown[]): boolean {
@@ -135,7 +145,7 @@ export function planTasks(plan: Plan): { tasks: WireGraphTask[]; fns: FnRef[] } 
       else (named as number[]).push(at);
     }
     const encoded = encodeSpec(spec);
-    tasks[j] = encoded === null ? { key, dependencies, spec, priority: j } : { key, dependencies, spec: encoded, fns: named, priority: j };
+    tasks[j] = encoded === null ? [key, dependencies, spec, null, j] : [key, dependencies, encoded, named, j];
   }
   return { tasks, fns: [...order.keys()].map((id) => fns.get(id)!) };
 }
@@ -209,6 +219,18 @@ export function futureToRef(value: unknown): unknown {
 export const GRAPH_PART_TASKS = 4096;
 
 type UpdateGraph = Extract<ClientToScheduler, { op: 'update-graph' }>;
+
+/**
+ * Whether an update-graph is plain data, to be sent without the codec's walk for binary
+ * values, errors and maps (Connection.sendPlain): every spec encoded, and no function
+ * carrying values of its scope.
+ */
+export function isPlainGraph(message: UpdateGraph): boolean {
+  for (const f of message.fns) if (f.kind === 'source' && f.scope !== undefined) return false;
+  const tasks = message.tasks;
+  for (let i = 0; i < tasks.length; i++) if (typeof (tasks[i] as WireGraphTask)[2] !== 'string') return false;
+  return true;
+}
 
 /** The message as it travels: itself, or its parts, each with the graph's functions. */
 export function graphParts(message: UpdateGraph, size = GRAPH_PART_TASKS): UpdateGraph[] {

@@ -7,7 +7,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { type Connection, type Message, kReadLimit, retype } from './connection.js';
 import { AuthenticationError, HandshakeError, ProtocolVersionError } from './errors.js';
 
-export const PROTOCOL_VERSION = 1;
+/** Raised with every change to the messages' shapes: peers of different builds are refused at hello, not met with tasks they misread. */
+export const PROTOCOL_VERSION = 2;
 export const HANDSHAKE_MAX_MESSAGE_SIZE = 64 * 1024;
 
 export interface Hello {

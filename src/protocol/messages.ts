@@ -47,24 +47,30 @@ export interface WorkerMemory {
   readonly process: number;
 }
 
-export interface WireGraphTask {
-  readonly key: string;
-  /**
-   * Keys, or positions: a number names the task at that index among the graph's tasks
-   * (counted across its parts), which the scheduler finds without a lookup by key.
-   */
-  readonly dependencies: readonly (string | number)[];
-  /** Encoded by the client (encoded-spec.ts), which the scheduler forwards as it is, or the object. */
-  readonly spec: WireSpec;
-  /**
-   * With an encoded spec: the functions it names, as indices into the message's `fns`
-   * (the scheduler ships them to a worker before the task; it does not read the spec).
-   */
-  readonly fns?: number | readonly number[];
-  readonly priority?: number;
-  readonly restrictions?: readonly string[];
-  readonly retries?: number;
-}
+/**
+ * A task of an update-graph, as a tuple (no field names on the wire, one per task):
+ * `[key, dependencies, spec, fns?, priority?, restrictions?, retries?]`. Fields after the
+ * spec are left off at the end where absent and null between: most tasks are
+ * `[key, dependencies, spec, fns]` or, from a graph, `[key, dependencies, spec, fns, priority]`.
+ *
+ * - dependencies: keys, or positions — a number names the task at that index among the
+ *   graph's tasks (counted across its parts), which the scheduler finds without a lookup.
+ * - spec: encoded by the client (encoded-spec.ts), which the scheduler forwards as it is,
+ *   or the object.
+ * - fns: with an encoded spec, the functions it names, as indices into the message's `fns`
+ *   (the scheduler ships them to a worker before the task; it does not read the spec).
+ * - priority: graph order (lower runs first); restrictions: worker ids or names the task
+ *   may run on; retries: how many failures are retried.
+ */
+export type WireGraphTask = readonly [
+  key: string,
+  dependencies: readonly (string | number)[],
+  spec: WireSpec,
+  fns?: number | readonly number[] | null,
+  priority?: number | null,
+  restrictions?: readonly string[] | null,
+  retries?: number,
+];
 
 /**
  * A task for a worker, as a tuple (no field names on the wire, one per task):

@@ -33,11 +33,11 @@ export interface GraphTask {
   /** With a spec encoded as a string: the ids of the functions it names (held-spec.ts). */
   readonly fns?: FnIds | undefined;
   /** Graph order: lower runs first among tasks of equal user priority and generation. */
-  readonly priority?: number;
+  readonly priority?: number | undefined;
   /** Worker ids (or names) the task may run on. */
-  readonly restrictions?: readonly string[];
+  readonly restrictions?: readonly string[] | undefined;
   /** How many times a failure is retried before the task errs. */
-  readonly retries?: number;
+  readonly retries?: number | undefined;
 }
 
 // ---------------------------------------------------------------------------------------

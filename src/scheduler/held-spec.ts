@@ -4,6 +4,7 @@
  * a spec: it goes to the worker as it came, and a task costs that string rather than the
  * objects of a decoded spec. Specs that came as objects are held as they are.
  */
+import { ProtocolError } from '../errors.js';
 import type { FnRef } from '../functions/fn-ref.js';
 import type { WireGraphTask } from '../protocol/messages.js';
 import type { FnIds, GraphTask } from './events.js';
@@ -14,42 +15,77 @@ export function fnIdList(fns: FnIds): readonly string[] {
 }
 
 /**
- * The update-graph's tasks as the state takes them: each encoded spec's `fns` (indices
- * into the message's list `fns`) become the functions' ids, in place — the tasks are the
- * message's own objects, so a million of them cost no copy. An index that names no
- * function is left out (the spec then names one the worker lacks, and its task errs there,
- * as a spec naming an unknown function would).
+ * The update-graph's tasks (tuples, WireGraphTask) as the state takes them, each checked:
+ * a malformed one is a ProtocolError naming it. An encoded spec's `fns` (indices into the
+ * message's list `fns`) become the functions' ids. An index that names no function is
+ * left out (the spec then names one the worker lacks, and its task errs there, as a spec
+ * naming an unknown function would).
  */
-export function holdSpecs(tasks: readonly WireGraphTask[], fns: readonly FnRef[]): readonly GraphTask[] {
+export function graphTasks(tasks: readonly WireGraphTask[], fns: readonly FnRef[]): GraphTask[] {
   // Fused chains name several functions: tasks naming the same ones share one list, which
   // costs no array per task and lets dispatch tell a worker the list once, where it changes.
   let lists: Map<string, FnIds> | null = null;
+  const out = new Array<GraphTask>(tasks.length);
   for (let i = 0; i < tasks.length; i++) {
     const task = tasks[i] as WireGraphTask;
+    const problem = malformed(task);
+    if (problem !== null) throw new ProtocolError(`update-graph task ${i} is malformed: ${problem}`);
+    const [key, dependencies, spec, indices, priority, restrictions, retries] = task;
     let ids: FnIds | undefined;
-    if (typeof task.spec !== 'string') {
-      // An object spec names its functions itself; indices beside it mean nothing.
-      if (task.fns === undefined) continue;
-      ids = undefined;
-    } else if (Array.isArray(task.fns)) {
-      const name = task.fns.join();
+    // An object spec names its functions itself; indices beside it mean nothing.
+    if (typeof spec !== 'string' || indices === undefined || indices === null) ids = undefined;
+    else if (typeof indices !== 'number') {
+      const name = indices.join();
       const known = (lists ??= new Map<string, FnIds>()).get(name);
-      if (known === undefined) lists.set(name, (ids = fnIds(task.fns, fns)));
+      if (known === undefined) lists.set(name, (ids = fnIds(indices, fns)));
       else ids = known;
-    } else ids = fnIds(task.fns, fns);
-    (task as { fns: unknown }).fns = ids;
+    } else ids = fns[indices]?.id ?? NO_IDS;
+    // Every field, absent or not: one shape for all the tasks the state reads.
+    out[i] = {
+      key,
+      dependencies,
+      spec,
+      fns: ids,
+      priority: priority ?? undefined,
+      restrictions: restrictions ?? undefined,
+      retries,
+    };
   }
-  return tasks as readonly unknown[] as readonly GraphTask[];
+  return out;
+}
+
+/** What is wrong with a wire task, or null. */
+function malformed(task: unknown): string | null {
+  if (!Array.isArray(task) || task.length < 3) return 'not [key, dependencies, spec, …]';
+  const [key, dependencies, , fns, priority, restrictions, retries] = task as unknown[];
+  if (typeof key !== 'string') return 'its key is not a string';
+  if (!Array.isArray(dependencies)) return `${key}: its dependencies are not a list`;
+  for (const d of dependencies as unknown[]) if (typeof d !== 'string' && typeof d !== 'number') return `${key}: a dependency is neither a key nor a position`;
+  if (fns !== undefined && fns !== null && typeof fns !== 'number' && !isNumbers(fns)) return `${key}: its functions are not indices`;
+  if (priority !== undefined && priority !== null && typeof priority !== 'number') return `${key}: its priority is not a number`;
+  if (restrictions !== undefined && restrictions !== null && !isStrings(restrictions)) return `${key}: its restrictions are not worker names`;
+  if (retries !== undefined && typeof retries !== 'number') return `${key}: its retries are not a number`;
+  return null;
+}
+
+function isNumbers(list: unknown): boolean {
+  if (!Array.isArray(list)) return false;
+  for (const x of list as unknown[]) if (typeof x !== 'number') return false;
+  return true;
+}
+
+function isStrings(list: unknown): boolean {
+  if (!Array.isArray(list)) return false;
+  for (const x of list as unknown[]) if (typeof x !== 'string') return false;
+  return true;
 }
 
 const NO_IDS: readonly string[] = Object.freeze([]);
 
-function fnIds(indices: number | readonly number[] | undefined, fns: readonly FnRef[]): FnIds {
-  if (typeof indices === 'number') return fns[indices]?.id ?? NO_IDS;
-  if (!Array.isArray(indices)) return NO_IDS;
+function fnIds(indices: readonly number[], fns: readonly FnRef[]): FnIds {
   const ids: string[] = [];
-  for (const i of indices as readonly unknown[]) {
-    const id = typeof i === 'number' ? fns[i]?.id : undefined;
+  for (const i of indices) {
+    const id = fns[i]?.id;
     if (id !== undefined) ids.push(id);
   }
   return ids;

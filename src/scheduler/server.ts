@@ -42,7 +42,7 @@ import { checkStore, type ResultStore, serveStoreRequest } from '../store/index.
 import type { SchedulerEvent } from './events.js';
 import { type ClientConn, type ClientEntry, dispatch, type DispatchContext, flushOutboxes, type WorkerConn, type WorkerEntry } from './dispatch.js';
 import { FunctionShipping } from './functions.js';
-import { fnIdList, holdSpecs } from './held-spec.js';
+import { fnIdList, graphTasks } from './held-spec.js';
 import { ForwardedRequests } from './requests.js';
 import { Scatters } from './scatter.js';
 import { PluginSet, type SchedulerPlugin } from './plugin.js';
@@ -641,7 +641,7 @@ export class SchedulerServer extends Resource {
         this.#apply({
           op: 'update-graph',
           client,
-          tasks: holdSpecs(m.tasks, m.fns),
+          tasks: graphTasks(m.tasks, m.fns),
           wanted: m.wanted,
           ...(m.userPriority === undefined ? {} : { userPriority: m.userPriority }),
           ...(m.more === true ? { more: true } : {}),

@@ -2,8 +2,9 @@
 // pruned only when its last part is in, and never lost to what other clients do meanwhile.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { graphParts } from '../../src/client/tasks.js';
+import { graphParts, isPlainGraph } from '../../src/client/tasks.js';
 import type { FnRef } from '../../src/functions/fn-ref.js';
+import type { WireGraphTask } from '../../src/protocol/messages.js';
 import { addWorker, computes, finish, newState, only, stateOf, submit } from './helpers.js';
 
 void describe('a graph in parts', () => {
@@ -110,7 +111,7 @@ void describe('a graph in parts', () => {
 
 void describe('graphParts', () => {
   const fns: FnRef[] = [{ kind: 'source', id: 'f1', name: 'f', source: 'x => x' } as unknown as FnRef];
-  const tasks = Array.from({ length: 5 }, (_, i) => ({ key: `k${i}`, dependencies: [], spec: 'AA', fns: 0 }));
+  const tasks = Array.from({ length: 5 }, (_, i): WireGraphTask => [`k${i}`, [], 'AA', 0]);
 
   void test('a small graph travels as it is', () => {
     const message = { op: 'update-graph' as const, tasks, wanted: ['k4'], fns };
@@ -120,12 +121,20 @@ void describe('graphParts', () => {
   void test('a larger one in parts: each with the functions, `more` on all but the last, which alone wants', () => {
     const parts = graphParts({ op: 'update-graph', tasks, wanted: ['k4'], fns, userPriority: 3 }, 2);
     assert.deepEqual(
-      parts.map((p) => [p.tasks.map((t) => t.key), p.wanted, p.more, p.fns.length, p.userPriority]),
+      parts.map((p) => [p.tasks.map((t) => t[0]), p.wanted, p.more, p.fns.length, p.userPriority]),
       [
         [['k0', 'k1'], [], true, 1, 3],
         [['k2', 'k3'], [], true, 1, 3],
         [['k4'], ['k4'], undefined, 1, 3],
       ],
     );
+  });
+
+  test('a graph of encoded specs is plain data; an object spec or a scoped function is not', () => {
+    assert.equal(isPlainGraph({ op: 'update-graph', tasks, wanted: [], fns }), true);
+    const objectSpec: WireGraphTask = ['k5', [], { node: { steps: [], stepKeys: [], out: true } }];
+    assert.equal(isPlainGraph({ op: 'update-graph', tasks: [...tasks, objectSpec], wanted: [], fns }), false);
+    const scoped = [{ kind: 'source', id: 'f2', name: 'g', expr: 'x => x', scope: { names: ['b'], values: [new Uint8Array(2)] } }] as FnRef[];
+    assert.equal(isPlainGraph({ op: 'update-graph', tasks, wanted: [], fns: scoped }), false);
   });
 });

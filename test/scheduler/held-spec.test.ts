@@ -4,13 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { ProtocolError } from '../../src/errors.js';
 import type { FnRef } from '../../src/functions/fn-ref.js';
 import { decodeSpec, encodeSpec } from '../../src/protocol/encoded-spec.js';
 import { SELF_HOLDER, type SchedulerToWorker, type WireGraphTask } from '../../src/protocol/messages.js';
 import type { TaskSpec } from '../../src/protocol/task-spec.js';
 import { dispatch, type DispatchContext, flushOutboxes, type WorkerEntry } from '../../src/scheduler/dispatch.js';
 import { FunctionShipping } from '../../src/scheduler/functions.js';
-import { holdSpecs } from '../../src/scheduler/held-spec.js';
+import { graphTasks } from '../../src/scheduler/held-spec.js';
 
 const fns: FnRef[] = [
   { kind: 'source', id: 'src:one', name: 'one', expr: '(x) => x' },
@@ -27,14 +28,14 @@ describe('held specs', () => {
     const b = spec(['src:one', 'src:two'], 'b');
     const c = spec(['src:two'], 'c');
     const tasks: WireGraphTask[] = [
-      { key: 'a', dependencies: [], spec: encodeSpec(a)!, fns: 0 },
-      { key: 'b', dependencies: [], spec: encodeSpec(b)!, fns: [0, 1] },
-      { key: 'c', dependencies: [], spec: c },
-      { key: 'd', dependencies: [], spec: encodeSpec(a)!, fns: 7 },
-      { key: 'e', dependencies: [], spec: c, fns: 1 },
+      ['a', [], encodeSpec(a)!, 0],
+      ['b', [], encodeSpec(b)!, [0, 1]],
+      ['c', [], c],
+      ['d', [], encodeSpec(a)!, 7],
+      ['e', [], c, 1],
     ];
-    const held = holdSpecs(tasks, fns);
-    assert.equal(held, tasks, 'the message\'s own tasks, changed in place');
+    const held = graphTasks(tasks, fns);
+    assert.deepEqual(held.map((t) => t.key), ['a', 'b', 'c', 'd', 'e']);
     const [ha, hb, hc, hd] = held.map((t) => [t.spec, t.fns] as const);
     assert.equal(ha?.[0], encodeSpec(a));
     assert.deepEqual(decodeSpec(ha[0] as string), a);
@@ -47,10 +48,48 @@ describe('held specs', () => {
     assert.equal(held[4]?.fns, undefined, 'indices beside an object spec are dropped');
   });
 
+  test('a task travels as a tuple whose fields after the spec are left off at the end', () => {
+    const held = graphTasks(
+      [
+        ['a', [], 'AA', 0],
+        ['b', ['a', 0], 'AA', 0, 4],
+        ['c', [], 'AA', 0, null, ['w1']],
+        ['d', [], 'AA', null, null, null, 2],
+      ],
+      fns,
+    );
+    assert.deepEqual(
+      held.map((t) => [t.key, t.dependencies, t.fns, t.priority, t.restrictions, t.retries]),
+      [
+        ['a', [], 'src:one', undefined, undefined, undefined],
+        ['b', ['a', 0], 'src:one', 4, undefined, undefined],
+        ['c', [], 'src:one', undefined, ['w1'], undefined],
+        ['d', [], undefined, undefined, undefined, 2],
+      ],
+    );
+  });
+
+  test('a malformed task is a protocol error naming it and what is wrong', () => {
+    const bad: [unknown, RegExp][] = [
+      [{ key: 'a', dependencies: [], spec: 'AA' }, /task 0 is malformed: not \[key, dependencies, spec/],
+      [['a', []], /not \[key, dependencies, spec/],
+      [[7, [], 'AA'], /its key is not a string/],
+      [['a', 'b', 'AA'], /a: its dependencies are not a list/],
+      [['a', [{}], 'AA'], /a: a dependency is neither a key nor a position/],
+      [['a', [], 'AA', 'f'], /a: its functions are not indices/],
+      [['a', [], 'AA', 0, '1'], /a: its priority is not a number/],
+      [['a', [], 'AA', 0, null, [1]], /a: its restrictions are not worker names/],
+      [['a', [], 'AA', 0, null, null, '2'], /a: its retries are not a number/],
+    ];
+    for (const [task, message] of bad) {
+      assert.throws(() => graphTasks([task as WireGraphTask], fns), (error: unknown) => error instanceof ProtocolError && message.test(error.message));
+    }
+  });
+
   test('tasks naming the same functions share one list, told a worker once per message', () => {
     const chain = spec(['src:one', 'src:two'], 'x');
-    const tasks: WireGraphTask[] = ['x-1', 'x-2', 'x-3'].map((key) => ({ key, dependencies: [], spec: encodeSpec(chain)!, fns: [0, 1] }));
-    const held = holdSpecs(tasks, fns);
+    const tasks = ['x-1', 'x-2', 'x-3'].map((key): WireGraphTask => [key, [], encodeSpec(chain)!, [0, 1]]);
+    const held = graphTasks(tasks, fns);
     assert.equal(held[0]!.fns, held[2]!.fns);
     const worker = { id: 'w1', name: 'w1', fns: new Set<string>(['src:one', 'src:two']), modules: new Set<string>(), outbox: [] as SchedulerToWorker[] } as unknown as WorkerEntry;
     const ctx = { workers: new Map([['w1', worker]]), clients: new Map(), functions: new FunctionShipping(), stimulus: 's-1' } as unknown as DispatchContext;
@@ -61,10 +100,10 @@ describe('held specs', () => {
 
   test('a held spec goes to the worker as it came, after the functions it lacks, each once', () => {
     const tasks: WireGraphTask[] = [
-      { key: 'a', dependencies: [], spec: encodeSpec(spec(['src:one'], 'a'))!, fns: 0 },
-      { key: 'b', dependencies: [], spec: encodeSpec(spec(['src:one', 'src:two'], 'b'))!, fns: [0, 1] },
+      ['a', [], encodeSpec(spec(['src:one'], 'a'))!, 0],
+      ['b', [], encodeSpec(spec(['src:one', 'src:two'], 'b'))!, [0, 1]],
     ];
-    const held = holdSpecs(tasks, fns);
+    const held = graphTasks(tasks, fns);
     const functions = new FunctionShipping();
     functions.register(fns);
     const worker = { id: 'w1', name: 'w1', fns: new Set<string>(), modules: new Set<string>(), outbox: [] as SchedulerToWorker[] } as unknown as WorkerEntry;
