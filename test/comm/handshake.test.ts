@@ -17,7 +17,7 @@ import {
   ProtocolVersionError,
 } from '../../src/comm/errors.js';
 import { encodePacket } from '../../src/comm/framing.js';
-import { clientHandshake, type Hello } from '../../src/comm/handshake.js';
+import { clientHandshake, type Hello, PROTOCOL_VERSION } from '../../src/comm/handshake.js';
 import { listen, type RefusedInfo, type Server } from '../../src/comm/server.js';
 
 type Msg = { op: 'ping'; n: number } | { op: 'pong'; n: number };
@@ -126,7 +126,7 @@ describe('handshake', () => {
     );
     assert.ok(error instanceof ProtocolVersionError);
     assert.equal(error.local, 999);
-    assert.equal(error.remote, 1);
+    assert.equal(error.remote, PROTOCOL_VERSION);
     assert.ok((await refusal).error instanceof ProtocolVersionError);
     await conn.closed;
     await assertServes(server.address);
