@@ -55,8 +55,12 @@ function wire<M>(message: M): M {
 }
 
 /** Specs back to objects, as clients sent them before they travelled encoded. */
-function asObjects(tasks: WireGraphTask[]): WireGraphTask[] {
-  return tasks.map(([key, dependencies, spec, , priority]) => (priority === undefined ? [key, dependencies, specOf(spec)] : [key, dependencies, specOf(spec), null, priority]));
+function asObjects(tasks: WireGraphTask[], fns: readonly FnRef[]): WireGraphTask[] {
+  return tasks.map(([key, dependencies, spec, named, priority]) => {
+    const ids = named === undefined || named === null ? [] : (typeof named === 'number' ? [named] : named).map((i) => fns[i]!.id);
+    const object = specOf(spec, ids, key);
+    return priority === undefined ? [key, dependencies, object] : [key, dependencies, object, null, priority];
+  });
 }
 
 function run(workload: string): { tasks: number; cpuUsPerTask: number; schedulerCpuUsPerTask: number } {
@@ -74,7 +78,7 @@ function run(workload: string): { tasks: number; cpuUsPerTask: number; scheduler
     ({ tasks, fns } = planTasks(compile(tree.graph, [tree.root])));
     wanted = [tree.root];
   }
-  if (!encoded) tasks = asObjects(tasks);
+  if (!encoded) tasks = asObjects(tasks, fns);
 
   const state = new SchedulerState({});
   const functions = new FunctionShipping();

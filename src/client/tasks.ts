@@ -82,14 +82,15 @@ export function callTasks(
     const callArgs = plain ? args : args.map(futureToRef);
     const taskKey = key ?? `${prefix}-${pure ? tokenize([ref.id, ...callArgs], keyOfRef) : uniqueSuffix()}`;
     keys.push(taskKey);
-    const direct = plain ? writeCallBase64(ref.id, args, taskKey) : null;
+    // Written in its task: the key and the function (the message's first) travel beside it.
+    const direct = plain ? writeCallBase64(args) : null;
     if (direct !== null) {
       tasks.push(callTask(taskKey, NO_DEPENDENCIES, direct, 0, workers, retries));
       continue;
     }
     const t = new Task(run, callArgs);
     const spec = { node: { steps: [wireStep(t)], stepKeys: [taskKey], out: true } };
-    const encoded = encodeSpec(spec);
+    const encoded = encodeSpec(spec, taskKey);
     // Encoded, its one function is the message's first; else the scheduler reads the spec.
     tasks.push(encoded === null ? callTask(taskKey, t.dependencies, spec, null, workers, retries) : callTask(taskKey, t.dependencies, encoded, 0, workers, retries));
   }
@@ -144,7 +145,8 @@ export function planTasks(plan: Plan): { tasks: WireGraphTask[]; fns: FnRef[] } 
       else if (i === 0) named = [at];
       else (named as number[]).push(at);
     }
-    const encoded = encodeSpec(spec);
+    // Encoded in its task, which names the steps' functions in order (`named`) beside it.
+    const encoded = encodeSpec(spec, key);
     tasks[j] = encoded === null ? [key, dependencies, spec, null, j] : [key, dependencies, encoded, named, j];
   }
   return { tasks, fns: [...order.keys()].map((id) => fns.get(id)!) };

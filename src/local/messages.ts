@@ -1,4 +1,5 @@
 import type { FnRef } from '../functions/fn-ref.js';
+import type { EncodedTask } from '../protocol/encoded-spec.js';
 import type { WireNode } from '../protocol/task-spec.js';
 
 /** Messages from the main thread to a pool thread. */
@@ -7,8 +8,8 @@ export type ToThread = {
   readonly id: number;
   /** Functions this thread has not seen yet. */
   readonly fns: readonly FnRef[];
-  /** Nodes, or specs as their client encoded them (encoded-spec.ts), which the thread decodes. */
-  readonly nodes: readonly (WireNode | string)[];
+  /** Nodes, or specs as their client encoded them, alone or in their task (encoded-spec.ts), which the thread decodes. */
+  readonly nodes: readonly (WireNode | string | EncodedTask)[];
   /** Every node's result comes back, whatever its `out` says. */
   readonly returnAll: boolean;
   /** Values of keys computed elsewhere that this batch needs. */

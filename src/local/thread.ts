@@ -47,10 +47,11 @@ function reply(message: FromThread, transfer: ArrayBuffer[] = []): void {
 
 async function run(message: Extract<ToThread, { op: 'run' }>, slot: number): Promise<void> {
   const { id, returnAll } = message;
-  const nodes = message.nodes.map(nodeOf);
-  const claimable = nodes.length <= MAX_CLAIMABLE;
+  const claimable = message.nodes.length <= MAX_CLAIMABLE;
   const started = performance.now();
   try {
+    // A spec that does not decode fails its batch, as a function that does not load does.
+    const nodes = message.nodes.map(nodeOf);
     for (const ref of message.fns) await fns.load(ref);
     const local = new Map<string, unknown>(message.inputs);
     let deps: readonly string[] = [];

@@ -13,9 +13,14 @@
  * of band (large binary values) or cannot be encoded stays an object: it is sent as
  * before, and fails, if it must, where a message fails.
  *
+ * A spec encoded in its task (`encodeSpec(spec, key)`) leaves out what the task carries
+ * beside it — its key and the ids of its functions — and is decoded with them.
+ *
  * ```ts
  * const encoded = encodeSpec(spec);             // a string, or null: send the object
  * if (encoded !== null) decodeSpec(encoded);    // → a TaskSpec equal to spec
+ * const inTask = encodeSpec(spec, key);         // less what its task says
+ * if (inTask !== null) decodeSpec(inTask, fnIdsOf(spec.node), key);   // → equal to spec
  * ```
  */
 import { decode, decodeValue, encode } from '../comm/codec.js';
@@ -27,9 +32,19 @@ export type { WireSpec };
 
 const OP = 'spec';
 
-/** The spec encoded, or null when it cannot travel as one frame (send the object). */
-export function encodeSpec(spec: TaskSpec): string | null {
-  const written = writeSpecBase64(spec);
+/**
+ * A spec encoded in its task, with what the task says beside it: its key and the ids of the
+ * functions its steps call, in order. What a worker hands a thread (local/pool.ts's JobNode).
+ */
+export type EncodedTask = readonly [spec: string, fns: readonly string[], key: string];
+
+/**
+ * The spec encoded, or null when it cannot travel as one frame (send the object). With
+ * `key`, it travels in a task of that key naming its functions beside it, one per step in
+ * order, and leaves out what the task says (spec-writer.ts): decode it with them.
+ */
+export function encodeSpec(spec: TaskSpec, key?: string): string | null {
+  const written = writeSpecBase64(spec, key);
   if (written !== null) return written;
   let frames: Uint8Array[];
   try {
@@ -42,27 +57,38 @@ export function encodeSpec(spec: TaskSpec): string | null {
   return (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)).toString('base64');
 }
 
-/** The spec that encodeSpec encoded. */
-export function decodeSpec(encoded: string): TaskSpec {
+/** The spec that encodeSpec encoded; with the task's function ids and key when it was encoded in its task. */
+export function decodeSpec(encoded: string, fns?: readonly string[], key?: string): TaskSpec {
   const bytes = Buffer.from(encoded, 'base64');
   if (bytes.byteLength === 0) throw new ProtocolError('an encoded task spec is empty');
   // The general encoder's message is a map; anything else is the compact list (spec-writer.ts).
-  if (!isMapHead(bytes[0]!)) return { node: expand(decodeValue(bytes)) };
+  if (!isMapHead(bytes[0]!)) return { node: expand(decodeValue(bytes), fns, key) };
   const message = decode([bytes]) as { op: string; node?: unknown };
   const node = message.node;
   if (message.op !== OP || typeof node !== 'object' || node === null) throw new ProtocolError('an encoded task spec is malformed');
   return { node: node as WireNode };
 }
 
-/** The node of a compact spec (spec-writer.ts): `[steps, stepKeys, out]`, each step `[fn, deps, args, argRefs]`. */
-function expand(n: unknown): WireNode {
+/**
+ * The node of a compact spec (spec-writer.ts): `[steps, stepKeys, out]`, each step
+ * `[fn, deps, args, argRefs]`; a nil function is the task's (`fns`, by step), nil step keys
+ * the task's own `key`.
+ */
+function expand(n: unknown, fns: readonly string[] | undefined, key: string | undefined): WireNode {
   if (!Array.isArray(n) || n.length !== 3) throw new ProtocolError('a compact task spec is not [steps, stepKeys, out]');
-  const [rows, stepKeys, out] = n as [unknown, unknown, unknown];
+  const [rows, keys, out] = n as [unknown, unknown, unknown];
+  let stepKeys: string[];
+  if (keys !== null) stepKeys = keys as string[];
+  else if (key !== undefined) stepKeys = [key];
+  else throw new ProtocolError('a compact task spec leaves out its key, and no task key came with it');
   if (!Array.isArray(rows) || !isStrings(stepKeys) || typeof out !== 'boolean') throw new ProtocolError('a compact task spec is malformed');
   const steps: WireStep[] = [];
-  for (const row of rows as unknown[]) {
+  for (let s = 0; s < rows.length; s++) {
+    const row = rows[s] as unknown;
     if (!Array.isArray(row) || row.length !== 4) throw new ProtocolError('a step of a compact task spec is not [fn, deps, args, argRefs]');
-    const [fn, deps, args, argRefs] = row as [unknown, unknown, unknown, unknown];
+    const [named, deps, args, argRefs] = row as [unknown, unknown, unknown, unknown];
+    const fn = named ?? fns?.[s];
+    if (fn === undefined) throw new ProtocolError(`step ${s} of a compact task spec leaves out its function, and its task names none there`);
     if (typeof fn !== 'string' || !isStrings(deps) || !Array.isArray(args) || !(argRefs === null || isNumbers(argRefs))) {
       throw new ProtocolError('a step of a compact task spec is malformed');
     }
@@ -95,12 +121,17 @@ export function fnIdsOf(node: WireNode): string[] {
   return ids;
 }
 
-/** The node of a spec given encoded (a string) or as the node itself. */
-export function nodeOf(node: WireNode | string): WireNode {
-  return typeof node === 'string' ? decodeSpec(node).node : node;
+/** The node of a spec given encoded (a string, or in its task) or as the node itself. */
+export function nodeOf(node: WireNode | string | EncodedTask): WireNode {
+  if (typeof node === 'string') return decodeSpec(node).node;
+  if (Array.isArray(node)) {
+    const [spec, fns, key] = node as EncodedTask;
+    return decodeSpec(spec, fns, key).node;
+  }
+  return node as WireNode;
 }
 
-/** The spec of a wire task, decoded when it came encoded. */
-export function specOf(spec: WireSpec): TaskSpec {
-  return typeof spec === 'string' ? decodeSpec(spec) : spec;
+/** The spec of a wire task, decoded when it came encoded (with the task's function ids and key). */
+export function specOf(spec: WireSpec, fns?: readonly string[], key?: string): TaskSpec {
+  return typeof spec === 'string' ? decodeSpec(spec, fns, key) : spec;
 }

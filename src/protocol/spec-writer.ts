@@ -8,12 +8,15 @@
  * names, and an argument that is a ref written as nil, since the call fills it from
  * its dependency (argRefs) and the key is already in deps; so the scheduler holds (and
  * every hop carries) half as much per task of a graph of sums as the general encoder writes.
- * encoded-spec.ts decodes it to the very spec the general path would give; anything else
+ * A spec that travels in its task leaves out what the task says beside it: its functions
+ * and its key (nil in their places). encoded-spec.ts decodes it, with the task's key and
+ * function ids where given, to the very spec the general path would give; anything else
  * returns null, and the caller takes the general path.
  *
  * ```ts
- * const encoded = writeSpecBase64({ node });   // the encoded spec, or null: encode it in full
- * writeCallBase64(fn.id, [1, 'a'], 'f-1');      // the same for a call of one step, no refs
+ * const encoded = writeSpecBase64({ node });       // the encoded spec, or null: encode it in full
+ * const inTask = writeSpecBase64({ node }, key);   // the same, less its key and functions
+ * writeCallBase64([1, 'a']);                        // inTask for a call of one step, no refs
  * ```
  */
 import { Ref } from '../graph/task.js';
@@ -23,18 +26,25 @@ const MAX_BUFFER = 2 ** 20;
 let buf = Buffer.allocUnsafe(64 * 1024);
 let pos = 0;
 
-/** The spec as the compact list `[steps, stepKeys, out]` in base64, or null when it needs the general encoder. */
-export function writeSpecBase64(spec: TaskSpec): string | null {
-  return written(writeSpec, spec, undefined, undefined);
+/**
+ * The spec as the compact list `[steps, stepKeys, out]` in base64, or null when it needs
+ * the general encoder. With `key`, the spec travels in a task of that key that names its
+ * functions beside it, one per step in order (an update-graph's task, a worker's compute):
+ * what the task says is left out — each step's function, and the key of a single step that
+ * is the task's own, are written as nil (encoded-spec.ts fills them in from the task).
+ */
+export function writeSpecBase64(spec: TaskSpec, key?: string): string | null {
+  return written(writeSpec, spec, key, undefined);
 }
 
 /**
  * What writeSpecBase64 writes for `{ node: { steps: [step], stepKeys: [key], out: true } }`
- * where the step calls `fn` with `args` and has no dependencies: a call of `map` or
- * `submit` without futures, written without building the spec first.
+ * and its `key`, where the step calls its task's function with `args` and has no
+ * dependencies: a call of `map` or `submit` without futures, written without building the
+ * spec first (the key and the function travel beside it).
  */
-export function writeCallBase64(fn: string, args: readonly unknown[], key: string): string | null {
-  return written(writeCall, fn, key, args);
+export function writeCallBase64(args: readonly unknown[]): string | null {
+  return written(writeCall, args, undefined, undefined);
 }
 
 /** What `write` wrote, in base64, the buffer grown as needed; null when it returns false. */
@@ -61,31 +71,35 @@ function room(n: number): void {
   if (pos + n > buf.length) throw FULL;
 }
 
-function writeSpec(spec: TaskSpec): boolean {
+function writeSpec(spec: TaskSpec, key: string | undefined): boolean {
   const node = spec.node;
   header();
   arrayHeader(node.steps.length);
-  for (const step of node.steps) if (!writeStep(step)) return false;
-  if (!strings(node.stepKeys)) return false;
+  for (const step of node.steps) if (!writeStep(step, key !== undefined)) return false;
+  if (key !== undefined && node.stepKeys.length === 1 && node.stepKeys[0] === key) nil();
+  else if (!strings(node.stepKeys)) return false;
   room(1);
   buf[pos++] = node.out ? 0xc3 : 0xc2;
   return true;
 }
 
-function writeCall(fn: string, key: string, args: readonly unknown[]): boolean {
+function writeCall(args: readonly unknown[]): boolean {
   header();
   arrayHeader(1);
   arrayHeader(4);
-  str(fn);
+  nil();
   arrayHeader(0);
   if (!writeArgs(args, null)) return false;
-  room(1);
-  buf[pos++] = 0xc0;
-  arrayHeader(1);
-  str(key);
+  nil();
+  nil();
   room(1);
   buf[pos++] = 0xc3;
   return true;
+}
+
+function nil(): void {
+  room(1);
+  buf[pos++] = 0xc0;
 }
 
 /** The list of the node's three fields, which follow. */
@@ -93,10 +107,11 @@ function header(): void {
   arrayHeader(3);
 }
 
-function writeStep(step: WireStep): boolean {
+function writeStep(step: WireStep, fnBeside: boolean): boolean {
   if (step.deepRefs !== null || typeof step.fn !== 'string') return false;
   arrayHeader(4);
-  str(step.fn);
+  if (fnBeside) nil();
+  else str(step.fn);
   if (!strings(step.deps)) return false;
   if (!writeArgs(step.args, step.argRefs)) return false;
   const refs = step.argRefs;

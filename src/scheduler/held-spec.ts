@@ -33,7 +33,8 @@ export function graphTasks(tasks: readonly WireGraphTask[], fns: readonly FnRef[
     const [key, dependencies, spec, indices, priority, restrictions, retries] = task;
     let ids: FnIds | undefined;
     // An object spec names its functions itself; indices beside it mean nothing.
-    if (typeof spec !== 'string' || indices === undefined || indices === null) ids = undefined;
+    if (typeof spec !== 'string') ids = undefined;
+    else if (indices === undefined || indices === null) ids = NO_IDS;
     else if (typeof indices !== 'number') {
       const name = indices.join();
       const known = (lists ??= new Map<string, FnIds>()).get(name);

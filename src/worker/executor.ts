@@ -78,12 +78,13 @@ export class Executor {
    * `onStart` is called when the thread begins the batch (it may first wait behind another).
    */
   run(batch: number, tasks: readonly ExecuteTask[], inputKeys: readonly string[], owner: object, onStart?: () => void): Promise<BatchEvent> {
-    // Encoded specs go to the thread as they came, one string each, which it decodes: far
-    // cheaper to post than the objects they decode to. Every result comes back (returnAll).
+    // Encoded specs go to the thread as they came, one string each with what their task says
+    // beside it (its function ids and key), which it decodes: far cheaper to post than the
+    // objects they decode to. Every result comes back (returnAll).
     const nodes: JobNode[] = [];
     const fnIds = new Set<string>();
     for (const t of tasks) {
-      nodes.push(typeof t.spec === 'string' ? t.spec : t.spec.node);
+      nodes.push(typeof t.spec === 'string' ? [t.spec, t.fns, t.key] : t.spec.node);
       for (const id of t.fns) fnIds.add(id);
     }
     const inputs: [string, unknown][] = [];

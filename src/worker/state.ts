@@ -339,7 +339,7 @@ export class WorkerState {
   #startComputing(t: WorkerTask, e: ComputeTaskEvent): void {
     t.spec = e.spec;
     // Told with the task, or read from the spec (the object's, or one decoded here).
-    t.fns = e.fns ?? fnIdsOf(specOf(e.spec).node);
+    t.fns = e.fns ?? fnIdsOf(specOf(e.spec, undefined, t.key).node);
     const deps: WorkerTask[] = [];
     const keys: string[] = [];
     let waitingOn = 0;
@@ -441,7 +441,7 @@ export class WorkerState {
     const running = this.#endBatch(id);
     if (running.length === 0) return;
     // The key a thread names is a step's: the task itself, or one of its fused chain.
-    const culprit = running.find((t) => t.key === stepKey) ?? running.find((t) => specOf(t.spec!).node.stepKeys.includes(stepKey)) ?? running[0]!;
+    const culprit = running.find((t) => t.key === stepKey) ?? running.find((t) => specOf(t.spec!, t.fns, t.key).node.stepKeys.includes(stepKey)) ?? running[0]!;
     const again: WorkerTask[] = [];
     for (const t of running) {
       if (t === culprit) this.#err(t, error);

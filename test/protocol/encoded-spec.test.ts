@@ -10,7 +10,7 @@ import { resolveArgs } from '../../src/graph/call.js';
 import { Ref } from '../../src/graph/task.js';
 import { decodeSpec, encodeSpec, specOf } from '../../src/protocol/encoded-spec.js';
 import { writeCallBase64, writeSpecBase64 } from '../../src/protocol/spec-writer.js';
-import type { TaskSpec } from '../../src/protocol/task-spec.js';
+import type { TaskSpec, WireStep } from '../../src/protocol/task-spec.js';
 
 /** The spec with every ref argument nil, as the compact writer writes it. */
 function withoutRefs(original: TaskSpec): TaskSpec {
@@ -89,18 +89,36 @@ describe('encoded specs', () => {
     assert.equal(writeSpecBase64({ node: { ...original.node, steps: [{ ...original.node.steps[0]!, argRefs: [0, 1] }] } }), null);
   });
 
-  test('a call written directly is the spec of that call, byte for byte', () => {
+  test('a call written directly is the spec of that call in its task, byte for byte', () => {
     for (const args of [[], [1], ['a', 2.5, true, null, -7, 'x'.repeat(300)], Array.from({ length: 40 }, (_, i) => i * 1000)]) {
-      const direct = writeCallBase64('src:f', args, 'f-1');
-      assert.equal(direct, writeSpecBase64({ node: { steps: [{ fn: 'src:f', deps: [], args, argRefs: null, deepRefs: null }], stepKeys: ['f-1'], out: true } }));
+      const call = { node: { steps: [{ fn: 'src:f', deps: [], args, argRefs: null, deepRefs: null }], stepKeys: ['f-1'], out: true } };
+      const direct = writeCallBase64(args);
+      assert.equal(direct, writeSpecBase64(call, 'f-1'));
+      assert.deepEqual(decodeSpec(direct!, ['src:f'], 'f-1'), call);
     }
-    for (const arg of [undefined, { a: 1 }, new Ref('x-1'), 10n]) assert.equal(writeCallBase64('src:f', [arg], 'f-1'), null);
+    for (const arg of [undefined, { a: 1 }, new Ref('x-1'), 10n]) assert.equal(writeCallBase64([arg]), null);
+  });
+
+  test('a spec encoded in its task leaves out its key and functions, and is decoded with them', () => {
+    const step = (fn: string, deps: string[]): WireStep => ({ fn, deps, args: [null, 2], argRefs: deps.length > 0 ? [0, 0] : null, deepRefs: null });
+    const one = { node: { steps: [step('src:inc', ['a-1'])], stepKeys: ['inc-7'], out: true } };
+    const inTask = encodeSpec(one, 'inc-7')!;
+    const bytes = Buffer.from(inTask, 'base64').toString('latin1');
+    assert.ok(!bytes.includes('src:inc') && !bytes.includes('inc-7') && bytes.includes('a-1'), 'the function id and the key are not written; the dependency is');
+    assert.deepEqual(decodeSpec(inTask, ['src:inc'], 'inc-7'), one);
+    assert.throws(() => decodeSpec(inTask), /leaves out its key, and no task key came with it/);
+    assert.throws(() => decodeSpec(inTask, [], 'inc-7'), /step 0 of a compact task spec leaves out its function, and its task names none there/);
+    // A fused chain: each step's function from the task's list, in order; its keys written.
+    const chain = { node: { steps: [step('src:a', []), step('src:b', ['x-0'])], stepKeys: ['x-0', 'x-1'], out: false } };
+    assert.deepEqual(decodeSpec(encodeSpec(chain, 'x-1')!, ['src:a', 'src:b'], 'x-1'), chain);
+    // A key that is not the task's own stays written.
+    assert.deepEqual(decodeSpec(encodeSpec(one, 'other')!, ['src:inc'], 'other'), one);
   });
 
   test('a simple spec is written as the bare list [steps, stepKeys, out], no message around it', () => {
-    const written = Buffer.from(writeCallBase64('src:f', [1], 'f-1')!, 'base64');
+    const written = Buffer.from(writeCallBase64([1])!, 'base64');
     assert.equal(written[0], 0x93, 'a msgpack list of three');
-    assert.deepEqual(written, Buffer.from(encodePlain([[['src:f', [], [1], null]], ['f-1'], true])[0]!));
+    assert.deepEqual(written, Buffer.from(encodePlain([[[null, [], [1], null]], null, true])[0]!));
     // A binary extension in it names no frame: refused, not read from elsewhere.
     const [withFrame] = encode([[['src:f', [], [new Uint8Array(OUT_OF_BAND_THRESHOLD)], null]], ['f-1'], true]);
     assert.throws(() => decodeSpec(Buffer.from(withFrame!).toString('base64')), /missing frame 1/);

@@ -64,7 +64,7 @@ describe('held specs', () => {
         ['a', [], 'src:one', undefined, undefined, undefined],
         ['b', ['a', 0], 'src:one', 4, undefined, undefined],
         ['c', [], 'src:one', undefined, ['w1'], undefined],
-        ['d', [], undefined, undefined, undefined, 2],
+        ['d', [], [], undefined, undefined, 2],
       ],
     );
   });

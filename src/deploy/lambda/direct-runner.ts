@@ -28,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { FnRef } from '../../functions/fn-ref.js';
 import { BUNDLE_SCHEME } from '../../protocol/messages.js';
-import { nodeOf } from '../../protocol/encoded-spec.js';
+import { type EncodedTask, nodeOf } from '../../protocol/encoded-spec.js';
 import type { WireNode } from '../../protocol/task-spec.js';
 import { decodeValue, encodeValue, type ResultStore } from '../../store/index.js';
 import { LambdaFunctionError, LambdaThrottledError } from './errors.js';
@@ -38,8 +38,8 @@ import { backoffDelay, invokeWithRetry, type ResolvedRetry } from './retry.js';
 
 /** A batch as a worker's executor hands it to threads (the shape of local/pool.ts's Job). */
 export interface DirectJob {
-  /** Nodes, or specs as their client encoded them. */
-  readonly nodes: readonly (WireNode | string)[];
+  /** Nodes, or specs as their client encoded them, alone or in their task. */
+  readonly nodes: readonly (WireNode | string | EncodedTask)[];
   /** Every node's result comes back, whatever its `out` says. */
   readonly returnAll?: boolean;
   readonly fns: readonly FnRef[];
@@ -432,7 +432,7 @@ export class DirectRunner {
   }
 }
 
-function lastKey(entry: WireNode | string): string {
+function lastKey(entry: WireNode | string | EncodedTask): string {
   const node = nodeOf(entry);
   return node.stepKeys[node.stepKeys.length - 1]!;
 }
