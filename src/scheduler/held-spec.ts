@@ -17,9 +17,10 @@ export function fnIdList(fns: FnIds): readonly string[] {
 /**
  * The update-graph's tasks (tuples, WireGraphTask) as the state takes them, each checked:
  * a malformed one is a ProtocolError naming it. An encoded spec's `fns` (indices into the
- * message's list `fns`) become the functions' ids. An index that names no function is
- * left out (the spec then names one the worker lacks, and its task errs there, as a spec
- * naming an unknown function would).
+ * message's list `fns`) become the functions' ids. An index that names no function
+ * becomes an id no function has, in its place — a spec in its task takes its steps'
+ * functions by position — and the task errs on its worker, as a spec naming an unknown
+ * function would.
  */
 export function graphTasks(tasks: readonly WireGraphTask[], fns: readonly FnRef[]): GraphTask[] {
   // Fused chains name several functions: tasks naming the same ones share one list, which
@@ -40,7 +41,7 @@ export function graphTasks(tasks: readonly WireGraphTask[], fns: readonly FnRef[
       const known = (lists ??= new Map<string, FnIds>()).get(name);
       if (known === undefined) lists.set(name, (ids = fnIds(indices, fns)));
       else ids = known;
-    } else ids = fns[indices]?.id ?? NO_IDS;
+    } else ids = fns[indices]?.id ?? unknownFn(indices);
     // Every field, absent or not: one shape for all the tasks the state reads.
     out[i] = {
       key,
@@ -84,10 +85,10 @@ function isStrings(list: unknown): boolean {
 const NO_IDS: readonly string[] = Object.freeze([]);
 
 function fnIds(indices: readonly number[], fns: readonly FnRef[]): FnIds {
-  const ids: string[] = [];
-  for (const i of indices) {
-    const id = fns[i]?.id;
-    if (id !== undefined) ids.push(id);
-  }
-  return ids;
+  return indices.map((i) => fns[i]?.id ?? unknownFn(i));
+}
+
+/** The id in place of index `i`, which names no function of the message: no function has it. */
+function unknownFn(i: number): string {
+  return `#${i} (no function of its update-graph has this index)`;
 }
