@@ -79,8 +79,9 @@ function expand(n: unknown, fns: readonly string[] | undefined, key: string | un
   const [rows, keys, out] = n as [unknown, unknown, unknown];
   let stepKeys: string[];
   if (keys !== null) stepKeys = keys as string[];
-  else if (key !== undefined) stepKeys = [key];
-  else throw new ProtocolError('a compact task spec leaves out its key, and no task key came with it');
+  else if (key === undefined) throw new ProtocolError('a compact task spec leaves out its key, and no task key came with it');
+  else if (!Array.isArray(rows) || rows.length !== 1) throw new ProtocolError('a compact task spec leaves out its keys, but only a single step may');
+  else stepKeys = [key];
   if (!Array.isArray(rows) || !isStrings(stepKeys) || typeof out !== 'boolean') throw new ProtocolError('a compact task spec is malformed');
   const steps: WireStep[] = [];
   for (let s = 0; s < rows.length; s++) {

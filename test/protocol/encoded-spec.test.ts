@@ -108,6 +108,8 @@ describe('encoded specs', () => {
     assert.deepEqual(decodeSpec(inTask, ['src:inc'], 'inc-7'), one);
     assert.throws(() => decodeSpec(inTask), /leaves out its key, and no task key came with it/);
     assert.throws(() => decodeSpec(inTask, [], 'inc-7'), /step 0 of a compact task spec leaves out its function, and its task names none there/);
+    const twoSteps = Buffer.from(encodePlain([[[null, [], [], null], [null, [], [], null]], null, true])[0]!).toString('base64');
+    assert.throws(() => decodeSpec(twoSteps, ['src:a', 'src:b'], 'k'), /leaves out its keys, but only a single step may/);
     // A fused chain: each step's function from the task's list, in order; its keys written.
     const chain = { node: { steps: [step('src:a', []), step('src:b', ['x-0'])], stepKeys: ['x-0', 'x-1'], out: false } };
     assert.deepEqual(decodeSpec(encodeSpec(chain, 'x-1')!, ['src:a', 'src:b'], 'x-1'), chain);
