@@ -1,6 +1,5 @@
 import type { FnRef } from '../functions/fn-ref.js';
-import type { EncodedTask } from '../protocol/encoded-spec.js';
-import type { WireNode } from '../protocol/task-spec.js';
+import type { NodeToRun } from '../protocol/encoded-spec.js';
 
 /** Messages from the main thread to a pool thread. */
 export type ToThread = {
@@ -9,7 +8,7 @@ export type ToThread = {
   /** Functions this thread has not seen yet. */
   readonly fns: readonly FnRef[];
   /** Nodes, or specs as their client encoded them, alone or in their task (encoded-spec.ts), which the thread decodes. */
-  readonly nodes: readonly (WireNode | string | EncodedTask)[];
+  readonly nodes: readonly NodeToRun[];
   /** Every node's result comes back, whatever its `out` says. */
   readonly returnAll: boolean;
   /** Values of keys computed elsewhere that this batch needs. */

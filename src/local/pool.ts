@@ -1,12 +1,11 @@
 import { Worker } from 'node:worker_threads';
 import { WorkerLostError, describeError } from '../errors.js';
 import type { FnRef } from '../functions/fn-ref.js';
-import { type EncodedTask, nodeOf } from '../protocol/encoded-spec.js';
-import type { WireNode } from '../protocol/task-spec.js';
+import { type NodeToRun, nodeOf } from '../protocol/encoded-spec.js';
 import type { FromThread, ToThread } from './messages.js';
 
 /** A node to run, or a spec as its client encoded it, alone or in its task (encoded-spec.ts: the thread decodes it). */
-export type JobNode = WireNode | string | EncodedTask;
+export type JobNode = NodeToRun;
 
 /** A batch of nodes for one thread, and what it needs. */
 export interface Job {

@@ -38,6 +38,9 @@ const OP = 'spec';
  */
 export type EncodedTask = readonly [spec: string, fns: readonly string[], key: string];
 
+/** A node to run as it is handed on: the node itself, or its spec encoded, alone or in its task. */
+export type NodeToRun = WireNode | string | EncodedTask;
+
 /**
  * The spec encoded, or null when it cannot travel as one frame (send the object). With
  * `key`, it travels in a task of that key naming its functions beside it, one per step in
@@ -123,7 +126,7 @@ export function fnIdsOf(node: WireNode): string[] {
 }
 
 /** The node of a spec given encoded (a string, or in its task) or as the node itself. */
-export function nodeOf(node: WireNode | string | EncodedTask): WireNode {
+export function nodeOf(node: NodeToRun): WireNode {
   if (typeof node === 'string') return decodeSpec(node).node;
   if (Array.isArray(node)) {
     const [spec, fns, key] = node as EncodedTask;

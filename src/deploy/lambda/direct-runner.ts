@@ -28,8 +28,7 @@ import { fileURLToPath } from 'node:url';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { FnRef } from '../../functions/fn-ref.js';
 import { BUNDLE_SCHEME } from '../../protocol/messages.js';
-import { type EncodedTask, nodeOf } from '../../protocol/encoded-spec.js';
-import type { WireNode } from '../../protocol/task-spec.js';
+import { type NodeToRun, nodeOf } from '../../protocol/encoded-spec.js';
 import { decodeValue, encodeValue, type ResultStore } from '../../store/index.js';
 import { LambdaFunctionError, LambdaThrottledError } from './errors.js';
 import { type DirectBatchResult, type DirectInvocation, type DirectInvocationResult, fromBase64, moduleKey, toBase64 } from './direct-invocation.js';
@@ -39,7 +38,7 @@ import { backoffDelay, invokeWithRetry, type ResolvedRetry } from './retry.js';
 /** A batch as a worker's executor hands it to threads (the shape of local/pool.ts's Job). */
 export interface DirectJob {
   /** Nodes, or specs as their client encoded them, alone or in their task. */
-  readonly nodes: readonly (WireNode | string | EncodedTask)[];
+  readonly nodes: readonly NodeToRun[];
   /** Every node's result comes back, whatever its `out` says. */
   readonly returnAll?: boolean;
   readonly fns: readonly FnRef[];
@@ -432,7 +431,7 @@ export class DirectRunner {
   }
 }
 
-function lastKey(entry: WireNode | string | EncodedTask): string {
+function lastKey(entry: NodeToRun): string {
   const node = nodeOf(entry);
   return node.stepKeys[node.stepKeys.length - 1]!;
 }
