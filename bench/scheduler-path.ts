@@ -128,8 +128,11 @@ function run(workload: string): { tasks: number; cpuUsPerTask: number; scheduler
       for (const f of frames) {
         const message = decode(f) as SchedulerToWorker;
         if (message.op !== 'compute') continue;
-        for (const [key, spec] of message.tasks) {
-          specOf(spec);
+        // As a worker reads them: the functions carried forward from the task that named them.
+        let fns: readonly string[] | undefined;
+        for (const [key, spec, , , given] of message.tasks) {
+          if (given !== undefined) fns = typeof given === 'string' ? [given] : given;
+          specOf(spec, fns, key);
           keys.push(key);
         }
       }

@@ -132,6 +132,8 @@ const BANDWIDTH = 100e6;
 
 interface Assigned {
   cmd: ComputeTaskCommand;
+  /** Its graph order (one graph, one generation, no user priority: the only order there is). */
+  order: number;
   heapIndex: number;
   cancelled: boolean;
 }
@@ -160,11 +162,7 @@ class SimWorker {
 }
 
 function before(a: Assigned, b: Assigned): boolean {
-  const p = a.cmd.priority;
-  const q = b.cmd.priority;
-  if (p[0] !== q[0]) return p[0] > q[0];
-  if (p[1] !== q[1]) return p[1] < q[1];
-  return p[2] < q[2];
+  return a.order < b.order;
 }
 
 function heapPush(h: Assigned[], x: Assigned): void {
@@ -210,6 +208,8 @@ interface TimedEvent {
 class Simulation {
   readonly state: SchedulerState;
   readonly graph: Graph;
+  /** Each task's graph order, by key. */
+  private readonly orders = new Map<string, number>();
   readonly workers = new Map<string, SimWorker>();
   readonly random: () => number;
   readonly started: boolean;
@@ -226,6 +226,7 @@ class Simulation {
 
   constructor(graph: Graph, state: SchedulerState, random: () => number, started: boolean) {
     this.graph = graph;
+    for (const t of graph.tasks) this.orders.set(t.key, t.priority!);
     this.state = state;
     this.random = random;
     this.started = started;
@@ -248,7 +249,7 @@ class Simulation {
     switch (c.op) {
       case 'compute-task': {
         const w = this.workers.get(c.worker)!;
-        const a: Assigned = { cmd: c, heapIndex: 0, cancelled: false };
+        const a: Assigned = { cmd: c, order: this.orders.get(c.key)!, heapIndex: 0, cancelled: false };
         w.assigned.set(c.key, a);
         heapPush(w.ready, a);
         this.startWork(w);
@@ -312,8 +313,10 @@ class Simulation {
       w.assigned.delete(a.cmd.key);
       let fetched = 0;
       const fetchedKeys: string[] = [];
-      for (const [key, , nbytes] of a.cmd.dependencies) {
+      for (const dep of a.cmd.dependencies) {
+        const key = typeof dep === 'string' ? dep : dep[0];
         if (!w.data.has(key)) {
+          const nbytes = modelOf(key).nbytes;
           fetched += nbytes;
           fetchedKeys.push(key);
           w.data.set(key, nbytes);

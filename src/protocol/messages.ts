@@ -78,8 +78,9 @@ export type WireGraphTask = readonly [
  * it, see story.ts) and, for an encoded spec, the ids of the functions it names are given
  * only where they differ from the previous task's in the same message (a null stimulus:
  * unchanged); the worker carries them forward, and so need not decode a spec to know what
- * its threads must load. Among a dependency's holders, the worker the message goes to is
- * named SELF_HOLDER rather than by its address.
+ * its threads must load. A dependency the worker the message goes to alone holds is its key
+ * alone; any other is `[key, holders]`, that worker named among them as SELF_HOLDER rather
+ * than by its address.
  */
 /** In a compute message's dependencies: the worker the message is for (see WireComputeTask). */
 export const SELF_HOLDER = '';
@@ -88,8 +89,8 @@ export type WireComputeTask = readonly [
   key: string,
   /** As the client sent it: encoded (the worker decodes it), or the object. */
   spec: WireSpec,
-  /** [key, whoHas, nbytes] per dependency. */
-  dependencies: readonly (readonly [string, readonly string[], number])[],
+  /** Per dependency: its key (held by this worker alone) or [key, holders]. */
+  dependencies: readonly (string | readonly [string, readonly string[]])[],
   stimulus?: string | null,
   fns?: string | readonly string[],
 ];

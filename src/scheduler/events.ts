@@ -268,11 +268,11 @@ export type SchedulerEvent =
 
 /**
  * Where a dependency of a task can be fetched from, as its worker is told it (a wire
- * compute task's dependency): `[key, holders, nbytes]`, the worker the task goes to
- * named among the holders as SELF_HOLDER, not by its id. A task placed beside its data
- * (most are) then carries no worker address, and the tuple travels as the state made it.
+ * compute task's dependency): its key alone when that worker is its one holder (a task
+ * placed beside its data, as most are), else `[key, holders]` with the worker the task goes
+ * to named among the holders as SELF_HOLDER, not by its id. It travels as the state made it.
  */
-export type DependencyLocation = readonly [key: string, holders: readonly string[], nbytes: number];
+export type DependencyLocation = string | readonly [key: string, holders: readonly string[]];
 
 export interface ComputeTaskCommand {
   readonly op: 'compute-task';
@@ -286,8 +286,6 @@ export interface ComputeTaskCommand {
   readonly spec: unknown;
   /** With an encoded spec (a string), the ids of the functions it names; else null. */
   readonly fns: FnIds | null;
-  /** [userPriority (higher first), generation (lower first), graph order (lower first)]. */
-  readonly priority: readonly [number, number, number];
   readonly dependencies: readonly DependencyLocation[];
 }
 

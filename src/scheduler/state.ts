@@ -118,8 +118,6 @@ function firstHolder(ts: TaskState): string | null {
 
 const NO_LOCATIONS: readonly never[] = Object.freeze([]);
 const NO_IDS: readonly string[] = Object.freeze([]);
-/** The holders of a dependency only the task's own worker has. */
-const ONLY_SELF: readonly string[] = Object.freeze([SELF_HOLDER]);
 const NO_HOLDERS: readonly WorkerState[] = Object.freeze([]);
 
 /** Dropped prefixes whose measured duration is remembered. */
@@ -1220,25 +1218,26 @@ export class SchedulerState {
       for (let i = 0; i < deps.length; i++) {
         const d = deps[i] as TaskState;
         const holders = d.whoHas;
-        let local = false;
-        let ids: readonly string[];
-        if (holders === null) ids = NO_IDS;
+        if (holders === null) locs[i] = [d.key, NO_IDS];
         else if (holders.length === 1) {
-          // One holder (most keys): a shared list, no array per dependency.
+          // One holder (most keys): the key alone when it is this worker, else a shared list.
           const h = holders[0] as WorkerState;
-          local = h === ws;
-          ids = local ? ONLY_SELF : h.alone;
+          if (h === ws) locs[i] = d.key;
+          else {
+            locs[i] = [d.key, h.alone];
+            if (d.nbytes > 0) transfer += d.nbytes;
+          }
         } else {
+          let local = false;
           const all = new Array<string>(holders.length);
           for (let j = 0; j < holders.length; j++) {
             const h = holders[j] as WorkerState;
             if (h === ws) local = true;
             all[j] = h === ws ? SELF_HOLDER : h.id;
           }
-          ids = all;
+          if (!local && d.nbytes > 0) transfer += d.nbytes;
+          locs[i] = [d.key, all];
         }
-        if (!local && d.nbytes > 0) transfer += d.nbytes;
-        locs[i] = [d.key, ids, d.nbytes];
       }
       locations = locs;
     }
@@ -1256,7 +1255,6 @@ export class SchedulerState {
       ticket: ts.ticket,
       spec: ts.spec,
       fns: ts.fns,
-      priority: [ts.userPriority, ts.generation, ts.order],
       dependencies: locations,
     });
   }

@@ -18,10 +18,15 @@ interface EventBase {
 
 /**
  * A dependency as the scheduler names it: its key and the workers said to hold it, this
- * worker among them as its id or as SELF_HOLDER (the wire's [key, holders, nbytes] fits
- * as it is).
+ * worker among them as its id or as SELF_HOLDER.
  */
-export type DependencyHolders = readonly [key: string, holders: readonly string[], ...rest: readonly unknown[]];
+export type DependencyHolders = readonly [key: string, holders: readonly string[]];
+
+/**
+ * A task's dependency in a compute message: its key alone when this worker is its one holder
+ * (most are), else its key and holders.
+ */
+export type TaskDependency = string | DependencyHolders;
 
 /** Compute `key` here, once its dependencies are here. */
 export interface ComputeTaskEvent extends EventBase {
@@ -29,7 +34,7 @@ export interface ComputeTaskEvent extends EventBase {
   readonly key: string;
   /** As the scheduler forwarded it: encoded by the client (decoded by the thread that runs it), or the object. */
   readonly spec: WireSpec;
-  readonly dependencies: readonly DependencyHolders[];
+  readonly dependencies: readonly TaskDependency[];
   /** Ids of the functions an encoded spec names, when the scheduler said (else the spec is read for them). */
   readonly fns?: readonly string[];
   /** The compute's ticket, when the scheduler gave one: the reports of the task name it. */

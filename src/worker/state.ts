@@ -76,6 +76,8 @@ export const MAX_BATCH = 512;
 export const PIPELINE = 2;
 
 const NO_FNS: readonly string[] = Object.freeze([]);
+/** The holders of a dependency named by its key alone: this worker. */
+const ONLY_SELF: readonly string[] = Object.freeze([SELF_HOLDER]);
 
 /** What an event that implies nothing returns (most compute-task events): one array for all. */
 const NOTHING: readonly WorkerInstruction[] = Object.freeze([]);
@@ -315,9 +317,9 @@ export class WorkerState {
         return;
       case WAITING:
         // Asked again: the scheduler may know holders it did not name before.
-        for (const [key, holders] of e.dependencies) {
-          const d = this.#tasks.get(key);
-          if (d !== undefined && t.deps.includes(d) && isFetching(d.state)) this.#addHolders(d, holders);
+        for (const dep of e.dependencies) {
+          const d = this.#tasks.get(typeof dep === 'string' ? dep : dep[0]);
+          if (d !== undefined && t.deps.includes(d) && isFetching(d.state)) this.#addHolders(d, typeof dep === 'string' ? ONLY_SELF : dep[1]);
         }
         return;
       case READY:
@@ -345,7 +347,8 @@ export class WorkerState {
     let waitingOn = 0;
     // Duplicates are dropped: by a scan for the few dependencies most tasks have, a set beyond.
     const seen = e.dependencies.length > 16 ? new Set<string>() : null;
-    for (const [key, holders] of e.dependencies) {
+    for (const dep of e.dependencies) {
+      const key = typeof dep === 'string' ? dep : dep[0];
       if (key === t.key) continue;
       if (seen === null ? keys.includes(key) : seen.has(key)) continue;
       seen?.add(key);
@@ -360,7 +363,7 @@ export class WorkerState {
       if (d.state === MEMORY) continue;
       waitingOn++;
       (d.waiters ??= new Set()).add(t);
-      if (d.state === RELEASED || isFetching(d.state)) this.#addHolders(d, holders);
+      if (d.state === RELEASED || isFetching(d.state)) this.#addHolders(d, typeof dep === 'string' ? ONLY_SELF : dep[1]);
     }
     t.deps = deps;
     t.dependencies = keys;

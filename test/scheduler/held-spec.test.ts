@@ -96,7 +96,7 @@ describe('held specs', () => {
     assert.equal(held[0]!.fns, held[2]!.fns);
     const worker = { id: 'w1', name: 'w1', fns: new Set<string>(['src:one', 'src:two']), modules: new Set<string>(), outbox: [] as SchedulerToWorker[] } as unknown as WorkerEntry;
     const ctx = { workers: new Map([['w1', worker]]), clients: new Map(), functions: new FunctionShipping(), stimulus: 's-1' } as unknown as DispatchContext;
-    held.forEach((h, ticket) => dispatch({ op: 'compute-task', worker: 'w1', key: h.key, ticket, spec: h.spec, fns: h.fns ?? null, priority: [0, 0, 0], dependencies: [] }, ctx));
+    held.forEach((h, ticket) => dispatch({ op: 'compute-task', worker: 'w1', key: h.key, ticket, spec: h.spec, fns: h.fns ?? null, dependencies: [] }, ctx));
     const [compute] = worker.outbox.filter((m) => m.op === 'compute');
     assert.deepEqual(compute?.tasks.map((t) => t[4]), [['src:one', 'src:two'], undefined, undefined]);
   });
@@ -112,7 +112,7 @@ describe('held specs', () => {
     const worker = { id: 'w1', name: 'w1', fns: new Set<string>(), modules: new Set<string>(), outbox: [] as SchedulerToWorker[] } as unknown as WorkerEntry;
     const ctx = { workers: new Map([['w1', worker]]), clients: new Map(), functions, stimulus: 's-1' } as unknown as DispatchContext;
     let ticket = 0;
-    for (const t of held) dispatch({ op: 'compute-task', worker: 'w1', key: t.key, ticket: ticket++, spec: t.spec, fns: t.fns ?? null, priority: [0, 0, 0], dependencies: [] }, ctx);
+    for (const t of held) dispatch({ op: 'compute-task', worker: 'w1', key: t.key, ticket: ticket++, spec: t.spec, fns: t.fns ?? null, dependencies: [] }, ctx);
     const ops = worker.outbox.map((m) => (m.op === 'load-fns' ? `load-fns ${m.fns.map((f) => f.id).join()}` : m.op));
     assert.deepEqual(ops, ['load-fns src:one', 'compute', 'load-fns src:two', 'compute']);
     const sent = worker.outbox.filter((m) => m.op === 'compute').flatMap((m) => m.tasks);
@@ -129,7 +129,7 @@ describe('held specs', () => {
     const ctx = { workers: new Map([['w1', worker]]), clients: new Map(), functions, stimulus: 's-1' } as unknown as DispatchContext;
     let ticket = 0;
     const send = (key: string, fn: string): void => {
-      dispatch({ op: 'compute-task', worker: 'w1', key, ticket: ticket++, spec: encodeSpec(spec([fn], key))!, fns: fn, priority: [0, 0, 0], dependencies: [] }, ctx);
+      dispatch({ op: 'compute-task', worker: 'w1', key, ticket: ticket++, spec: encodeSpec(spec([fn], key))!, fns: fn, dependencies: [] }, ctx);
     };
     send('a', 'src:one');
     send('b', 'src:one');
@@ -154,7 +154,7 @@ describe('held specs', () => {
     const functions = new FunctionShipping();
     const worker = { id: 'w1', name: 'w1', fns: new Set<string>(), modules: new Set<string>(), outbox: [] as SchedulerToWorker[] } as unknown as WorkerEntry;
     const ctx = { workers: new Map([['w1', worker]]), clients: new Map(), functions, stimulus: 'tasks-finished-1' } as unknown as DispatchContext;
-    const send = (key: string, ticket: number): void => dispatch({ op: 'compute-task', worker: 'w1', key, ticket, spec: spec([], key), fns: null, priority: [0, 0, 0], dependencies: [['x', ['w2'], 8]] }, ctx);
+    const send = (key: string, ticket: number): void => dispatch({ op: 'compute-task', worker: 'w1', key, ticket, spec: spec([], key), fns: null, dependencies: [['x', ['w2']]] }, ctx);
     send('a', 0);
     send('b', 1);
     ctx.stimulus = 'tasks-finished-2';
@@ -170,14 +170,14 @@ describe('held specs', () => {
         [
           0,
           [
-            ['a', [['x', ['w2'], 8]], 'tasks-finished-1'],
-            ['b', [['x', ['w2'], 8]], undefined],
-            ['c', [['x', ['w2'], 8]], 'tasks-finished-2'],
+            ['a', [['x', ['w2']]], 'tasks-finished-1'],
+            ['b', [['x', ['w2']]], undefined],
+            ['c', [['x', ['w2']]], 'tasks-finished-2'],
           ],
         ],
         // A new message after another one names its stimulus again.
-        [3, [['d', [['x', ['w2'], 8]], 'tasks-finished-2']]],
-        [5, [['e', [['x', ['w2'], 8]], 'tasks-finished-2']]],
+        [3, [['d', [['x', ['w2']]], 'tasks-finished-2']]],
+        [5, [['e', [['x', ['w2']]], 'tasks-finished-2']]],
       ],
     );
   });
@@ -186,12 +186,8 @@ describe('held specs', () => {
     const functions = new FunctionShipping();
     const worker = { id: 'w1', name: 'w1', fns: new Set<string>(), modules: new Set<string>(), outbox: [] as SchedulerToWorker[] } as unknown as WorkerEntry;
     const ctx = { workers: new Map([['w1', worker]]), clients: new Map(), functions, stimulus: 's-1' } as unknown as DispatchContext;
-    const dependencies = [
-      ['here', [SELF_HOLDER], 8],
-      ['both', ['w2', SELF_HOLDER, 'w3'], 8],
-      ['nowhere', [], 8],
-    ] as const;
-    dispatch({ op: 'compute-task', worker: 'w1', key: 'k', ticket: 0, spec: spec([], 'k'), fns: null, priority: [0, 0, 0], dependencies }, ctx);
+    const dependencies = ['here', ['both', ['w2', SELF_HOLDER, 'w3']], ['nowhere', []]] as const;
+    dispatch({ op: 'compute-task', worker: 'w1', key: 'k', ticket: 0, spec: spec([], 'k'), fns: null, dependencies }, ctx);
     const [compute] = worker.outbox.filter((m) => m.op === 'compute');
     assert.equal(compute?.tasks[0]?.[2], dependencies, 'no copy');
   });

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { InvalidArgumentError } from '../../src/errors.js';
-import { SELF_HOLDER } from '../../src/protocol/messages.js';
 import { SchedulerState } from '../../src/scheduler/state.js';
 import { addWorker, computes, fail, finish, frees, newState, only, stateOf, submit } from './helpers.js';
 
@@ -18,8 +17,8 @@ describe('task life cycle', () => {
 
     const c2 = finish(s, 'w1', 'inc-1', { nbytes: 100 });
     assert.deepEqual(computes(c2), ['add-1@w1']);
-    // Held by the worker it goes to: named SELF_HOLDER, no address.
-    assert.deepEqual(only(c2, 'compute-task')[0]?.dependencies, [['inc-1', [SELF_HOLDER], 100]]);
+    // Held by the worker it goes to, and only there: its key alone, no address.
+    assert.deepEqual(only(c2, 'compute-task')[0]?.dependencies, ['inc-1']);
     assert.deepEqual(frees(c2), []);
 
     const c3 = finish(s, 'w1', 'add-1', { nbytes: 50 });

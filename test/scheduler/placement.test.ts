@@ -15,11 +15,8 @@ describe('placement', () => {
     const cmds = submit(s, [['join-1', ['big-1', 'big-2']]], ['join-1']);
     assert.deepEqual(computes(cmds), [`join-1@${on1}`]);
     const deps = only(cmds, 'compute-task')[0]?.dependencies;
-    // The worker the task goes to is named SELF_HOLDER among the holders.
-    assert.deepEqual(deps, [
-      ['big-1', [SELF_HOLDER], 50e6],
-      ['big-2', [on2], 10e6],
-    ]);
+    // One held by the worker the task goes to is its key alone; the other names its holder.
+    assert.deepEqual(deps, ['big-1', ['big-2', [on2]]]);
   });
 
   test('a dependency\'s holders name the worker the task goes to as SELF_HOLDER, the others by id', () => {
@@ -33,7 +30,7 @@ describe('placement', () => {
     const cmds = submit(s, [['join-1', ['big-1']]], ['join-1']);
     const [compute] = only(cmds, 'compute-task');
     assert.ok(compute !== undefined && [on, other].includes(compute.worker), 'it goes beside its 50 MB input');
-    assert.deepEqual(compute.dependencies[0]?.[1], [on, other].map((w) => (w === compute.worker ? SELF_HOLDER : w)));
+    assert.deepEqual(compute.dependencies[0], ['big-1', [on, other].map((w) => (w === compute.worker ? SELF_HOLDER : w))]);
     s.validate();
   });
 

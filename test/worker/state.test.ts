@@ -4,7 +4,7 @@
 // is freed, nothing held at all.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { DependencyHolders, ExecuteTask, WorkerEvent, WorkerInstruction } from '../../src/worker/events.js';
+import type { DependencyHolders, ExecuteTask, TaskDependency, WorkerEvent, WorkerInstruction } from '../../src/worker/events.js';
 import { WorkerState } from '../../src/worker/state.js';
 import { mulberry32 as rng } from '../helpers/random.js';
 import { spec } from './helpers.js';
@@ -129,7 +129,7 @@ function fuzz(seed: number, steps: number): void {
       const d = x < 0.6 ? pick(r, dataKeys) : x < 0.85 ? pick(r, [...w.held]) : pick(r, [...w.wanted]);
       if (d !== undefined && d !== key) deps.add(d);
     }
-    const dependencies: DependencyHolders[] = [...deps].map((d) => [d, w.store.has(d) && w.held.has(d) ? [ME] : holdersOf(d), 8]);
+    const dependencies: TaskDependency[] = [...deps].map((d) => (w.store.has(d) && w.held.has(d) ? (r() < 0.5 ? d : [d, [ME]]) : [d, holdersOf(d)]));
     w.wanted.add(key);
     w.depsOf.set(key, [...deps]);
     send({ op: 'compute-task', key, spec: spec(key), dependencies, now, ...(r() < 0.7 ? { stimulus: `compute-${nextStimulus++}` } : {}) });

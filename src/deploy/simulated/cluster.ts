@@ -359,7 +359,10 @@ export class SimulatedCluster implements ClusterBackend {
       const c = w.ready.shift()!;
       const spec = this.#specs.get(c.key);
       let fetchBytes = 0;
-      for (const [key, , nbytes] of c.dependencies) if (!w.data.has(key)) fetchBytes += nbytes;
+      for (const dep of c.dependencies) {
+        const key = typeof dep === 'string' ? dep : dep[0];
+        if (!w.data.has(key)) fetchBytes += this.#specs.get(key)?.nbytes ?? 8;
+      }
       const startedAt = this.now;
       const finishAt = this.now + (fetchBytes / this.#bandwidth) * 1000 + (spec?.duration ?? 0);
       w.running.add(c.key);
