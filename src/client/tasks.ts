@@ -90,7 +90,7 @@ export function callTasks(
     }
     const t = new Task(run, callArgs);
     const spec = { node: { steps: [wireStep(t)], stepKeys: [taskKey], out: true } };
-    const encoded = encodeSpec(spec, taskKey);
+    const encoded = encodeSpec(spec, taskKey, t.dependencies);
     // Encoded, its one function is the message's first; else the scheduler reads the spec.
     tasks.push(encoded === null ? callTask(taskKey, t.dependencies, spec, null, workers, retries) : callTask(taskKey, t.dependencies, encoded, 0, workers, retries));
   }
@@ -145,11 +145,20 @@ export function planTasks(plan: Plan): { tasks: WireGraphTask[]; fns: FnRef[] } 
       else if (i === 0) named = [at];
       else (named as number[]).push(at);
     }
-    // Encoded in its task, which names the steps' functions in order (`named`) beside it.
-    const encoded = encodeSpec(spec, key);
+    // Encoded in its task, which names the steps' functions in order (`named`) beside it,
+    // and the dependencies of a single step when they are the task's.
+    const encoded = encodeSpec(spec, key, steps.length === 1 && namesPositions(plan, steps[0]!.deps, j) ? steps[0]!.deps : undefined);
     tasks[j] = encoded === null ? [key, dependencies, spec, null, j] : [key, dependencies, encoded, named, j];
   }
   return { tasks, fns: [...order.keys()].map((id) => fns.get(id)!) };
+}
+
+/** Whether `deps` are the keys of plan node `j`'s dependencies, in order. */
+function namesPositions(plan: Plan, deps: readonly string[], j: number): boolean {
+  const start = plan.depStart[j]!;
+  if (plan.depStart[j + 1]! - start !== deps.length) return false;
+  for (let i = 0; i < deps.length; i++) if (plan.keys[plan.depIdx[start + i]!] !== deps[i]) return false;
+  return true;
 }
 
 /**

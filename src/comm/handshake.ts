@@ -8,7 +8,7 @@ import { type Connection, type Message, kReadLimit, retype } from './connection.
 import { AuthenticationError, HandshakeError, ProtocolVersionError } from './errors.js';
 
 /** Raised with every change to the messages' shapes: peers of different builds are refused at hello, not met with tasks they misread. */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 export const HANDSHAKE_MAX_MESSAGE_SIZE = 64 * 1024;
 
 export interface Hello {

@@ -13,14 +13,15 @@
  * of band (large binary values) or cannot be encoded stays an object: it is sent as
  * before, and fails, if it must, where a message fails.
  *
- * A spec encoded in its task (`encodeSpec(spec, key)`) leaves out what the task carries
- * beside it — its key and the ids of its functions — and is decoded with them.
+ * A spec encoded in its task (`encodeSpec(spec, key, dependencies)`) leaves out what the
+ * task carries beside it — its key, the ids of its functions and, for a single step, the
+ * step's dependencies when they are the task's — and is decoded with them.
  *
  * ```ts
  * const encoded = encodeSpec(spec);             // a string, or null: send the object
  * if (encoded !== null) decodeSpec(encoded);    // → a TaskSpec equal to spec
- * const inTask = encodeSpec(spec, key);         // less what its task says
- * if (inTask !== null) decodeSpec(inTask, fnIdsOf(spec.node), key);   // → equal to spec
+ * const inTask = encodeSpec(spec, key, deps);   // less what its task says
+ * if (inTask !== null) decodeSpec(inTask, fnIdsOf(spec.node), key, deps);   // → equal to spec
  * ```
  */
 import { decode, decodeValue, encode } from '../comm/codec.js';
@@ -33,10 +34,11 @@ export type { WireSpec };
 const OP = 'spec';
 
 /**
- * A spec encoded in its task, with what the task says beside it: its key and the ids of the
- * functions its steps call, in order. What a worker hands a thread (local/pool.ts's JobNode).
+ * A spec encoded in its task, with what the task says beside it: its key, the ids of the
+ * functions its steps call, in order, and its dependency keys. What a worker hands a thread
+ * (local/pool.ts's JobNode).
  */
-export type EncodedTask = readonly [spec: string, fns: readonly string[], key: string];
+export type EncodedTask = readonly [spec: string, fns: readonly string[], key: string, dependencies: readonly string[]];
 
 /** A node to run as it is handed on: the node itself, or its spec encoded, alone or in its task. */
 export type NodeToRun = WireNode | string | EncodedTask;
@@ -44,10 +46,11 @@ export type NodeToRun = WireNode | string | EncodedTask;
 /**
  * The spec encoded, or null when it cannot travel as one frame (send the object). With
  * `key`, it travels in a task of that key naming its functions beside it, one per step in
- * order, and leaves out what the task says (spec-writer.ts): decode it with them.
+ * order (and its dependency keys, when given), and leaves out what the task says
+ * (spec-writer.ts): decode it with them.
  */
-export function encodeSpec(spec: TaskSpec, key?: string): string | null {
-  const written = writeSpecBase64(spec, key);
+export function encodeSpec(spec: TaskSpec, key?: string, dependencies?: readonly string[]): string | null {
+  const written = writeSpecBase64(spec, key, dependencies);
   if (written !== null) return written;
   let frames: Uint8Array[];
   try {
@@ -60,12 +63,12 @@ export function encodeSpec(spec: TaskSpec, key?: string): string | null {
   return (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)).toString('base64');
 }
 
-/** The spec that encodeSpec encoded; with the task's function ids and key when it was encoded in its task. */
-export function decodeSpec(encoded: string, fns?: readonly string[], key?: string): TaskSpec {
+/** The spec that encodeSpec encoded; with the task's function ids, key and dependency keys when it was encoded in its task. */
+export function decodeSpec(encoded: string, fns?: readonly string[], key?: string, dependencies?: readonly string[]): TaskSpec {
   const bytes = Buffer.from(encoded, 'base64');
   if (bytes.byteLength === 0) throw new ProtocolError('an encoded task spec is empty');
   // The general encoder's message is a map; anything else is the compact list (spec-writer.ts).
-  if (!isMapHead(bytes[0]!)) return { node: expand(decodeValue(bytes), fns, key) };
+  if (!isMapHead(bytes[0]!)) return { node: expand(decodeValue(bytes), fns, key, dependencies) };
   const message = decode([bytes]) as { op: string; node?: unknown };
   const node = message.node;
   if (message.op !== OP || typeof node !== 'object' || node === null) throw new ProtocolError('an encoded task spec is malformed');
@@ -75,9 +78,9 @@ export function decodeSpec(encoded: string, fns?: readonly string[], key?: strin
 /**
  * The node of a compact spec (spec-writer.ts): `[steps, stepKeys, out]`, each step
  * `[fn, deps, args, argRefs]`; a nil function is the task's (`fns`, by step), nil step keys
- * the task's own `key`.
+ * the task's own `key`, nil deps (of a single step) the task's `dependencies`.
  */
-function expand(n: unknown, fns: readonly string[] | undefined, key: string | undefined): WireNode {
+function expand(n: unknown, fns: readonly string[] | undefined, key: string | undefined, dependencies: readonly string[] | undefined): WireNode {
   if (!Array.isArray(n) || n.length !== 3) throw new ProtocolError('a compact task spec is not [steps, stepKeys, out]');
   const [rows, keys, out] = n as [unknown, unknown, unknown];
   let stepKeys: string[];
@@ -90,9 +93,15 @@ function expand(n: unknown, fns: readonly string[] | undefined, key: string | un
   for (let s = 0; s < rows.length; s++) {
     const row = rows[s] as unknown;
     if (!Array.isArray(row) || row.length !== 4) throw new ProtocolError('a step of a compact task spec is not [fn, deps, args, argRefs]');
-    const [named, deps, args, argRefs] = row as [unknown, unknown, unknown, unknown];
+    const [named, given, args, argRefs] = row as [unknown, unknown, unknown, unknown];
     const fn = named ?? fns?.[s];
     if (fn === undefined) throw new ProtocolError(`step ${s} of a compact task spec leaves out its function, and its task names none there`);
+    let deps = given;
+    if (deps === null) {
+      if (rows.length !== 1) throw new ProtocolError('a compact task spec leaves out a step\'s dependencies, but only a single step may');
+      if (dependencies === undefined) throw new ProtocolError('a compact task spec leaves out its dependencies, and no task dependencies came with it');
+      deps = dependencies;
+    }
     if (typeof fn !== 'string' || !isStrings(deps) || !Array.isArray(args) || !(argRefs === null || isNumbers(argRefs))) {
       throw new ProtocolError('a step of a compact task spec is malformed');
     }
@@ -129,13 +138,13 @@ export function fnIdsOf(node: WireNode): string[] {
 export function nodeOf(node: NodeToRun): WireNode {
   if (typeof node === 'string') return decodeSpec(node).node;
   if (Array.isArray(node)) {
-    const [spec, fns, key] = node as EncodedTask;
-    return decodeSpec(spec, fns, key).node;
+    const [spec, fns, key, dependencies] = node as EncodedTask;
+    return decodeSpec(spec, fns, key, dependencies).node;
   }
   return node as WireNode;
 }
 
-/** The spec of a wire task, decoded when it came encoded (with the task's function ids and key). */
-export function specOf(spec: WireSpec, fns?: readonly string[], key?: string): TaskSpec {
-  return typeof spec === 'string' ? decodeSpec(spec, fns, key) : spec;
+/** The spec of a wire task, decoded when it came encoded (with the task's function ids, key and dependency keys). */
+export function specOf(spec: WireSpec, fns?: readonly string[], key?: string, dependencies?: readonly string[]): TaskSpec {
+  return typeof spec === 'string' ? decodeSpec(spec, fns, key, dependencies) : spec;
 }

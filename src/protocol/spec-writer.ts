@@ -8,14 +8,15 @@
  * names, and an argument that is a ref written as nil, since the call fills it from
  * its dependency (argRefs) and the key is already in deps; so the scheduler holds (and
  * every hop carries) half as much per task of a graph of sums as the general encoder writes.
- * A spec that travels in its task leaves out what the task says beside it: its functions
- * and its key (nil in their places). encoded-spec.ts decodes it, with the task's key and
- * function ids where given, to the very spec the general path would give; anything else
- * returns null, and the caller takes the general path.
+ * A spec that travels in its task leaves out what the task says beside it: its functions,
+ * its key and, for a single step, the step's dependencies when they are the task's (nil in
+ * their places). encoded-spec.ts decodes it, with the task's key, function ids and
+ * dependency keys where given, to the very spec the general path would give; anything
+ * else returns null, and the caller takes the general path.
  *
  * ```ts
  * const encoded = writeSpecBase64({ node });       // the encoded spec, or null: encode it in full
- * const inTask = writeSpecBase64({ node }, key);   // the same, less its key and functions
+ * const inTask = writeSpecBase64({ node }, key, dependencies);   // the same, less what its task says
  * writeCallBase64([1, 'a']);                        // inTask for a call of one step, no refs
  * ```
  */
@@ -31,10 +32,13 @@ let pos = 0;
  * the general encoder. With `key`, the spec travels in a task of that key that names its
  * functions beside it, one per step in order (an update-graph's task, a worker's compute):
  * what the task says is left out — each step's function, and the key of a single step that
- * is the task's own, are written as nil (encoded-spec.ts fills them in from the task).
+ * is the task's own, are written as nil (encoded-spec.ts fills them in from the task). With
+ * `dependencies` too, the task's dependency keys as its worker will know them, a single
+ * step whose dependencies are those (the same keys in order, none twice, not the task's
+ * own) has nil for them.
  */
-export function writeSpecBase64(spec: TaskSpec, key?: string): string | null {
-  return written(writeSpec, spec, key, undefined);
+export function writeSpecBase64(spec: TaskSpec, key?: string, dependencies?: readonly string[]): string | null {
+  return written(writeSpec, spec, key, dependencies);
 }
 
 /**
@@ -71,11 +75,15 @@ function room(n: number): void {
   if (pos + n > buf.length) throw FULL;
 }
 
-function writeSpec(spec: TaskSpec, key: string | undefined): boolean {
+function writeSpec(spec: TaskSpec, key: string | undefined, dependencies: readonly string[] | undefined): boolean {
   const node = spec.node;
   header();
   arrayHeader(node.steps.length);
-  for (const step of node.steps) if (!writeStep(step, key !== undefined)) return false;
+  const single = node.steps.length === 1;
+  for (const step of node.steps) {
+    const depsBeside = single && key !== undefined && dependencies !== undefined && theTasks(step.deps, dependencies, key);
+    if (!writeStep(step, key !== undefined, depsBeside)) return false;
+  }
   if (key !== undefined && node.stepKeys.length === 1 && node.stepKeys[0] === key) nil();
   else if (!strings(node.stepKeys)) return false;
   room(1);
@@ -107,12 +115,13 @@ function header(): void {
   arrayHeader(3);
 }
 
-function writeStep(step: WireStep, fnBeside: boolean): boolean {
+function writeStep(step: WireStep, fnBeside: boolean, depsBeside: boolean): boolean {
   if (step.deepRefs !== null || typeof step.fn !== 'string') return false;
   arrayHeader(4);
   if (fnBeside) nil();
   else str(step.fn);
-  if (!strings(step.deps)) return false;
+  if (depsBeside) nil();
+  else if (!strings(step.deps)) return false;
   if (!writeArgs(step.args, step.argRefs)) return false;
   const refs = step.argRefs;
   if (refs === null) {
@@ -154,6 +163,25 @@ function writeArgs(args: readonly unknown[], refs: readonly number[] | null): bo
       default:
         return false;
     }
+  }
+  return true;
+}
+
+/** Most dependencies a step may leave to its task (checked for repeats pairwise). */
+const MAX_DEPS_BESIDE = 16;
+
+/**
+ * Whether a step's dependencies are its task's as the scheduler and the worker keep them
+ * (`dependencies`): the same keys in order, none of them twice nor the task's own `key`,
+ * which both would drop. None is not worth leaving out.
+ */
+function theTasks(deps: readonly string[], dependencies: readonly string[], key: string): boolean {
+  const n = deps.length;
+  if (n === 0 || n > MAX_DEPS_BESIDE || dependencies.length !== n) return false;
+  for (let i = 0; i < n; i++) {
+    const d = deps[i];
+    if (d !== dependencies[i] || d === key) return false;
+    for (let j = 0; j < i; j++) if (deps[j] === d) return false;
   }
   return true;
 }

@@ -652,7 +652,9 @@ export class SchedulerState {
    * name is not held, returns it — after linking the others unless `defer`, which leaves
    * `ts` untouched for a later part to link. A task held before an arriving graph that
    * this links to is pinned by that graph. A number names the task at that position of
-   * the graph (`positions`).
+   * the graph (`positions`). The dependencies keep the order of `names`, less repeats and
+   * `ts` itself: a spec may leave its step's dependency keys to its task on that promise
+   * (spec-writer.ts), and the worker is sent them in this order.
    */
   private link(
     ts: TaskState,

@@ -79,12 +79,12 @@ export class Executor {
    */
   run(batch: number, tasks: readonly ExecuteTask[], inputKeys: readonly string[], owner: object, onStart?: () => void): Promise<BatchEvent> {
     // Encoded specs go to the thread as they came, one string each with what their task says
-    // beside it (its function ids and key), which it decodes: far cheaper to post than the
-    // objects they decode to. Every result comes back (returnAll).
+    // beside it (its function ids, key and dependency keys), which it decodes: far cheaper to
+    // post than the objects they decode to. Every result comes back (returnAll).
     const nodes: JobNode[] = [];
     const fnIds = new Set<string>();
     for (const t of tasks) {
-      nodes.push(typeof t.spec === 'string' ? [t.spec, t.fns, t.key] : t.spec.node);
+      nodes.push(typeof t.spec === 'string' ? [t.spec, t.fns, t.key, t.dependencies] : t.spec.node);
       for (const id of t.fns) fnIds.add(id);
     }
     const inputs: [string, unknown][] = [];

@@ -345,7 +345,8 @@ export class WorkerState {
     const deps: WorkerTask[] = [];
     const keys: string[] = [];
     let waitingOn = 0;
-    // Duplicates are dropped: by a scan for the few dependencies most tasks have, a set beyond.
+    // In the order given, duplicates and the task itself dropped (a spec may leave its step's
+    // dependency keys to these: spec-writer.ts); by a scan for the few most tasks have, a set beyond.
     const seen = e.dependencies.length > 16 ? new Set<string>() : null;
     for (const dep of e.dependencies) {
       const key = typeof dep === 'string' ? dep : dep[0];
@@ -444,7 +445,7 @@ export class WorkerState {
     const running = this.#endBatch(id);
     if (running.length === 0) return;
     // The key a thread names is a step's: the task itself, or one of its fused chain.
-    const culprit = running.find((t) => t.key === stepKey) ?? running.find((t) => specOf(t.spec!, t.fns, t.key).node.stepKeys.includes(stepKey)) ?? running[0]!;
+    const culprit = running.find((t) => t.key === stepKey) ?? running.find((t) => specOf(t.spec!, t.fns, t.key, t.dependencies).node.stepKeys.includes(stepKey)) ?? running[0]!;
     const again: WorkerTask[] = [];
     for (const t of running) {
       if (t === culprit) this.#err(t, error);

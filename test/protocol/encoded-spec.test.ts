@@ -117,6 +117,32 @@ describe('encoded specs', () => {
     assert.deepEqual(decodeSpec(encodeSpec(one, 'other')!, ['src:inc'], 'other'), one);
   });
 
+  test('a single step whose dependencies are its task\'s leaves them out, and is decoded with them', () => {
+    const step = (deps: string[]): WireStep => ({ fn: 'src:add', deps, args: [null, null], argRefs: [0, 0, 1, 1], deepRefs: null });
+    const add = (deps: string[]) => ({ node: { steps: [step(deps)], stepKeys: ['add-9'], out: true } });
+    const two = add(['inc-1', 'inc-2']);
+    const inTask = encodeSpec(two, 'add-9', ['inc-1', 'inc-2'])!;
+    const bytes = Buffer.from(inTask, 'base64').toString('latin1');
+    assert.ok(!bytes.includes('inc-1') && !bytes.includes('inc-2'), 'the dependency keys are not written');
+    assert.ok(inTask.length < encodeSpec(two, 'add-9')!.length);
+    assert.deepEqual(decodeSpec(inTask, ['src:add'], 'add-9', ['inc-1', 'inc-2']), two);
+    assert.throws(() => decodeSpec(inTask, ['src:add'], 'add-9'), /leaves out its dependencies, and no task dependencies came with it/);
+    // Written out when they are not the task's list as scheduler and worker keep it: another
+    // order, a key twice (kept once), the task's own key (dropped), or another list.
+    for (const [deps, given] of [
+      [['inc-1', 'inc-2'], ['inc-2', 'inc-1']],
+      [['inc-1', 'inc-1'], ['inc-1', 'inc-1']],
+      [['add-9', 'inc-1'], ['add-9', 'inc-1']],
+      [['inc-1'], ['inc-1', 'inc-2']],
+    ]) {
+      const written = encodeSpec(add(deps!), 'add-9', given)!;
+      assert.deepEqual(decodeSpec(written, ['src:add'], 'add-9'), add(deps!), deps!.join());
+    }
+    // Only a single step may leave them out.
+    const twoSteps = Buffer.from(encodePlain([[[null, null, [], null], [null, [], [], null]], ['a', 'b'], true])[0]!).toString('base64');
+    assert.throws(() => decodeSpec(twoSteps, ['src:a', 'src:b'], 'b', ['x']), /leaves out a step's dependencies, but only a single step may/);
+  });
+
   test('a simple spec is written as the bare list [steps, stepKeys, out], no message around it', () => {
     const written = Buffer.from(writeCallBase64([1])!, 'base64');
     assert.equal(written[0], 0x93, 'a msgpack list of three');
