@@ -880,9 +880,13 @@ export class Client extends Resource implements FutureOwner {
    * promise per key, which for a gather of many results was most of what it cost.
    */
   #allDone(keys: readonly string[]): Promise<void> {
-    for (const key of keys) {
-      const status = this.#keys.get(key)?.status;
-      if (status !== 'finished' && status !== 'pending') return this.#whenDone(key);
+    // Each key looked up once: in a map of many keys every lookup is a cache miss.
+    const records = new Array<KeyRecord>(keys.length);
+    for (let i = 0; i < keys.length; i++) {
+      const record = this.#keys.get(keys[i]!);
+      const status = record?.status;
+      if (status !== 'finished' && status !== 'pending') return this.#whenDone(keys[i]!);
+      records[i] = record!;
     }
     let pending = 0;
     let waiter: Waiter | undefined;
@@ -894,8 +898,7 @@ export class Client extends Resource implements FutureOwner {
         reject,
       };
     });
-    for (const key of keys) {
-      const record = this.#keys.get(key)!;
+    for (const record of records) {
       if (record.status === 'finished') continue;
       pending++;
       addWaiter(record, waiter!);
@@ -909,14 +912,18 @@ export class Client extends Resource implements FutureOwner {
     let remaining = [...keys];
     // First from the holders named with keys-in-memory, when every key has one: no who-has
     // round trip. What they no longer hold is asked for as below.
-    if (remaining.length > 0 && remaining.every((k) => this.#keys.get(k)?.holder)) {
-      const byHolder = new Map<string, string[]>();
-      for (const key of remaining) {
-        const holder = this.#keys.get(key)!.holder;
-        let list = byHolder.get(holder);
-        if (list === undefined) byHolder.set(holder, (list = []));
-        list.push(key);
+    const byHolder = new Map<string, string[]>();
+    for (const key of remaining) {
+      const holder = this.#keys.get(key)?.holder;
+      if (holder === undefined || holder === '') {
+        byHolder.clear();
+        break;
       }
+      let list = byHolder.get(holder);
+      if (list === undefined) byHolder.set(holder, (list = []));
+      list.push(key);
+    }
+    if (byHolder.size > 0) {
       const replies = await Promise.all([...byHolder].map(([holder, list]) => this.#fetch(holder, list)));
       for (const r of replies) for (const [key, value] of r.values) values.set(key, value);
       remaining = remaining.filter((k) => !values.has(k));
