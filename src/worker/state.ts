@@ -29,7 +29,7 @@
  * Why one file: every transition of a worker's task touches the same records and queues;
  * the records, options, story and validation already live beside it.
  */
-import { InvalidArgumentError, UnserializableError } from '../errors.js';
+import { InvalidArgumentError, ProtocolError, UnserializableError } from '../errors.js';
 import { fnIdsOf, specOf } from '../protocol/encoded-spec.js';
 import { SELF_HOLDER, type TaskErrorInfo } from '../protocol/messages.js';
 import type {
@@ -299,6 +299,12 @@ export class WorkerState {
   // ---- computing ----
 
   #computeTask(e: ComputeTaskEvent): void {
+    // Checked before anything changes: a malformed compute leaves the state as it was.
+    for (const dep of e.dependencies) {
+      if (typeof dep !== 'string' && !(Array.isArray(dep) && typeof dep[0] === 'string' && Array.isArray(dep[1]))) {
+        throw new ProtocolError(`the compute of '${e.key}' names a dependency that is neither a key nor [key, holders]`);
+      }
+    }
     const t = this.#tasks.get(e.key);
     if (t === undefined) {
       const created = new WorkerTask(e.key);

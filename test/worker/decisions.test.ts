@@ -3,9 +3,9 @@
 // at once, what is kept and what is dropped, and the story it tells.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { DependencyHolders, WorkerEvent, WorkerInstruction } from '../../src/worker/events.js';
+import type { TaskDependency, WorkerEvent, WorkerInstruction } from '../../src/worker/events.js';
 import { MAX_BATCH, WorkerState, type WorkerStateOptions } from '../../src/worker/state.js';
-import { InvalidArgumentError } from '../../src/errors.js';
+import { InvalidArgumentError, ProtocolError } from '../../src/errors.js';
 import { encodeSpec } from '../../src/protocol/encoded-spec.js';
 import { SELF_HOLDER } from '../../src/protocol/messages.js';
 import { spec } from './helpers.js';
@@ -23,7 +23,7 @@ function core(options: Partial<WorkerStateOptions> = {}) {
   const s = new WorkerState({ id: ME, nthreads: 1, validate: true, random: () => 0.99, ...options });
   let now = 0;
   const send = (e: Untimed<WorkerEvent>): readonly WorkerInstruction[] => s.handle({ now: ++now, ...e });
-  const compute = (key: string, dependencies: readonly DependencyHolders[] = [], stimulus?: string): readonly WorkerInstruction[] =>
+  const compute = (key: string, dependencies: readonly TaskDependency[] = [], stimulus?: string): readonly WorkerInstruction[] =>
     send({ op: 'compute-task', key, spec: spec(key), dependencies, ...(stimulus === undefined ? {} : { stimulus }) });
   const pump = (): readonly WorkerInstruction[] => send({ op: 'pump' });
   return { s, send, compute, pump };
@@ -200,6 +200,22 @@ void describe('fetching', () => {
     const out = compute('t', [['d', [SELF_HOLDER]]]);
     assert.deepEqual(only(out, 'missing-data'), [{ op: 'missing-data', key: 'd', from: ME }]);
     assert.equal(s.stateOf('d'), 'missing');
+  });
+
+  void test('a dependency named by its key alone is said to be here; when it is not, the worker says so', () => {
+    const { s, compute } = core();
+    const out = compute('t', ['d']);
+    assert.deepEqual(only(out, 'missing-data'), [{ op: 'missing-data', key: 'd', from: ME }]);
+    assert.equal(s.stateOf('d'), 'missing');
+  });
+
+  void test('a compute whose dependency is neither a key nor [key, holders] is refused, and changes nothing', () => {
+    const { s, send } = core();
+    for (const bad of [7, ['d'], ['d', 'tcp://a:1'], [3, [A]], null]) {
+      assert.throws(() => send({ op: 'compute-task', key: 't', spec: spec('t'), dependencies: [bad as never] }), ProtocolError, JSON.stringify(bad));
+      assert.equal(s.stateOf('t'), undefined);
+      assert.equal(s.stateOf('d'), undefined);
+    }
   });
 
   void test('a batch names the functions its tasks call: as the scheduler said, or read from the spec', () => {
