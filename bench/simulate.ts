@@ -19,6 +19,7 @@
  * fetch time (bytes ÷ 100 MB/s, no contention) on a thread as well.
  */
 import { performance } from 'node:perf_hooks';
+import { dependencyKey } from '../src/protocol/messages.js';
 import type { ComputeTaskCommand, GraphTask, SchedulerCommand, SchedulerEvent } from '../src/scheduler/events.js';
 import { SchedulerState } from '../src/scheduler/state.js';
 import { mulberry32 as rng } from '../test/helpers/random.js';
@@ -314,7 +315,7 @@ class Simulation {
       let fetched = 0;
       const fetchedKeys: string[] = [];
       for (const dep of a.cmd.dependencies) {
-        const key = typeof dep === 'string' ? dep : dep[0];
+        const key = dependencyKey(dep);
         if (!w.data.has(key)) {
           const nbytes = modelOf(key).nbytes;
           fetched += nbytes;

@@ -85,12 +85,28 @@ export type WireGraphTask = readonly [
 /** In a compute message's dependencies: the worker the message is for (see WireComputeTask). */
 export const SELF_HOLDER = '';
 
+/** A compute message's dependency: its key alone (held by the worker it goes to, alone) or [key, holders]. */
+export type WireDependency = string | readonly [key: string, holders: readonly string[]];
+
+/** The all-self holder list a dependency named by its key alone stands for. */
+const ONLY_SELF: readonly string[] = Object.freeze([SELF_HOLDER]);
+
+/** The key of a compute message's dependency, in either form. */
+export function dependencyKey(dep: WireDependency): string {
+  return typeof dep === 'string' ? dep : dep[0];
+}
+
+/** The holders of a compute message's dependency: SELF_HOLDER alone for one named by its key. */
+export function dependencyHolders(dep: WireDependency): readonly string[] {
+  return typeof dep === 'string' ? ONLY_SELF : dep[1];
+}
+
 export type WireComputeTask = readonly [
   key: string,
   /** As the client sent it: encoded (the worker decodes it), or the object. */
   spec: WireSpec,
   /** Per dependency: its key (held by this worker alone) or [key, holders]. */
-  dependencies: readonly (string | readonly [string, readonly string[]])[],
+  dependencies: readonly WireDependency[],
   stimulus?: string | null,
   fns?: string | readonly string[],
 ];

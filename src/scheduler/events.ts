@@ -7,7 +7,7 @@
  * registered with (their address).
  */
 
-import type { TaskErrorInfo, WorkerMemory } from '../protocol/messages.js';
+import type { TaskErrorInfo, WireDependency, WorkerMemory } from '../protocol/messages.js';
 
 export type { TaskErrorInfo, WorkerMemory };
 
@@ -272,7 +272,7 @@ export type SchedulerEvent =
  * placed beside its data, as most are), else `[key, holders]` with the worker the task goes
  * to named among the holders as SELF_HOLDER, not by its id. It travels as the state made it.
  */
-export type DependencyLocation = string | readonly [key: string, holders: readonly string[]];
+export type DependencyLocation = WireDependency;
 
 export interface ComputeTaskCommand {
   readonly op: 'compute-task';

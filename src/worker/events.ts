@@ -8,7 +8,7 @@
  * core makes one up from the event's kind. `now` is the worker's clock (performance.now()),
  * the only time the core knows.
  */
-import type { KeyValue, TaskErrorInfo } from '../protocol/messages.js';
+import type { KeyValue, TaskErrorInfo, WireDependency } from '../protocol/messages.js';
 import type { WireSpec } from '../protocol/task-spec.js';
 
 interface EventBase {
@@ -26,7 +26,7 @@ export type DependencyHolders = readonly [key: string, holders: readonly string[
  * A task's dependency in a compute message: its key alone when this worker is its one holder
  * (most are), else its key and holders.
  */
-export type TaskDependency = string | DependencyHolders;
+export type TaskDependency = WireDependency;
 
 /** Compute `key` here, once its dependencies are here. */
 export interface ComputeTaskEvent extends EventBase {

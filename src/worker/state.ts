@@ -31,7 +31,7 @@
  */
 import { InvalidArgumentError, ProtocolError, UnserializableError } from '../errors.js';
 import { fnIdsOf, specOf } from '../protocol/encoded-spec.js';
-import { SELF_HOLDER, type TaskErrorInfo } from '../protocol/messages.js';
+import { dependencyHolders, dependencyKey, SELF_HOLDER, type TaskErrorInfo } from '../protocol/messages.js';
 import type {
   BatchDoneEvent,
   ComputeTaskEvent,
@@ -76,8 +76,6 @@ export const MAX_BATCH = 512;
 export const PIPELINE = 2;
 
 const NO_FNS: readonly string[] = Object.freeze([]);
-/** The holders of a dependency named by its key alone: this worker. */
-const ONLY_SELF: readonly string[] = Object.freeze([SELF_HOLDER]);
 
 /** What an event that implies nothing returns (most compute-task events): one array for all. */
 const NOTHING: readonly WorkerInstruction[] = Object.freeze([]);
@@ -324,8 +322,8 @@ export class WorkerState {
       case WAITING:
         // Asked again: the scheduler may know holders it did not name before.
         for (const dep of e.dependencies) {
-          const d = this.#tasks.get(typeof dep === 'string' ? dep : dep[0]);
-          if (d !== undefined && t.deps.includes(d) && isFetching(d.state)) this.#addHolders(d, typeof dep === 'string' ? ONLY_SELF : dep[1]);
+          const d = this.#tasks.get(dependencyKey(dep));
+          if (d !== undefined && t.deps.includes(d) && isFetching(d.state)) this.#addHolders(d, dependencyHolders(dep));
         }
         return;
       case READY:
@@ -355,7 +353,7 @@ export class WorkerState {
     // dependency keys to these: spec-writer.ts); by a scan for the few most tasks have, a set beyond.
     const seen = e.dependencies.length > 16 ? new Set<string>() : null;
     for (const dep of e.dependencies) {
-      const key = typeof dep === 'string' ? dep : dep[0];
+      const key = dependencyKey(dep);
       if (key === t.key) continue;
       if (seen === null ? keys.includes(key) : seen.has(key)) continue;
       seen?.add(key);
@@ -370,7 +368,7 @@ export class WorkerState {
       if (d.state === MEMORY) continue;
       waitingOn++;
       (d.waiters ??= new Set()).add(t);
-      if (d.state === RELEASED || isFetching(d.state)) this.#addHolders(d, typeof dep === 'string' ? ONLY_SELF : dep[1]);
+      if (d.state === RELEASED || isFetching(d.state)) this.#addHolders(d, dependencyHolders(dep));
     }
     t.deps = deps;
     t.dependencies = keys;

@@ -16,6 +16,7 @@ import { Adaptive, type ScalingHistory } from '../../adaptive/loop.js';
 import type { AdaptiveInput } from '../../adaptive/policy.js';
 import { CLUSTER_SUMMARY, type ClusterSummary, clusterBundle, DISPLAY } from '../../notebook/cards.js';
 import { INSPECT, type MimeBundle } from '../../notebook/kernel.js';
+import { dependencyKey } from '../../protocol/messages.js';
 import type { ComputeTaskCommand, SchedulerCommand, SchedulerEvent } from '../../scheduler/events.js';
 import { SchedulerState, type SchedulerStateOptions } from '../../scheduler/state.js';
 
@@ -360,7 +361,7 @@ export class SimulatedCluster implements ClusterBackend {
       const spec = this.#specs.get(c.key);
       let fetchBytes = 0;
       for (const dep of c.dependencies) {
-        const key = typeof dep === 'string' ? dep : dep[0];
+        const key = dependencyKey(dep);
         if (!w.data.has(key)) fetchBytes += this.#specs.get(key)?.nbytes ?? 8;
       }
       const startedAt = this.now;
