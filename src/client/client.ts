@@ -78,9 +78,16 @@ export interface ClientOptions {
    * through the scheduler's connection: for a client that can reach the scheduler only.
    */
   readonly directToWorkers?: boolean;
+  /**
+   * A scheduler in this process (a LocalCluster's) is joined through memory rather than a
+   * socket, as Dask's `inproc://`: the same handshake, but the messages of each task are
+   * handed over as they are, not encoded and read back (default true). With false, it is
+   * reached through its TCP port as from any other process.
+   */
+  readonly inProcess?: boolean;
 }
 
-const CLIENT_OPTIONS = optionNames<ClientOptions>()(['token', 'timeout', 'name', 'tls', 'bundleModules', 'directToWorkers']);
+const CLIENT_OPTIONS = optionNames<ClientOptions>()(['token', 'timeout', 'name', 'tls', 'bundleModules', 'directToWorkers', 'inProcess']);
 const PROGRESS_OPTIONS = optionNames<Omit<ProgressBarOptions, 'total'>>()(['label', 'stream', 'plainInterval', 'redrawInterval', 'clock']);
 
 /** Something with a scheduler's address: a LocalCluster (or any cluster), or a plain object. */
@@ -189,6 +196,7 @@ export class Client extends Resource implements FutureOwner {
     if (options.token !== undefined && typeof options.token !== 'string') throw new InvalidArgumentError('Client.connect(): options.token must be a string');
     if (options.bundleModules !== undefined && typeof options.bundleModules !== 'boolean') throw new InvalidArgumentError('Client.connect(): options.bundleModules must be a boolean');
     if (options.directToWorkers !== undefined && typeof options.directToWorkers !== 'boolean') throw new InvalidArgumentError('Client.connect(): options.directToWorkers must be a boolean');
+    if (options.inProcess !== undefined && typeof options.inProcess !== 'boolean') throw new InvalidArgumentError('Client.connect(): options.inProcess must be a boolean');
     let address: string;
     let clusterToken: string | undefined;
     let clusterDirect: boolean | undefined;
@@ -213,6 +221,7 @@ export class Client extends Resource implements FutureOwner {
       role: ROLE_CLIENT,
       // Requests wait on their answers; graphs are one message each anyway.
       batchInterval: 0,
+      inProcess: options.inProcess ?? true,
       ...(token === undefined ? {} : { token }),
       ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
       ...(options.name === undefined ? {} : { name: options.name }),
@@ -753,7 +762,7 @@ export class Client extends Resource implements FutureOwner {
     // first, so the scheduler forgets the old task and takes the new one as it is.
     const keys = this.#toRelease;
     this.#toRelease = [];
-    if (this.state === 'running' && this.#conn.state === 'open') this.#conn.send({ op: 'release-keys', keys });
+    if (this.state === 'running' && this.#conn.state === 'open') this.#conn.sendPlain({ op: 'release-keys', keys });
   }
 
   #onMessage(m: SchedulerToClient): void {

@@ -1,6 +1,8 @@
 /**
- * A message connection over a TCP or TLS socket: batched sends, ordered delivery to one
- * handler, backpressure, and an explicit lifecycle (open → closing → closed).
+ * A message connection: ordered delivery to one handler and an explicit lifecycle
+ * (open → closing → closed). `SocketConnection` speaks over a TCP or TLS socket, with
+ * batched sends and backpressure; `LocalConnection` (local.ts) joins two ends in one
+ * process.
  */
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
@@ -85,7 +87,55 @@ const MAX_FRAMES_SENT = 1 << 16;
 // adds its own index entry and slots (see `send`).
 const PACKET_OVERHEAD = 8 + 4;
 
-export class Connection<M extends Message = Message> {
+/** One end of a message connection, whatever carries it. */
+export interface Connection<M extends Message = Message> {
+  readonly remoteAddress: string;
+  readonly localAddress: string;
+  /** Largest message sent or accepted, in bytes. */
+  readonly maxMessageSize: number;
+  /** The frame limit: no packet is larger (a message that is travels in several). */
+  readonly maxPacketSize: number;
+  /** Settles, never rejects, once the connection is fully closed. */
+  readonly closed: Promise<CloseReason>;
+  readonly state: ConnectionState;
+  /** Bytes queued on this side, not yet handed on. */
+  readonly bufferedBytes: number;
+  /**
+   * Queue a message. It is encoded now — so encoding errors throw here, and later changes
+   * to the object do not travel — except large binary values, which are sent from the
+   * caller's memory and must not change until written. One larger than `maxMessageSize`
+   * throws `FrameTooLargeError`.
+   */
+  send(message: M): void;
+  /**
+   * `send` for a message of plain data only (null, booleans, numbers, strings, plain arrays
+   * and objects), for the hot messages whose makers know their contents. Neither side
+   * changes such a message once sent: an end in this process may hand over the object itself.
+   */
+  sendPlain(message: M): void;
+  /** Write what is queued now instead of at the end of the batch interval. */
+  flush(): void;
+  /**
+   * The one handler for incoming messages, called in order. Messages that arrive while
+   * there is none wait until one is set. A handler that throws destroys the connection
+   * with that error.
+   */
+  onMessage(handler: ((message: M) => void) | null): void;
+  /** Called once, with the reason, when the connection has closed (at once if it has). */
+  onClose(handler: (reason: CloseReason) => void): void;
+  /** Lets the process exit while this connection is open. */
+  unref(): this;
+  /** Keeps the process alive while this connection is open (the default). */
+  ref(): this;
+  /** Deliver what is queued, end the connection, and resolve once it has closed. */
+  close(): Promise<void>;
+  /** Drop the connection now; queued messages are lost. */
+  destroy(error?: Error): void;
+  /** @internal The handshake's limit on what the peer may send before it is known. */
+  [kReadLimit](bytes: number): void;
+}
+
+export class SocketConnection<M extends Message = Message> implements Connection<M> {
   readonly remoteAddress: string;
   readonly localAddress: string;
   readonly maxMessageSize: number;

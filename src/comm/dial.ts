@@ -3,8 +3,9 @@ import tls from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CancelledError, InvalidArgumentError } from '../errors.js';
 import { formatAddress, parseAddress, type Scheme } from './address.js';
-import { Connection, type ConnectionOptions, type Message, resolveConnectionOptions, retype } from './connection.js';
+import { type Connection, type ConnectionOptions, type Message, resolveConnectionOptions, retype, SocketConnection } from './connection.js';
 import { DirectReads } from './direct-reads.js';
+import { dialLocal } from './local.js';
 import { ConnectError, InvalidAddressError } from './errors.js';
 import { clientHandshake } from './handshake.js';
 import { numberOption, stringOption } from './options.js';
@@ -33,6 +34,12 @@ export interface ConnectOptions extends ConnectionOptions {
   /** Retry refused or unreachable connections with backoff until the timeout. Default true. */
   readonly retry?: boolean;
   readonly signal?: AbortSignal;
+  /**
+   * When a server listens at the address in this process, join it through memory rather
+   * than a socket (local.ts): the same handshake, no encoding of plain messages, no system
+   * calls. Default false.
+   */
+  readonly inProcess?: boolean;
 }
 
 // Errors that a server still starting (or a network still settling) gives.
@@ -76,12 +83,19 @@ export async function connect<M extends Message = Message>(address: string, opti
   const target = formatAddress(scheme, parsed.host, parsed.port);
   const dial: Dial = { scheme, host: parsed.host, port: parsed.port, tls: options.tls ?? {}, connectionOptions };
 
+  if (options.inProcess !== undefined && typeof options.inProcess !== 'boolean') throw new InvalidArgumentError('options.inProcess must be a boolean');
+
   const started = performance.now();
   const deadline = started + timeout;
   let backoff = FIRST_BACKOFF;
   let conn: Connection;
   for (let attempt = 1; ; attempt++) {
     if (aborted()) throw new CancelledError(`connecting to ${target} was cancelled`, { cause: signal?.reason });
+    const local = options.inProcess === true && scheme === 'tcp' ? dialLocal(target, connectionOptions) : undefined;
+    if (local !== undefined) {
+      conn = local;
+      break;
+    }
     try {
       conn = await open(dial, Math.max(1, deadline - performance.now()), signal);
       break;
@@ -161,7 +175,7 @@ function open(dial: Dial, timeout: number, signal: AbortSignal | undefined): Pro
     function succeed(): void {
       cleanup();
       // At once, so that no socket error can arrive while nobody listens.
-      resolve(new Connection<Message>(socket, dial.connectionOptions, scheme === 'tls' ? undefined : reads));
+      resolve(new SocketConnection<Message>(socket, dial.connectionOptions, scheme === 'tls' ? undefined : reads));
     }
     socket.once('error', fail);
     socket.once(ready, succeed);

@@ -9,7 +9,7 @@
  * ```ts
  * const reads = new DirectReads();
  * const socket = net.connect({ host, port, onread: reads.onread });
- * new Connection(socket, options, reads);   // attaches itself
+ * new SocketConnection(socket, options, reads);   // attaches itself
  * ```
  */
 

@@ -22,7 +22,8 @@
 export { formatAddress, parseAddress, type Address, type Scheme } from './address.js';
 export { decode, encode, OUT_OF_BAND_THRESHOLD } from './codec.js';
 export {
-  Connection,
+  type Connection,
+  SocketConnection,
   type CloseReason,
   type ConnectionOptions,
   type ConnectionState,

@@ -3,8 +3,9 @@ import tls from 'node:tls';
 import { InvalidArgumentError } from '../errors.js';
 import { Resource } from '../lifecycle.js';
 import { formatAddress, type Scheme } from './address.js';
-import { Connection, type ConnectionOptions, type Message, resolveConnectionOptions, retype } from './connection.js';
+import { type Connection, type ConnectionOptions, type Message, resolveConnectionOptions, retype, SocketConnection } from './connection.js';
 import { ListenError } from './errors.js';
+import { listLocalServer, unlistLocalServer } from './local.js';
 import { type Hello, serverHandshake } from './handshake.js';
 import { numberOption, stringOption } from './options.js';
 
@@ -70,6 +71,7 @@ export class Server<M extends Message = Message> extends Resource {
 
   /** Stops accepting, closes every connection gracefully, resolves once all is closed. */
   protected async onClose(): Promise<void> {
+    unlistLocalServer(this.address);
     const stopped = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     await Promise.allSettled([...this.#connections].map((conn) => conn.close()));
     await stopped;
@@ -77,6 +79,7 @@ export class Server<M extends Message = Message> extends Resource {
 
   /** Stops accepting and drops every connection at once. */
   protected override async onDestroy(error?: Error): Promise<void> {
+    unlistLocalServer(this.address);
     const stopped = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     for (const conn of this.#connections) conn.destroy(error);
     await Promise.allSettled([...this.#connections].map((conn) => conn.closed));
@@ -105,7 +108,6 @@ export async function listen<M extends Message = Message>(options: ListenOptions
 
   // Assigned once, after listening starts; `accept` reads it (undefined) before then, which a
   // const would turn into a temporal-dead-zone ReferenceError.
-  // eslint-disable-next-line prefer-const
   let server: Server<M> | undefined;
   const connections = new Set<Connection>();
   const accept = (socket: net.Socket): void => {
@@ -113,8 +115,10 @@ export async function listen<M extends Message = Message>(options: ListenOptions
       socket.destroy();
       return;
     }
-    const live = server;
-    const conn = new Connection<Message>(socket, connectionOptions);
+    adopt(server, new SocketConnection<Message>(socket, connectionOptions));
+  };
+  // A connection accepted from a socket, or an end joined in this process (local.ts).
+  const adopt = (live: Server<M>, conn: Connection): void => {
     if (!keepAlive) conn.unref();
     connections.add(conn);
     conn.onClose(() => connections.delete(conn));
@@ -170,8 +174,16 @@ export async function listen<M extends Message = Message>(options: ListenOptions
   raw.on('error', (error: Error) => report(onError, error));
   if (!keepAlive) raw.unref();
   const bound = raw.address() as net.AddressInfo;
-  server = new Server<M>(raw, formatAddress(scheme, bound.address, bound.port), connections);
-  return server;
+  const live = (server = new Server<M>(raw, formatAddress(scheme, bound.address, bound.port), connections));
+  // Over TLS a peer proves who it is with its certificate, which an end in this process has
+  // none of: those servers are reached through their socket only.
+  if (scheme === 'tcp') {
+    listLocalServer(live.address, connectionOptions, (conn) => {
+      if (live.state === 'running') adopt(live, conn);
+      else conn.destroy();
+    });
+  }
+  return live;
 }
 
 function asError(error: unknown): Error {

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseAddress } from '../../src/comm/address.js';
 import { packBatch, unpackBatch } from '../../src/comm/batch.js';
 import { decode } from '../../src/comm/codec.js';
-import { Connection, type CloseReason, resolveConnectionOptions } from '../../src/comm/connection.js';
+import { type Connection, SocketConnection, type CloseReason, resolveConnectionOptions } from '../../src/comm/connection.js';
 import { connect } from '../../src/comm/dial.js';
 import { ConnectionClosedError, FrameTooLargeError, MalformedFrameError } from '../../src/comm/errors.js';
 import { encodePacket, FrameReader } from '../../src/comm/framing.js';
@@ -100,7 +100,7 @@ describe('connection', () => {
     const port = (raw.address() as net.AddressInfo).port;
     const socket = net.connect(port, '127.0.0.1');
     await new Promise((resolve) => socket.once('connect', resolve));
-    const conn = new Connection<Msg>(socket, { batchInterval: 5 });
+    const conn = new SocketConnection<Msg>(socket, { batchInterval: 5 });
     const n = 20_000;
     for (let seq = 0; seq < n; seq++) conn.send({ op: 'data', seq });
     await conn.close();
@@ -229,7 +229,7 @@ describe('connection', () => {
     const { port } = parseAddress(server.address);
     const socket = net.connect(port, '127.0.0.1');
     await new Promise((resolve) => socket.once('connect', resolve));
-    const client = new Connection(socket);
+    const client = new SocketConnection(socket);
     await clientHandshake(client, { role: 'test', timeout: 2000 });
     const remote = await accepted;
     remote.onMessage(() => assert.fail('nothing valid was sent'));
@@ -262,13 +262,13 @@ describe('connection', () => {
 
   it('rejects invalid options, naming them', () => {
     const socket = new net.Socket();
-    assert.throws(() => new Connection(socket, { batchInterval: -1 }), /options\.batchInterval/);
-    assert.throws(() => new Connection(socket, { maxMessageSize: 1.5 }), /options\.maxMessageSize/);
-    assert.throws(() => new Connection(socket, { maxPacketSize: 2 ** 32 }), /options\.maxPacketSize/);
+    assert.throws(() => new SocketConnection(socket, { batchInterval: -1 }), /options\.batchInterval/);
+    assert.throws(() => new SocketConnection(socket, { maxMessageSize: 1.5 }), /options\.maxMessageSize/);
+    assert.throws(() => new SocketConnection(socket, { maxPacketSize: 2 ** 32 }), /options\.maxPacketSize/);
     const saved = process.env['TESSERA_MAX_PACKET_SIZE'];
     try {
       process.env['TESSERA_MAX_PACKET_SIZE'] = '64k';
-      assert.throws(() => new Connection(socket), /TESSERA_MAX_PACKET_SIZE must be a whole number of bytes/);
+      assert.throws(() => new SocketConnection(socket), /TESSERA_MAX_PACKET_SIZE must be a whole number of bytes/);
       process.env['TESSERA_MAX_PACKET_SIZE'] = String(64 * 1024);
       assert.equal(resolveConnectionOptions({}).maxPacketSize, 64 * 1024);
       assert.equal(resolveConnectionOptions({ maxPacketSize: 4096 }).maxPacketSize, 4096, 'an option wins over the environment');
@@ -363,7 +363,7 @@ describe('connection: messages larger than a packet', () => {
     const { port } = parseAddress(server.address);
     const socket = net.connect(port, '127.0.0.1');
     await new Promise((resolve) => socket.once('connect', resolve));
-    const client = new Connection(socket);
+    const client = new SocketConnection(socket);
     await clientHandshake(client, { role: 'test', timeout: 2000 });
     return { socket, client, remote: await accepted };
   }

@@ -4,7 +4,7 @@ import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CancelledError } from '../../src/errors.js';
 import { parseAddress } from '../../src/comm/address.js';
-import { Connection } from '../../src/comm/connection.js';
+import { SocketConnection } from '../../src/comm/connection.js';
 import { connect } from '../../src/comm/dial.js';
 import {
   AuthenticationError,
@@ -119,7 +119,7 @@ describe('handshake', () => {
   it('refuses another protocol version with ProtocolVersionError on both sides', async () => {
     const { server, nextRefusal } = await echoServer();
     const refusal = nextRefusal();
-    const conn = new Connection(await rawSocket(server.address));
+    const conn = new SocketConnection(await rawSocket(server.address));
     const error = await clientHandshake(conn, { role: 'client', timeout: 2000, protocol: 999 }).then(
       () => assert.fail('welcomed'),
       (e: unknown) => e,
@@ -149,7 +149,7 @@ describe('handshake', () => {
 
     // Valid msgpack, but not a hello: this one gets an answer before the door closes.
     refusal = nextRefusal();
-    const rude = new Connection<Msg>(await rawSocket(server.address));
+    const rude = new SocketConnection<Msg>(await rawSocket(server.address));
     rude.send({ op: 'ping', n: 1 });
     assert.ok((await refusal).error instanceof HandshakeError);
     await rude.closed;
@@ -159,7 +159,7 @@ describe('handshake', () => {
   it('drops a peer whose hello is oversized, and one whose later message is', async () => {
     const { server, nextRefusal } = await echoServer({ maxMessageSize: 100_000 });
     const refusal = nextRefusal();
-    const big = new Connection(await rawSocket(server.address));
+    const big = new SocketConnection(await rawSocket(server.address));
     await assert.rejects(clientHandshake(big, { role: 'x'.repeat(70_000), timeout: 2000 }), HandshakeError);
     assert.ok((await refusal).error.cause instanceof FrameTooLargeError, 'a hello is capped far below maxMessageSize');
 

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, test } from 'node:test';
-import { Connection, clientHandshake } from '../../src/comm/index.js';
+import { SocketConnection, clientHandshake } from '../../src/comm/index.js';
 import { Client, LocalCluster, Scheduler, TaskError, WorkerLostError, delayed } from '../../src/index.js';
 import { sleep, until } from '../helpers/wait.js';
 
@@ -82,7 +82,7 @@ void describe('errors that name their cause', () => {
           s.once('error', reject);
         });
         socket.on('error', () => {});
-        const conn = new Connection(socket);
+        const conn = new SocketConnection(socket);
         const handshake = clientHandshake(conn, { role: 'client', timeout: 5000 }).catch(() => undefined);
         socket.destroy();
         await handshake;

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, test } from 'node:test';
-import { AuthenticationError, Connection, ProtocolVersionError, clientHandshake } from '../../src/comm/index.js';
+import { AuthenticationError, SocketConnection, ProtocolVersionError, clientHandshake } from '../../src/comm/index.js';
 import { Client, LocalCluster, Scheduler, Worker, WorkerLostError, ref, task } from '../../src/index.js';
 import { until } from '../helpers/wait.js';
 
@@ -148,7 +148,7 @@ void describe('the scheduler refuses bad peers and goes on serving', () => {
         });
 
       // A version this scheduler does not speak.
-      const old = new Connection(await dial());
+      const old = new SocketConnection(await dial());
       await assert.rejects(clientHandshake(old, { role: 'client', token: 'right', timeout: 5000, protocol: 99 }), ProtocolVersionError);
       old.destroy();
 
@@ -167,7 +167,7 @@ void describe('the scheduler refuses bad peers and goes on serving', () => {
       await hugeClosed;
 
       // A good handshake, then a message nobody knows.
-      const rogue = new Connection<{ op: string }>(await dial());
+      const rogue = new SocketConnection<{ op: string }>(await dial());
       await clientHandshake(rogue, { role: 'client', token: 'right', timeout: 5000 });
       rogue.onMessage(() => {});
       rogue.send({ op: 'format-disk' });
@@ -175,7 +175,7 @@ void describe('the scheduler refuses bad peers and goes on serving', () => {
 
       // A worker whose report names tasks by tickets that are no numbers.
       for (const op of ['tasks-started', 'tasks-finished']) {
-        const fake = new Connection<{ op: string }>(await dial());
+        const fake = new SocketConnection<{ op: string }>(await dial());
         await clientHandshake(fake, { role: 'worker', token: 'right', timeout: 5000 });
         fake.onMessage(() => {});
         const register = { op: 'register', name: `fake-${op}`, nthreads: 1, memoryLimit: 1e9 };
