@@ -438,8 +438,10 @@ export class Client extends Resource implements FutureOwner {
     const unique = [...new Set(found.map((f) => f.key))];
     // The callback holds the futures until their values are here (see Future.result).
     return this.#gatherKeys(unique).then((values) => {
-      const byKey = new Map(unique.map((k, i) => [k, values[i]]));
       keepAlive(found);
+      // A flat list of distinct Futures (a map's), the common case, is its values in order.
+      if (unique.length === found.length && Array.isArray(futures) && futures.length === found.length && futures.every((f) => f instanceof Future)) return values;
+      const byKey = new Map(unique.map((k, i) => [k, values[i]]));
       return rebuild(futures, byKey);
     });
   }
@@ -884,17 +886,19 @@ export class Client extends Resource implements FutureOwner {
   }
 
   /**
-   * Settles once every key is finished, or with the first key's error, as `Promise.all` of
-   * #whenDone would: one promise and one waiter shared by all the keys rather than a
-   * promise per key, which for a gather of many results was most of what it cost.
+   * The keys' records once every key is finished, or rejects with the first key's error, as
+   * `Promise.all` of #whenDone would: one promise and one waiter shared by all the keys
+   * rather than a promise per key, which for a gather of many results was most of what it
+   * cost.
    */
-  #allDone(keys: readonly string[]): Promise<void> {
+  #allDone(keys: readonly string[]): Promise<KeyRecord[]> {
     // Each key looked up once: in a map of many keys every lookup is a cache miss.
     const records = new Array<KeyRecord>(keys.length);
     for (let i = 0; i < keys.length; i++) {
       const record = this.#keys.get(keys[i]!);
       const status = record?.status;
-      if (status !== 'finished' && status !== 'pending') return this.#whenDone(keys[i]!);
+      // Erred, cancelled, lost or released: #whenDone rejects with why.
+      if (status !== 'finished' && status !== 'pending') return this.#whenDone(keys[i]!).then(() => this.#allDone(keys));
       records[i] = record!;
     }
     let pending = 0;
@@ -912,34 +916,49 @@ export class Client extends Resource implements FutureOwner {
       pending++;
       addWaiter(record, waiter!);
     }
-    return pending === 0 ? Promise.resolve() : this.#hold(done);
+    return pending === 0 ? Promise.resolve(records) : this.#hold(done.then(() => records));
   }
 
   async #fetchKeys(keys: readonly string[]): Promise<unknown[]> {
-    await this.#allDone(keys);
+    const records = await this.#allDone(keys);
     const values = new Map<string, unknown>();
-    let remaining = [...keys];
+    let remaining: string[] = [];
     // First from the holders named with keys-in-memory, when every key has one: no who-has
-    // round trip. What they no longer hold is asked for as below.
-    const byHolder = new Map<string, string[]>();
-    for (const key of remaining) {
-      const holder = this.#keys.get(key)?.holder;
-      if (holder === undefined || holder === '') {
+    // round trip. A holder answers in the order asked, so its values are matched to the
+    // keys by position (each checked); what it no longer holds is asked for as below.
+    const byHolder = new Map<string, number[]>();
+    for (let i = 0; i < keys.length; i++) {
+      const holder = records[i]!.holder;
+      if (holder === '') {
         byHolder.clear();
         break;
       }
       let list = byHolder.get(holder);
       if (list === undefined) byHolder.set(holder, (list = []));
-      list.push(key);
+      list.push(i);
     }
     if (byHolder.size > 0) {
-      const replies = await Promise.all([...byHolder].map(([holder, list]) => this.#fetch(holder, list)));
-      for (const r of replies) for (const [key, value] of r.values) values.set(key, value);
-      remaining = remaining.filter((k) => !values.has(k));
-      for (const key of remaining) {
-        const record = this.#keys.get(key);
-        if (record !== undefined) record.holder = '';
+      const groups = [...byHolder.values()];
+      const replies = await Promise.all([...byHolder].map(([holder, list]) => this.#fetch(holder, list.map((i) => keys[i]!))));
+      const found = new Array<unknown>(keys.length);
+      for (let g = 0; g < groups.length; g++) {
+        const got = replies[g]!.values;
+        let next = 0;
+        for (const i of groups[g]!) {
+          const pair = got[next];
+          if (pair !== undefined && pair[0] === keys[i]) {
+            found[i] = pair[1];
+            next++;
+          } else {
+            remaining.push(keys[i]!);
+            records[i]!.holder = '';
+          }
+        }
       }
+      if (remaining.length === 0) return found;
+      for (let i = 0; i < keys.length; i++) if (records[i]!.holder !== '') values.set(keys[i]!, found[i]);
+    } else {
+      remaining = [...keys];
     }
     while (remaining.length > 0) {
       this.assertRunning();
