@@ -135,22 +135,123 @@ export interface Connection<M extends Message = Message> {
   [kReadLimit](bytes: number): void;
 }
 
-export class SocketConnection<M extends Message = Message> implements Connection<M> {
+/**
+ * What every kind of connection shares: the one handler and the messages waiting for it,
+ * the close reason, `closed`, and the close handlers, told once.
+ */
+export abstract class BaseConnection<M extends Message = Message> implements Connection<M> {
+  abstract readonly remoteAddress: string;
+  abstract readonly localAddress: string;
+  abstract readonly maxMessageSize: number;
+  abstract readonly maxPacketSize: number;
+  readonly closed: Promise<CloseReason>;
+
+  protected handler: ((message: M) => void) | null = null;
+  /** Messages that arrived while no handler was set, or behind one still waiting. */
+  protected inbox: M[] = [];
+  /** A drain of the inbox is due. */
+  protected drainScheduled = false;
+  /** Why it closed (or is closing); null while open. */
+  protected reason: CloseReason | null = null;
+  #finalized = false;
+  #closeHandlers: ((reason: CloseReason) => void)[] = [];
+  #resolveClosed: (reason: CloseReason) => void = () => {};
+
+  constructor() {
+    this.closed = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+  }
+
+  abstract get state(): ConnectionState;
+  abstract get bufferedBytes(): number;
+  abstract send(message: M): void;
+  abstract sendPlain(message: M): void;
+  abstract flush(): void;
+  abstract unref(): this;
+  abstract ref(): this;
+  abstract close(): Promise<void>;
+  abstract destroy(error?: Error): void;
+  abstract [kReadLimit](bytes: number): void;
+
+  onMessage(handler: ((message: M) => void) | null): void {
+    this.handler = handler;
+    if (handler !== null && this.inbox.length > 0 && !this.drainScheduled) {
+      this.drainScheduled = true;
+      // Not synchronously: the caller may still be setting up around onMessage().
+      process.nextTick(() => this.drainInbox());
+    }
+  }
+
+  onClose(handler: (reason: CloseReason) => void): void {
+    const reason = this.reason;
+    if (this.#finalized && reason !== null) queueMicrotask(() => handler(reason));
+    else this.#closeHandlers.push(handler);
+  }
+
+  /** Hands the waiting messages to the handler in order, while there is one and the connection is open. */
+  protected drainInbox(): void {
+    this.drainScheduled = false;
+    const inbox = this.inbox;
+    let delivered = 0;
+    try {
+      while (delivered < inbox.length && this.handler !== null && this.state === 'open') {
+        this.handler(inbox[delivered++]!);
+      }
+    } catch (error) {
+      this.destroy(error instanceof Error ? error : new Error(String(error)));
+      return;
+    } finally {
+      inbox.splice(0, delivered);
+    }
+    this.drained();
+  }
+
+  /** What follows a drain: reading on, or closing behind a peer that has ended. */
+  protected abstract drained(): void;
+
+  /** Enter 'closed': nothing more is sent or delivered. */
+  protected abstract shutDown(): void;
+
+  /**
+   * Closed for good: shut down, `closed` settled and every close handler told, once.
+   * False when it already was.
+   */
+  protected finalize(): boolean {
+    if (this.#finalized) return false;
+    this.#finalized = true;
+    this.shutDown();
+    const reason = this.reason ?? { kind: 'closed', by: 'remote' };
+    this.reason = reason;
+    this.#resolveClosed(reason);
+    const handlers = this.#closeHandlers;
+    this.#closeHandlers = [];
+    for (const handler of handlers) {
+      try {
+        handler(reason);
+      } catch (error) {
+        // Every handler runs; a failing one still surfaces, as an uncaught exception.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+    return true;
+  }
+}
+
+export class SocketConnection<M extends Message = Message> extends BaseConnection<M> {
   readonly remoteAddress: string;
   readonly localAddress: string;
   readonly maxMessageSize: number;
   /** The frame limit: no packet is larger (a message that is travels in several). */
   readonly maxPacketSize: number;
-  /** Settles, never rejects, once the socket is fully closed. */
-  readonly closed: Promise<CloseReason>;
 
   readonly #socket: Socket;
   readonly #reader: FrameReader;
   readonly #batchInterval: number;
   readonly #closeTimeout: number;
   #state: ConnectionState = 'open';
-  #reason: CloseReason | null = null;
-  #finalized = false;
   #ended = false;
 
   // Encoded messages waiting for the next packet, and their sizes on the wire.
@@ -166,17 +267,11 @@ export class SocketConnection<M extends Message = Message> implements Connection
   #continuation: Uint8Array[][] = [];
   #continuationBytes = 0;
 
-  #handler: ((message: M) => void) | null = null;
-  // Messages that arrived while no handler was set; the socket is paused meanwhile.
-  #inbox: M[] = [];
-  #inboxScheduled = false;
   // A long message being read, and the limit on the next one announced.
   #incoming: IncomingMessage | null = null;
   #readMessageLimit: number;
 
-  #closeHandlers: ((reason: CloseReason) => void)[] = [];
   #closeTimer: NodeJS.Timeout | null = null;
-  #resolveClosed: (reason: CloseReason) => void = () => {};
 
   /**
    * `reads`, when the socket was dialled with its `onread` (direct-reads.ts), lets the
@@ -184,6 +279,7 @@ export class SocketConnection<M extends Message = Message> implements Connection
    * events are read.
    */
   constructor(socket: Socket, options: ConnectionOptions = {}, reads?: DirectReads) {
+    super();
     const resolved = resolveConnectionOptions(options);
     this.#batchInterval = resolved.batchInterval;
     this.maxMessageSize = resolved.maxMessageSize;
@@ -200,9 +296,6 @@ export class SocketConnection<M extends Message = Message> implements Connection
     const scheme = socket instanceof TLSSocket ? 'tls' : 'tcp';
     this.remoteAddress = formatAddress(scheme, socket.remoteAddress ?? 'unknown', socket.remotePort ?? 0);
     this.localAddress = formatAddress(scheme, socket.localAddress ?? 'unknown', socket.localPort ?? 0);
-    this.closed = new Promise((resolve) => {
-      this.#resolveClosed = resolve;
-    });
 
     if (reads === undefined) {
       socket.on('data', (chunk: Buffer) => this.#onData(chunk));
@@ -218,11 +311,11 @@ export class SocketConnection<M extends Message = Message> implements Connection
     socket.on('drain', () => this.#onDrain());
     socket.on('end', () => this.#onEnd());
     socket.on('error', (error: Error) => this.#onSocketError(error));
-    socket.on('close', () => this.#finalize());
+    socket.on('close', () => this.finalize());
     if (socket.destroyed) {
       this.#state = 'closed';
-      this.#reason = { kind: 'error', error: new ConnectionClosedError('the socket was already closed') };
-      process.nextTick(() => this.#finalize());
+      this.reason = { kind: 'error', error: new ConnectionClosedError('the socket was already closed') };
+      process.nextTick(() => this.finalize());
     } else {
       socket.setNoDelay(true);
     }
@@ -286,27 +379,6 @@ export class SocketConnection<M extends Message = Message> implements Connection
     this.#writeOut();
   }
 
-  /**
-   * The one handler for incoming messages, called in order. Messages that arrive while
-   * there is none wait (and reading pauses) until one is set. A handler that throws
-   * destroys the connection with that error.
-   */
-  onMessage(handler: ((message: M) => void) | null): void {
-    this.#handler = handler;
-    if (handler !== null && this.#inbox.length > 0 && !this.#inboxScheduled) {
-      this.#inboxScheduled = true;
-      // Not synchronously: the caller may still be setting up around onMessage().
-      process.nextTick(() => this.#drainInbox());
-    }
-  }
-
-  /** Called once, with the reason, when the connection has closed (at once if it has). */
-  onClose(handler: (reason: CloseReason) => void): void {
-    const reason = this.#reason;
-    if (this.#finalized && reason !== null) queueMicrotask(() => handler(reason));
-    else this.#closeHandlers.push(handler);
-  }
-
   /** Lets the process exit while this connection is open (see the server's `keepAlive`). */
   unref(): this {
     this.#socket.unref();
@@ -323,8 +395,8 @@ export class SocketConnection<M extends Message = Message> implements Connection
   close(): Promise<void> {
     if (this.#state === 'open') {
       this.#state = 'closing';
-      this.#reason = { kind: 'closed', by: 'local' };
-      this.#inbox = [];
+      this.reason = { kind: 'closed', by: 'local' };
+      this.inbox = [];
       // Keep reading, so that the peer's end arrives and the socket can close.
       this.#socket.resume();
       if (this.#closeTimeout > 0) {
@@ -342,8 +414,8 @@ export class SocketConnection<M extends Message = Message> implements Connection
   destroy(error?: Error): void {
     if (this.#state === 'closed') return;
     // A graceful close that has to be cut short did not end gracefully.
-    this.#reason = error === undefined ? { kind: 'destroyed' } : { kind: 'error', error };
-    this.#shutDown();
+    this.reason = error === undefined ? { kind: 'destroyed' } : { kind: 'error', error };
+    this.shutDown();
     this.#socket.destroy();
   }
 
@@ -497,38 +569,26 @@ export class SocketConnection<M extends Message = Message> implements Connection
 
   #deliver(frames: Uint8Array[]): void {
     const decoded = decode(frames) as M;
-    const handler = this.#handler;
-    if (handler === null || this.#inbox.length > 0) {
-      this.#inbox.push(decoded);
+    const handler = this.handler;
+    if (handler === null || this.inbox.length > 0) {
+      // Waiting for a handler, or behind messages that wait: reading pauses meanwhile.
+      this.inbox.push(decoded);
       this.#socket.pause();
     } else {
       handler(decoded);
     }
   }
 
-  #drainInbox(): void {
-    this.#inboxScheduled = false;
-    const inbox = this.#inbox;
-    let delivered = 0;
-    try {
-      while (delivered < inbox.length && this.#handler !== null && this.#state === 'open') {
-        this.#handler(inbox[delivered++]!);
-      }
-    } catch (error) {
-      this.destroy(error instanceof Error ? error : new Error(String(error)));
-      return;
-    } finally {
-      inbox.splice(0, delivered);
-    }
-    if (inbox.length === 0 && this.#state === 'open') this.#socket.resume();
+  protected drained(): void {
+    if (this.inbox.length === 0 && this.#state === 'open') this.#socket.resume();
   }
 
   // ---- closing ----
 
   #onEnd(): void {
     if (this.#state === 'open') {
-      this.#reason = { kind: 'closed', by: 'remote' };
-      this.#shutDown();
+      this.reason = { kind: 'closed', by: 'remote' };
+      this.shutDown();
     }
     if (!this.#ended) {
       this.#ended = true;
@@ -538,19 +598,19 @@ export class SocketConnection<M extends Message = Message> implements Connection
 
   #onSocketError(error: Error): void {
     if (this.#state === 'closed') return;
-    this.#reason = { kind: 'error', error };
-    this.#shutDown();
+    this.reason = { kind: 'error', error };
+    this.shutDown();
   }
 
   /** Enter 'closed': nothing more is sent or delivered. The socket's 'close' finalizes. */
-  #shutDown(): void {
+  protected shutDown(): void {
     this.#state = 'closed';
     this.#outbox = [];
     this.#outboxSizes = [];
     this.#outboxBytes = 0;
     this.#continuation = [];
     this.#continuationBytes = 0;
-    this.#inbox = [];
+    this.inbox = [];
     this.#incoming = null;
     this.#clearTimers();
   }
@@ -560,26 +620,5 @@ export class SocketConnection<M extends Message = Message> implements Connection
     if (this.#closeTimer !== null) clearTimeout(this.#closeTimer);
     this.#flushTimer = null;
     this.#closeTimer = null;
-  }
-
-  #finalize(): void {
-    if (this.#finalized) return;
-    this.#finalized = true;
-    this.#shutDown();
-    const reason = this.#reason ?? { kind: 'closed', by: 'remote' };
-    this.#reason = reason;
-    this.#resolveClosed(reason);
-    const handlers = this.#closeHandlers;
-    this.#closeHandlers = [];
-    for (const handler of handlers) {
-      try {
-        handler(reason);
-      } catch (error) {
-        // Every handler runs; a failing one still surfaces, as an uncaught exception.
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
   }
 }

@@ -12,7 +12,7 @@
  * neither side changes once sent.
  */
 import { decode, encode } from './codec.js';
-import { type CloseReason, type Connection, type ConnectionState, kReadLimit, type Message } from './connection.js';
+import { BaseConnection, type Connection, type ConnectionState, kReadLimit, type Message } from './connection.js';
 import { ConnectionClosedError, FrameTooLargeError } from './errors.js';
 
 /** The sizes an end sends and accepts (those of a socket connection's options). */
@@ -61,34 +61,24 @@ export function dialLocal(address: string, limits: LocalLimits): Connection | un
 const HOLD = 2 ** 31 - 1;
 const nothing = (): void => {};
 
-export class LocalConnection<M extends Message = Message> implements Connection<M> {
+export class LocalConnection<M extends Message = Message> extends BaseConnection<M> {
   readonly remoteAddress: string;
   readonly localAddress: string;
   readonly maxMessageSize: number;
   readonly maxPacketSize: number;
-  readonly closed: Promise<CloseReason>;
 
   #peer: LocalConnection<M> | null = null;
   #state: ConnectionState = 'open';
-  #reason: CloseReason | null = null;
-  #finalized = false;
   // The peer has ended: what it sent before is delivered, then this end closes too.
   #peerEnded = false;
-  #handler: ((message: M) => void) | null = null;
-  #inbox: M[] = [];
-  #drainScheduled = false;
-  #closeHandlers: ((reason: CloseReason) => void)[] = [];
   #hold: NodeJS.Timeout | null = setInterval(nothing, HOLD);
-  #resolveClosed: (reason: CloseReason) => void = () => {};
 
   constructor(remoteAddress: string, localAddress: string, limits: LocalLimits) {
+    super();
     this.remoteAddress = remoteAddress;
     this.localAddress = localAddress;
     this.maxMessageSize = limits.maxMessageSize;
     this.maxPacketSize = Math.min(limits.maxPacketSize, limits.maxMessageSize);
-    this.closed = new Promise((resolve) => {
-      this.#resolveClosed = resolve;
-    });
   }
 
   /** @internal Joins this end to its peer, once, before either is used. */
@@ -130,21 +120,6 @@ export class LocalConnection<M extends Message = Message> implements Connection<
 
   flush(): void {}
 
-  onMessage(handler: ((message: M) => void) | null): void {
-    this.#handler = handler;
-    if (handler !== null && this.#inbox.length > 0 && !this.#drainScheduled) {
-      this.#drainScheduled = true;
-      // Not synchronously: the caller may still be setting up around onMessage().
-      process.nextTick(() => this.#drain());
-    }
-  }
-
-  onClose(handler: (reason: CloseReason) => void): void {
-    const reason = this.#reason;
-    if (this.#finalized && reason !== null) queueMicrotask(() => handler(reason));
-    else this.#closeHandlers.push(handler);
-  }
-
   unref(): this {
     if (this.#hold !== null) clearInterval(this.#hold);
     this.#hold = null;
@@ -152,7 +127,7 @@ export class LocalConnection<M extends Message = Message> implements Connection<
   }
 
   ref(): this {
-    if (this.#hold === null && !this.#finalized) this.#hold = setInterval(nothing, HOLD);
+    if (this.#hold === null && this.#state !== 'closed') this.#hold = setInterval(nothing, HOLD);
     return this;
   }
 
@@ -160,9 +135,9 @@ export class LocalConnection<M extends Message = Message> implements Connection<
   close(): Promise<void> {
     if (this.#state === 'open') {
       this.#state = 'closing';
-      this.#reason = { kind: 'closed', by: 'local' };
-      this.#inbox = [];
-      if (this.#peerEnded) this.#finalize();
+      this.reason = { kind: 'closed', by: 'local' };
+      this.inbox = [];
+      if (this.#peerEnded) this.finalize();
       else this.#peer!.#onPeerEnded();
     }
     return this.closed.then(() => undefined);
@@ -170,8 +145,8 @@ export class LocalConnection<M extends Message = Message> implements Connection<
 
   destroy(error?: Error): void {
     if (this.#state === 'closed') return;
-    this.#reason = error === undefined ? { kind: 'destroyed' } : { kind: 'error', error };
-    this.#finalize();
+    this.reason = error === undefined ? { kind: 'destroyed' } : { kind: 'error', error };
+    this.finalize();
   }
 
   /** No wire: what the peer may send is bounded by its own `maxMessageSize` checks. */
@@ -185,66 +160,42 @@ export class LocalConnection<M extends Message = Message> implements Connection<
 
   #receive(message: M): void {
     if (this.#state !== 'open') return;
-    this.#inbox.push(message);
+    this.inbox.push(message);
     this.#scheduleDrain();
   }
 
   #scheduleDrain(): void {
-    if (this.#drainScheduled) return;
-    this.#drainScheduled = true;
+    if (this.drainScheduled) return;
+    this.drainScheduled = true;
     // On a later turn, as a socket's data would come: never inside the sender's call.
-    setImmediate(() => this.#drain());
+    setImmediate(() => this.drainInbox());
   }
 
-  #drain(): void {
-    this.#drainScheduled = false;
-    const inbox = this.#inbox;
-    let delivered = 0;
-    try {
-      while (delivered < inbox.length && this.#handler !== null && this.#state === 'open') {
-        this.#handler(inbox[delivered++]!);
-      }
-    } catch (error) {
-      this.destroy(error instanceof Error ? error : new Error(String(error)));
-      return;
-    } finally {
-      inbox.splice(0, delivered);
-    }
-    if (this.#peerEnded && this.#state === 'open' && (inbox.length === 0 || this.#handler === null)) {
-      this.#reason = { kind: 'closed', by: 'remote' };
-      this.#finalize();
+  protected drained(): void {
+    if (this.#peerEnded && this.#state === 'open' && (this.inbox.length === 0 || this.handler === null)) {
+      this.reason = { kind: 'closed', by: 'remote' };
+      this.finalize();
     }
   }
 
   #onPeerEnded(): void {
-    if (this.#finalized) return;
+    if (this.#state === 'closed') return;
     this.#peerEnded = true;
     // Closing already, this end only waited for the peer's end.
-    if (this.#state === 'closing') this.#finalize();
+    if (this.#state === 'closing') this.finalize();
     else this.#scheduleDrain();
   }
 
-  #finalize(): void {
-    if (this.#finalized) return;
-    this.#finalized = true;
+  protected shutDown(): void {
     this.#state = 'closed';
-    this.#inbox = [];
+    this.inbox = [];
     this.unref();
-    const reason = this.#reason ?? { kind: 'closed', by: 'remote' };
-    this.#reason = reason;
-    this.#resolveClosed(reason);
-    const handlers = this.#closeHandlers;
-    this.#closeHandlers = [];
-    for (const handler of handlers) {
-      try {
-        handler(reason);
-      } catch (error) {
-        // Every handler runs; a failing one still surfaces, as an uncaught exception.
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
+  }
+
+  /** Closed for good, and then the peer told. */
+  protected override finalize(): boolean {
+    if (!super.finalize()) return false;
     if (this.#peer !== null) this.#peer.#onPeerEnded();
+    return true;
   }
 }

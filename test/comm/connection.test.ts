@@ -6,12 +6,12 @@ import { parseAddress } from '../../src/comm/address.js';
 import { packBatch, unpackBatch } from '../../src/comm/batch.js';
 import { decode } from '../../src/comm/codec.js';
 import { type Connection, SocketConnection, type CloseReason, resolveConnectionOptions } from '../../src/comm/connection.js';
-import { connect } from '../../src/comm/dial.js';
 import { ConnectionClosedError, FrameTooLargeError, MalformedFrameError } from '../../src/comm/errors.js';
 import { encodePacket, FrameReader } from '../../src/comm/framing.js';
 import { clientHandshake } from '../../src/comm/handshake.js';
 import { announce } from '../../src/comm/long-message.js';
 import { listen, type ListenOptions, type Server } from '../../src/comm/server.js';
+import { receive, serverAndClient } from '../helpers/comm.js';
 
 type Msg =
   | { op: 'data'; seq: number; payload?: unknown }
@@ -24,28 +24,11 @@ after(async () => {
 });
 
 /** A server whose connections are handed to the test, plus a client connected to it. */
-async function pair(
+function pair(
   serverOptions: Partial<ListenOptions<Msg>> = {},
   clientOptions: { maxMessageSize?: number; maxPacketSize?: number; batchInterval?: number } = {},
 ): Promise<{ server: Server<Msg>; client: Connection<Msg>; remote: Connection<Msg> }> {
-  let handOver: (conn: Connection<Msg>) => void = () => {};
-  const accepted = new Promise<Connection<Msg>>((resolve) => {
-    handOver = resolve;
-  });
-  const server = await listen<Msg>({ port: 0, onConnection: (conn) => handOver(conn), ...serverOptions });
-  servers.push(server);
-  const client = await connect<Msg>(server.address, { role: 'test', ...clientOptions });
-  return { server, client, remote: await accepted };
-}
-
-function receive(conn: Connection<Msg>, count: number): Promise<Msg[]> {
-  return new Promise((resolve) => {
-    const got: Msg[] = [];
-    conn.onMessage((message) => {
-      got.push(message);
-      if (got.length === count) resolve(got);
-    });
-  });
+  return serverAndClient(servers, serverOptions, clientOptions);
 }
 
 describe('connection', () => {

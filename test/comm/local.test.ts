@@ -6,6 +6,7 @@ import type { CloseReason, Connection } from '../../src/comm/connection.js';
 import { connect } from '../../src/comm/dial.js';
 import { AuthenticationError, ConnectError, ConnectionClosedError, FrameTooLargeError, UnencodableMessageError } from '../../src/comm/errors.js';
 import { listen, type ListenOptions, type Server } from '../../src/comm/server.js';
+import { receive, serverAndClient } from '../helpers/comm.js';
 
 type Msg = { op: 'data'; seq: number; payload?: unknown } | { op: 'echo'; value: unknown };
 
@@ -15,28 +16,11 @@ after(async () => {
 });
 
 /** A server in this process and a client joined to it through memory, with the server's end. */
-async function pair(
+function pair(
   serverOptions: Partial<ListenOptions<Msg>> = {},
   clientOptions: { token?: string; maxMessageSize?: number } = {},
 ): Promise<{ server: Server<Msg>; client: Connection<Msg>; remote: Connection<Msg> }> {
-  let handOver: (conn: Connection<Msg>) => void = () => {};
-  const accepted = new Promise<Connection<Msg>>((resolve) => {
-    handOver = resolve;
-  });
-  const server = await listen<Msg>({ port: 0, onConnection: (conn) => handOver(conn), ...serverOptions });
-  servers.push(server);
-  const client = await connect<Msg>(server.address, { role: 'test', inProcess: true, ...clientOptions });
-  return { server, client, remote: await accepted };
-}
-
-function receive(conn: Connection<Msg>, count: number): Promise<Msg[]> {
-  return new Promise((resolve) => {
-    const got: Msg[] = [];
-    conn.onMessage((message) => {
-      got.push(message);
-      if (got.length === count) resolve(got);
-    });
-  });
+  return serverAndClient(servers, serverOptions, { inProcess: true, ...clientOptions });
 }
 
 describe('local connection', () => {
