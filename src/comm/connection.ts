@@ -87,6 +87,13 @@ const MAX_FRAMES_SENT = 1 << 16;
 // adds its own index entry and slots (see `send`).
 const PACKET_OVERHEAD = 8 + 4;
 
+/** Bytes a message's frames take in a batch: each frame, its length slot and its index entry. */
+export function messageSize(frames: readonly Uint8Array[]): number {
+  let size = 4 + 4 * frames.length;
+  for (const frame of frames) size += frame.byteLength;
+  return size;
+}
+
 /** One end of a message connection, whatever carries it. */
 export interface Connection<M extends Message = Message> {
   readonly remoteAddress: string;
@@ -354,8 +361,7 @@ export class SocketConnection<M extends Message = Message> extends BaseConnectio
       throw new ConnectionClosedError(`cannot send '${message.op}': the connection to ${this.remoteAddress} is ${this.#state}`);
     }
     const frames = encoder(message);
-    let size = 4 + 4 * frames.length;
-    for (const frame of frames) size += frame.byteLength;
+    const size = messageSize(frames);
     if (size + PACKET_OVERHEAD > this.maxMessageSize) throw new FrameTooLargeError(size + PACKET_OVERHEAD, this.maxMessageSize, 'message');
     if (this.#isLong(size, frames.length)) {
       // Announced by a table of its frame lengths, which must fit a packet of its own.

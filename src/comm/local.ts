@@ -12,7 +12,7 @@
  * neither side changes once sent.
  */
 import { decode, encode } from './codec.js';
-import { BaseConnection, type Connection, type ConnectionState, kReadLimit, type Message } from './connection.js';
+import { BaseConnection, type Connection, type ConnectionState, kReadLimit, type Message, messageSize } from './connection.js';
 import { ConnectionClosedError, FrameTooLargeError } from './errors.js';
 
 /** The sizes an end sends and accepts (those of a socket connection's options). */
@@ -98,8 +98,7 @@ export class LocalConnection<M extends Message = Message> extends BaseConnection
   send(message: M): void {
     this.#checkOpen(message);
     const frames = encode(message);
-    let size = 4 + 4 * frames.length;
-    for (const frame of frames) size += frame.byteLength;
+    const size = messageSize(frames);
     if (size > this.maxMessageSize) throw new FrameTooLargeError(size, this.maxMessageSize, 'message');
     const peer = this.#peer!;
     // A socket's receiver drops a peer that sends more than it accepts; so does this one.
