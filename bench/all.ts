@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- all`: every benchmark, one after another, each in its own process
- * (venv, local, heavy, distributed with the dashboard overhead, scheduler-memory, simulate,
- * adaptive, comm). Their JSON lines go to stderr as they come; at the end one JSON summary
+ * (venv, local, heavy, distributed with the dashboard overhead, scheduler-memory, million,
+ * simulate, adaptive, comm, slurm). Their JSON lines go to stderr as they come; at the end one JSON summary
  * file (every line, per suite, and the machine: cores, load average, versions) is written
  * and a small Markdown table of the medians and the same-run ratios printed on stdout.
  *
@@ -36,6 +36,7 @@ const SUITES: readonly { name: string; full: string[]; quick: string[] }[] = [
   { name: 'heavy', full: ['--repeat', '3'], quick: ['--repeat', '1'] },
   { name: 'distributed', full: ['--repeat', '3'], quick: ['--repeat', '1', '--workloads', 'map-10000,tree-50000,transfer', '--overhead-repeat', '2'] },
   { name: 'scheduler-memory', full: [], quick: ['--n', '100000'] },
+  { name: 'million', full: ['--repeat', '5'], quick: ['--n', '50000'] },
   { name: 'simulate', full: [], quick: ['--tasks=100000'] },
   { name: 'adaptive', full: ['--runs', '3'], quick: ['--runs', '1'] },
   { name: 'comm', full: [], quick: [] },
@@ -218,6 +219,17 @@ if (overhead !== undefined) {
 for (const l of lines('scheduler-memory')) {
   const b = num(l['bytesPerTask']);
   if (b !== undefined) rows.push({ suite: 'scheduler-memory', workload: `${String(l['workload'])} held (${String(l['tasks'])} tasks)`, unit: 'B RSS/task', cells: { tessera: fmt(b) } });
+}
+// The million-task graph end to end: the median line when it ran more than once.
+const million = lines('million').find((l) => l['stat'] === 'median') ?? lines('million').find((l) => l['bench'] === 'million');
+if (million !== undefined) {
+  const clientBytes = num(million['clientPeakBytesPerTaskFirstRun']) ?? num(million['clientPeakBytesPerTask']) ?? NaN;
+  rows.push({
+    suite: 'million',
+    workload: `${String(million['workload'])} (${(num(million['tasks']) ?? NaN).toLocaleString('en-US')} tasks), cluster 2×1, scheduler in its own process`,
+    unit: 'µs/task; scheduler CPU µs/task; peak RSS B/task of the scheduler, of the client',
+    cells: { tessera: `${fmt(num(million['usPerTask']) ?? NaN)}; ${fmt(num(million['schedulerCpuUsPerTask']) ?? NaN)}; ${fmt(num(million['schedulerPeakBytesPerTask']) ?? NaN)}, ${fmt(clientBytes)}` },
+  });
 }
 for (const l of lines('simulate')) {
   const cpu = num(l['schedulerCpuUsPerTask']);
