@@ -106,6 +106,16 @@ export interface BatchUnrunnableEvent extends EventBase {
   readonly error: { readonly name: string; readonly message: string; readonly stack: string };
 }
 
+/**
+ * The shell took back, for an idle thread, the tasks of a batch from position `cut` on,
+ * which its thread will not start (Executor.takeBack): they are ready again.
+ */
+export interface BatchCutEvent extends EventBase {
+  readonly op: 'batch-cut';
+  readonly batch: number;
+  readonly cut: number;
+}
+
 /** The process's resident memory, measured (each heartbeat; again after a GC when high). */
 export interface MemorySampleEvent extends EventBase {
   readonly op: 'memory-sample';
@@ -153,6 +163,7 @@ export type WorkerEvent =
   | BatchTaskFailedEvent
   | BatchThreadDiedEvent
   | BatchUnrunnableEvent
+  | BatchCutEvent
   | MemorySampleEvent
   | StoreKeptEvent
   | RetireEvent

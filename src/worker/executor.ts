@@ -8,7 +8,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { BundleError } from '../functions/bundle.js';
 import { BundleCache } from '../functions/bundle-cache.js';
 import type { FnRef } from '../functions/fn-ref.js';
-import { type Job, type JobNode, type JobReply, ThreadPool } from '../local/pool.js';
+import { type Job, JobClaim, type JobNode, type JobReply, MAX_CLAIMABLE, ThreadPool } from '../local/pool.js';
 import { describeError, ProtocolError, UnserializableError } from '../errors.js';
 import { BUNDLE_SCHEME } from '../protocol/messages.js';
 import type { DataStore } from './data-store.js';
@@ -51,6 +51,8 @@ export class Executor {
   /** Bundled modules saved here: hash → file URL once written. */
   readonly #modules = new Map<string, Promise<string>>();
   readonly #bundles = new BundleCache();
+  /** Batches in flight on the threads, by id: how far each has got. */
+  readonly #claims = new Map<number, JobClaim>();
 
   constructor(nthreads: number, data: DataStore) {
     this.#pool = runners.getStore()?.(nthreads) ?? new ThreadPool(nthreads);
@@ -102,9 +104,12 @@ export class Executor {
       fns.push(fn);
       if (fn.kind === 'module' && fn.url.startsWith(BUNDLE_SCHEME)) bundled = true;
     }
-    const run = (): Promise<BatchEvent> =>
-      this.#pool.run({ nodes, returnAll: true, fns, inputs, transfer: [], ...(onStart === undefined ? {} : { onStart }) }, owner).then(
+    const claim = nodes.length <= MAX_CLAIMABLE && this.#pool instanceof ThreadPool ? new JobClaim(nodes.length) : undefined;
+    const run = (): Promise<BatchEvent> => {
+      if (claim !== undefined) this.#claims.set(batch, claim);
+      return this.#pool.run({ nodes, returnAll: true, fns, inputs, transfer: [], ...(onStart === undefined ? {} : { onStart }), ...(claim === undefined ? {} : { claim }) }, owner).then(
         (reply): BatchEvent => {
+          this.#claims.delete(batch);
           const now = performance.now();
           switch (reply.op) {
             case 'done': {
@@ -127,8 +132,12 @@ export class Executor {
             }
           }
         },
-        (error: unknown): BatchEvent => ({ op: 'batch-thread-died', batch, message: describeError(error).message, now: performance.now() }),
+        (error: unknown): BatchEvent => {
+          this.#claims.delete(batch);
+          return { op: 'batch-thread-died', batch, message: describeError(error).message, now: performance.now() };
+        },
       );
+    };
     // Inputs spilled to disk are read back, and bundles written, first; the common case
     // stays synchronous.
     if (spilled.length === 0 && !bundled) return run();
@@ -146,6 +155,41 @@ export class Executor {
       const { name, message, stack } = describeError(error);
       return { op: 'batch-unrunnable', batch, error: { name, message, stack }, now: performance.now() };
     });
+  }
+
+  /** Threads with nothing to run (none where a runner, not threads, runs the batches). */
+  get idleThreads(): number {
+    return this.#pool instanceof ThreadPool ? this.#pool.idleThreads : 0;
+  }
+
+  /**
+   * Takes back, for an idle thread, about half of what a thread has not started of one of
+   * its batches: the one with the most to give. Its thread then runs the tasks before `cut`
+   * only, and answers for those alone; the core hands the rest out again. A thread keeps the
+   * task it is about to start (its first, unless the batch waits behind another). Null when
+   * no batch has anything to give.
+   */
+  takeBack(): { batch: number; cut: number } | null {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      let best: number | undefined;
+      let bestCut = -1;
+      let bestGain = 0;
+      for (const [batch, claim] of this.#claims) {
+        const end = claim.end;
+        const started = claim.started;
+        const lowest = started > 0 || claim.queued ? started : 1;
+        const cut = Math.max(lowest, started + ((end - started) >> 1));
+        if (end - cut > bestGain) {
+          best = batch;
+          bestCut = cut;
+          bestGain = end - cut;
+        }
+      }
+      if (best === undefined) return null;
+      // The thread may have got there first: try again with what is left.
+      if (this.#claims.get(best)!.truncate(bestCut)) return { batch: best, cut: bestCut };
+    }
+    return null;
   }
 
   /** Stops the threads; batches still running end as lost. */

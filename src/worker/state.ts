@@ -177,6 +177,10 @@ export class WorkerState {
         this.#batchThreadDied(event.batch, event.message);
         this.#pump();
         break;
+      case 'batch-cut':
+        this.#batchCut(event.batch, event.cut);
+        this.#pump();
+        break;
       case 'batch-unrunnable': {
         for (const t of this.#endBatch(event.batch)) this.#err(t, { kind: 'task', ...event.error });
         this.#pump();
@@ -287,6 +291,14 @@ export class WorkerState {
   /** Data requests to peers not answered yet. */
   get requestsInFlight(): number {
     return this.#requests.size;
+  }
+
+  /**
+   * Whether an idle thread should take work back from a batch (the shell asks the threads
+   * how far each batch has got): nothing is ready, and there is room for another batch.
+   */
+  get wantsTail(): boolean {
+    return this.#counts[READY]! === 0 && this.#batches.size > 0 && this.#batches.size < this.nthreads * PIPELINE;
   }
 
   /** Whether a pump event would start something: ready tasks and a free thread, or data to ask for. */
@@ -456,6 +468,15 @@ export class WorkerState {
       else again.push(t);
     }
     this.#requeueFront(again);
+  }
+
+  /** The batch's tasks from `cut` on will not run on its thread: they are ready again. */
+  #batchCut(id: number, cut: number): void {
+    const batch = this.#batches.get(id);
+    if (batch === undefined || !(cut >= 0) || cut >= batch.length) return;
+    // The batch keeps its head only, which its thread answers for.
+    const tail = batch.splice(cut).filter((t) => t.state === RUNNING && t.batch === id);
+    this.#requeueFront(tail);
   }
 
   #batchThreadDied(id: number, message: string): void {

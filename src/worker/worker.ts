@@ -401,6 +401,11 @@ export class Worker extends Resource {
     for (const instruction of instructions) this.#do(instruction);
     // What a burst of messages made ready starts together, after the burst.
     if (this.#state.wantsPump) this.#schedulePump();
+    // Nothing ready and a thread idle: it takes back what another has not started.
+    else if (this.#state.wantsTail && this.#executor.idleThreads > 0) {
+      const cut = this.#executor.takeBack();
+      if (cut !== null) this.#handle({ op: 'batch-cut', batch: cut.batch, cut: cut.cut, now: performance.now() });
+    }
   }
 
   #schedulePump(): void {

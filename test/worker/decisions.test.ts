@@ -145,6 +145,39 @@ void describe('batching', () => {
     assert.deepEqual(send({ op: 'store-kept', key: 't0', value: 1 }), []);
     assert.equal(s.stateOf('t0'), undefined);
   });
+
+  void test('a tail taken back for an idle thread is ready again and goes out anew; the batch answers for its head', () => {
+    const { s, send, compute, pump } = core({ nthreads: 2 });
+    for (let i = 0; i < 8; i++) compute(`t${i}`);
+    let pending = only(pump(), 'execute');
+    const first = pending[0]!;
+    assert.deepEqual(first.tasks.map((t) => t.key), ['t0', 't1']);
+    // Every other batch ends (and the next go out, and end); the first still runs its first task.
+    while ((pending = pending.filter((b) => b !== first)).length > 0) {
+      pending = pending.flatMap((b) => only(send({ op: 'batch-done', batch: b.batch, thread: 1, values: b.tasks.map(() => 0), times: b.tasks.flatMap(() => [0, 1]) }), 'execute'));
+    }
+    assert.equal(s.count('ready'), 0);
+    assert.ok(s.wantsTail);
+    const out = send({ op: 'batch-cut', batch: first.batch, cut: 1 });
+    assert.deepEqual(batchKeys(out), [['t1']], 't1 goes out again, alone');
+    assert.equal(s.count('running'), 2);
+    // The first batch's thread ran t0 only; t1's own batch reports it.
+    const head = send({ op: 'batch-done', batch: first.batch, thread: 0, values: ['zero'], times: [0, 5] });
+    assert.deepEqual(only(head, 'task-finished').map((f) => f.key), ['t0']);
+    const tail = send({ op: 'batch-done', batch: only(out, 'execute')[0]!.batch, thread: 1, values: ['one'], times: [1, 2] });
+    assert.deepEqual(only(tail, 'task-finished').map((f) => f.key), ['t1']);
+    assert.equal(s.count('memory'), 8);
+  });
+
+  void test('a cut that names no batch, or no task of it, changes nothing', () => {
+    const { s, send, compute, pump } = core({ nthreads: 2 });
+    for (let i = 0; i < 4; i++) compute(`t${i}`);
+    const [first] = only(pump(), 'execute');
+    for (const [batch, cut] of [[first!.batch + 100, 0], [first!.batch, 1], [first!.batch, 5], [first!.batch, -1], [first!.batch, Number.NaN]] as const) {
+      assert.deepEqual(send({ op: 'batch-cut', batch, cut }), []);
+    }
+    assert.equal(s.count('running'), 4);
+  });
 });
 
 void describe('fetching', () => {
