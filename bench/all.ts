@@ -1,9 +1,10 @@
 /**
  * `npm run bench -- all`: every benchmark, one after another, each in its own process
  * (venv, local, heavy, distributed with the dashboard overhead, scheduler-memory, million,
- * simulate, adaptive, comm, slurm). Their JSON lines go to stderr as they come; at the end one JSON summary
- * file (every line, per suite, and the machine: cores, load average, versions) is written
- * and a small Markdown table of the medians and the same-run ratios printed on stdout.
+ * simulate, adaptive, comm, slurm). Their JSON lines go to stderr as they come; at the end
+ * one JSON summary file (every line, per suite, and the machine: cores, load average,
+ * versions) is written and a small Markdown table of the medians and the same-run ratios
+ * printed on stdout.
  *
  *   npm run build && npm run bench -- all [--only local,heavy] [--skip adaptive] [--quick]
  *       [--out artifacts/bench/all.json]
