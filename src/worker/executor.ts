@@ -53,10 +53,14 @@ export class Executor {
   readonly #bundles = new BundleCache();
   /** Batches in flight on the threads, by id: how far each has got. */
   readonly #claims = new Map<number, JobClaim>();
+  /** The pool when its threads may take work back from each other (more than one thread), else null. */
+  readonly #sharing: ThreadPool | null;
 
   constructor(nthreads: number, data: DataStore) {
-    this.#pool = runners.getStore()?.(nthreads) ?? new ThreadPool(nthreads);
+    const pool = runners.getStore()?.(nthreads) ?? new ThreadPool(nthreads);
+    this.#pool = pool;
     this.#data = data;
+    this.#sharing = nthreads > 1 && pool instanceof ThreadPool ? pool : null;
   }
 
   loadFns(fns: readonly FnRef[]): void {
@@ -104,7 +108,7 @@ export class Executor {
       fns.push(fn);
       if (fn.kind === 'module' && fn.url.startsWith(BUNDLE_SCHEME)) bundled = true;
     }
-    const claim = nodes.length <= MAX_CLAIMABLE && this.#pool instanceof ThreadPool ? new JobClaim(nodes.length) : undefined;
+    const claim = this.#sharing !== null && nodes.length <= MAX_CLAIMABLE ? new JobClaim(nodes.length) : undefined;
     const run = (): Promise<BatchEvent> => {
       if (claim !== undefined) this.#claims.set(batch, claim);
       return this.#pool.run({ nodes, returnAll: true, fns, inputs, transfer: [], ...(onStart === undefined ? {} : { onStart }), ...(claim === undefined ? {} : { claim }) }, owner).then(
@@ -157,9 +161,9 @@ export class Executor {
     });
   }
 
-  /** Threads with nothing to run (none where a runner, not threads, runs the batches). */
+  /** Threads with nothing to run that could take work back (none with one thread, or a runner). */
   get idleThreads(): number {
-    return this.#pool instanceof ThreadPool ? this.#pool.idleThreads : 0;
+    return this.#sharing?.idleThreads ?? 0;
   }
 
   /**
