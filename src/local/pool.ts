@@ -56,6 +56,18 @@ export class JobClaim {
     return this.#queued();
   }
 
+  /**
+   * Where the sender may cut now, for about half of what is not started, and the lowest it
+   * may cut (`floor` and up): the thread keeps the node it is about to start — its first,
+   * unless the job waits behind another. Read once, so the two agree; `truncate` has the
+   * last word.
+   */
+  cuts(floor = 0): { readonly half: number; readonly lowest: number } {
+    const started = this.started;
+    const lowest = Math.max(started > 0 || this.queued ? started : 1, floor);
+    return { half: Math.max(lowest, started + ((this.#end - started) >> 1)), lowest };
+  }
+
   /** Lowers the end to `cut`: true when no node at or after `cut` had been started. */
   truncate(cut: number): boolean {
     if (cut >= this.#end || cut < 0) return false;

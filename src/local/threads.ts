@@ -274,11 +274,9 @@ class ThreadRun {
     for (const batch of this.batches.values()) {
       const { claim } = batch;
       const end = claim.end;
-      const started = claim.started;
-      // A thread keeps the node it is about to start: its first, unless the batch waits behind another.
-      const lowest = Math.max(started > 0 || claim.queued ? started : 1, batch.movedUntil);
+      const { half, lowest } = claim.cuts(batch.movedUntil);
       if (end - lowest < 1) continue;
-      let cut = Math.max(lowest, started + ((end - started) >> 1));
+      let cut = half;
       let gain = this.runnableInTail(batch, cut, end);
       if (gain === 0 && cut > lowest) gain = this.runnableInTail(batch, (cut = lowest), end);
       if (gain > bestGain) {

@@ -169,9 +169,8 @@ export class Executor {
   /**
    * Takes back, for an idle thread, about half of what a thread has not started of one of
    * its batches: the one with the most to give. Its thread then runs the tasks before `cut`
-   * only, and answers for those alone; the core hands the rest out again. A thread keeps the
-   * task it is about to start (its first, unless the batch waits behind another). Null when
-   * no batch has anything to give.
+   * only, and answers for those alone; the core hands the rest out again (where to cut:
+   * JobClaim.cuts). Null when no batch has anything to give.
    */
   takeBack(): { batch: number; cut: number } | null {
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -180,9 +179,7 @@ export class Executor {
       let bestGain = 0;
       for (const [batch, claim] of this.#claims) {
         const end = claim.end;
-        const started = claim.started;
-        const lowest = started > 0 || claim.queued ? started : 1;
-        const cut = Math.max(lowest, started + ((end - started) >> 1));
+        const cut = claim.cuts().half;
         if (end - cut > bestGain) {
           best = batch;
           bestCut = cut;
