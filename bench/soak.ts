@@ -1,7 +1,7 @@
 /**
  * The soak: a long-lived `tessera scheduler` process (of the built package) and its
  * `tessera worker` processes take computation after computation, each with a function
- * never seen before and keys under fresh prefixes (`soak-ITER-leaf-B-K`). Prints the
+ * never seen before and keys under fresh prefixes (`soakITERbB-leaf-K`). Prints the
  * resident memory of the scheduler and of each worker along the way (one JSON line per
  * sample, `--samples` of them), then one line with the curve's start, middle and end and
  * the growth over the second half: a long-lived cluster's memory must level off.

@@ -7,6 +7,7 @@
 import { DISPLAY, type FutureSetSummary, futureSetBundle } from '../notebook/cards.js';
 import { INSPECT, jupyterKernel, type MimeBundle, showLive } from '../notebook/kernel.js';
 import { TaskError } from '../errors.js';
+import { keyPrefix } from '../protocol/key-prefix.js';
 import { Future, type FutureStatus } from './future.js';
 
 // The order statuses are listed in: done, still to come, then the ways of not finishing.
@@ -73,12 +74,6 @@ export class FutureList<T = unknown> extends Array<Future<T>> {
   [INSPECT](): string {
     return futureSetBundle(this.summary())['text/plain']!;
   }
-}
-
-/** `slowMaths-3f2a…` → `slowMaths`: keys end in a token of their own after the last dash. */
-function keyPrefix(key: string): string {
-  const dash = key.lastIndexOf('-');
-  return dash <= 0 ? key : key.slice(0, dash);
 }
 
 /** An error as the card lists it: alike errors of different tasks read the same. */

@@ -61,27 +61,7 @@ export function noTasks(): TaskState[] {
   return NO_TASKS;
 }
 
-/** Keys 'inc-3f2a' and 'inc-77' share the prefix 'inc'; 'x' is its own prefix. */
-export function keyPrefix(key: string): string {
-  const i = key.lastIndexOf('-');
-  return i > 0 ? key.slice(0, i) : key;
-}
-
-/**
- * keyPrefix(key), given as `previous` itself when that is it: keys mostly arrive prefix by
- * prefix, and the same string then finds its records without being cut or hashed again.
- */
-export function keyPrefixAfter(key: string, previous: string): string {
-  return hasPrefix(key, previous) ? previous : keyPrefix(key);
-}
-
-/** Whether keyPrefix(key) is `name` (a prefix cut at a dash), without cutting the key. */
-export function hasPrefix(key: string, name: string): boolean {
-  const n = name.length;
-  return n > 0 && key.length > n && key.charCodeAt(n) === DASH && key.startsWith(name) && key.indexOf('-', n + 1) < 0;
-}
-
-const DASH = 0x2d;
+export { hasPrefix, keyPrefix, keyPrefixAfter } from '../protocol/key-prefix.js';
 
 /**
  * Running ages below this (seconds) do not raise an estimate: a task is seen running from

@@ -1,7 +1,7 @@
 /**
  * The soak: one long-lived `tessera scheduler` process and its `tessera worker` processes
  * take computation after computation, each with a function never seen before (fresh
- * source) and keys under fresh prefixes (`soak-ITER-leaf-B-K`), as a service would over
+ * source) and keys under fresh prefixes (`soakITERbB-leaf-K`), as a service would over
  * days. The resident memory of every process is sampled along the way: a long-lived
  * cluster's memory must level off, bounded by what it holds now plus fixed-size histories.
  *
@@ -40,7 +40,7 @@ export interface SoakOptions {
   readonly leaves?: number;
   /**
    * Fresh function source and fresh key prefixes in every computation (default true);
-   * false is the control: one function, and the same prefixes (`soak-leaf-B-ITER`) each time.
+   * false is the control: one function, and the same prefixes (`soakbB-leaf-KxITER`) each time.
    */
   readonly fresh?: boolean;
   /** Computations at which to sample memory (besides the first and the last). */
@@ -172,9 +172,10 @@ export async function soak(api: SoakApi, options: SoakOptions): Promise<SoakRepo
       };
       for (let i = 0; i < n; i++) {
         const fn = fresh ? freshFunction(i) : same;
-        // Fresh: the prefix (all before the last '-') is new in each computation.
+        // Fresh: the prefixes (the first word and the words of letters after it) are new in
+        // each computation; 18 of them, as in the control.
         const name = (kind: string, b: number, k?: number): string =>
-          fresh ? `soak-${i}-${kind}-${b}${k === undefined ? '' : `-${k}`}` : `soak-${kind}-${b}${k === undefined ? '' : `.${k}`}-${i}`;
+          kind === 'leaf' ? (fresh ? `soak${i}b${b}-leaf-${k}` : `soakb${b}-leaf-${k}x${i}`) : fresh ? `soak${i}-${kind}-${b}` : `soak-${kind}-${b}x${i}`;
         const graph: Record<string, unknown> = {};
         const sums: string[] = [];
         let expected = 0;

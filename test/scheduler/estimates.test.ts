@@ -8,9 +8,18 @@ function prefix(s: ReturnType<typeof newState>, name: string) {
 }
 
 describe('durations, occupancy and remaining work', () => {
-  test('a key\'s prefix is what comes before its last dash; hasPrefix agrees with keyPrefix', () => {
-    const keys = ['inc-1', 'inc-12', 'inc', 'inc-', '-inc', 'inc-a-1', 'inc-a', 'in-1', 'incx-1', 'a-b-c-d', '', '-', '--', 'x-y-', 'é-1'];
-    const names = ['inc', 'inc-a', 'in', 'a-b-c', 'x-y', 'x', 'é', '-', ''];
+  test('a key\'s prefix is its first word and the words of letters after it, as Dask reads it', () => {
+    const cases: [string, string][] = [
+      ['inc-1', 'inc'], ['inc-3f2a', 'inc'], ['inc', 'inc'], ['inc-', 'inc'], ['-inc', '-inc'], ['load-data-0', 'load-data'],
+      ['x-0-1', 'x'], ['tiny-176-r0', 'tiny'], ['a-b-c-d', 'a-b-c-d'], ['add-deadbeef', 'add'], ['add-deadbeefz-1', 'add'],
+      ['sum-feedback-2', 'sum-feedback'], ['é-ça-1', 'é-ça'], ['x_y-1', 'x_y'], ['', ''], ['-', '-'], ['--', '--'], ['x-y-', 'x-y'],
+    ];
+    for (const [key, name] of cases) assert.equal(keyPrefix(key), name, key);
+  });
+
+  test('hasPrefix and keyPrefixAfter agree with keyPrefix', () => {
+    const keys = ['inc-1', 'inc-12', 'inc', 'inc-', '-inc', 'inc-a-1', 'inc-a', 'in-1', 'incx-1', 'a-b-c-d', '', '-', '--', 'x-y-', 'é-1', 'inc-1-2', 'x-0-1', 'x-y-1'];
+    const names = ['inc', 'inc-a', 'inc-1', 'in', 'a-b-c', 'x-y', 'x', 'x-0', 'é', '-', ''];
     for (const key of keys) for (const name of names) assert.equal(hasPrefix(key, name), keyPrefix(key) === name && key !== name, `${key} / ${name}`);
     for (const key of keys) for (const name of names) assert.equal(keyPrefixAfter(key, name), keyPrefix(key), `${key} after ${name}`);
   });

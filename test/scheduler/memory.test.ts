@@ -7,7 +7,7 @@ describe('a long-lived scheduler holds what it currently holds, plus bounded his
     const s = newState({ validate: true });
     addWorker(s, 'w1');
     for (let run = 0; run < 400; run++) {
-      const key = `leaf-${run}-B-1`;
+      const key = `leaf${run}-B-1`;
       submit(s, [[key]], [key], { now: run * 10 });
       finish(s, 'w1', key, { startedAt: run * 10, finishedAt: run * 10 + 2000, now: run * 10 + 2000 });
       s.handle({ op: 'release-keys', client: 'c1', keys: [key] });
@@ -16,8 +16,8 @@ describe('a long-lived scheduler holds what it currently holds, plus bounded his
     assert.equal(s.snapshot().prefixes.length, 0, 'no record is left for prefixes with no task');
     assert.equal(s.prefixCount, 0);
     // A prefix that comes back starts from its measured duration (2 s), not the default (0.5 s).
-    submit(s, [['leaf-399-B-2']], ['leaf-399-B-2']);
-    const p = s.snapshot().prefixes.find((x) => x.prefix === 'leaf-399-B');
+    submit(s, [['leaf399-B-2']], ['leaf399-B-2']);
+    const p = s.snapshot().prefixes.find((x) => x.prefix === 'leaf399-B');
     assert.ok(p !== undefined);
     assert.equal(p.measured, true);
     assert.ok(Math.abs(p.duration - 2) < 1e-9, `duration ${p.duration}`);
