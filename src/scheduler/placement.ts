@@ -172,6 +172,30 @@ export function admits(ts: TaskState, ws: WorkerState): boolean {
   return r === null || r.includes(ws.id) || r.includes(ws.name);
 }
 
+/**
+ * A task of a prefix measured to take at least this long (seconds) goes only to a worker
+ * with a thread free: the spare slot saves a scheduler round trip, a millisecond, which is
+ * nothing beside such a task, while a long task queued behind another on one worker waits
+ * its whole length though another worker may be idle by then.
+ */
+export const LONG_TASK = 0.05;
+
+/**
+ * Whether queued task `ts` may go to `ws` now: a long task (LONG_TASK) only to a free
+ * thread; any other while the worker has saturation slots free, or room for a backlog.
+ */
+export function hasRoom(ws: WorkerState, ts: TaskState, backlogSeconds: number, bandwidth: number): boolean {
+  const n = ws.processing.size;
+  if (isLong(ts)) return n < ws.nthreads;
+  return n < ws.slots || hasBacklogRoom(ws, ts, backlogSeconds, bandwidth);
+}
+
+/** Whether the task's prefix is measured to take LONG_TASK or longer. */
+export function isLong(ts: TaskState): boolean {
+  const p = ts.prefix;
+  return p.measured >= 0 && p.duration >= LONG_TASK;
+}
+
 /** Tasks per thread a worker may be given beyond its saturation slots, at most. */
 export const BACKLOG_TASKS_PER_THREAD = 256;
 /** Bytes per thread the tasks given beyond the slots may be expected to return, at most. */

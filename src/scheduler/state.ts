@@ -54,7 +54,7 @@ import { Retirements } from './retirement.js';
 import { SELF_HOLDER } from '../protocol/messages.js';
 import { TransitionLog, type StoryEntry } from '../protocol/story.js';
 import { validateState } from './validate.js';
-import { decideWorker, hasBacklogRoom, isRootish, WorkerPool } from './placement.js';
+import { decideWorker, hasRoom, isRootish, WorkerPool } from './placement.js';
 import { planSteals } from './stealing.js';
 import {
   comparePriority,
@@ -1172,17 +1172,28 @@ export class SchedulerState {
   }
 
   /**
-   * Hands queued tasks, best first, to the least loaded workers while they have slots, or
-   * room for a backlog of short tasks (placement.ts, hasBacklogRoom).
+   * Hands queued tasks, best first, to the least loaded workers while they have room: slots,
+   * a free thread for a long task, or a backlog of short ones (placement.ts, hasRoom). The
+   * least loaded by count may be the one busy with a long task while the next has room
+   * for short ones, so the top of the pool's heap (the least loaded and its two children,
+   * among which is the second least loaded) is asked, never a sweep.
    */
   private fillSlots(): void {
     const queue = this.queue;
     const pool = this.pool;
+    const backlog = this.backlogSeconds;
+    const bandwidth = this.options.bandwidth;
     while (queue.size > 0) {
-      const ws = pool.leastLoaded();
-      if (ws === undefined) return;
       const next = queue.peek() as TaskState;
-      if (ws.processing.size >= ws.slots && !hasBacklogRoom(ws, next, this.backlogSeconds, this.options.bandwidth)) return;
+      let ws = pool.at(0);
+      if (ws === undefined) return;
+      if (!hasRoom(ws, next, backlog, bandwidth)) {
+        const a = pool.at(1);
+        const b = pool.at(2);
+        if (a !== undefined && hasRoom(a, next, backlog, bandwidth)) ws = a;
+        else if (b !== undefined && hasRoom(b, next, backlog, bandwidth)) ws = b;
+        else return;
+      }
       this.assign(queue.pop() as TaskState, ws);
     }
   }

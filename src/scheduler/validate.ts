@@ -4,7 +4,7 @@
  * switch on (`validate: true`). Throws InvariantError naming the first broken one.
  */
 import { InvariantError } from '../errors.js';
-import type { WorkerPool } from './placement.js';
+import { isLong, type WorkerPool } from './placement.js';
 import type { RunQueue } from './priority-queue.js';
 import { ERRED, FORGOTTEN, isActive, MEMORY, NO_WORKER, PINNED, PROCESSING, QUEUED, RELEASED, TASK_STATE_NAMES, type TaskState, WAITING, type WorkerState } from './records.js';
 
@@ -86,10 +86,13 @@ export function validateState(st: StateView): void {
   for (let i = 0; i < FORGOTTEN; i++) {
     if (counts[i] !== st.counts[i]) fail(null, `count of ${TASK_STATE_NAMES[i]}: ${st.counts[i]} kept, ${counts[i]} counted`);
   }
+  // A long task at the queue's head waits for a free thread, anything else for a free slot.
+  const head = st.queue.peek();
+  const long = head !== undefined && isLong(head);
   let freeSlot = false;
   for (const w of st.workers.values()) {
     if ((w.status === 'running') !== st.pool.has(w)) fail(null, `${w.id}: in pool iff running`);
-    if (w.status === 'running' && w.processing.size < w.slots) freeSlot = true;
+    if (w.status === 'running' && w.processing.size < (long ? w.nthreads : w.slots)) freeSlot = true;
     let nbytes = 0;
     for (const ts of w.hasWhat) {
       if (ts.whoHas?.includes(w) !== true) fail(ts, `${w.id}.hasWhat lists it, whoHas does not`);
@@ -112,7 +115,7 @@ export function validateState(st: StateView): void {
     }
     if (nbytes !== store.nbytes) fail(null, `${store.id}.nbytes ${store.nbytes}, counted ${nbytes}`);
   }
-  if (st.queue.size > 0 && freeSlot) fail(null, 'queued tasks while a running worker has a free slot');
+  if (st.queue.size > 0 && freeSlot) fail(null, `queued tasks while a running worker has a free ${long ? 'thread for a long task' : 'slot'}`);
   for (const [c, set] of st.clients) {
     if (set.size === 0) fail(null, `client ${c} with an empty set`);
     for (const ts of set) if (ts.wantedBy?.includes(c) !== true || st.tasks.get(ts.key) !== ts) fail(ts, `client ${c} lists it`);

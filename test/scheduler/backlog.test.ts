@@ -66,14 +66,49 @@ describe('queued tasks beyond the saturation slots', () => {
     s.validate();
   });
 
-  test('a prefix known to be long gets no backlog', () => {
+  test('a prefix known to be long gets no backlog, nor the spare slot: it waits for a free thread', () => {
     const s = newState();
     addWorker(s, 'w1', 1);
     const tasks: T[] = [];
     for (let i = 0; i < 20; i++) tasks.push([`slow-${i}`]);
     const first = only(submit(s, tasks, tasks.map(([k]) => k)), 'compute-task');
-    const next = only(finish(s, 'w1', first[0]!.key, { startedAt: 0, finishedAt: 50, now: 50 }), 'compute-task');
-    assert.equal(next.length, 1, 'one slot freed, one task');
+    assert.equal(first.length, 2, 'not measured yet: both slots');
+    let next = only(finish(s, 'w1', first[0]!.key, { startedAt: 0, finishedAt: 100, now: 100 }), 'compute-task');
+    assert.equal(next.length, 0, 'a slot freed, but the thread is busy with the second');
+    s.validate();
+    next = only(finish(s, 'w1', first[1]!.key, { startedAt: 100, finishedAt: 200, now: 200 }), 'compute-task');
+    assert.equal(next.length, 1, 'the thread is free: one task');
+    s.validate();
+  });
+
+  describe('two workers, one busy with a long task', () => {
+    function busyPair(): { s: ReturnType<typeof newState>; busy: string; idle: string } {
+      const s = newState();
+      addWorker(s, 'w1', 1);
+      addWorker(s, 'w2', 1);
+      // Measure both prefixes: slow takes 100 ms, tiny 2 µs.
+      const warm = only(submit(s, [['slow-0'], ['tiny-0']], ['slow-0', 'tiny-0']), 'compute-task');
+      for (const c of warm) finish(s, c.worker, c.key, c.key.startsWith('slow') ? { startedAt: 0, finishedAt: 100, now: 100 } : { startedAt: 0, finishedAt: 0.002, now: 100 });
+      const [a] = only(submit(s, [['slow-1']], ['slow-1'], { now: 101 }), 'compute-task');
+      return { s, busy: a!.worker, idle: a!.worker === 'w1' ? 'w2' : 'w1' };
+    }
+
+    test('the next long task goes to the idle worker, and the one after waits rather than queue behind either', () => {
+      const { s, idle } = busyPair();
+      const sent = only(submit(s, [['slow-2'], ['slow-3']], ['slow-2', 'slow-3'], { now: 102 }), 'compute-task');
+      assert.deepEqual(sent.map((c) => `${c.key}@${c.worker}`), [`slow-2@${idle}`]);
+      s.validate();
+    });
+
+    test('short tasks go on to the worker with room for a backlog, past the busy one', () => {
+      const { s, busy, idle } = busyPair();
+      const tasks: T[] = [];
+      for (let i = 1; i <= 300; i++) tasks.push([`tiny-${i}`]);
+      const sent = only(submit(s, tasks, tasks.map(([k]) => k), { now: 102 }), 'compute-task');
+      assert.equal(sent.filter((c) => c.worker === busy).length, 1, 'the busy worker: its spare slot');
+      assert.ok(sent.filter((c) => c.worker === idle).length > 10, 'the idle one: a backlog');
+      s.validate();
+    });
   });
 
   test('backlogMs 0 sends exactly the saturation slots', () => {
