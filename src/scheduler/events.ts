@@ -137,8 +137,11 @@ export interface TasksFinishedEvent extends Stimulated {
 }
 
 /**
- * task-started for each task, as one event (optional, as task-started is): named by their
- * keys, or by the tickets their compute-task commands carried.
+ * Tasks handed to one thread together, to run in this order (optional, as task-started
+ * is): named by their keys, or by the tickets their compute-task commands carried. The
+ * first started at `startedAt`; the others wait behind it on that thread, so they are
+ * suspects if the worker dies, but have not started: the worker may still give them up
+ * to a steal.
  */
 export interface TasksStartedEvent extends Stimulated {
   readonly op: 'tasks-started';

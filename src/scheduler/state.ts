@@ -230,8 +230,9 @@ export class SchedulerState {
       case 'tasks-started': {
         const ws = this.workers.get(event.worker);
         if (ws === undefined) break;
-        if (event.tickets !== undefined) for (const ticket of event.tickets) this.ticketStarted(ws, ticket, event.startedAt);
-        else for (const key of event.keys ?? []) this.taskStarted(ws, key, event.startedAt);
+        const { tickets, keys, startedAt } = event;
+        if (tickets !== undefined) for (let i = 0; i < tickets.length; i++) this.ticketStarted(ws, tickets[i] as number, i === 0 ? startedAt : null);
+        else if (keys !== undefined) for (let i = 0; i < keys.length; i++) this.taskStarted(ws, keys[i] as string, i === 0 ? startedAt : null);
         break;
       }
       case 'task-finished': {
@@ -738,19 +739,20 @@ export class SchedulerState {
     if (review) this.releases.push(ts);
   }
 
-  private taskStarted(ws: WorkerState, key: string, startedAt: number): void {
+  /** Handed to a thread; `startedAt` null when it waits there behind another task. */
+  private taskStarted(ws: WorkerState, key: string, startedAt: number | null): void {
     const ts = this.tasks.get(key);
     if (ts !== undefined && ts.processingOn === ws) {
-      ts.startedAt = startedAt;
+      if (startedAt !== null) ts.startedAt = startedAt;
       ts.flags |= STARTED;
     }
   }
 
   /** As taskStarted, the task named by its ticket (a stale ticket finds nothing). */
-  private ticketStarted(ws: WorkerState, ticket: number, startedAt: number): void {
+  private ticketStarted(ws: WorkerState, ticket: number, startedAt: number | null): void {
     const ts = ws.ticketed(ticket);
     if (ts !== undefined) {
-      ts.startedAt = startedAt;
+      if (startedAt !== null) ts.startedAt = startedAt;
       ts.flags |= STARTED;
     }
   }

@@ -47,10 +47,15 @@ export interface FreeKeysEvent extends EventBase {
   readonly keys: readonly string[];
 }
 
-/** Give `key` up if it has not started, so another worker can run it. */
+/**
+ * Give `key` up if it has not started, so another worker can run it. `cut`: the shell took
+ * back the batch it waited in from there on (Executor.cut), so its thread will not start
+ * it; the batch is cut first, as by batch-cut.
+ */
 export interface StealRequestEvent extends EventBase {
   readonly op: 'steal-request';
   readonly key: string;
+  readonly cut?: { readonly batch: number; readonly cut: number };
 }
 
 /** Hold a copy of these keys (retirement moves data this way). */

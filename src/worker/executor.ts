@@ -55,11 +55,14 @@ export class Executor {
   readonly #claims = new Map<number, JobClaim>();
   /** The pool when its threads may take work back from each other (more than one thread), else null. */
   readonly #sharing: ThreadPool | null;
+  /** Whether batches carry claims: on threads of this process, not on a job runner. */
+  readonly #claimable: boolean;
 
   constructor(nthreads: number, data: DataStore) {
     const pool = runners.getStore()?.(nthreads) ?? new ThreadPool(nthreads);
     this.#pool = pool;
     this.#data = data;
+    this.#claimable = pool instanceof ThreadPool;
     this.#sharing = nthreads > 1 && pool instanceof ThreadPool ? pool : null;
   }
 
@@ -108,7 +111,7 @@ export class Executor {
       fns.push(fn);
       if (fn.kind === 'module' && fn.url.startsWith(BUNDLE_SCHEME)) bundled = true;
     }
-    const claim = this.#sharing !== null && nodes.length <= MAX_CLAIMABLE ? new JobClaim(nodes.length) : undefined;
+    const claim = this.#claimable && nodes.length <= MAX_CLAIMABLE ? new JobClaim(nodes.length) : undefined;
     const run = (): Promise<BatchEvent> => {
       if (claim !== undefined) this.#claims.set(batch, claim);
       return this.#pool.run({ nodes, returnAll: true, fns, inputs, transfer: [], ...(onStart === undefined ? {} : { onStart }), ...(claim === undefined ? {} : { claim }) }, owner).then(
@@ -191,6 +194,16 @@ export class Executor {
       if (this.#claims.get(best)!.truncate(bestCut)) return { batch: best, cut: bestCut };
     }
     return null;
+  }
+
+  /**
+   * Takes back the tasks of `batch` from position `index` on, for a steal, if its thread
+   * has not started them (nor is about to: JobClaim.cuts). Its thread then answers for
+   * those before `index` only.
+   */
+  cut(batch: number, index: number): boolean {
+    const claim = this.#claims.get(batch);
+    return claim !== undefined && index >= claim.cuts().lowest && claim.truncate(index);
   }
 
   /** Stops the threads; batches still running end as lost. */

@@ -149,10 +149,13 @@ export class WorkerState {
         break;
       case 'steal-request': {
         // Only what has not started moves: a running task's work would be lost.
+        if (event.cut !== undefined) this.#batchCut(event.cut.batch, event.cut.cut);
         const t = this.#tasks.get(event.key);
         const accepted = t !== undefined && (t.state === WAITING || t.state === READY);
         if (accepted) this.#release(t);
         this.#out.push({ op: 'steal-response', key: event.key, accepted });
+        // The rest of a cut batch goes out again.
+        if (event.cut !== undefined) this.#pump();
         break;
       }
       case 'replicate':
@@ -281,6 +284,17 @@ export class WorkerState {
 
   get retiring(): boolean {
     return this.#retiring;
+  }
+
+  /**
+   * Where task `key` waits in the batch handed to a thread (its position), for a steal to
+   * cut it out if the thread has not got to it; null when it is in no batch.
+   */
+  batched(key: string): { readonly batch: number; readonly index: number } | null {
+    const t = this.#tasks.get(key);
+    if (t === undefined || t.state !== RUNNING) return null;
+    const index = this.#batches.get(t.batch)?.indexOf(t) ?? -1;
+    return index < 0 ? null : { batch: t.batch, index };
   }
 
   /** Batches handed to threads and not answered yet. */
@@ -474,8 +488,10 @@ export class WorkerState {
   #batchCut(id: number, cut: number): void {
     const batch = this.#batches.get(id);
     if (batch === undefined || !(cut >= 0) || cut >= batch.length) return;
-    // The batch keeps its head only, which its thread answers for.
+    // The batch keeps its head only, which its thread answers for; cut whole (it had not
+    // left the queue), it is over.
     const tail = batch.splice(cut).filter((t) => t.state === RUNNING && t.batch === id);
+    if (cut === 0) this.#batches.delete(id);
     this.#requeueFront(tail);
   }
 

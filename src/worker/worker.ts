@@ -341,9 +341,14 @@ export class Worker extends Resource {
       case 'free-keys':
         this.#handle({ op: 'free-keys', keys: m.keys, now: performance.now(), stimulus: m.stimulus });
         return;
-      case 'steal-request':
-        this.#handle({ op: 'steal-request', key: m.key, now: performance.now(), stimulus: m.stimulus });
+      case 'steal-request': {
+        // A task waiting in a batch behind others moves too, if its thread can still be
+        // told to stop before it.
+        const at = this.#state.batched(m.key);
+        const cut = at !== null && this.#executor.cut(at.batch, at.index) ? { batch: at.batch, cut: at.index } : undefined;
+        this.#handle({ op: 'steal-request', key: m.key, now: performance.now(), stimulus: m.stimulus, ...(cut === undefined ? {} : { cut }) });
         return;
+      }
       case 'replicate':
         this.#handle({ op: 'replicate', keys: m.keys, now: performance.now(), stimulus: m.stimulus });
         return;

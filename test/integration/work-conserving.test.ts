@@ -1,9 +1,10 @@
 /**
- * A cluster worker's threads are work-conserving: while one of its threads is idle, no task
- * waits behind another thread's batch. The first call to start waits (bounded) until all the
- * others have finished, so a worker that left some queued behind it could not finish them;
- * the wait reports that instead of hanging. The threads share no memory with this test:
- * files count the calls. No timing thresholds.
+ * A cluster is work-conserving: while a thread is idle, no task waits behind a long one,
+ * whether on another thread of its worker (taken back) or on another worker (stolen). The
+ * first call to start waits (bounded) until all the others have finished, so a worker that
+ * left some queued behind it could not finish them; the wait reports that instead of
+ * hanging. The threads share no memory with this test: files count the calls. No timing
+ * thresholds.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -30,14 +31,14 @@ const step = (dir: string, i: number, total: number): string => {
   return 'waited';
 };
 
-void describe('a worker with two threads', () => {
+function cluster(workers: number, threadsPerWorker: number): { run: (name: string, total: number) => Promise<string[]> } {
   let cluster: LocalCluster;
   let client: Client;
   let root: string;
 
   before(async () => {
     root = mkdtempSync(join(tmpdir(), 'tessera-conserving-'));
-    cluster = await LocalCluster.start({ workers: 1, threadsPerWorker: 2 });
+    cluster = await LocalCluster.start({ workers, threadsPerWorker });
     client = await Client.connect(cluster.address);
   });
 
@@ -53,6 +54,11 @@ void describe('a worker with two threads', () => {
     for (let i = 0; i < total; i++) graph[`step-${name}-${i}`] = task(step, dir, i, total);
     return (await client.get(graph, Object.keys(graph))) as string[];
   };
+  return { run };
+}
+
+void describe('a worker with two threads', () => {
+  const { run } = cluster(1, 2);
 
   void test('an idle thread takes back what waits behind a long task in another thread', async () => {
     // Short calls first: the scheduler learns that `step` is quick and sends the worker many
@@ -64,5 +70,18 @@ void describe('a worker with two threads', () => {
     assert.equal(results.filter((r) => r === 'stuck').length, 0, 'no call stayed queued behind the long one');
     assert.equal(results.filter((r) => r === 'waited').length, 1);
     assert.equal(results.filter((r) => r === 'done').length, 39);
+  });
+});
+
+void describe('two workers of one thread each', () => {
+  const { run } = cluster(2, 1);
+
+  void test('an idle worker steals what waits behind a long task on the other', async () => {
+    // A prefix never measured: each worker is given two at once, so one of them waits on
+    // the worker whose first call blocks, and only a steal can run it.
+    const results = await run('steal', 6);
+    assert.equal(results.filter((r) => r === 'stuck').length, 0, 'no call stayed queued behind the long one');
+    assert.equal(results.filter((r) => r === 'waited').length, 1);
+    assert.equal(results.filter((r) => r === 'done').length, 5);
   });
 });

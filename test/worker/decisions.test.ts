@@ -314,6 +314,35 @@ void describe('requests from the scheduler', () => {
     assert.deepEqual(send({ op: 'steal-request', key: 'nobody' }), [{ op: 'steal-response', key: 'nobody', accepted: false }]);
   });
 
+  void test('steal: a task waiting in a batch goes when the shell cut the batch before it; the rest runs again here', () => {
+    const { s, send, compute, pump } = core({ nthreads: 2 });
+    for (let i = 0; i < 16; i++) compute(`t${i}`);
+    const batches = only(pump(), 'execute');
+    assert.equal(batches.length, 4, 'two per thread');
+    const [first, , , last] = batches;
+    assert.deepEqual(first!.tasks.map((t) => t.key), ['t0', 't1', 't2', 't3']);
+    assert.deepEqual(s.batched('t2'), { batch: first!.batch, index: 2 });
+    assert.equal(s.batched('nobody'), null);
+    // Not cut (its thread may have got there): kept.
+    assert.deepEqual(send({ op: 'steal-request', key: 't2' }), [{ op: 'steal-response', key: 't2', accepted: false }]);
+    const out = send({ op: 'steal-request', key: 't2', cut: { batch: first!.batch, cut: 2 } });
+    assert.deepEqual(out, [{ op: 'steal-response', key: 't2', accepted: true }], 'four batches in flight: t3 waits, ready');
+    assert.equal(s.stateOf('t2'), undefined);
+    assert.equal(s.stateOf('t3'), 'ready');
+    assert.equal(s.batched('t2'), null);
+    // The batch's thread answers for its head only; then t3 goes out again, first.
+    const head = send({ op: 'batch-done', batch: first!.batch, thread: 0, values: [0, 1], times: [0, 1, 1, 2] });
+    assert.deepEqual(only(head, 'task-finished').map((f) => f.key), ['t0', 't1']);
+    assert.equal(batchKeys(head)[0]![0], 't3');
+    // A batch still queued for its thread can be cut whole: it is over, and the rest of it
+    // runs in others.
+    const [stolen, ...rest] = last!.tasks.map((t) => t.key);
+    const whole = send({ op: 'steal-request', key: stolen!, cut: { batch: last!.batch, cut: 0 } });
+    assert.deepEqual(only(whole, 'steal-response'), [{ op: 'steal-response', key: stolen!, accepted: true }]);
+    assert.deepEqual(batchKeys(whole).flat().filter((k) => rest.includes(k)), rest);
+    for (const key of rest) assert.notEqual(s.batched(key)?.batch, last!.batch);
+  });
+
   void test('replicate: fetched and announced; a key already here is announced at once', () => {
     const { send, compute, pump } = core();
     compute('x');

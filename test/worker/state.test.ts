@@ -200,7 +200,14 @@ function fuzz(seed: number, steps: number): void {
       if (keys.length > 0) free(keys);
     } else if (x < 0.81) {
       const key = pick(r, [...w.wanted]);
-      if (key !== undefined) send({ op: 'steal-request', key, now });
+      // A task waiting in a batch: sometimes the shell cut the batch before it first.
+      const at = key === undefined ? null : s.batched(key);
+      if (at !== null && r() < 0.6) {
+        // Cut whole, the batch is over: its thread's empty answer would name nothing.
+        if (at.index === 0) w.batches.delete(at.batch);
+        else w.batches.set(at.batch, w.batches.get(at.batch)!.slice(0, at.index));
+        send({ op: 'steal-request', key: key!, now, cut: { batch: at.batch, cut: at.index } });
+      } else if (key !== undefined) send({ op: 'steal-request', key, now });
     } else if (x < 0.84) {
       const keys: DependencyHolders[] = [];
       for (let j = 0; j < 3; j++) {
