@@ -8,7 +8,7 @@
  * loaded running workers from an index, never a sweep over the cluster.
  */
 import { IndexedHeap } from './priority-queue.js';
-import { occupancy, type TaskState, type WorkerState } from './records.js';
+import { occupancy, type Prefix, type TaskState, type WorkerState } from './records.js';
 import { nextMark } from './records.js';
 
 /** A dependency this small is not worth placing a task near. */
@@ -207,7 +207,9 @@ export const BACKLOG_BYTES_PER_THREAD = 16 * 2 ** 20;
  * the worker has is expected to take less than `backlogSeconds` per thread, and the extra
  * tasks stay within a count and an expected size of results per thread. Without it, tasks
  * of a few microseconds run one scheduler round trip per slot; with it, the worker always
- * has the next tiny tasks at hand while a large result still waits for its turn.
+ * has the next tiny tasks at hand while a large result still waits for its turn. Threads
+ * taken by long tasks (isLong) are left out: the others share the rest of the work, so a
+ * worker of two threads running one long task keeps its other thread supplied.
  */
 export function hasBacklogRoom(ws: WorkerState, ts: TaskState, backlogSeconds: number, bandwidth: number): boolean {
   const p = ts.prefix;
@@ -215,5 +217,14 @@ export function hasBacklogRoom(ws: WorkerState, ts: TaskState, backlogSeconds: n
   const extra = ws.processing.size - ws.slots + 1;
   if (extra > BACKLOG_TASKS_PER_THREAD * ws.nthreads) return false;
   if (p.nbytes > 0 && extra * p.nbytes > BACKLOG_BYTES_PER_THREAD * ws.nthreads) return false;
-  return occupancy(ws, bandwidth) + p.duration <= backlogSeconds * ws.nthreads;
+  let work = ws.transferBytes / bandwidth + p.duration;
+  let threads = ws.nthreads;
+  const ps = ws.processingPrefixes;
+  const cs = ws.processingCounts;
+  for (let i = 0; i < ps.length; i++) {
+    const q = ps[i] as Prefix;
+    if (q.measured >= 0 && q.duration >= LONG_TASK) threads -= cs[i] as number;
+    else work += q.duration * (cs[i] as number);
+  }
+  return threads > 0 && work <= backlogSeconds * threads;
 }

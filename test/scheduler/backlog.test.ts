@@ -81,6 +81,19 @@ describe('queued tasks beyond the saturation slots', () => {
     s.validate();
   });
 
+  test('a worker of two threads, one busy with a long task, keeps the other supplied with short ones', () => {
+    const s = newState();
+    addWorker(s, 'w1', 2);
+    const warm = only(submit(s, [['slow-0'], ['tiny-0']], ['slow-0', 'tiny-0']), 'compute-task');
+    for (const c of warm) finish(s, c.worker, c.key, c.key.startsWith('slow') ? { startedAt: 0, finishedAt: 100, now: 100 } : { startedAt: 0, finishedAt: 0.002, now: 100 });
+    const tasks: T[] = [['slow-1']];
+    for (let i = 1; i <= 300; i++) tasks.push([`tiny-${i}`]);
+    const sent = only(submit(s, tasks, tasks.map(([k]) => k), { now: 101 }), 'compute-task');
+    assert.equal(sent[0]!.key, 'slow-1');
+    assert.ok(sent.length > 10, `a backlog of short tasks beside the long one, got ${sent.length - 1}`);
+    s.validate();
+  });
+
   describe('two workers, one busy with a long task', () => {
     function busyPair(): { s: ReturnType<typeof newState>; busy: string; idle: string } {
       const s = newState();
