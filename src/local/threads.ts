@@ -2,8 +2,8 @@ import { CancelledError, TaskError, UnserializableError, WorkerLostError } from 
 import type { FnRef } from '../functions/fn-ref.js';
 import type { Plan } from '../graph/plan.js';
 import { transferables } from '../serialize/check-value.js';
-import { wireNode } from '../protocol/encode-task.js';
-import type { WireNode } from '../protocol/task-spec.js';
+import { packNode } from '../protocol/encode-task.js';
+import type { PackedNode, WireNode } from '../protocol/task-spec.js';
 import { IntMinHeap } from './min-heap.js';
 import type { ResolvedLocalOptions } from './options.js';
 import { JobClaim, type JobReply, sharedPool } from './pool.js';
@@ -217,7 +217,7 @@ class ThreadRun {
    */
   send(id: number, members: readonly number[], first: boolean): void {
     const { depStart, depIdx, dependentStart, dependentIdx, isOutput, keys } = this.plan;
-    const nodes: WireNode[] = [];
+    const nodes: (PackedNode | WireNode)[] = [];
     const fns = new Map<string, FnRef>();
     const inputs: [string, unknown][] = [];
     const transfer: ArrayBuffer[] = [];
@@ -228,7 +228,7 @@ class ThreadRun {
       let out = isOutput[m] === 1;
       for (let p = dependentStart[m]!; p < dependentStart[m + 1]! && !out; p++) out = this.batchOf[dependentIdx[p]!] !== id;
       if (out) returned.push(k);
-      nodes.push(wireNode(this.plan, m, out, fns));
+      nodes.push(packNode(this.plan, m, out, fns));
       for (let q = depStart[m]!; q < depStart[m + 1]!; q++) {
         const dep = depIdx[q]!;
         if (this.batchOf[dep] !== id && this.state[dep] === DONE && this.batchOf[dep] !== -id) {

@@ -27,7 +27,7 @@
 import { decode, decodeValue, encode } from '../comm/codec.js';
 import { ProtocolError } from '../errors.js';
 import { writeSpecBase64 } from './spec-writer.js';
-import type { TaskSpec, WireNode, WireSpec, WireStep } from './task-spec.js';
+import type { PackedNode, TaskSpec, WireNode, WireSpec, WireStep } from './task-spec.js';
 
 export type { WireSpec };
 
@@ -40,8 +40,8 @@ const OP = 'spec';
  */
 export type EncodedTask = readonly [spec: string, fns: readonly string[], key: string, dependencies: readonly string[]];
 
-/** A node to run as it is handed on: the node itself, or its spec encoded, alone or in its task. */
-export type NodeToRun = WireNode | string | EncodedTask;
+/** A node to run as it is handed on: the node itself or packed, or its spec encoded, alone or in its task. */
+export type NodeToRun = WireNode | PackedNode | string | EncodedTask;
 
 /**
  * The spec encoded, or null when it cannot travel as one frame (send the object). With
@@ -138,10 +138,32 @@ export function fnIdsOf(node: WireNode): string[] {
 export function nodeOf(node: NodeToRun): WireNode {
   if (typeof node === 'string') return decodeSpec(node).node;
   if (Array.isArray(node)) {
+    if (typeof node[0] === 'number') return unpackNode(node as PackedNode);
     const [spec, fns, key, dependencies] = node as EncodedTask;
     return decodeSpec(spec, fns, key, dependencies).node;
   }
   return node as WireNode;
+}
+
+const NO_DEPS: readonly string[] = [];
+/** By arity: arguments that are all refs (placeholders), and the refs putting dependency k at argument k. */
+const placeholders: (readonly undefined[])[] = [];
+const inOrder: (readonly number[])[] = [];
+
+function unpackNode(p: PackedNode): WireNode {
+  const [arity, fn, key, out] = p;
+  if (typeof fn !== 'string' || typeof key !== 'string' || !Number.isInteger(arity)) throw new ProtocolError('malformed packed node');
+  if (arity < 0) {
+    if (!Array.isArray(p[4])) throw new ProtocolError(`malformed packed node ${key}: no arguments`);
+    return { steps: [{ fn, deps: NO_DEPS, args: p[4] as unknown[], argRefs: null, deepRefs: null }], stepKeys: [key], out: out === 1 };
+  }
+  if (p.length !== 4 + arity) throw new ProtocolError(`malformed packed node ${key}: ${p.length - 4} dependencies for ${arity} arguments`);
+  if (inOrder[arity] === undefined) {
+    placeholders[arity] = new Array<undefined>(arity).fill(undefined);
+    inOrder[arity] = Array.from({ length: 2 * arity }, (_, i) => i >> 1);
+  }
+  const deps = p.slice(4) as string[];
+  return { steps: [{ fn, deps, args: placeholders[arity]!, argRefs: inOrder[arity], deepRefs: null }], stepKeys: [key], out: out === 1 };
 }
 
 /** The spec of a wire task, decoded when it came encoded (with the task's function ids, key and dependency keys). */

@@ -23,6 +23,14 @@ export interface WireNode {
   readonly out: boolean;
 }
 
+/**
+ * A one-call node in few parts, far cheaper to post to a thread than its WireNode (a
+ * structured clone pays for every object and property name): `[n, fn, key, out, ...deps]`
+ * when its n arguments are its n dependencies in that order, `[-1, fn, key, out, args]`
+ * when it has none. Any other node travels as a WireNode (encode-task.ts, packNode).
+ */
+export type PackedNode = readonly [arity: number, fn: string, key: string, out: 0 | 1, ...rest: unknown[]];
+
 /** What a task carries to the worker that runs it. */
 export interface TaskSpec {
   readonly node: WireNode;
