@@ -192,7 +192,10 @@ export function hasRoom(ws: WorkerState, ts: TaskState, backlogSeconds: number, 
 
 /** Whether the task's prefix is measured to take LONG_TASK or longer. */
 export function isLong(ts: TaskState): boolean {
-  const p = ts.prefix;
+  return isLongPrefix(ts.prefix);
+}
+
+function isLongPrefix(p: Prefix): boolean {
   return p.measured >= 0 && p.duration >= LONG_TASK;
 }
 
@@ -223,7 +226,7 @@ export function hasBacklogRoom(ws: WorkerState, ts: TaskState, backlogSeconds: n
   const cs = ws.processingCounts;
   for (let i = 0; i < ps.length; i++) {
     const q = ps[i] as Prefix;
-    if (q.measured >= 0 && q.duration >= LONG_TASK) threads -= cs[i] as number;
+    if (isLongPrefix(q)) threads -= cs[i] as number;
     else work += q.duration * (cs[i] as number);
   }
   return threads > 0 && work <= backlogSeconds * threads;
