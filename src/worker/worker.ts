@@ -430,7 +430,7 @@ export class Worker extends Resource {
         // Said as a thread begins the batch: if the process dies, the scheduler blames what
         // had started, not the tasks only queued here.
         const run = (): Promise<void> =>
-          this.#executor.run(i.batch, i.tasks, i.inputs, this, () => this.#started(i.tasks, i.tickets)).then((event) => this.#handle(event));
+          this.#executor.run(i.batch, i.tasks, i.inputs, this, (kept) => this.#started(i.tasks, i.tickets, kept)).then((event) => this.#handle(event));
         const waits = this.#settling(i.inputs);
         void (waits === null ? run() : waits.then(run));
         return;
@@ -489,12 +489,21 @@ export class Worker extends Resource {
     }
   }
 
-  /** Written out at once: a task that kills the process may run next. */
-  #started(tasks: readonly { readonly key: string }[], tickets: readonly number[] | null): void {
-    if (this.#scheduler.state !== 'open') return;
+  /**
+   * Written out at once: a task that kills the process may run next. Only the batch's first
+   * `kept` tasks: those after were taken back (to run in another batch, or stolen) before
+   * the thread began.
+   */
+  #started(tasks: readonly { readonly key: string }[], tickets: readonly number[] | null, kept: number): void {
+    if (this.#scheduler.state !== 'open' || kept === 0) return;
     const startedAt = performance.now();
     // Keys, tickets and a time: plain data, packed without the codec's walk.
-    this.#scheduler.sendPlain(tickets === null ? { op: 'tasks-started', keys: tasks.map((t) => t.key), startedAt } : { op: 'tasks-started', tickets, startedAt });
+    const all = kept >= tasks.length;
+    this.#scheduler.sendPlain(
+      tickets === null
+        ? { op: 'tasks-started', keys: (all ? tasks : tasks.slice(0, kept)).map((t) => t.key), startedAt }
+        : { op: 'tasks-started', tickets: all ? tickets : tickets.slice(0, kept), startedAt },
+    );
     this.#scheduler.flush();
   }
 
