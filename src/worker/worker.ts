@@ -86,6 +86,8 @@ export class Worker extends Resource {
   #finishedThread: number[] = [];
   #finishedTickets: number[] = [];
   #addedKeys: string[] = [];
+  /** Reports said this turn and not yet sent, in the order they were said (see #report). */
+  #held: WorkerToScheduler[] = [];
   #reportScheduled = false;
   #pumpScheduled = false;
   /** When the collector was last run for memory past the pause threshold. */
@@ -261,7 +263,7 @@ export class Worker extends Resource {
     if (this.#scheduler.state === 'open') await this.flushStore();
     await attemptAll([
       () => {
-        if (this.#scheduler.state === 'open') this.#scheduler.send({ op: 'goodbye' });
+        this.#toScheduler({ op: 'goodbye' });
       },
       () => this.#scheduler.close(),
       () => this.#executor.destroy(this.closedError()),
@@ -490,58 +492,82 @@ export class Worker extends Resource {
   }
 
   /**
-   * Written out at once: a task that kills the process may run next. Only the batch's first
-   * `kept` tasks: those after were taken back (to run in another batch, or stolen) before
-   * the thread began.
+   * Said as the thread begins the batch, sent at the end of this turn with what finished
+   * before it (the batch ahead on the thread, as a rule): one packet for both. Only the
+   * batch's first `kept` tasks: those after were taken back (to run in another batch, or
+   * stolen) before the thread began.
    */
   #started(tasks: readonly { readonly key: string }[], tickets: readonly number[] | null, kept: number): void {
     if (this.#scheduler.state !== 'open' || kept === 0) return;
     const startedAt = performance.now();
-    // Keys, tickets and a time: plain data, packed without the codec's walk.
     const all = kept >= tasks.length;
-    this.#scheduler.sendPlain(
+    // What finished earlier in this turn is said first.
+    this.#holdFinished();
+    this.#held.push(
       tickets === null
         ? { op: 'tasks-started', keys: (all ? tasks : tasks.slice(0, kept)).map((t) => t.key), startedAt }
         : { op: 'tasks-started', tickets: all ? tickets : tickets.slice(0, kept), startedAt },
     );
-    this.#scheduler.flush();
+    this.#scheduleReport();
   }
 
+  /** Sends a message after the reports said before it, so the scheduler hears them in order. */
   #toScheduler(message: WorkerToScheduler): void {
-    if (this.#scheduler.state === 'open') this.#scheduler.send(message);
+    if (this.#scheduler.state !== 'open') return;
+    this.#report();
+    this.#scheduler.send(message);
   }
 
+  /**
+   * Reports go out once the turn of the event loop that made them is done (setImmediate,
+   * not the next tick: a thread's answer and the batch it begins arrive as one message
+   * but are handled over several microtasks), so a turn costs the scheduler one packet.
+   */
   #scheduleReport(): void {
     if (this.#reportScheduled) return;
     this.#reportScheduled = true;
-    process.nextTick(() => {
-      this.#reportScheduled = false;
-      if (this.#toStore.length > 0) this.#writeToStore();
-      if (this.#finishedKeys.length > 0) {
-        // Keys and numbers: plain data, packed without the codec's walk.
-        if (this.#scheduler.state === 'open') {
-          this.#scheduler.sendPlain({
-            op: 'tasks-finished',
-            keys: this.#finishedKeys,
-            nbytes: this.#finishedBytes,
-            startedAt: this.#finishedStart,
-            finishedAt: this.#finishedEnd,
-            threads: this.#finishedThread,
-            tickets: this.#finishedTickets,
-          });
-        }
-        this.#finishedKeys = [];
-        this.#finishedBytes = [];
-        this.#finishedStart = [];
-        this.#finishedEnd = [];
-        this.#finishedThread = [];
-        this.#finishedTickets = [];
-      }
-      if (this.#addedKeys.length > 0) {
-        this.#toScheduler({ op: 'add-keys', keys: this.#addedKeys });
-        this.#addedKeys = [];
-      }
+    setImmediate(this.#onReportDue);
+  }
+
+  readonly #onReportDue = (): void => {
+    this.#reportScheduled = false;
+    if (this.#toStore.length > 0) this.#writeToStore();
+    this.#report();
+  };
+
+  /** Sends the reports held, in the order they were said. */
+  #report(): void {
+    this.#holdFinished();
+    if (this.#addedKeys.length > 0) {
+      this.#held.push({ op: 'add-keys', keys: this.#addedKeys });
+      this.#addedKeys = [];
+    }
+    if (this.#held.length === 0) return;
+    const held = this.#held;
+    this.#held = [];
+    if (this.#scheduler.state !== 'open') return;
+    // Keys, tickets and numbers: plain data, packed without the codec's walk.
+    for (const message of held) this.#scheduler.sendPlain(message);
+  }
+
+  /** The tasks finished since the last report, as one held message. */
+  #holdFinished(): void {
+    if (this.#finishedKeys.length === 0) return;
+    this.#held.push({
+      op: 'tasks-finished',
+      keys: this.#finishedKeys,
+      nbytes: this.#finishedBytes,
+      startedAt: this.#finishedStart,
+      finishedAt: this.#finishedEnd,
+      threads: this.#finishedThread,
+      tickets: this.#finishedTickets,
     });
+    this.#finishedKeys = [];
+    this.#finishedBytes = [];
+    this.#finishedStart = [];
+    this.#finishedEnd = [];
+    this.#finishedThread = [];
+    this.#finishedTickets = [];
   }
 
   // ---- the result store ----
