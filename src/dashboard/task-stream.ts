@@ -48,6 +48,8 @@ export class TaskStreamBuffer {
   #pushed = 0;
   readonly #lanes = new Map<string, number[]>();
   readonly #totals = new Map<string, MutableTotals>();
+  #lastPrefix = '';
+  #lastTotals: MutableTotals | undefined;
 
   constructor(options: TaskStreamBufferOptions = {}) {
     this.capacity = positiveInteger('capacity', options.capacity, 50_000);
@@ -95,20 +97,24 @@ export class TaskStreamBuffer {
     const cap = this.capacity;
     const ring = this.#ring;
     if (this.#size === cap) {
-      this.#head = (this.#head + 1) % cap;
+      this.#head = this.#head + 1 === cap ? 0 : this.#head + 1;
     } else {
       this.#size++;
     }
-    // Insertion into an almost sorted ring: reports arrive roughly in order of stop.
+    // Insertion into an almost sorted ring: reports arrive roughly in order of stop (each
+    // worker's in order, a batch at a time), so an entry moves back past a batch at most.
     let i = this.#size - 1;
+    let at = this.#head + i >= cap ? this.#head + i - cap : this.#head + i;
     const floor = Math.max(0, i - MAX_REORDER);
     while (i > floor) {
-      const prev = ring[(this.#head + i - 1) % cap] as TaskStreamEntry;
+      const before = at === 0 ? cap - 1 : at - 1;
+      const prev = ring[before] as TaskStreamEntry;
       if (prev.stop <= entry.stop) break;
-      ring[(this.#head + i) % cap] = prev;
+      ring[at] = prev;
+      at = before;
       i--;
     }
-    ring[(this.#head + i) % cap] = entry;
+    ring[at] = entry;
   }
 
   /** Entries with `stop > since`, oldest first; with `limit`, the newest `limit` of them. */
@@ -144,6 +150,8 @@ export class TaskStreamBuffer {
     this.#size = 0;
     this.#lanes.clear();
     this.#totals.clear();
+    this.#lastPrefix = '';
+    this.#lastTotals = undefined;
   }
 
   #lane(worker: string, start: number, stop: number): number {
@@ -176,12 +184,15 @@ export class TaskStreamBuffer {
 
   #count(entry: TaskStreamEntry): void {
     if (entry.kind === 'transfer') return;
-    let t = this.#totals.get(entry.prefix);
+    // Tasks of one prefix come in runs: the last one's totals, without a lookup.
+    let t = entry.prefix === this.#lastPrefix ? this.#lastTotals : this.#totals.get(entry.prefix);
     if (t === undefined) {
       if (this.#totals.size >= this.#maxPrefixes) return;
       t = { finished: 0, erred: 0 };
       this.#totals.set(entry.prefix, t);
     }
+    this.#lastPrefix = entry.prefix;
+    this.#lastTotals = t;
     if (entry.kind === 'compute') t.finished++;
     else t.erred++;
   }

@@ -33,6 +33,29 @@ void describe('TaskStreamBuffer', () => {
     assert.deepEqual(b.since(7), []);
   });
 
+  void test('batches of two workers, interleaved, stay in order of stop as the ring wraps', () => {
+    const b = new TaskStreamBuffer({ capacity: 37 });
+    const kept: number[] = [];
+    let i = 0;
+    for (let round = 0; round < 20; round++) {
+      // Worker a's batch of 9 ends before worker b's batch of 7, but arrives after it.
+      const batches = [Array.from({ length: 7 }, (_, j) => round * 100 + 50 + j), Array.from({ length: 9 }, (_, j) => round * 100 + 40 + j * 3)];
+      for (const batch of batches) {
+        for (const stop of batch) {
+          b.record(entry(i++, stop, { worker: batch.length === 7 ? 'b' : 'a' }));
+          kept.push(stop);
+          kept.sort((x, y) => x - y);
+          if (kept.length > 37) kept.shift();
+        }
+      }
+    }
+    assert.deepEqual(
+      b.since(-Infinity).map((e) => e.stop),
+      kept,
+    );
+    assert.equal(b.prefixTotals().get('k')?.finished, 320);
+  });
+
   void test('an entry given its lane is kept as given, counted under its prefix', () => {
     const b = new TaskStreamBuffer();
     const given = { ...entry(1, 10, { prefix: 'inc' }), thread: 3 };
