@@ -43,7 +43,7 @@ import type { StoryEntry } from '../protocol/story.js';
 import { CLUSTER_SUMMARY, clientBundle, type ClientSummary, DISPLAY, isSummarizedCluster, type SummarizedCluster } from '../notebook/cards.js';
 import { INSPECT, type MimeBundle } from '../notebook/kernel.js';
 import { NotebookProgress } from '../notebook/progress.js';
-import { Future, type FutureOwner, type FutureStatus, keepAlive } from './future.js';
+import { Future, type FutureOwner, type FutureStatus, keepAlive, type Lease } from './future.js';
 import { FutureList } from './future-list.js';
 import { collectFutures, type Gathered, rebuild } from './gather.js';
 import { ProgressBar, type ProgressBarOptions } from './progress-bar.js';
@@ -139,7 +139,10 @@ export class Client extends Resource implements FutureOwner {
   readonly id: string;
   readonly #conn: SchedulerConn;
   readonly #keys = new Map<string, KeyRecord>();
-  readonly #registry = new FinalizationRegistry<string>((key) => this.#decref(key));
+  /** Futures dropped without release(): each lets go of its key as it is collected. */
+  readonly #registry = new FinalizationRegistry<Lease>((lease) => {
+    if (!lease.released) this.#decref(lease.key);
+  });
   readonly #requests = new Map<number, PendingRequest>();
   readonly #peers: DataPeers;
   /** Whether results come from workers and the store directly, or through the scheduler. */
@@ -623,7 +626,6 @@ export class Client extends Resource implements FutureOwner {
 
   /** @internal */
   releaseFuture(future: Future): void {
-    this.#registry.unregister(future);
     this.#decref(future.key);
   }
 
@@ -735,7 +737,7 @@ export class Client extends Resource implements FutureOwner {
     }
     record.refs++;
     const future = new Future(key, this);
-    this.#registry.register(future, key, future);
+    this.#registry.register(future, Future.leaseOf(future));
     return future;
   }
 

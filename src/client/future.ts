@@ -23,16 +23,28 @@ export interface FutureOwner {
   progress(futures: readonly Future[], options?: Omit<ProgressBarOptions, 'total'>): Promise<void>;
 }
 
+/**
+ * @internal What a client watches a Future by: its key, and whether it was released. Shared
+ * with the client's FinalizationRegistry as the value it is handed when the Future is
+ * collected, so a Future released already is not released twice — with no unregister
+ * token, whose table costs more per Future than the Future itself.
+ */
+export interface Lease {
+  readonly key: string;
+  released: boolean;
+}
+
 export class Future<T = unknown> implements PromiseLike<T> {
   declare readonly __result?: T;
   readonly key: string;
   readonly #owner: FutureOwner;
-  #released = false;
+  readonly #lease: Lease;
 
   /** @internal Futures are made by a Client. */
   constructor(key: string, owner: FutureOwner) {
     this.key = key;
     this.#owner = owner;
+    this.#lease = { key, released: false };
   }
 
   /** @internal The client a future belongs to. */
@@ -40,13 +52,18 @@ export class Future<T = unknown> implements PromiseLike<T> {
     return future.#owner;
   }
 
+  /** @internal Its lease (see Lease): never holds the Future itself. */
+  static leaseOf(future: Future): Lease {
+    return future.#lease;
+  }
+
   /** 'pending' until the result is in cluster memory ('finished') or it failed. */
   get status(): FutureStatus {
-    return this.#released ? 'cancelled' : this.#owner.statusOf(this.key);
+    return this.#lease.released ? 'cancelled' : this.#owner.statusOf(this.key);
   }
 
   get released(): boolean {
-    return this.#released;
+    return this.#lease.released;
   }
 
   /** The value, fetched from the worker that holds it. Rejects with TaskError if the task threw. */
@@ -75,8 +92,8 @@ export class Future<T = unknown> implements PromiseLike<T> {
 
   /** Lets the cluster forget the result once no other Future holds it. Idempotent. */
   release(): void {
-    if (this.#released) return;
-    this.#released = true;
+    if (this.#lease.released) return;
+    this.#lease.released = true;
     this.#owner.releaseFuture(this);
   }
 

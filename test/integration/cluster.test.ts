@@ -345,4 +345,37 @@ void describe('futures released by garbage collection', () => {
       await cluster.close();
     }
   });
+
+  void test('a Future released and then collected does not release the key again', async () => {
+    const { setFlagsFromString } = await import('node:v8');
+    const { runInNewContext } = await import('node:vm');
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const cluster = await LocalCluster.start({ workers: 1 });
+    try {
+      const client = await Client.connect(cluster.address);
+      try {
+        const kept = client.submit(inc, 41);
+        await (async () => {
+          // The same pure call: one key, held twice.
+          const released = client.submit(inc, 41);
+          assert.equal(released.key, kept.key);
+          assert.equal(await released.result(), 42);
+          released.release();
+        })();
+        // Its finalizer has every chance to run: the key must stay, held by `kept`.
+        for (let i = 0; i < 5; i++) {
+          gc();
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        assert.notEqual(cluster.scheduler.taskInfo(kept.key), undefined);
+        assert.equal(kept.status, 'finished');
+        assert.equal(await kept.result(), 42);
+      } finally {
+        await client.close();
+      }
+    } finally {
+      await cluster.close();
+    }
+  });
 });
