@@ -17,8 +17,12 @@ export interface Job {
   readonly transfer: readonly ArrayBuffer[];
   /** Lets the sender take back nodes the thread has not started; without it the thread runs them all. */
   readonly claim?: JobClaim;
-  /** Called once when the job reaches the front of its thread: its first node starts now. */
-  readonly onStart?: () => void;
+  /**
+   * Called once when the job reaches the front of its thread: its first node starts now.
+   * `following`: it starts as a thread's answer to another job is handled (the job ahead of
+   * it on its thread, as a rule), rather than when the job was handed in.
+   */
+  readonly onStart?: (following: boolean) => void;
 }
 
 /** Jobs with more nodes than this run whole: a claim word holds 16-bit counts. */
@@ -195,7 +199,8 @@ export class ThreadPool {
     }
   }
 
-  #dispatch(): void {
+  /** `following`: called as a thread's answer to a job is handled (see `Job.onStart`). */
+  #dispatch(following = false): void {
     while (this.#queue.length > 0) {
       const owner = this.#queue[0]!.owner;
       let thread = this.#leastBusy(owner);
@@ -203,7 +208,7 @@ export class ThreadPool {
         thread = this.#spawn();
       }
       if (thread === undefined) return;
-      this.#send(thread, this.#queue.shift()!);
+      this.#send(thread, this.#queue.shift()!, following);
     }
   }
 
@@ -217,7 +222,7 @@ export class ThreadPool {
     return best;
   }
 
-  #send(thread: PoolThread, pending: Pending): void {
+  #send(thread: PoolThread, pending: Pending, following: boolean): void {
     pending.id = this.#nextId++;
     const slot = thread.sent % PIPELINE;
     const { claim, nodes } = pending.job;
@@ -241,7 +246,7 @@ export class ThreadPool {
     if (thread.inFlight.size === 0) thread.worker.ref();
     thread.owner = pending.owner;
     thread.inFlight.set(pending.id, pending);
-    if (thread.inFlight.size === 1) pending.job.onStart?.();
+    if (thread.inFlight.size === 1) pending.job.onStart?.(following);
   }
 
   #spawn(): PoolThread {
@@ -263,14 +268,14 @@ export class ThreadPool {
       thread.inFlight.delete(message.id);
       if (thread.inFlight.size === 0) worker.unref();
       // A thread runs its jobs in order: the next one in flight starts as this one ends.
-      else thread.inFlight.values().next().value?.job.onStart?.();
+      else thread.inFlight.values().next().value?.job.onStart?.(true);
       if (message.op === 'batch-failed') {
         const { name, message: text } = message.error;
         pending.reject(new WorkerLostError('', `a pool thread failed to run a batch: ${name}: ${text}`));
       } else {
         pending.resolve({ ...message, thread: thread.index });
       }
-      this.#dispatch();
+      this.#dispatch(true);
     });
     const lost = (error: unknown): void => {
       if (!this.#threads.includes(thread)) return;

@@ -87,7 +87,7 @@ export class Executor {
    * `onStart` is called when the thread begins the batch (it may first wait behind another),
    * with how many of its tasks the thread still answers for (a tail taken back is not).
    */
-  run(batch: number, tasks: readonly ExecuteTask[], inputKeys: readonly string[], owner: object, onStart?: (kept: number) => void): Promise<BatchEvent> {
+  run(batch: number, tasks: readonly ExecuteTask[], inputKeys: readonly string[], owner: object, onStart?: (kept: number, following: boolean) => void): Promise<BatchEvent> {
     // Encoded specs go to the thread as they came, one string each with what their task says
     // beside it (its function ids, key and dependency keys), which it decodes: far cheaper to
     // post than the objects they decode to. Every result comes back (returnAll).
@@ -115,7 +115,7 @@ export class Executor {
     const claim = this.#claimable && nodes.length <= MAX_CLAIMABLE ? new JobClaim(nodes.length) : undefined;
     const run = (): Promise<BatchEvent> => {
       if (claim !== undefined) this.#claims.set(batch, claim);
-      const started = onStart === undefined ? {} : { onStart: () => onStart(claim?.end ?? nodes.length) };
+      const started = onStart === undefined ? {} : { onStart: (following: boolean) => onStart(claim?.end ?? nodes.length, following) };
       return this.#pool.run({ nodes, returnAll: true, fns, inputs, transfer: [], ...started, ...(claim === undefined ? {} : { claim }) }, owner).then(
         (reply): BatchEvent => {
           this.#claims.delete(batch);

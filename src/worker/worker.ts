@@ -432,7 +432,7 @@ export class Worker extends Resource {
         // Said as a thread begins the batch: if the process dies, the scheduler blames what
         // had started, not the tasks only queued here.
         const run = (): Promise<void> =>
-          this.#executor.run(i.batch, i.tasks, i.inputs, this, (kept) => this.#started(i.tasks, i.tickets, kept)).then((event) => this.#handle(event));
+          this.#executor.run(i.batch, i.tasks, i.inputs, this, (kept, following) => this.#started(i.tasks, i.tickets, kept, following)).then((event) => this.#handle(event));
         const waits = this.#settling(i.inputs);
         void (waits === null ? run() : waits.then(run));
         return;
@@ -492,12 +492,14 @@ export class Worker extends Resource {
   }
 
   /**
-   * Said as the thread begins the batch, sent at the end of this turn with what finished
-   * before it (the batch ahead on the thread, as a rule): one packet for both. Only the
-   * batch's first `kept` tasks: those after were taken back (to run in another batch, or
-   * stolen) before the thread began.
+   * Said as the thread begins the batch: if the process dies, the scheduler blames what had
+   * started. A batch handed to an idle thread is said at once (the task may kill the process
+   * next); one that begins as a thread's answer is handled (the batch ahead of it ended) is
+   * said with that answer's report, at the end of this turn: one packet for both.
+   * Only the batch's first `kept` tasks: those after were taken back (to run in another
+   * batch, or stolen) before the thread began.
    */
-  #started(tasks: readonly { readonly key: string }[], tickets: readonly number[] | null, kept: number): void {
+  #started(tasks: readonly { readonly key: string }[], tickets: readonly number[] | null, kept: number, following: boolean): void {
     if (this.#scheduler.state !== 'open' || kept === 0) return;
     const startedAt = performance.now();
     const all = kept >= tasks.length;
@@ -508,7 +510,12 @@ export class Worker extends Resource {
         ? { op: 'tasks-started', keys: (all ? tasks : tasks.slice(0, kept)).map((t) => t.key), startedAt }
         : { op: 'tasks-started', tickets: all ? tickets : tickets.slice(0, kept), startedAt },
     );
-    this.#scheduleReport();
+    if (following) {
+      this.#scheduleReport();
+    } else {
+      this.#report();
+      this.#scheduler.flush();
+    }
   }
 
   /** Sends a message after the reports said before it, so the scheduler hears them in order. */

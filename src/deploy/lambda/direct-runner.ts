@@ -43,7 +43,8 @@ export interface DirectJob {
   readonly returnAll?: boolean;
   readonly fns: readonly FnRef[];
   readonly inputs: readonly (readonly [string, unknown])[];
-  readonly onStart?: () => void;
+  /** As the pool's (`Job.onStart`): an invocation's batches never follow another on a thread. */
+  readonly onStart?: (following: boolean) => void;
 }
 
 interface RemoteError {
@@ -180,7 +181,7 @@ export class DirectRunner {
 
   async #runGroup(group: readonly Pending[], slot: number): Promise<void> {
     const started = Date.now();
-    for (const p of group) p.job.onStart?.();
+    for (const p of group) p.job.onStart?.(false);
     let outcomes: Outcome[];
     try {
       outcomes = await this.#invokeParts(group.map((p) => ({ job: p.job, nodes: p.job.nodes.map((_, i) => i) })));
