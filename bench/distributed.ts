@@ -362,6 +362,10 @@ async function measureOverhead(): Promise<void> {
   }
   const a = median(without);
   const b = median(withFeed);
+  // Each pair runs back to back, so it shares the machine's mood of the moment; on a shared
+  // machine that swings by a quarter within a minute, and the difference of the two medians
+  // keeps the swing where the median of the pairs' own changes cancels it.
+  const paired = median(withFeed.map((w, i) => (w - without[i]!) / without[i]!));
   emit({
     system: 'tessera',
     workload: `tree-${overheadTree}`,
@@ -371,8 +375,9 @@ async function measureOverhead(): Promise<void> {
     medianUsPerTaskWithout: a,
     medianUsPerTaskWith: b,
     change: (b - a) / a,
+    pairedChange: paired,
     target: 0.05,
-    withinTarget: (b - a) / a <= 0.05,
+    withinTarget: paired <= 0.05,
     medianSchedulerCpuUsPerTaskWithout: median(cpuWithout),
     medianSchedulerCpuUsPerTaskWith: median(cpuWith),
     schedulerCpuChange: (median(cpuWith) - median(cpuWithout)) / median(cpuWithout),
