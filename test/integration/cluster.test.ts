@@ -319,7 +319,8 @@ void describe('worker memory', () => {
 });
 
 void describe('futures released by garbage collection', () => {
-  void test('a dropped Future lets the cluster forget its result', async () => {
+  /** A one-worker cluster, a client, and the collector, for `body`. */
+  async function withCollector(body: (client: Client, cluster: LocalCluster, gc: () => void) => Promise<void>): Promise<void> {
     const { setFlagsFromString } = await import('node:v8');
     const { runInNewContext } = await import('node:vm');
     setFlagsFromString('--expose-gc');
@@ -328,54 +329,46 @@ void describe('futures released by garbage collection', () => {
     try {
       const client = await Client.connect(cluster.address);
       try {
-        const key = await (async () => {
-          const dropped = client.submit(inc, 1);
-          assert.equal(await dropped.result(), 2);
-          return dropped.key;
-        })();
-        assert.notEqual(cluster.scheduler.taskInfo(key), undefined);
-        await until(() => {
-          gc();
-          return cluster.scheduler.taskInfo(key) === undefined;
-        }, 'the dropped future is collected and its key forgotten');
+        await body(client, cluster, gc);
       } finally {
         await client.close();
       }
     } finally {
       await cluster.close();
     }
-  });
+  }
 
-  void test('a Future released and then collected does not release the key again', async () => {
-    const { setFlagsFromString } = await import('node:v8');
-    const { runInNewContext } = await import('node:vm');
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
-    const cluster = await LocalCluster.start({ workers: 1 });
-    try {
-      const client = await Client.connect(cluster.address);
-      try {
-        const kept = client.submit(inc, 41);
-        await (async () => {
-          // The same pure call: one key, held twice.
-          const released = client.submit(inc, 41);
-          assert.equal(released.key, kept.key);
-          assert.equal(await released.result(), 42);
-          released.release();
-        })();
-        // Its finalizer has every chance to run: the key must stay, held by `kept`.
-        for (let i = 0; i < 5; i++) {
-          gc();
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
-        assert.notEqual(cluster.scheduler.taskInfo(kept.key), undefined);
-        assert.equal(kept.status, 'finished');
-        assert.equal(await kept.result(), 42);
-      } finally {
-        await client.close();
+  void test('a dropped Future lets the cluster forget its result', () =>
+    withCollector(async (client, cluster, gc) => {
+      const key = await (async () => {
+        const dropped = client.submit(inc, 1);
+        assert.equal(await dropped.result(), 2);
+        return dropped.key;
+      })();
+      assert.notEqual(cluster.scheduler.taskInfo(key), undefined);
+      await until(() => {
+        gc();
+        return cluster.scheduler.taskInfo(key) === undefined;
+      }, 'the dropped future is collected and its key forgotten');
+    }));
+
+  void test('a Future released and then collected does not release the key again', () =>
+    withCollector(async (client, cluster, gc) => {
+      const kept = client.submit(inc, 41);
+      await (async () => {
+        // The same pure call: one key, held twice.
+        const released = client.submit(inc, 41);
+        assert.equal(released.key, kept.key);
+        assert.equal(await released.result(), 42);
+        released.release();
+      })();
+      // Its finalizer has every chance to run: the key must stay, held by `kept`.
+      for (let i = 0; i < 5; i++) {
+        gc();
+        await new Promise((resolve) => setTimeout(resolve, 20));
       }
-    } finally {
-      await cluster.close();
-    }
-  });
+      assert.notEqual(cluster.scheduler.taskInfo(kept.key), undefined);
+      assert.equal(kept.status, 'finished');
+      assert.equal(await kept.result(), 42);
+    }));
 });
