@@ -54,7 +54,7 @@ class Text {
  * reach (even odds only at some four billion tokens).
  */
 export class Hash64 {
-  // Seeds as int32 (the golden ratio's and its square's bits), so the lanes stay small integers.
+  // Seeds: the two halves of the 64-bit golden-ratio constant, as int32 (the lanes stay small integers).
   #h1 = 0x9e3779b9 | 0;
   #h2 = 0x7f4a7c15 | 0;
   #length = 0;
