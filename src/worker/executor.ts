@@ -53,17 +53,16 @@ export class Executor {
   readonly #bundles = new BundleCache();
   /** Batches in flight on the threads, by id: how far each has got. */
   readonly #claims = new Map<number, JobClaim>();
-  /** The pool when its threads may take work back from each other (more than one thread), else null. */
-  readonly #sharing: ThreadPool | null;
-  /** Whether batches carry claims: on threads of this process, not on a job runner. */
-  readonly #claimable: boolean;
+  /** The pool when batches run on threads of this process (they carry claims), else null (a job runner). */
+  readonly #threads: ThreadPool | null;
+  readonly #nthreads: number;
 
   constructor(nthreads: number, data: DataStore) {
     const pool = runners.getStore()?.(nthreads) ?? new ThreadPool(nthreads);
     this.#pool = pool;
     this.#data = data;
-    this.#claimable = pool instanceof ThreadPool;
-    this.#sharing = nthreads > 1 && pool instanceof ThreadPool ? pool : null;
+    this.#threads = pool instanceof ThreadPool ? pool : null;
+    this.#nthreads = nthreads;
   }
 
   loadFns(fns: readonly FnRef[]): void {
@@ -112,7 +111,7 @@ export class Executor {
       fns.push(fn);
       if (fn.kind === 'module' && fn.url.startsWith(BUNDLE_SCHEME)) bundled = true;
     }
-    const claim = this.#claimable && nodes.length <= MAX_CLAIMABLE ? new JobClaim(nodes.length) : undefined;
+    const claim = this.#threads !== null && nodes.length <= MAX_CLAIMABLE ? new JobClaim(nodes.length) : undefined;
     const run = (): Promise<BatchEvent> => {
       if (claim !== undefined) this.#claims.set(batch, claim);
       const started = onStart === undefined ? {} : { onStart: (following: boolean) => onStart(claim?.end ?? nodes.length, following) };
@@ -168,7 +167,7 @@ export class Executor {
 
   /** Threads with nothing to run that could take work back (none with one thread, or a runner). */
   get idleThreads(): number {
-    return this.#sharing?.idleThreads ?? 0;
+    return this.#nthreads > 1 ? (this.#threads?.idleThreads ?? 0) : 0;
   }
 
   /**
