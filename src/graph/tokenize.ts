@@ -5,40 +5,40 @@ import { createHash, type Hash } from 'node:crypto';
  * tokens, so identical pure calls share one key. `keyOf` maps lazy values to their keys.
  */
 export function tokenize(parts: readonly unknown[], keyOf: (value: unknown) => string | undefined): string {
-  const h = new Text();
-  for (const part of parts) feed(h, part, keyOf, 0);
-  return h.digest();
+  const fast = new Text(null);
+  for (const part of parts) feed(fast, part, keyOf, 0);
+  if (!fast.sawBytes) return fast.digest();
+  // Bytes among them: everything again through SHA-1, which reads them natively.
+  const sha = new Text(createHash(ALGORITHM));
+  for (const part of parts) feed(sha, part, keyOf, 0);
+  return sha.digest();
 }
 
 /**
- * What a token is made of, hashed as it comes. Text alone — what nearly every task's
- * arguments are — goes through `Hash64`, in this thread: a call into the crypto binding
- * costs more than the whole hash of a short text, and hashing piece by piece never builds
- * the joined text. With bytes (binary values), everything goes through SHA-1, which reads
- * them natively: the text so far is kept, joined, for that (joining costs a pointer).
+ * What a token is made of, hashed as it comes: text alone — what nearly every task's
+ * arguments are — through `Hash64`, in this thread (a call into the crypto binding costs
+ * more than the whole hash of a short text, and hashing piece by piece never builds the
+ * joined text); or, given a hash, through it, bytes included. A Text without one only
+ * notes that bytes came (`tokenize` then starts again with SHA-1).
  */
 class Text {
   readonly #fast = new Hash64();
-  #hash: Hash | null = null;
-  #text = '';
+  readonly #hash: Hash | null;
+  sawBytes = false;
+
+  constructor(hash: Hash | null) {
+    this.#hash = hash;
+  }
 
   update(text: string): this {
-    if (this.#hash === null) {
-      this.#fast.update(text);
-      this.#text += text;
-    } else {
-      this.#hash.update(text);
-    }
+    if (this.#hash === null) this.#fast.update(text);
+    else this.#hash.update(text);
     return this;
   }
 
   bytes(bytes: Uint8Array): void {
-    if (this.#hash === null) {
-      this.#hash = createHash(ALGORITHM);
-      this.#hash.update(this.#text);
-      this.#text = '';
-    }
-    this.#hash.update(bytes);
+    if (this.#hash === null) this.sawBytes = true;
+    else this.#hash.update(bytes);
   }
 
   digest(): string {
