@@ -5,6 +5,7 @@
  * backend can find, count and delete exactly its own pods.
  */
 import { randomInt } from 'node:crypto';
+import { HUGE_PAGES_TUNABLE } from '../../process/worker-env.js';
 import type { EnvVar, OwnerReference, PodManifest } from './manifest-types.js';
 import { mergeTemplate } from './merge.js';
 import type { WorkerSpec } from './options.js';
@@ -84,6 +85,8 @@ export function workerPod(spec: WorkerSpec, context: WorkerPodContext): PodManif
     { name: 'TESSERA_WORKER_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: 'TESSERA_POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
     { name: 'TESSERA_SCHEDULER_ADDRESS', value: context.scheduler },
+    // Large allocations in transparent huge pages (process/worker-env.ts); a template's own GLIBC_TUNABLES wins.
+    { name: 'GLIBC_TUNABLES', value: HUGE_PAGES_TUNABLE },
     ...tokenEnv(context.token),
   ];
   const base: PodManifest = {

@@ -21,6 +21,7 @@ import type { ClusterBackend } from '../../adaptive/backend.js';
 import type { Adaptive } from '../../adaptive/loop.js';
 import type { AdaptiveInput } from '../../adaptive/policy.js';
 import { Scheduler, type SchedulerOptions } from '../../process/scheduler.js';
+import { withHugePages } from '../../process/worker-env.js';
 import { CLUSTER_CHANGES, CLUSTER_SUMMARY, type ClusterSummary, clusterBundle, DISPLAY, displayCluster } from '../../notebook/cards.js';
 import { INSPECT, type MimeBundle } from '../../notebook/kernel.js';
 import { schedulerClusterSummary, watchSchedulerWorkers } from '../display.js';
@@ -336,7 +337,7 @@ export class LocalCluster extends Resource implements ClusterBackend {
     if (this.#memoryLimit !== undefined) args.push('--memory-limit', String(this.#memoryLimit));
     args.push(...this.#memoryFlags);
     // The token travels in the environment, out of sight of `ps`.
-    const env = { ...process.env };
+    const env: NodeJS.ProcessEnv = { ...process.env, GLIBC_TUNABLES: withHugePages(process.env['GLIBC_TUNABLES']) };
     if (this.token === undefined) delete env['TESSERA_TOKEN'];
     else env['TESSERA_TOKEN'] = this.token;
     const child = spawn(process.execPath, args, {

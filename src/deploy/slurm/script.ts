@@ -6,6 +6,7 @@
  * The script never holds the token: sbatch exports the submitting process's environment
  * to the job, TESSERA_TOKEN included, and `tessera worker` reads it from there.
  */
+import { HUGE_PAGES_TUNABLE } from '../../process/worker-env.js';
 import type { ResolvedSlurmJob } from './options.js';
 import { formatWalltime, shellQuote } from './options.js';
 
@@ -73,6 +74,10 @@ export function renderJobScript(job: ResolvedSlurmJob, inputs: ScriptInputs): st
     lines.push(`# The scheduler's token arrives in ${TOKEN_VARIABLE}, exported by sbatch from the`, '# submitting process: it is never written here.');
   }
   if (job.jobScriptPrologue.length > 0) lines.push(...job.jobScriptPrologue);
+  lines.push(
+    '# Large allocations in transparent huge pages, unless GLIBC_TUNABLES already says.',
+    `[[ ":\${GLIBC_TUNABLES-}" == *:glibc.malloc.hugetlb=* ]] || export GLIBC_TUNABLES="\${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}${HUGE_PAGES_TUNABLE}"`,
+  );
 
   const flags = [`--name "${job.jobName}-\${SLURM_JOB_ID}"`, `--nthreads ${job.cores}`];
   if (job.memory !== undefined) {

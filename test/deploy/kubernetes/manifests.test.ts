@@ -35,6 +35,7 @@ void describe('worker pod manifests', () => {
     assert.ok(container.args!.includes(String(4 * 1024 ** 3)));
     assert.deepEqual(container.resources, { requests: { cpu: '2', memory: String(4 * 1024 ** 3) }, limits: { memory: String(4 * 1024 ** 3) } });
     assert.deepEqual(container.env!.find((e) => e.name === 'TESSERA_TOKEN'), { name: 'TESSERA_TOKEN', valueFrom: { secretKeyRef: { name: 'tessera-token', key: 'token' } } });
+    assert.deepEqual(container.env!.find((e) => e.name === 'GLIBC_TUNABLES'), { name: 'GLIBC_TUNABLES', value: 'glibc.malloc.hugetlb=1' });
     assert.deepEqual(pod.metadata.ownerReferences, [context.owner]);
     assert.equal(pod.spec.automountServiceAccountToken, false);
     assert.equal(pod.spec.restartPolicy, 'OnFailure');
@@ -45,7 +46,7 @@ void describe('worker pod manifests', () => {
     const spec = resolveWorkerSpec(
       {
         image: 'tessera:0.1.0',
-        env: { EXTRA: '1' },
+        env: { EXTRA: '1', GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' },
         nodeSelector: { pool: 'spot' },
         tolerations: [{ key: 'spot', operator: 'Exists' }],
         labels: { team: 'maths', 'tessera.dev/cluster': 'someone-else' },
@@ -66,6 +67,7 @@ void describe('worker pod manifests', () => {
     assert.equal(pod.spec.priorityClassName, 'batch');
     assert.deepEqual(pod.spec.containers.map((c) => c.name), ['worker', 'sidecar']);
     assert.deepEqual(pod.spec.containers[0]!.env!.filter((e) => e.name === 'EXTRA'), [{ name: 'EXTRA', value: '2' }]);
+    assert.deepEqual(pod.spec.containers[0]!.env!.filter((e) => e.name === 'GLIBC_TUNABLES'), [{ name: 'GLIBC_TUNABLES', value: 'glibc.malloc.hugetlb=0' }]);
   });
 
   void test('options are checked by name and type', () => {

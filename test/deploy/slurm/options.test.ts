@@ -60,6 +60,8 @@ void describe('Slurm job settings', () => {
         '# submitting process: it is never written here.',
         'module load nodejs/20',
         'export LANG=C.UTF-8',
+        '# Large allocations in transparent huge pages, unless GLIBC_TUNABLES already says.',
+        '[[ ":${GLIBC_TUNABLES-}" == *:glibc.malloc.hugetlb=* ]] || export GLIBC_TUNABLES="${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.malloc.hugetlb=1"',
         'exec /opt/node/bin/node /opt/tessera/dist/cli/main.js worker tcp://login1:8786 \\',
         '  --name "tessera-worker-${SLURM_JOB_ID}" \\',
         '  --nthreads 4 \\',
