@@ -11,6 +11,7 @@ import type { FnRef } from '../functions/fn-ref.js';
 import { type Job, JobClaim, type JobNode, type JobReply, MAX_CLAIMABLE, ThreadPool } from '../local/pool.js';
 import { describeError, ProtocolError, UnserializableError } from '../errors.js';
 import { BUNDLE_SCHEME } from '../protocol/messages.js';
+import { copiedForTransfer } from '../serialize/check-value.js';
 import type { DataStore } from './data-store.js';
 import type { ExecuteTask, WorkerEvent } from './events.js';
 
@@ -96,12 +97,16 @@ export class Executor {
       nodes.push(typeof t.spec === 'string' ? [t.spec, t.fns, t.key, t.dependencies] : t.spec.node);
       for (const id of t.fns) fnIds.add(id);
     }
+    // The store keeps its values: large buffers go to a thread as copies, moved, not cloned.
     const inputs: [string, unknown][] = [];
     const spilled: number[] = [];
+    const transfer: ArrayBuffer[] = [];
+    const copies = this.#threads === null ? null : new Map<ArrayBuffer, ArrayBuffer>();
+    const posted = (value: unknown): unknown => (copies === null || typeof value !== 'object' ? value : copiedForTransfer(value, transfer, copies));
     for (const key of inputKeys) {
       const held = this.#data.peek(key);
       if (held === undefined) spilled.push(inputs.length);
-      inputs.push([key, held?.value]);
+      inputs.push([key, held === undefined ? undefined : posted(held.value)]);
     }
     const fns: FnRef[] = [];
     let bundled = false;
@@ -115,7 +120,7 @@ export class Executor {
     const run = (): Promise<BatchEvent> => {
       if (claim !== undefined) this.#claims.set(batch, claim);
       const started = onStart === undefined ? {} : { onStart: (following: boolean) => onStart(claim?.end ?? nodes.length, following) };
-      return this.#pool.run({ nodes, returnAll: true, fns, inputs, transfer: [], ...started, ...(claim === undefined ? {} : { claim }) }, owner).then(
+      return this.#pool.run({ nodes, returnAll: true, fns, inputs, transfer, ...started, ...(claim === undefined ? {} : { claim }) }, owner).then(
         (reply): BatchEvent => {
           this.#claims.delete(batch);
           const now = performance.now();
@@ -152,7 +157,7 @@ export class Executor {
     return Promise.all([
       ...spilled.map(async (i) => {
         const input = inputs[i]!;
-        input[1] = await this.#data.get(input[0]);
+        input[1] = posted(await this.#data.get(input[0]));
       }),
       ...fns.map(async (fn, i) => {
         fns[i] = await this.#localRef(fn);

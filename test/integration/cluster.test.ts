@@ -231,6 +231,22 @@ void describe('LocalCluster and Client', () => {
     assert.deepStrictEqual(await data.result(), new Float64Array([1, 2, 3]));
   });
 
+  void test('a task that writes into a large input changes its own copy, not the value the worker holds', async () => {
+    const [worker] = cluster.processes;
+    assert.ok(worker !== undefined);
+    const on = { workers: [worker.name] };
+    const data = client.submitWith(on, (n: number) => new Float64Array(n).fill(1), 2 ** 18);
+    const mutate = (xs: Float64Array): number => {
+      xs.fill(0);
+      return xs[0]!;
+    };
+    const written = client.submitWith(on, mutate, data);
+    assert.equal(await written.result(), 0);
+    const sum = client.submitWith(on, (xs: Float64Array) => xs.reduce((s, x) => s + x, 0), data);
+    assert.equal(await sum.result(), 2 ** 18);
+    for (const f of [data, written, sum]) f.release();
+  });
+
   void test('released futures are forgotten by the scheduler', async () => {
     // Its own key: a pure inc(99) may still be held by futures of an earlier test.
     const f = client.submitWith({ pure: false }, inc, 99);

@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { describe, test } from 'node:test';
+import { copiedForTransfer } from '../../src/serialize/check-value.js';
+
+const LARGE = 1 << 20;
+
+/** What the other end of a port receives, posted as the executor posts inputs. */
+async function posted(value: unknown): Promise<{ received: unknown; transfer: ArrayBuffer[]; sent: unknown }> {
+  const transfer: ArrayBuffer[] = [];
+  const sent = copiedForTransfer(value, transfer, new Map());
+  const { port1, port2 }: { port1: MessagePort; port2: MessagePort } = new MessageChannel();
+  const received = new Promise<unknown>((resolve) => port2.once('message', resolve));
+  port1.postMessage(sent, transfer);
+  const out = await received;
+  port1.close();
+  port2.close();
+  return { received: out, transfer, sent };
+}
+
+void describe('copiedForTransfer', () => {
+  void test('a large typed array arrives equal, from a copy moved across; the original stays whole', async () => {
+    const xs = new Float64Array(LARGE / 8).map((_, i) => i);
+    const { received, transfer } = await posted(xs);
+    assert.equal(transfer.length, 1);
+    assert.notEqual(transfer[0], xs.buffer);
+    assert.equal(transfer[0]!.byteLength, 0, 'the copy was moved, not cloned');
+    assert.equal(xs.byteLength, LARGE);
+    assert.ok(received instanceof Float64Array);
+    assert.deepEqual(received, xs);
+  });
+
+  void test('each kind arrives as a clone would deliver it: a Buffer as a Uint8Array, DataViews and bare ArrayBuffers as such', async () => {
+    const buffer = Buffer.alloc(LARGE, 7);
+    const { received: bytes } = await posted(buffer);
+    assert.equal(Object.getPrototypeOf(bytes), Uint8Array.prototype);
+    assert.equal((bytes as Uint8Array)[LARGE - 1], 7);
+    const view = new DataView(new ArrayBuffer(LARGE));
+    view.setFloat64(8, 2.5);
+    const { received: dv } = await posted(view);
+    assert.ok(dv instanceof DataView && dv.getFloat64(8) === 2.5);
+    const raw = new Uint16Array(LARGE / 2).fill(3).buffer;
+    const { received: ab, transfer } = await posted(raw);
+    assert.equal(transfer.length, 1);
+    assert.ok(ab instanceof ArrayBuffer && new Uint16Array(ab)[9] === 3);
+    assert.equal(raw.byteLength, LARGE);
+  });
+
+  void test('small buffers, views onto part of a buffer, shared memory and deeper values are left to the clone', async () => {
+    const small = new Float64Array(16);
+    const part = new Float64Array(LARGE / 8).subarray(1);
+    const shared = new Float64Array(new SharedArrayBuffer(LARGE));
+    const deep = { a: { b: new Float64Array(LARGE / 8) } };
+    for (const value of [small, part, shared, deep, 'text', 5, [1, 2]]) {
+      const transfer: ArrayBuffer[] = [];
+      assert.equal(copiedForTransfer(value, transfer, new Map()), value);
+      assert.equal(transfer.length, 0);
+    }
+  });
+
+  void test('one level down in arrays and plain objects, the container is copied and the original untouched; a buffer held twice is copied once', async () => {
+    const xs = new Float64Array(LARGE / 8).fill(1);
+    const list = [xs, { n: 1 }, xs];
+    const record = { xs, label: 'x' };
+    const copies = new Map<ArrayBuffer, ArrayBuffer>();
+    const transfer: ArrayBuffer[] = [];
+    const sentList = copiedForTransfer(list, transfer, copies) as unknown[];
+    const sentRecord = copiedForTransfer(record, transfer, copies) as Record<string, unknown>;
+    assert.equal(transfer.length, 1, 'one copy for the three places the buffer is held');
+    assert.notEqual(sentList, list);
+    assert.equal(list[0], xs);
+    assert.equal(sentList[1], list[1]);
+    assert.equal((sentList[0] as Float64Array).buffer, transfer[0]);
+    assert.equal((sentList[2] as Float64Array).buffer, transfer[0]);
+    assert.equal((sentRecord['xs'] as Float64Array).buffer, transfer[0]);
+    assert.equal(sentRecord['label'], 'x');
+    assert.equal(record.xs, xs);
+  });
+});
