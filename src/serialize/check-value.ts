@@ -108,7 +108,9 @@ const MIN_TRANSFER_BYTES = 64 * 1024;
  * copy added to `transfer`. Cloning copies a buffer twice — into the message, then out of it
  * on the other side, each time into fresh memory — so for 64 MiB this halves the cost.
  * `copies` keeps one copy per buffer across the values of one message, so that values
- * sharing a buffer share one there too, as with cloning.
+ * sharing a buffer share one there too, as with cloning. A large view onto part of its
+ * buffer (a value decoded in place from a received frame) arrives over a copy of its own
+ * bytes, at offset 0: a clone would copy the rest of the buffer too.
  *
  *   const transfer: ArrayBuffer[] = [];
  *   port.postMessage(copiedForTransfer(value, transfer, new Map()), transfer);
@@ -146,19 +148,30 @@ type ViewConstructor = new (buffer: ArrayBuffer) => ArrayBufferView;
 function copiedBuffer(value: unknown, transfer: ArrayBuffer[], copies: Map<ArrayBuffer, ArrayBuffer>): unknown {
   const view = ArrayBuffer.isView(value);
   const buffer: unknown = view ? value.buffer : value;
-  if (!(buffer instanceof ArrayBuffer) || buffer.byteLength < MIN_COPY_TRANSFER_BYTES || (buffer as { resizable?: boolean }).resizable === true) return value;
-  // A view onto part of its buffer is cloned whole, as before.
-  if (view && (value.byteOffset !== 0 || value.byteLength !== buffer.byteLength)) return value;
+  if (!(buffer instanceof ArrayBuffer) || (buffer as { resizable?: boolean }).resizable === true) return value;
+  if (!view) {
+    if (buffer.byteLength < MIN_COPY_TRANSFER_BYTES) return value;
+    return copyOf(buffer, transfer, copies);
+  }
+  if (value.byteLength < MIN_COPY_TRANSFER_BYTES) return value;
+  // A view onto part of a buffer (a value decoded in place from a received frame, say)
+  // takes its own bytes only: a clone would copy the whole buffer, twice.
+  const whole = value.byteOffset === 0 && value.byteLength === buffer.byteLength;
+  const copy = whole ? copyOf(buffer, transfer, copies) : buffer.slice(value.byteOffset, value.byteOffset + value.byteLength);
+  if (!whole) transfer.push(copy);
+  // The view's intrinsic type, as a clone delivers it (a Buffer arrives as a Uint8Array).
+  if (value instanceof DataView) return new DataView(copy);
+  const Type = (globalThis as unknown as Record<string, ViewConstructor>)[(value as Uint8Array)[Symbol.toStringTag]]!;
+  return new Type(copy);
+}
+
+function copyOf(buffer: ArrayBuffer, transfer: ArrayBuffer[], copies: Map<ArrayBuffer, ArrayBuffer>): ArrayBuffer {
   let copy = copies.get(buffer);
   if (copy === undefined) {
     copies.set(buffer, (copy = buffer.slice(0)));
     transfer.push(copy);
   }
-  if (!view) return copy;
-  // The view's intrinsic type, as a clone delivers it (a Buffer arrives as a Uint8Array).
-  if (value instanceof DataView) return new DataView(copy);
-  const Type = (globalThis as unknown as Record<string, ViewConstructor>)[(value as Uint8Array)[Symbol.toStringTag]]!;
-  return new Type(copy);
+  return copy;
 }
 
 function addBuffer(value: unknown, out: ArrayBuffer[]): void {

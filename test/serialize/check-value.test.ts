@@ -46,9 +46,22 @@ void describe('copiedForTransfer', () => {
     assert.equal(raw.byteLength, LARGE);
   });
 
-  void test('small buffers, views onto part of a buffer, shared memory and deeper values are left to the clone', async () => {
+  void test('a large view onto part of its buffer arrives over a copy of its own bytes', async () => {
+    const frame = new Uint8Array(LARGE + 24);
+    const xs = new Float64Array(frame.buffer, 16, LARGE / 8);
+    xs.fill(4);
+    const { received, transfer } = await posted(xs);
+    assert.equal(transfer.length, 1);
+    assert.ok(received instanceof Float64Array);
+    assert.equal(received.byteOffset, 0);
+    assert.equal(received.buffer.byteLength, LARGE);
+    assert.deepEqual(received, xs);
+    assert.equal(xs.buffer.byteLength, LARGE + 24);
+  });
+
+  void test('small buffers, small views onto part of a large buffer, shared memory and deeper values are left to the clone', () => {
     const small = new Float64Array(16);
-    const part = new Float64Array(LARGE / 8).subarray(1);
+    const part = new Float64Array(LARGE / 8).subarray(1, 17);
     const shared = new Float64Array(new SharedArrayBuffer(LARGE));
     const deep = { a: { b: new Float64Array(LARGE / 8) } };
     for (const value of [small, part, shared, deep, 'text', 5, [1, 2]]) {
@@ -58,7 +71,7 @@ void describe('copiedForTransfer', () => {
     }
   });
 
-  void test('one level down in arrays and plain objects, the container is copied and the original untouched; a buffer held twice is copied once', async () => {
+  void test('one level down in arrays and plain objects, the container is copied and the original untouched; a buffer held twice is copied once', () => {
     const xs = new Float64Array(LARGE / 8).fill(1);
     const list = [xs, { n: 1 }, xs];
     const record = { xs, label: 'x' };
