@@ -12,6 +12,7 @@ import { Packr } from 'msgpackr';
 import { connect, decode, encode, listen, type Connection } from '../src/comm/index.js';
 import { Ref } from '../src/graph/task.js';
 import { decodeSpec, encodeSpec } from '../src/protocol/encoded-spec.js';
+import { withHugePages } from '../src/process/worker-env.js';
 import type { TaskSpec } from '../src/protocol/task-spec.js';
 
 type Msg =
@@ -260,6 +261,20 @@ async function rawDownload(port: number, fresh: boolean): Promise<number> {
   return median(runs);
 }
 
+/**
+ * The fresh-buffer read again in a process started as Tessera starts workers, with glibc
+ * asked for transparent huge pages (src/process/worker-env.ts): the limit a worker's fetch meets.
+ */
+async function rawDownloadWithHugePages(port: number): Promise<number> {
+  const env = { ...process.env, GLIBC_TUNABLES: withHugePages(process.env['GLIBC_TUNABLES']) };
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--raw-download', String(port)], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`the huge-pages raw read exited with ${String(code)}`);
+  return (JSON.parse(out) as { mbPerSecond: number }).mbPerSecond;
+}
+
 async function transfers(address: string, rawPort: number, sourcePort: number): Promise<void> {
   const data = new Float64Array(BIG / 8).map((_, i) => i);
   const conn = await connect<Msg>(address, { role: 'bench' });
@@ -287,7 +302,13 @@ async function transfers(address: string, rawPort: number, sourcePort: number): 
   const assembled = await rawTransfer(rawPort, Buffer.from(data.buffer), true);
   const fresh = await rawDownload(sourcePort, true);
   const reused = await rawDownload(sourcePort, false);
-  print({ case: 'loopback-64MiB-download', fresh_buffer_mb_per_s: Math.round(fresh), reused_buffer_mb_per_s: Math.round(reused) });
+  const freshHuge = await rawDownloadWithHugePages(sourcePort);
+  print({
+    case: 'loopback-64MiB-download',
+    fresh_buffer_mb_per_s: Math.round(fresh),
+    fresh_huge_pages_buffer_mb_per_s: Math.round(freshHuge),
+    reused_buffer_mb_per_s: Math.round(reused),
+  });
   for (const [name, runs] of [['upload', up], ['download', down]] as const) {
     const mbps = median(runs);
     print({
@@ -321,5 +342,7 @@ async function main(): Promise<void> {
   }
 }
 
+const rawOnly = process.argv.indexOf('--raw-download');
 if (process.argv.includes('--peer')) await peer();
+else if (rawOnly > 0) console.log(JSON.stringify({ mbPerSecond: await rawDownload(Number(process.argv[rawOnly + 1]), true) }));
 else await main();
