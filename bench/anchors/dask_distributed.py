@@ -118,7 +118,7 @@ def run_transfer(client, a, b, nbytes):
        and we wait until it is in A's memory; this part is not timed.
     2. `local`: total() of that payload pinned to A (no transfer); wall time from
        submit to result. This is the baseline: scheduling + the sum + the result's
-       round trip.
+       round trip. It runs twice and the faster is kept.
     3. `remote`: total() of the same payload pinned to B; wall time from submit to
        result, which additionally includes B fetching 64 MiB from A (serialise on A,
        TCP over loopback, deserialise on B).
@@ -136,10 +136,16 @@ def run_transfer(client, a, b, nbytes):
     )
     distributed.wait(payload)  # in A's memory; the payload itself never visits the client
 
-    t0 = time.perf_counter()
-    local = client.submit(total, payload, pure=False, workers=[a], allow_other_workers=False)
-    s_local, c_local = local.result()
-    t_local = time.perf_counter() - t0
+    # The baseline twice, the better kept: a slow baseline would pass its delay off as a
+    # faster hop (Tessera's bench does the same).
+    t_local = c_local = s_local = None
+    for _ in range(2):
+        t0 = time.perf_counter()
+        local = client.submit(total, payload, pure=False, workers=[a], allow_other_workers=False)
+        s, c = local.result()
+        t = time.perf_counter() - t0
+        if t_local is None or t - c < t_local - c_local:
+            t_local, c_local, s_local = t, c, s
 
     t0 = time.perf_counter()
     remote = client.submit(total, payload, pure=False, workers=[b], allow_other_workers=False)

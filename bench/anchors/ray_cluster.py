@@ -170,9 +170,14 @@ def main(argv=None):
     def run_transfer(strategy_a, strategy_b):
         payload = make.options(scheduling_strategy=strategy_a).remote(args.transfer_bytes)
         ray.wait([payload], fetch_local=False)
-        t0 = time.perf_counter()
-        s_local, c_local = ray.get(total.options(scheduling_strategy=strategy_a).remote(payload))
-        t_local = time.perf_counter() - t0
+        # The baseline twice, the better kept (as Tessera's bench and the Dask anchor).
+        t_local = c_local = s_local = None
+        for _ in range(2):
+            t0 = time.perf_counter()
+            s, c = ray.get(total.options(scheduling_strategy=strategy_a).remote(payload))
+            t = time.perf_counter() - t0
+            if t_local is None or t - c < t_local - c_local:
+                t_local, c_local, s_local = t, c, s
         t0 = time.perf_counter()
         s_remote, c_remote = ray.get(total.options(scheduling_strategy=strategy_b).remote(payload))
         t_remote = time.perf_counter() - t0
