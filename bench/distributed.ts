@@ -405,12 +405,16 @@ try {
       rows.push(row);
       emit({ system: 'tessera', workload, run: r + 1, ...row, ...('tasks' in row ? { usPerTask: (row.seconds * 1e6) / row.tasks } : {}) });
     }
-    const seconds = median(rows.map((row) => row.seconds));
     if (workload === 'transfer') {
+      // A hop of zero or less (the baseline slower than the hop) is no measurement: left out, and counted.
+      const valid = rows.filter((row) => row.seconds > 0);
+      if (valid.length === 0) throw new Error('transfer: every run measured a hop of zero or less');
+      const seconds = median(valid.map((row) => row.seconds));
       const mb = transferBytes / seconds / 1e6;
       ours.set(workload, mb);
-      emit({ system: 'tessera', workload, stat: 'median', seconds, mbPerSecond: mb });
+      emit({ system: 'tessera', workload, stat: 'median', seconds, mbPerSecond: mb, invalidRuns: rows.length - valid.length });
     } else {
+      const seconds = median(rows.map((row) => row.seconds));
       const tasks = rows[0]!.tasks!;
       ours.set(workload, (seconds * 1e6) / tasks);
       const cpu = median(rows.map((row) => row.cpuUsPerTask ?? 0));

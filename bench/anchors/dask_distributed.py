@@ -250,9 +250,12 @@ def main(argv=None):
             med = dict(base)
             med.update({"stat": "median", "runs": len(rows)})
             if w == "transfer":
+                # A hop of zero or less is no measurement: left out, and counted.
+                valid = [row for row in rows if row["seconds"] > 0]
+                med["invalidRuns"] = len(rows) - len(valid)
                 med["bytes"] = args.transfer_bytes
                 for k in ("seconds", "workerFetchSeconds", "localSeconds", "remoteSeconds"):
-                    med[k] = statistics.median(row[k] for row in rows)
+                    med[k] = statistics.median(row[k] for row in (valid or rows))
                 med["mbPerSecond"] = args.transfer_bytes / med["seconds"] / 1e6
                 med["workerMbPerSecond"] = (
                     args.transfer_bytes / med["workerFetchSeconds"] / 1e6

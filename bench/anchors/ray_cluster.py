@@ -195,6 +195,11 @@ def main(argv=None):
 
     def report(workload, rows, extra):
         med = dict(base, workload=workload, stat="median", runs=len(rows), **extra)
+        if workload.startswith("transfer"):
+            # A hop of zero or less is no measurement: left out, and counted.
+            valid = [r for r in rows if r["seconds"] > 0]
+            med["invalidRuns"] = len(rows) - len(valid)
+            rows = valid or rows
         sec = statistics.median(r["seconds"] for r in rows)
         med["seconds"] = sec
         if "tasks" in rows[0]:
