@@ -89,14 +89,41 @@ function describeKey(k: unknown): string {
  * down in an array or plain object. Deeper ones are copied; shared memory never moves.
  */
 export function transferables(value: unknown, out: ArrayBuffer[] = []): ArrayBuffer[] {
-  addBuffer(value, out);
+  eachMovable(value, (item) => {
+    addBuffer(item, out);
+    return item;
+  });
+  return out;
+}
+
+/**
+ * Calls `visit` where a buffer may move between threads: on the value, then, unless `visit`
+ * replaced it, on each item of an array (whose first item is an object) or of a plain
+ * object. Returns the value, rebuilt one level deep where `visit` replaced an item.
+ */
+function eachMovable(value: unknown, visit: (item: unknown) => unknown): unknown {
+  const own = visit(value);
+  if (own !== value) return own;
   if (Array.isArray(value)) {
     const first: unknown = value[0];
-    if (typeof first === 'object' && first !== null) for (const item of value as unknown[]) addBuffer(item, out);
-  } else if (typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype) {
-    for (const item of Object.values(value)) addBuffer(item, out);
+    if (typeof first !== 'object' || first === null) return value;
+    let out: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      const replaced = visit(item);
+      if (replaced !== item) (out ??= value.slice())[i] = replaced;
+    }
+    return out ?? value;
   }
-  return out;
+  if (typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype) {
+    let out: Record<string, unknown> | undefined;
+    for (const [name, item] of Object.entries(value)) {
+      const replaced = visit(item);
+      if (replaced !== item) (out ??= { ...value })[name] = replaced;
+    }
+    return out ?? value;
+  }
+  return value;
 }
 
 // Small buffers are cheaper to copy than to detach and re-wrap.
@@ -116,28 +143,7 @@ const MIN_TRANSFER_BYTES = 64 * 1024;
  *   port.postMessage(copiedForTransfer(value, transfer, new Map()), transfer);
  */
 export function copiedForTransfer(value: unknown, transfer: ArrayBuffer[], copies: Map<ArrayBuffer, ArrayBuffer>): unknown {
-  const own = copiedBuffer(value, transfer, copies);
-  if (own !== value) return own;
-  if (Array.isArray(value)) {
-    const first: unknown = value[0];
-    if (typeof first !== 'object' || first === null) return value;
-    let out: unknown[] | undefined;
-    for (let i = 0; i < value.length; i++) {
-      const item: unknown = value[i];
-      const copied = copiedBuffer(item, transfer, copies);
-      if (copied !== item) (out ??= value.slice())[i] = copied;
-    }
-    return out ?? value;
-  }
-  if (typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype) {
-    let out: Record<string, unknown> | undefined;
-    for (const [name, item] of Object.entries(value)) {
-      const copied = copiedBuffer(item, transfer, copies);
-      if (copied !== item) (out ??= { ...value })[name] = copied;
-    }
-    return out ?? value;
-  }
-  return value;
+  return eachMovable(value, (item) => copiedBuffer(item, transfer, copies));
 }
 
 // Below this a clone (two copies, no detaching) costs no more than a copy and a transfer.

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { describe, test } from 'node:test';
-import { copiedForTransfer } from '../../src/serialize/check-value.js';
+import { copiedForTransfer, transferables } from '../../src/serialize/check-value.js';
 
 const LARGE = 1 << 20;
 
@@ -88,5 +88,35 @@ void describe('copiedForTransfer', () => {
     assert.equal((sentRecord['xs'] as Float64Array).buffer, transfer[0]);
     assert.equal(sentRecord['label'], 'x');
     assert.equal(record.xs, xs);
+  });
+
+  void test('two large views onto parts of one buffer arrive as copies of their own, as from another worker', async () => {
+    const frame = new ArrayBuffer(2 * LARGE + 8);
+    const pair = [new Uint8Array(frame, 8, LARGE).fill(1), new Uint8Array(frame, 8 + LARGE, LARGE).fill(2)];
+    const { received, transfer } = await posted(pair);
+    assert.equal(transfer.length, 2);
+    const [a, b] = received as Uint8Array[];
+    assert.notEqual(a!.buffer, b!.buffer);
+    a!.fill(9);
+    assert.equal(b![0], 2);
+    assert.equal(pair[0]![0], 1);
+  });
+});
+
+void describe('transferables', () => {
+  void test('finds whole buffers of 64 KiB or more in the value and one level down, once each', () => {
+    const xs = new Float64Array(LARGE / 8);
+    const raw = new ArrayBuffer(LARGE);
+    assert.deepEqual(transferables(xs), [xs.buffer]);
+    assert.deepEqual(transferables([xs, { n: 1 }, raw, xs]), [xs.buffer, raw]);
+    assert.deepEqual(transferables({ xs, raw, label: 'x' }), [xs.buffer, raw]);
+  });
+
+  void test('leaves small buffers, views onto part of a buffer, shared memory and deeper values', () => {
+    const part = new Float64Array(LARGE / 8).subarray(1);
+    const shared = new Float64Array(new SharedArrayBuffer(LARGE));
+    for (const value of [new Float64Array(16), part, shared, { a: { b: new Float64Array(LARGE / 8) } }, [[new ArrayBuffer(LARGE)]], [1, 2], 'text', null]) {
+      assert.deepEqual(transferables(value), []);
+    }
   });
 });
