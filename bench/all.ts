@@ -35,7 +35,7 @@ const SUITES: readonly { name: string; full: string[]; quick: string[] }[] = [
   { name: 'venv', full: [], quick: [] },
   { name: 'local', full: ['--repeat', '5'], quick: ['--repeat', '3', '--rss-n', '100000'] },
   { name: 'heavy', full: ['--repeat', '3'], quick: ['--repeat', '1'] },
-  { name: 'distributed', full: ['--repeat', '3'], quick: ['--repeat', '1', '--workloads', 'map-10000,tree-50000,transfer', '--overhead-repeat', '2'] },
+  { name: 'distributed', full: ['--repeat', '3'], quick: ['--repeat', '1', '--transfer-repeat', '3', '--workloads', 'map-10000,tree-50000,transfer', '--overhead-repeat', '2'] },
   { name: 'scheduler-memory', full: [], quick: ['--n', '100000'] },
   { name: 'million', full: ['--repeat', '5'], quick: ['--n', '50000'] },
   { name: 'simulate', full: [], quick: ['--tasks=100000'] },

@@ -4,7 +4,7 @@
 or Debian's /usr/bin/python3 with python3-distributed:
 
     python bench/anchors/dask_distributed.py \
-        --workloads map-10000,map-100000,tree-50000,transfer --repeat 3
+        --workloads map-10000,map-100000,tree-50000,transfer --repeat 3 --transfer-repeat 9
 
 Cluster: LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
 dashboard_address=None), started once and shared by all workloads (start-up is
@@ -183,6 +183,7 @@ def main(argv=None):
         help="comma-separated: map-N, tree-N, transfer",
     )
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--transfer-repeat", type=int, default=9)
     parser.add_argument("--transfer-bytes", type=int, default=TRANSFER_BYTES)
     args = parser.parse_args(argv)
 
@@ -232,7 +233,7 @@ def main(argv=None):
                 "distributedVersion": distributed.__version__,
             }
             rows = []
-            for r in range(args.repeat):
+            for r in range(args.transfer_repeat if w == "transfer" else args.repeat):
                 if w.startswith("map-"):
                     row = run_map(client, int(w[4:]))
                 elif w.startswith("tree-"):

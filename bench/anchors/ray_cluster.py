@@ -3,7 +3,7 @@
 (see /work/shared/BENCHMARKS.md). Runs under the cached PyPI environment (ray 2.60):
 
     python bench/anchors/ray_cluster.py \
-        --workloads map-10000,map-100000,tree-50000,transfer,heavy-8,mix-8-2000 --repeat 3
+        --workloads map-10000,map-100000,tree-50000,transfer,heavy-8,mix-8-2000 --repeat 3 --transfer-repeat 9
 
 Ray on one machine: ray.init(num_cpus=2), so at most two tasks run at once, each in its
 own worker process (Ray's equivalent of 2 workers x 1 thread). Start-up is not timed; a
@@ -87,6 +87,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", default="map-10000,map-100000,tree-50000,transfer")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--transfer-repeat", type=int, default=9)
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--task-ms", type=float, default=150.0)
     parser.add_argument("--transfer-bytes", type=int, default=TRANSFER_BYTES)
@@ -258,7 +259,7 @@ def main(argv=None):
 
         if "transfer" in workloads:
             # One node: the object stays in shared memory; the consumer maps it.
-            rows = [run_transfer("DEFAULT", "DEFAULT") for _ in range(args.repeat)]
+            rows = [run_transfer("DEFAULT", "DEFAULT") for _ in range(args.transfer_repeat)]
             for i, row in enumerate(rows):
                 emit(dict(base, workload="transfer", mode="shared-memory", run=i + 1, **row))
             report("transfer", rows, {"mode": "shared-memory", "note": "one node: the consumer maps the object from the shared-memory store; no bytes cross between processes"})
@@ -283,7 +284,7 @@ def main(argv=None):
             a = NodeAffinitySchedulingStrategy(node_id=nodes[0], soft=False)
             b = NodeAffinitySchedulingStrategy(node_id=nodes[1], soft=False)
             ray.get([r_inc.options(scheduling_strategy=s).remote(1) for s in (a, b)])
-            rows = [run_transfer(a, b) for _ in range(args.repeat)]
+            rows = [run_transfer(a, b) for _ in range(args.transfer_repeat)]
             for i, row in enumerate(rows):
                 emit(dict(base, workload="transfer", mode="two-nodes", cpus=2, run=i + 1, **row))
             report("transfer", rows, {"mode": "two-nodes", "cpus": 2, "note": "two raylets on this host, one CPU each: the object manager copies the array over loopback"})
