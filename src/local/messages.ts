@@ -13,6 +13,11 @@ export type ToThread = {
   readonly returnAll: boolean;
   /** Values of keys computed elsewhere that this batch needs. */
   readonly inputs: readonly (readonly [string, unknown])[];
+  /**
+   * The inputs' large buffers are copies made for this batch alone (a worker's): those
+   * no result refers to come back, moved, in `recycled`, to take later copies.
+   */
+  readonly recycle: boolean;
 };
 
 export interface RemoteError {
@@ -35,6 +40,8 @@ export type FromThread =
        * in the order the nodes were sent, so a batch's slow task is told from its fast ones.
        */
       readonly times: readonly number[];
+      /** The inputs' large buffers, when the job asked for them back (`recycle`). */
+      readonly recycled?: readonly ArrayBuffer[];
     }
   | { readonly op: 'task-failed'; readonly id: number; readonly key: string; readonly error: RemoteError }
   | { readonly op: 'unportable'; readonly id: number; readonly key: string; readonly path: string; readonly reason: string }

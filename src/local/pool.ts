@@ -14,6 +14,8 @@ export interface Job {
   readonly returnAll?: boolean;
   readonly fns: readonly FnRef[];
   readonly inputs: readonly (readonly [string, unknown])[];
+  /** The inputs' large buffers were copied for this job alone: send back the ones no result holds (messages.ts). */
+  readonly recycle?: boolean;
   readonly transfer: readonly ArrayBuffer[];
   /** Lets the sender take back nodes the thread has not started; without it the thread runs them all. */
   readonly claim?: JobClaim;
@@ -230,7 +232,7 @@ export class ThreadPool {
     else if (nodes.length <= MAX_CLAIMABLE) Atomics.store(thread.claims, slot, nodes.length << 16);
     const fns = pending.job.fns.filter((ref) => !thread.known.has(ref.id));
     for (const ref of fns) thread.known.add(ref.id);
-    const message: ToThread = { op: 'run', id: pending.id, fns, nodes: pending.job.nodes, returnAll: pending.job.returnAll === true, inputs: pending.job.inputs };
+    const message: ToThread = { op: 'run', id: pending.id, fns, nodes: pending.job.nodes, returnAll: pending.job.returnAll === true, inputs: pending.job.inputs, recycle: pending.job.recycle === true };
     if (thread.unsent !== null) {
       thread.unsent.push({ message, transfer: pending.job.transfer });
     } else {

@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { UnserializableError, describeError } from '../errors.js';
 import { FunctionCache } from '../functions/load.js';
-import { assertPortable, transferables } from '../serialize/check-value.js';
+import { assertPortable, transferables, unreferenced } from '../serialize/check-value.js';
 import type { FromThread, ToThread } from './messages.js';
 import { nodeOf } from '../protocol/encoded-spec.js';
 import { MAX_CLAIMABLE } from './pool.js';
@@ -92,7 +92,9 @@ async function run(message: Extract<ToThread, { op: 'run' }>, slot: number): Pro
     }
     const transfer: ArrayBuffer[] = [];
     for (const value of results) transferables(value, transfer);
-    reply({ op: 'done', id, results, startedAt: origin + started, elapsedMs: performance.now() - started, times }, transfer);
+    const recycled = message.recycle ? recyclable(message.inputs, results) : [];
+    transfer.push(...recycled);
+    reply({ op: 'done', id, results, startedAt: origin + started, elapsedMs: performance.now() - started, times, ...(recycled.length === 0 ? {} : { recycled }) }, transfer);
   } catch (error) {
     if (error instanceof StepFailure) {
       reply({ op: 'task-failed', id, key: error.key, error: describeError(error.error) });
@@ -104,3 +106,13 @@ async function run(message: Extract<ToThread, { op: 'run' }>, slot: number): Pro
   }
 }
 
+/**
+ * The inputs' large buffers that no result refers to, once the batch is done: copies made
+ * for it alone, which the worker writes its next copies into (BufferPool). A task must not
+ * keep an input past its return (docs/functions.md).
+ */
+function recyclable(inputs: readonly (readonly [string, unknown])[], results: readonly unknown[]): ArrayBuffer[] {
+  const buffers: ArrayBuffer[] = [];
+  for (const [, value] of inputs) transferables(value, buffers);
+  return buffers.length === 0 ? buffers : unreferenced(buffers, results);
+}

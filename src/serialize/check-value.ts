@@ -1,4 +1,5 @@
 import { UnserializableError } from '../errors.js';
+import type { BufferPool } from './buffer-pool.js';
 
 const CLONEABLE_PROTOTYPES: ReadonlySet<unknown> = new Set<unknown>([
   Object.prototype, Array.prototype, Map.prototype, Set.prototype, Date.prototype, RegExp.prototype,
@@ -126,6 +127,37 @@ function eachMovable(value: unknown, visit: (item: unknown) => unknown): unknown
   return value;
 }
 
+/**
+ * Of `buffers`, those nothing in `values` refers to: each buffer reached from the values
+ * (behind a view, or itself, at any depth in arrays, plain objects, Maps and Sets) is left
+ * out. An empty list when the walk would pass `budget` items: a value too large to search
+ * is taken to refer to them all.
+ */
+export function unreferenced(buffers: readonly ArrayBuffer[], values: readonly unknown[], budget = 100_000): ArrayBuffer[] {
+  const left = new Set(buffers);
+  const stack: unknown[] = [...values];
+  const seen = new Set<object>();
+  while (stack.length > 0 && left.size > 0) {
+    if (--budget < 0) return [];
+    const value = stack.pop();
+    if (typeof value !== 'object' || value === null || seen.has(value)) continue;
+    seen.add(value);
+    if (ArrayBuffer.isView(value)) left.delete(value.buffer as ArrayBuffer);
+    else if (value instanceof ArrayBuffer) left.delete(value);
+    else if (Array.isArray(value)) {
+      if (value.length > budget) return [];
+      for (const item of value as unknown[]) if (typeof item === 'object' && item !== null) stack.push(item);
+    } else if (value instanceof Map) {
+      for (const [k, v] of value) stack.push(k, v);
+    } else if (value instanceof Set) {
+      for (const v of value) stack.push(v);
+    } else {
+      for (const v of Object.values(value)) stack.push(v);
+    }
+  }
+  return [...left];
+}
+
 // Small buffers are cheaper to copy than to detach and re-wrap.
 const MIN_TRANSFER_BYTES = 64 * 1024;
 
@@ -139,11 +171,13 @@ const MIN_TRANSFER_BYTES = 64 * 1024;
  * buffer (a value decoded in place from a received frame) arrives over a copy of its own
  * bytes, at offset 0: a clone would copy the rest of the buffer too.
  *
+ * The copies are written into buffers from `pool` where it has one of the size.
+ *
  *   const transfer: ArrayBuffer[] = [];
  *   port.postMessage(copiedForTransfer(value, transfer, new Map()), transfer);
  */
-export function copiedForTransfer(value: unknown, transfer: ArrayBuffer[], copies: Map<ArrayBuffer, ArrayBuffer>): unknown {
-  return eachMovable(value, (item) => copiedBuffer(item, transfer, copies));
+export function copiedForTransfer(value: unknown, transfer: ArrayBuffer[], copies: Map<ArrayBuffer, ArrayBuffer>, pool?: BufferPool): unknown {
+  return eachMovable(value, (item) => copiedBuffer(item, transfer, copies, pool));
 }
 
 // Below this a clone (two copies, no detaching) costs no more than a copy and a transfer.
@@ -151,33 +185,45 @@ const MIN_COPY_TRANSFER_BYTES = 256 * 1024;
 
 type ViewConstructor = new (buffer: ArrayBuffer) => ArrayBufferView;
 
-function copiedBuffer(value: unknown, transfer: ArrayBuffer[], copies: Map<ArrayBuffer, ArrayBuffer>): unknown {
+function copiedBuffer(value: unknown, transfer: ArrayBuffer[], copies: Map<ArrayBuffer, ArrayBuffer>, pool: BufferPool | undefined): unknown {
   const view = ArrayBuffer.isView(value);
   const buffer: unknown = view ? value.buffer : value;
   if (!(buffer instanceof ArrayBuffer) || (buffer as { resizable?: boolean }).resizable === true) return value;
   if (!view) {
     if (buffer.byteLength < MIN_COPY_TRANSFER_BYTES) return value;
-    return copyOf(buffer, transfer, copies);
+    return copyOf(buffer, transfer, copies, pool);
   }
   if (value.byteLength < MIN_COPY_TRANSFER_BYTES) return value;
   // A view onto part of a buffer (a value decoded in place from a received frame, say)
   // takes its own bytes only: a clone would copy the whole buffer, twice.
   const whole = value.byteOffset === 0 && value.byteLength === buffer.byteLength;
-  const copy = whole ? copyOf(buffer, transfer, copies) : buffer.slice(value.byteOffset, value.byteOffset + value.byteLength);
-  if (!whole) transfer.push(copy);
+  let copy: ArrayBuffer;
+  if (whole) {
+    copy = copyOf(buffer, transfer, copies, pool);
+  } else {
+    copy = copyBytes(buffer, value.byteOffset, value.byteLength, pool);
+    transfer.push(copy);
+  }
   // The view's intrinsic type, as a clone delivers it (a Buffer arrives as a Uint8Array).
   if (value instanceof DataView) return new DataView(copy);
   const Type = (globalThis as unknown as Record<string, ViewConstructor>)[(value as Uint8Array)[Symbol.toStringTag]]!;
   return new Type(copy);
 }
 
-function copyOf(buffer: ArrayBuffer, transfer: ArrayBuffer[], copies: Map<ArrayBuffer, ArrayBuffer>): ArrayBuffer {
+function copyOf(buffer: ArrayBuffer, transfer: ArrayBuffer[], copies: Map<ArrayBuffer, ArrayBuffer>, pool: BufferPool | undefined): ArrayBuffer {
   let copy = copies.get(buffer);
   if (copy === undefined) {
-    copies.set(buffer, (copy = buffer.slice(0)));
+    copies.set(buffer, (copy = copyBytes(buffer, 0, buffer.byteLength, pool)));
     transfer.push(copy);
   }
   return copy;
+}
+
+function copyBytes(buffer: ArrayBuffer, offset: number, length: number, pool: BufferPool | undefined): ArrayBuffer {
+  const reused = pool?.take(length);
+  if (reused === undefined) return buffer.slice(offset, offset + length);
+  new Uint8Array(reused).set(new Uint8Array(buffer, offset, length));
+  return reused;
 }
 
 function addBuffer(value: unknown, out: ArrayBuffer[]): void {

@@ -11,6 +11,7 @@ import type { FnRef } from '../functions/fn-ref.js';
 import { type Job, JobClaim, type JobNode, type JobReply, MAX_CLAIMABLE, ThreadPool } from '../local/pool.js';
 import { describeError, ProtocolError, UnserializableError } from '../errors.js';
 import { BUNDLE_SCHEME } from '../protocol/messages.js';
+import { BufferPool } from '../serialize/buffer-pool.js';
 import { copiedForTransfer } from '../serialize/check-value.js';
 import type { DataStore } from './data-store.js';
 import type { ExecuteTask, WorkerEvent } from './events.js';
@@ -45,6 +46,9 @@ const runners = new AsyncLocalStorage<(nthreads: number) => JobRunner>();
 /** What became of a batch, as the core hears it. */
 export type BatchEvent = Extract<WorkerEvent, { op: 'batch-done' | 'batch-task-failed' | 'batch-thread-died' | 'batch-unrunnable' }>;
 
+// At most this much memory of finished copies is kept for the next ones: two 64 MiB arrays.
+const RECYCLED_BYTES = 128 * 2 ** 20;
+
 export class Executor {
   readonly #pool: JobRunner;
   readonly #data: DataStore;
@@ -56,6 +60,8 @@ export class Executor {
   readonly #claims = new Map<number, JobClaim>();
   /** The pool when batches run on threads of this process (they carry claims), else null (a job runner). */
   readonly #threads: ThreadPool | null;
+  /** Buffers the threads are done with, for the next copies of inputs (BufferPool). */
+  readonly #buffers = new BufferPool(RECYCLED_BYTES);
   readonly #nthreads: number;
 
   constructor(nthreads: number, data: DataStore) {
@@ -102,7 +108,7 @@ export class Executor {
     const spilled: number[] = [];
     const transfer: ArrayBuffer[] = [];
     const copies = this.#threads === null ? null : new Map<ArrayBuffer, ArrayBuffer>();
-    const posted = (value: unknown): unknown => (copies === null || typeof value !== 'object' ? value : copiedForTransfer(value, transfer, copies));
+    const posted = (value: unknown): unknown => (copies === null || typeof value !== 'object' ? value : copiedForTransfer(value, transfer, copies, this.#buffers));
     for (const key of inputKeys) {
       const held = this.#data.peek(key);
       if (held === undefined) spilled.push(inputs.length);
@@ -120,13 +126,14 @@ export class Executor {
     const run = (): Promise<BatchEvent> => {
       if (claim !== undefined) this.#claims.set(batch, claim);
       const started = onStart === undefined ? {} : { onStart: (following: boolean) => onStart(claim?.end ?? nodes.length, following) };
-      return this.#pool.run({ nodes, returnAll: true, fns, inputs, transfer, ...started, ...(claim === undefined ? {} : { claim }) }, owner).then(
+      return this.#pool.run({ nodes, returnAll: true, fns, inputs, transfer, recycle: transfer.length > 0, ...started, ...(claim === undefined ? {} : { claim }) }, owner).then(
         (reply): BatchEvent => {
           this.#claims.delete(batch);
           const now = performance.now();
           switch (reply.op) {
             case 'done': {
               // Each task's own times, measured in its thread (ms since the epoch), onto this process's clock.
+              if (reply.recycled !== undefined) for (const buffer of reply.recycled) this.#buffers.give(buffer);
               const epoch = reply.times;
               const times = new Array<number>(epoch.length);
               for (let i = 0; i < epoch.length; i++) times[i] = epoch[i]! - TIME_ORIGIN;

@@ -247,6 +247,31 @@ void describe('LocalCluster and Client', () => {
     for (const f of [data, written, sum]) f.release();
   });
 
+  void test('inputs of one size, one after another, each reach their task whole: a reused copy holds the new bytes', async () => {
+    const [worker] = cluster.processes;
+    assert.ok(worker !== undefined);
+    const on = { workers: [worker.name] };
+    const n = 2 ** 18;
+    const filled = (x: number, size: number): Float64Array => new Float64Array(size).fill(x);
+    const total = (xs: Float64Array): number => xs.reduce((s, x) => s + x, 0);
+    const same = (xs: Float64Array): Float64Array => xs;
+    const arrays = [1, 2, 3].map((x) => client.submitWith(on, filled, x, n));
+    for (let round = 0; round < 2; round++) {
+      for (const [i, xs] of arrays.entries()) {
+        const sum = client.submitWith({ ...on, pure: false }, total, xs);
+        assert.equal(await sum.result(), (i + 1) * n);
+        sum.release();
+      }
+    }
+    const back = client.submitWith(on, same, arrays[1]!);
+    const value = await back.result();
+    assert.equal(value.length, n, 'a task returning its input returns it whole');
+    assert.equal(total(value), 2 * n);
+    const again = client.submitWith({ ...on, pure: false }, total, arrays[1]!);
+    assert.equal(await again.result(), 2 * n);
+    for (const f of [...arrays, back, again]) f.release();
+  });
+
   void test('released futures are forgotten by the scheduler', async () => {
     // Its own key: a pure inc(99) may still be held by futures of an earlier test.
     const f = client.submitWith({ pure: false }, inc, 99);

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { describe, test } from 'node:test';
-import { copiedForTransfer, transferables } from '../../src/serialize/check-value.js';
+import { BufferPool } from '../../src/serialize/buffer-pool.js';
+import { copiedForTransfer, transferables, unreferenced } from '../../src/serialize/check-value.js';
 
 const LARGE = 1 << 20;
 
@@ -118,5 +119,39 @@ void describe('transferables', () => {
     for (const value of [new Float64Array(16), part, shared, { a: { b: new Float64Array(LARGE / 8) } }, [[new ArrayBuffer(LARGE)]], [1, 2], 'text', null]) {
       assert.deepEqual(transferables(value), []);
     }
+  });
+});
+
+void describe('copiedForTransfer with a BufferPool', () => {
+  void test('writes the copy into a pooled buffer of the size, and the bytes are the value\'s', () => {
+    const pool = new BufferPool(8 * LARGE);
+    const stale = new ArrayBuffer(LARGE);
+    new Uint8Array(stale).fill(9);
+    pool.give(stale);
+    const frame = new Uint8Array(LARGE + 16);
+    const xs = new Uint8Array(frame.buffer, 16, LARGE).fill(3);
+    const transfer: ArrayBuffer[] = [];
+    const sent = copiedForTransfer(xs, transfer, new Map(), pool) as Uint8Array;
+    assert.equal(sent.buffer, stale, 'the pooled buffer was taken');
+    assert.deepEqual(transfer, [stale]);
+    assert.equal(pool.bytes, 0);
+    assert.ok(sent.every((x) => x === 3));
+    const other = copiedForTransfer(new Float64Array(LARGE / 4), [], new Map(), pool) as Float64Array;
+    assert.notEqual(other.buffer, stale, 'another size: a fresh copy');
+  });
+});
+
+void describe('unreferenced', () => {
+  void test('leaves out the buffers the values reach, at any depth, behind views or bare', () => {
+    const [a, b, c, d] = [1, 2, 3, 4].map(() => new ArrayBuffer(16));
+    const results = [5, { deep: { list: [new Uint8Array(a!, 4)] } }, new Map([['k', new Set([b])]])];
+    assert.deepEqual(unreferenced([a!, b!, c!, d!], results), [c, d]);
+    assert.deepEqual(unreferenced([c!], [new DataView(c!)]), []);
+  });
+
+  void test('a value too large to search refers to them all', () => {
+    const buffer = new ArrayBuffer(16);
+    assert.deepEqual(unreferenced([buffer], [new Array<number>(1000).fill(1)], 100), []);
+    assert.deepEqual(unreferenced([buffer], [new Array<number>(1000).fill(1)]), [buffer]);
   });
 });
