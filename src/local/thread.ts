@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { UnserializableError, describeError } from '../errors.js';
 import { FunctionCache } from '../functions/load.js';
-import { assertPortable, transferables, unreferenced } from '../serialize/check-value.js';
+import { MIN_COPY_TRANSFER_BYTES, assertPortable, transferables, unreferenced } from '../serialize/check-value.js';
 import type { FromThread, ToThread } from './messages.js';
 import { nodeOf } from '../protocol/encoded-spec.js';
 import { MAX_CLAIMABLE } from './pool.js';
@@ -114,5 +114,7 @@ async function run(message: Extract<ToThread, { op: 'run' }>, slot: number): Pro
 function recyclable(inputs: readonly (readonly [string, unknown])[], results: readonly unknown[]): ArrayBuffer[] {
   const buffers: ArrayBuffer[] = [];
   for (const [, value] of inputs) transferables(value, buffers);
-  return buffers.length === 0 ? buffers : unreferenced(buffers, results);
+  // Smaller ones were cloned, not copied into a buffer of their own: nothing takes them.
+  const large = buffers.filter((b) => b.byteLength >= MIN_COPY_TRANSFER_BYTES);
+  return large.length === 0 ? large : unreferenced(large, results);
 }

@@ -181,7 +181,7 @@ export function copiedForTransfer(value: unknown, transfer: ArrayBuffer[], copie
 }
 
 // Below this a clone (two copies, no detaching) costs no more than a copy and a transfer.
-const MIN_COPY_TRANSFER_BYTES = 256 * 1024;
+export const MIN_COPY_TRANSFER_BYTES = 256 * 1024;
 
 type ViewConstructor = new (buffer: ArrayBuffer) => ArrayBufferView;
 
