@@ -11,8 +11,9 @@ import { packBatch, splitBatch } from './batch.js';
 import { decode, encode, encodePlain } from './codec.js';
 import type { DirectReads } from './direct-reads.js';
 import { ConnectionClosedError, FrameTooLargeError, UnencodableMessageError } from './errors.js';
-import { DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PACKET_SIZE, FrameReader, MAX_FRAMES_PER_PACKET, MAX_PACKET_SIZE, writePacket } from './framing.js';
+import { DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PACKET_SIZE, type FrameMemory, FrameReader, MAX_FRAMES_PER_PACKET, MAX_PACKET_SIZE, writePacket } from './framing.js';
 import { announce, cutPackets, IncomingMessage, readAnnouncement } from './long-message.js';
+import { InvalidArgumentError } from '../errors.js';
 import { envBytes, numberOption } from './options.js';
 
 /** Every message on the wire is an object with a string `op`, a member of some union. */
@@ -50,11 +51,23 @@ export interface ConnectionOptions {
   readonly maxMessageSize?: number;
   /** Milliseconds a graceful close() may take before it becomes a destroy. Default 10 000. */
   readonly closeTimeout?: number;
+  /**
+   * Where large frames received are read: memory the receiver has used before, when it can
+   * say when the values decoded from a frame are let go (see `FrameMemory`). Default: fresh
+   * memory for each.
+   */
+  readonly frameMemory?: FrameMemory;
 }
 
+export type ResolvedConnectionOptions = Required<Omit<ConnectionOptions, 'frameMemory'>> & Pick<ConnectionOptions, 'frameMemory'>;
+
 /** Validate connection options, naming the bad one, and fill in the defaults. */
-export function resolveConnectionOptions(options: ConnectionOptions): Required<ConnectionOptions> {
+export function resolveConnectionOptions(options: ConnectionOptions): ResolvedConnectionOptions {
+  if (options.frameMemory !== undefined && typeof options.frameMemory !== 'function') {
+    throw new InvalidArgumentError(`options.frameMemory must be a function (length) => Uint8Array | null, not ${typeof options.frameMemory}`);
+  }
   return {
+    ...(options.frameMemory === undefined ? {} : { frameMemory: options.frameMemory }),
     batchInterval: numberOption('batchInterval', options.batchInterval, 2, { min: 0, max: 60_000 }),
     maxPacketSize: numberOption('maxPacketSize', options.maxPacketSize, envBytes('TESSERA_MAX_PACKET_SIZE') ?? DEFAULT_MAX_PACKET_SIZE, {
       min: 1024,
@@ -256,6 +269,7 @@ export class SocketConnection<M extends Message = Message> extends BaseConnectio
 
   readonly #socket: Socket;
   readonly #reader: FrameReader;
+  readonly #frameMemory: FrameMemory | null;
   readonly #batchInterval: number;
   readonly #closeTimeout: number;
   #state: ConnectionState = 'open';
@@ -299,7 +313,9 @@ export class SocketConnection<M extends Message = Message> extends BaseConnectio
       this.maxPacketSize,
       (frames) => this.#onPacket(frames),
       (length) => (this.#incoming === null || this.#state !== 'open' ? null : this.#incoming.claim(length)),
+      resolved.frameMemory ?? null,
     );
+    this.#frameMemory = resolved.frameMemory ?? null;
     const scheme = socket instanceof TLSSocket ? 'tls' : 'tcp';
     this.remoteAddress = formatAddress(scheme, socket.remoteAddress ?? 'unknown', socket.remotePort ?? 0);
     this.localAddress = formatAddress(scheme, socket.localAddress ?? 'unknown', socket.localPort ?? 0);
@@ -570,7 +586,7 @@ export class SocketConnection<M extends Message = Message> extends BaseConnectio
       this.#deliver(message);
     }
     // Checked and set before the next packet, whose pieces it claims, is read.
-    if (announcement !== null && this.state === 'open') this.#incoming = new IncomingMessage(readAnnouncement(announcement, this.#readMessageLimit));
+    if (announcement !== null && this.state === 'open') this.#incoming = new IncomingMessage(readAnnouncement(announcement, this.#readMessageLimit), this.#frameMemory);
   }
 
   #deliver(frames: Uint8Array[]): void {

@@ -3,7 +3,7 @@ import tls from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CancelledError, InvalidArgumentError } from '../errors.js';
 import { formatAddress, parseAddress, type Scheme } from './address.js';
-import { type Connection, type ConnectionOptions, type Message, resolveConnectionOptions, retype, SocketConnection } from './connection.js';
+import { type Connection, type ConnectionOptions, type Message, type ResolvedConnectionOptions, resolveConnectionOptions, retype, SocketConnection } from './connection.js';
 import { DirectReads } from './direct-reads.js';
 import { dialLocal } from './local.js';
 import { ConnectError, InvalidAddressError } from './errors.js';
@@ -136,7 +136,7 @@ interface Dial {
   readonly host: string;
   readonly port: number;
   readonly tls: ClientTlsOptions;
-  readonly connectionOptions: Required<ConnectionOptions>;
+  readonly connectionOptions: ResolvedConnectionOptions;
 }
 
 /** One attempt: a connected socket wrapped in a Connection, or the reason there is none. */

@@ -123,6 +123,15 @@ type Stage = 'length' | 'table' | 'frames';
 export type FrameTarget = (length: number) => Uint8Array | null;
 
 /**
+ * Memory to read a frame of `length` bytes into, when the reader would allocate it: a view
+ * of exactly `length` bytes that the frame then owns (offset 0 of its own buffer, so that
+ * values decoded from it can find that buffer), or null for fresh memory. A receiver that
+ * knows when its values are let go can so read frames into memory it has touched before.
+ * Asked only for frames that span reads, the large ones; it may throw, and `push` throws that.
+ */
+export type FrameMemory = (length: number) => Uint8Array | null;
+
+/**
  * Turns chunks of a byte stream into packets. Each byte is copied at most once: a piece that
  * lies within one chunk is a view onto it, and a piece that spans chunks is assembled in a
  * buffer of its exact size, allocated once — so a large frame starts at offset 0 of its
@@ -138,6 +147,7 @@ export class FrameReader {
   maxPacketSize: number;
   readonly #onPacket: (frames: Uint8Array[]) => void;
   readonly #target: FrameTarget | null;
+  readonly #memory: FrameMemory | null;
 
   #stage: Stage = 'length';
   #need = 8;
@@ -146,10 +156,11 @@ export class FrameReader {
   #lengths: number[] = [];
   #frames: Uint8Array[] = [];
 
-  constructor(maxPacketSize: number, onPacket: (frames: Uint8Array[]) => void, target: FrameTarget | null = null) {
+  constructor(maxPacketSize: number, onPacket: (frames: Uint8Array[]) => void, target: FrameTarget | null = null, memory: FrameMemory | null = null) {
     this.maxPacketSize = maxPacketSize;
     this.#onPacket = onPacket;
     this.#target = target;
+    this.#memory = memory;
   }
 
   /** True between packets: nothing of a next packet has arrived. */
@@ -215,7 +226,7 @@ export class FrameReader {
           piece = chunk.subarray(offset, offset + this.#need);
           offset += this.#need;
         } else {
-          this.#partial = Buffer.allocUnsafe(this.#need);
+          this.#partial = this.#stage === 'frames' && this.#memory !== null ? frameMemory(this.#memory, this.#need) : Buffer.allocUnsafe(this.#need);
           this.#filled = chunk.copy(this.#partial, 0, offset);
           return;
         }
@@ -274,4 +285,12 @@ export class FrameReader {
       }
     }
   }
+}
+
+/** Memory for a frame from `memory`, checked, as a Buffer; `fresh` memory when it has none. */
+export function frameMemory(memory: FrameMemory, length: number, fresh: (length: number) => Buffer = (n) => Buffer.allocUnsafe(n)): Buffer {
+  const given = memory(length);
+  if (given === null) return fresh(length);
+  if (given.byteLength !== length) throw new RangeError(`frame memory of ${given.byteLength} bytes for a frame of ${length}`);
+  return Buffer.from(given.buffer, given.byteOffset, given.byteLength);
 }

@@ -42,7 +42,7 @@ export {
   ProtocolVersionError,
   UnencodableMessageError,
 } from './errors.js';
-export { DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PACKET_SIZE, FrameReader, encodePacket, writePacket } from './framing.js';
+export { DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PACKET_SIZE, FrameReader, encodePacket, writePacket, type FrameMemory } from './framing.js';
 export {
   clientHandshake,
   HANDSHAKE_MAX_MESSAGE_SIZE,

@@ -16,7 +16,7 @@
  * decodes are whole buffers, aligned for any typed array, as a single packet's would be.
  */
 import { FrameTooLargeError, MalformedFrameError } from './errors.js';
-import { MAX_FRAME_SIZE, MAX_FRAMES_PER_PACKET } from './framing.js';
+import { type FrameMemory, frameMemory, MAX_FRAME_SIZE, MAX_FRAMES_PER_PACKET } from './framing.js';
 
 const EMPTY = new Uint8Array(0);
 
@@ -89,11 +89,14 @@ export function cutPackets(frames: readonly Uint8Array[], packetLimit: number, m
 export class IncomingMessage {
   readonly #lengths: readonly number[];
   readonly #frames: Uint8Array[];
+  readonly #memory: FrameMemory | null;
   #index = 0;
   #offset = 0;
 
-  constructor(lengths: readonly number[]) {
+  /** `memory`, when given, is asked for each frame's memory first (see `FrameMemory`). */
+  constructor(lengths: readonly number[], memory: FrameMemory | null = null) {
     this.#lengths = lengths;
+    this.#memory = memory;
     this.#frames = lengths.map(() => EMPTY);
     this.#skipEmpty();
   }
@@ -115,7 +118,7 @@ export class IncomingMessage {
     if (length > frameLength - this.#offset) {
       throw new MalformedFrameError(`a piece of ${length} bytes runs past the end of frame ${this.#index} of a long message`);
     }
-    if (this.#offset === 0) this.#frames[this.#index] = allocate(frameLength);
+    if (this.#offset === 0) this.#frames[this.#index] = this.#memory === null ? allocate(frameLength) : frameMemory(this.#memory, frameLength, allocate);
     const piece = this.#frames[this.#index]!.subarray(this.#offset, this.#offset + length);
     this.#offset += length;
     if (this.#offset === frameLength) {
@@ -132,7 +135,7 @@ export class IncomingMessage {
 }
 
 /** A buffer of its own (offset 0, so aligned for any typed array), or a clear error when memory refuses. */
-function allocate(length: number): Uint8Array {
+function allocate(length: number): Buffer {
   try {
     return Buffer.allocUnsafeSlow(length);
   } catch (error) {

@@ -5,7 +5,7 @@
  * answers, counts as holding none of the keys, and the caller asks elsewhere (or tells the
  * scheduler).
  */
-import { type ClientTlsOptions, type Connection, ConnectionClosedError, connect } from '../comm/index.js';
+import { type ClientTlsOptions, type Connection, ConnectionClosedError, connect, type FrameMemory } from '../comm/index.js';
 import { ProtocolError } from '../errors.js';
 import { Resource } from '../lifecycle.js';
 import { type DataReply, type PeerMessage, ROLE_PEER } from './messages.js';
@@ -22,6 +22,8 @@ export interface DataPeersOptions {
   readonly keepAlive?: boolean;
   /** Told when a peer could not be asked (the request is answered "missing" all the same). */
   readonly onError?: (address: string, error: unknown) => void;
+  /** Where the large frames of replies are read (the connections' `frameMemory`). */
+  readonly frameMemory?: FrameMemory;
 }
 
 interface Pending {
@@ -78,7 +80,7 @@ export class DataPeers extends Resource {
   #connection(address: string): Promise<Connection<PeerMessage>> {
     const known = this.#peers.get(address);
     if (known !== undefined) return known;
-    const { name, token, timeout } = this.#options;
+    const { name, token, timeout, frameMemory } = this.#options;
     const opened = connect<PeerMessage>(address, {
       role: ROLE_PEER,
       retry: false,
@@ -86,6 +88,7 @@ export class DataPeers extends Resource {
       ...(name === undefined ? {} : { name }),
       ...(token === undefined ? {} : { token }),
       ...(timeout === undefined ? {} : { timeout }),
+      ...(frameMemory === undefined ? {} : { frameMemory }),
       ...(address.startsWith('tls://') ? { tls: peerTls(this.#options.tls) } : {}),
     });
     this.#peers.set(address, opened);

@@ -296,6 +296,25 @@ describe('connection: messages larger than a packet', () => {
     await client.close();
   });
 
+  it('reads large frames into the memory frameMemory gives, in one packet or several', async () => {
+    for (const limits of [{}, small]) {
+      const given: Uint8Array[] = [];
+      const frameMemory = (length: number): Uint8Array | null => (length < 100_000 ? null : (given[given.length] = new Uint8Array(length)));
+      const { client, remote } = await serverAndClient<Msg>(servers, limits, { ...limits, frameMemory });
+      const big = Float64Array.from({ length: 100_000 }, (_, i) => i / 7);
+      const arrived = receive(client, 1);
+      remote.send({ op: 'echo', value: { big, other: new Uint8Array(50_000).fill(4) } });
+      const [message] = await arrived;
+      const got = (message as { value: { big: Float64Array; other: Uint8Array } }).value;
+      assert.equal(given.length, 1, 'asked for the large frame only');
+      assert.equal(got.big.buffer, given[0]!.buffer, 'decoded in place, in the memory given');
+      assert.deepEqual(got.big, big);
+      assert.deepEqual(got.other, new Uint8Array(50_000).fill(4));
+      await client.close();
+    }
+    assert.throws(() => resolveConnectionOptions({ frameMemory: 5 as never }), /options\.frameMemory must be a function/);
+  });
+
   it('holds back under backpressure while a long message is under way, and the other direction flows', async () => {
     const { client, remote } = await pair(small, small);
     // The receiver has no handler at first: the first message waits in its inbox, it stops

@@ -149,6 +149,30 @@ describe('framing', () => {
       assert.equal(packets[0]![1]!.buffer, into.buffer, 'the frame is the target memory');
     }
   });
+
+  it('reads frames that span reads into the memory it is given, and fresh memory when given none', () => {
+    const large = Buffer.alloc(50_000).map((_, i) => i % 251);
+    const other = Buffer.alloc(30_000, 7);
+    const wire = bytes(...encodePacket([Buffer.from('h'), large, other]));
+    const given = new Uint8Array(50_000).fill(1);
+    const asked: number[] = [];
+    const packets: Uint8Array[][] = [];
+    const reader = new FrameReader(1 << 20, (frames) => packets.push(frames), null, (length) => {
+      asked.push(length);
+      return length === large.length ? given : null;
+    });
+    for (let at = 0; at < wire.length; at += 4096) reader.push(wire.subarray(at, at + 4096));
+    assert.deepEqual(asked, [50_000, 30_000], 'asked for frames only, not for the header or the table');
+    assert.equal(packets[0]![1]!.buffer, given.buffer, 'read into the memory given');
+    assert.ok(Buffer.from(given).equals(large));
+    assert.ok(Buffer.from(packets[0]![2]!).equals(other));
+    assert.notEqual(packets[0]![2]!.buffer, given.buffer);
+
+    const wrong = new FrameReader(1 << 20, () => undefined, null, () => new Uint8Array(10));
+    assert.throws(() => {
+      for (let at = 0; at < wire.length; at += 4096) wrong.push(wire.subarray(at, at + 4096));
+    }, /frame memory of 10 bytes for a frame of 50000/);
+  });
 });
 
 describe('long messages', () => {
@@ -189,5 +213,18 @@ describe('long messages', () => {
     }
     const crossing = new IncomingMessage([4, 4]);
     assert.throws(() => crossing.claim(5), MalformedFrameError, 'a piece across two frames');
+  });
+
+  it('assembles its frames in the memory it is given', () => {
+    const given = new Uint8Array(10_000);
+    const incoming = new IncomingMessage([6, 10_000], (length) => (length === 10_000 ? given : null));
+    incoming.claim(6).set(Buffer.from('header'));
+    incoming.claim(4000).fill(2);
+    incoming.claim(6000).fill(3);
+    assert.ok(incoming.done);
+    assert.equal(incoming.frames[1]!.buffer, given.buffer);
+    assert.equal(given[3999], 2);
+    assert.equal(given[4000], 3);
+    assert.equal(Buffer.from(incoming.frames[0]!).toString(), 'header');
   });
 });
