@@ -128,24 +128,24 @@ function eachMovable(value: unknown, visit: (item: unknown) => unknown): unknown
 }
 
 /**
- * Of `buffers`, those nothing in `values` refers to: each buffer reached from the values
- * (behind a view, or itself, at any depth in arrays, plain objects, Maps and Sets) is left
- * out. An empty list when the walk would pass `budget` items: a value too large to search
- * is taken to refer to them all.
+ * Calls `visit` on each ArrayBuffer reached from `values` — behind a view, or itself, at any
+ * depth in arrays, plain objects, Maps and Sets — once per place it is reached; `visit`
+ * returning false ends the walk. False when the walk would pass `budget` objects and array
+ * items (it stops there, and the caller cannot know it saw every buffer), else true.
  */
-export function unreferenced(buffers: readonly ArrayBuffer[], values: readonly unknown[], budget = 100_000): ArrayBuffer[] {
-  const left = new Set(buffers);
+export function eachBuffer(values: readonly unknown[], visit: (buffer: ArrayBufferLike) => boolean | undefined, budget = 100_000): boolean {
   const stack: unknown[] = [...values];
   const seen = new Set<object>();
-  while (stack.length > 0 && left.size > 0) {
-    if (--budget < 0) return [];
+  while (stack.length > 0) {
     const value = stack.pop();
     if (typeof value !== 'object' || value === null || seen.has(value)) continue;
+    if (--budget < 0) return false;
     seen.add(value);
-    if (ArrayBuffer.isView(value)) left.delete(value.buffer as ArrayBuffer);
-    else if (value instanceof ArrayBuffer) left.delete(value);
+    let buffer: ArrayBufferLike | undefined;
+    if (ArrayBuffer.isView(value)) buffer = value.buffer;
+    else if (value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) buffer = value;
     else if (Array.isArray(value)) {
-      if (value.length > budget) return [];
+      if ((budget -= value.length) < 0) return false;
       for (const item of value as unknown[]) if (typeof item === 'object' && item !== null) stack.push(item);
     } else if (value instanceof Map) {
       for (const [k, v] of value) stack.push(k, v);
@@ -154,8 +154,23 @@ export function unreferenced(buffers: readonly ArrayBuffer[], values: readonly u
     } else {
       for (const v of Object.values(value)) stack.push(v);
     }
+    if (buffer !== undefined && visit(buffer) === false) return true;
   }
-  return [...left];
+  return true;
+}
+
+/**
+ * Of `buffers`, those nothing in `values` refers to (as `eachBuffer` reaches them). An
+ * empty list when the walk would pass `budget`: a value too large to search is taken to
+ * refer to them all.
+ */
+export function unreferenced(buffers: readonly ArrayBuffer[], values: readonly unknown[], budget = 100_000): ArrayBuffer[] {
+  const left = new Set<ArrayBufferLike>(buffers);
+  const whole = eachBuffer(values, (buffer) => {
+    left.delete(buffer);
+    return left.size > 0;
+  }, budget);
+  return whole ? ([...left] as ArrayBuffer[]) : [];
 }
 
 // Small buffers are cheaper to copy than to detach and re-wrap.
@@ -185,15 +200,32 @@ export const MIN_COPY_TRANSFER_BYTES = 256 * 1024;
 
 type ViewConstructor = new (buffer: ArrayBuffer) => ArrayBufferView;
 
-function copiedBuffer(value: unknown, transfer: ArrayBuffer[], copies: Map<ArrayBuffer, ArrayBuffer>, pool: BufferPool | undefined): unknown {
+/**
+ * The buffers inside `value` that `copiedForTransfer` copies (the rest a clone copies when
+ * the message is posted, which may be later).
+ */
+export function copiedBuffers(value: unknown): Set<ArrayBuffer> {
+  const out = new Set<ArrayBuffer>();
+  eachMovable(value, (item) => {
+    const buffer = copiedSource(item);
+    if (buffer !== null) out.add(buffer);
+    return item;
+  });
+  return out;
+}
+
+/** The buffer behind `value` when it is one `copiedForTransfer` copies: large, and not resizable. */
+function copiedSource(value: unknown): ArrayBuffer | null {
   const view = ArrayBuffer.isView(value);
   const buffer: unknown = view ? value.buffer : value;
-  if (!(buffer instanceof ArrayBuffer) || (buffer as { resizable?: boolean }).resizable === true) return value;
-  if (!view) {
-    if (buffer.byteLength < MIN_COPY_TRANSFER_BYTES) return value;
-    return copyOf(buffer, transfer, copies, pool);
-  }
-  if (value.byteLength < MIN_COPY_TRANSFER_BYTES) return value;
+  if (!(buffer instanceof ArrayBuffer) || (buffer as { resizable?: boolean }).resizable === true) return null;
+  return (view ? value.byteLength : buffer.byteLength) < MIN_COPY_TRANSFER_BYTES ? null : buffer;
+}
+
+function copiedBuffer(value: unknown, transfer: ArrayBuffer[], copies: Map<ArrayBuffer, ArrayBuffer>, pool: BufferPool | undefined): unknown {
+  const buffer = copiedSource(value);
+  if (buffer === null) return value;
+  if (!ArrayBuffer.isView(value)) return copyOf(buffer, transfer, copies, pool);
   // A view onto part of a buffer (a value decoded in place from a received frame, say)
   // takes its own bytes only: a clone would copy the whole buffer, twice.
   const whole = value.byteOffset === 0 && value.byteLength === buffer.byteLength;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { describe, test } from 'node:test';
 import { BufferPool } from '../../src/serialize/buffer-pool.js';
-import { copiedForTransfer, transferables, unreferenced } from '../../src/serialize/check-value.js';
+import { copiedBuffers, copiedForTransfer, eachBuffer, transferables, unreferenced } from '../../src/serialize/check-value.js';
 
 const LARGE = 1 << 20;
 
@@ -153,5 +153,32 @@ void describe('unreferenced', () => {
     const buffer = new ArrayBuffer(16);
     assert.deepEqual(unreferenced([buffer], [new Array<number>(1000).fill(1)], 100), []);
     assert.deepEqual(unreferenced([buffer], [new Array<number>(1000).fill(1)]), [buffer]);
+  });
+});
+
+void describe('eachBuffer', () => {
+  void test('reaches every buffer once per place, at any depth, and says when the budget ran out', () => {
+    const [a, b] = [new ArrayBuffer(8), new ArrayBuffer(8)];
+    const seen: ArrayBufferLike[] = [];
+    assert.equal(eachBuffer([{ x: [new Uint8Array(a)], m: new Map([[b, new DataView(a)]]) }], (buffer) => {
+      seen.push(buffer);
+    }), true);
+    assert.equal(seen.filter((x) => x === a).length, 2);
+    assert.equal(seen.filter((x) => x === b).length, 1);
+    let visits = 0;
+    assert.equal(eachBuffer([[a, b]], () => ++visits > 5 && false), true, 'stopped by the visitor is a whole walk');
+    assert.equal(visits, 1);
+    assert.equal(eachBuffer([Array.from({ length: 50 }, () => ({}))], () => undefined, 20), false);
+  });
+});
+
+void describe('copiedBuffers', () => {
+  void test('names the buffers a thread gets copies of as the message is posted, not those cloned later', () => {
+    const [top, item, deep, small] = [LARGE, LARGE, LARGE, 1024].map((n) => new Float64Array(n / 8));
+    const copied = copiedBuffers({ top: top!, list: [item!], nested: { deep: deep! }, small: small! });
+    assert.ok(copied.has(top!.buffer));
+    assert.ok(!copied.has(item!.buffer) && !copied.has(deep!.buffer), 'two levels down');
+    assert.ok(!copied.has(small!.buffer), 'small ones are cloned');
+    assert.deepEqual([...copiedBuffers([item!, deep!])], [item!.buffer, deep!.buffer]);
   });
 });
