@@ -28,6 +28,11 @@ export interface DataStoreOptions {
   readonly memoryTarget: number;
   /** Where spilled values go; a fresh folder under the OS temp dir by default. */
   readonly directory?: string;
+  /**
+   * Told, with what `put` was given as `lent`, when a value leaves memory: deleted,
+   * replaced, spilled or closed over (see FrameLender).
+   */
+  readonly onLetGo?: (lent: readonly ArrayBuffer[]) => void;
 }
 
 interface Entry {
@@ -38,6 +43,8 @@ interface Entry {
   file: string | undefined;
   /** Set when the key is deleted while spilling, so the finished write is undone. */
   dropped: boolean;
+  /** Lent memory the value in memory holds, for `onLetGo` (see `put`). */
+  lent: readonly ArrayBuffer[] | undefined;
 }
 
 type StoreState = 'open' | 'closed';
@@ -55,8 +62,11 @@ export class DataStore {
   #counter = 0;
   #created = false;
 
+  readonly #onLetGo: ((lent: readonly ArrayBuffer[]) => void) | undefined;
+
   constructor(options: DataStoreOptions) {
     this.memoryTarget = options.memoryTarget;
+    this.#onLetGo = options.onLetGo;
     this.directory = options.directory ?? join(tmpdir(), `tessera-spill-${process.pid}-${randomBytes(4).toString('hex')}`);
   }
 
@@ -85,10 +95,11 @@ export class DataStore {
     return this.#entries.keys();
   }
 
-  put(key: string, value: unknown, nbytes: number): void {
+  /** `lent`: memory the value holds that is told to `onLetGo` when the value leaves memory. */
+  put(key: string, value: unknown, nbytes: number, lent?: readonly ArrayBuffer[]): void {
     if (this.#state === 'closed') throw new ClosedError('the data store', 'closed');
     this.delete(key);
-    this.#entries.set(key, { value, nbytes, where: 'memory', file: undefined, dropped: false });
+    this.#entries.set(key, { value, nbytes, where: 'memory', file: undefined, dropped: false, lent: lent !== undefined && lent.length > 0 ? lent : undefined });
     this.#memoryBytes += nbytes;
     this.#spillIfNeeded(key);
   }
@@ -132,7 +143,15 @@ export class DataStore {
       this.#memoryBytes -= entry.nbytes;
     }
     entry.value = undefined;
+    this.#letGo(entry);
     return true;
+  }
+
+  #letGo(entry: Entry): void {
+    const lent = entry.lent;
+    if (lent === undefined) return;
+    entry.lent = undefined;
+    this.#onLetGo?.(lent);
   }
 
   /** Drops everything and removes the spill folder. Idempotent. */
@@ -197,6 +216,7 @@ export class DataStore {
         entry.where = 'disk';
         entry.file = file;
         entry.value = undefined;
+        this.#letGo(entry);
         this.#memoryBytes -= entry.nbytes;
         this.#spilledBytes += entry.nbytes;
       },

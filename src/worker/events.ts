@@ -191,7 +191,8 @@ export type WorkerInstruction =
   /** Ask `holder` for `keys`; answer with gather-done. */
   | { readonly op: 'gather'; readonly request: number; readonly holder: string; readonly keys: readonly string[] }
   /** Keep this value (a result computed, fetched or put here). */
-  | { readonly op: 'store'; readonly key: string; readonly value: unknown; readonly nbytes: number }
+  /** `received`: the value came from elsewhere (a peer, the scheduler, the store), not a thread here. */
+  | { readonly op: 'store'; readonly key: string; readonly value: unknown; readonly nbytes: number; readonly received?: true }
   /** Drop this value. */
   | { readonly op: 'delete-data'; readonly key: string }
   /** Tell the scheduler (gathered with others of the same turn). */

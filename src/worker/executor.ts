@@ -46,8 +46,8 @@ const runners = new AsyncLocalStorage<(nthreads: number) => JobRunner>();
 /** What became of a batch, as the core hears it. */
 export type BatchEvent = Extract<WorkerEvent, { op: 'batch-done' | 'batch-task-failed' | 'batch-thread-died' | 'batch-unrunnable' }>;
 
-// At most this much memory of finished copies is kept for the next ones: two 64 MiB arrays.
-const RECYCLED_BYTES = 128 * 2 ** 20;
+/** At most this much memory of finished copies is kept for the next ones, by default: two 64 MiB arrays. */
+export const RECYCLED_BYTES = 128 * 2 ** 20;
 
 export class Executor {
   readonly #pool: JobRunner;
@@ -60,16 +60,25 @@ export class Executor {
   readonly #claims = new Map<number, JobClaim>();
   /** The pool when batches run on threads of this process (they carry claims), else null (a job runner). */
   readonly #threads: ThreadPool | null;
-  /** Buffers the threads are done with, for the next copies of inputs (BufferPool). */
-  readonly #buffers = new BufferPool(RECYCLED_BYTES);
+  /** Buffers the threads are done with, for the next copies of inputs (the worker's BufferPool). */
+  readonly #buffers: BufferPool;
   readonly #nthreads: number;
 
-  constructor(nthreads: number, data: DataStore) {
+  constructor(nthreads: number, data: DataStore, buffers = new BufferPool(RECYCLED_BYTES)) {
     const pool = runners.getStore()?.(nthreads) ?? new ThreadPool(nthreads);
     this.#pool = pool;
     this.#data = data;
+    this.#buffers = buffers;
     this.#threads = pool instanceof ThreadPool ? pool : null;
     this.#nthreads = nthreads;
+  }
+
+  /**
+   * Whether tasks run on threads of this process, which get copies of their inputs: then
+   * nothing outside the store keeps a stored value once it is let go.
+   */
+  get threaded(): boolean {
+    return this.#threads !== null;
   }
 
   loadFns(fns: readonly FnRef[]): void {

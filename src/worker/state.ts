@@ -593,7 +593,7 @@ export class WorkerState {
     const t = this.#tasks.get(key);
     if (t === undefined) return;
     if (isFetching(t.state)) {
-      const nbytes = this.#store(t, value);
+      const nbytes = this.#store(t, value, undefined, true);
       this.transfersTotal++;
       this.transferBytesTotal += nbytes;
       this.#toMemory(t, holder);
@@ -601,7 +601,7 @@ export class WorkerState {
     } else if (t.state === WAITING || t.state === READY) {
       // Fetched before it became ours to compute: computed, then, as far as anyone cares.
       this.#leaveActive(t);
-      const nbytes = this.#store(t, value);
+      const nbytes = this.#store(t, value, undefined, true);
       this.transfersTotal++;
       this.transferBytesTotal += nbytes;
       this.#toMemory(t, holder);
@@ -650,10 +650,10 @@ export class WorkerState {
 
   // ---- holding and letting go ----
 
-  #store(t: WorkerTask, value: unknown, size?: number): number {
+  #store(t: WorkerTask, value: unknown, size?: number, received = false): number {
     const nbytes = size ?? sizeOf(value);
     t.nbytes = nbytes;
-    this.#out.push({ op: 'store', key: t.key, value, nbytes });
+    this.#out.push(received ? { op: 'store', key: t.key, value, nbytes, received } : { op: 'store', key: t.key, value, nbytes });
     return nbytes;
   }
 

@@ -26,6 +26,7 @@ import { type Connection, ConnectionClosedError, connect, listen, parseAddress, 
 import { describeError, ProtocolError } from '../errors.js';
 import { attemptAll, Resource } from '../lifecycle.js';
 import { DataPeers } from '../protocol/data-peers.js';
+import { BufferPool } from '../serialize/buffer-pool.js';
 import {
   type DataReply,
   isDialable,
@@ -42,7 +43,8 @@ import { type ResolvedWorkerOptions, resolveWorkerOptions, type WorkerOptions } 
 import { DataStore } from './data-store.js';
 import type { WorkerEvent, WorkerInstruction } from './events.js';
 import { collectGarbage } from './gc.js';
-import { Executor } from './executor.js';
+import { Executor, RECYCLED_BYTES } from './executor.js';
+import { FrameLender } from './frame-lender.js';
 import { metricsText } from './metrics.js';
 import { closeHttp, httpBase, startMetricsServer } from './metrics-server.js';
 import { WorkerState } from './state.js';
@@ -74,6 +76,8 @@ export class Worker extends Resource {
   /** Results held here: in memory, or spilled to disk past the memory target. */
   readonly #data: DataStore;
   readonly #peers: DataPeers;
+  /** Lends the memory of fetched frames, when tasks run on threads (see FrameLender). */
+  readonly #lender: FrameLender | null;
   #retiring: Promise<void> | null = null;
   readonly #heartbeat: NodeJS.Timeout;
   readonly #startedAt = performance.now();
@@ -120,11 +124,24 @@ export class Worker extends Resource {
     this.#storeRef = storeRef;
     this.#options = options;
     this.name = options.name;
+    // One pool of large buffers the worker is done with, for its threads' copies of inputs
+    // and for the frames of values fetched from peers, taken back as those are let go.
+    const buffers = new BufferPool(RECYCLED_BYTES);
+    const lender = new FrameLender(buffers);
+    this.#data = new DataStore({
+      memoryTarget: options.memoryTarget,
+      ...(options.spillDirectory === undefined ? {} : { directory: options.spillDirectory }),
+      onLetGo: (lent) => lender.released(lent),
+    });
+    this.#executor = new Executor(options.nthreads, this.#data, buffers);
+    // Only where tasks get copies of their inputs: a task run in this process could keep one.
+    this.#lender = this.#executor.threaded ? lender : null;
     this.#peers = new DataPeers({
       name: options.name,
       timeout: 10_000,
       ...(options.token === undefined ? {} : { token: options.token }),
       ...(options.tls === undefined ? {} : { tls: options.tls }),
+      ...(this.#lender === null ? {} : { frameMemory: this.#lender.memory }),
       onError: (holder, error) => options.log(`could not fetch from ${holder}: ${describeError(error).message}`),
     });
     this.#scheduler = scheduler;
@@ -133,11 +150,6 @@ export class Worker extends Resource {
     this.id = id;
     this.address = server === null ? null : server.address;
     this.metricsLink = metricsServer === null ? null : `${httpBase(metricsServer)}/metrics`;
-    this.#data = new DataStore({
-      memoryTarget: options.memoryTarget,
-      ...(options.spillDirectory === undefined ? {} : { directory: options.spillDirectory }),
-    });
-    this.#executor = new Executor(options.nthreads, this.#data);
     this.#state = new WorkerState({
       id,
       nthreads: options.nthreads,
@@ -308,6 +320,7 @@ export class Worker extends Resource {
       taskDurationCount: st.tasksFinishedTotal,
       transfersTotal: st.transfersTotal,
       transferBytesTotal: st.transferBytesTotal,
+      ...(this.#lender === null ? {} : { framesReusedTotal: this.#lender.reused }),
       uptimeSeconds: (performance.now() - this.#startedAt) / 1000,
     });
   }
@@ -448,7 +461,7 @@ export class Worker extends Resource {
         }
         return;
       case 'store':
-        this.#data.put(i.key, i.value, i.nbytes);
+        this.#data.put(i.key, i.value, i.nbytes, i.received === true ? this.#lender?.held(i.value) : undefined);
         return;
       case 'delete-data':
         this.#data.delete(i.key);
@@ -772,13 +785,17 @@ export class Worker extends Resource {
     for (const key of keys) {
       const held = this.#data.peek(key);
       if (held !== undefined) {
+        // From now on a socket may read it: its memory is never lent again.
+        this.#lender?.sent(held.value);
         values.push([key, held.value]);
       } else if (!this.#data.has(key)) {
         missing.push(key);
       } else {
         try {
           // Spilled: read back from disk.
-          values.push([key, await this.#data.get(key)]);
+          const value = await this.#data.get(key);
+          this.#lender?.sent(value);
+          values.push([key, value]);
         } catch {
           // Freed while it was being read.
           missing.push(key);

@@ -30,6 +30,28 @@ void describe('DataStore', () => {
     store.close();
   });
 
+  void test('says what lent memory a value held when it leaves memory: deleted, replaced, spilled, closed', async () => {
+    const letGo: string[] = [];
+    const store = new DataStore({ memoryTarget: 2 * MiB, onLetGo: (lent) => letGo.push(...lent.map((b) => `${b.byteLength}`)) });
+    const lent = (n: number): ArrayBuffer => new ArrayBuffer(n);
+    store.put('a', 1, 8, [lent(1)]);
+    store.put('b', 2, 8, [lent(2)]);
+    store.put('c', 3, 8, [lent(3)]);
+    store.put('plain', 4, 8);
+    store.delete('a');
+    assert.deepEqual(letGo, ['1']);
+    store.put('b', 5, 8, [lent(20)]);
+    assert.deepEqual(letGo, ['1', '2'], 'replaced: the old value let go, once');
+    store.put('big', new Float64Array(MiB / 8), 3 * MiB, [lent(4)]);
+    await settle(store, 3 * MiB);
+    assert.deepEqual(letGo.slice(2).sort(), ['20', '3'], 'spilled: let go once written');
+    await store.get('c');
+    store.delete('c');
+    assert.equal(letGo.length, 4, 'read back from disk: new memory, nothing lent');
+    store.close();
+    assert.deepEqual(letGo.slice(4), ['4'], 'closed: the rest');
+  });
+
   void test('values of every structured-clone kind survive the disk', async () => {
     const store = new DataStore({ memoryTarget: 0 });
     const value = { m: new Map([[1, 'a']]), s: new Set([2n]), d: new Date(5), e: new TypeError('x'), u: new Uint8Array([1, 2]) };
