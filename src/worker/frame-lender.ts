@@ -29,6 +29,8 @@ export class FrameLender {
   readonly #pool: BufferPool;
   /** Each buffer lent and not yet back or sent on, with how many stored values hold it. */
   #lent = new WeakMap<ArrayBufferLike, number>();
+  /** Lent buffers some stored value holds: while none is, a reply has nothing to look for. */
+  #held = 0;
   #reused = 0;
 
   constructor(pool: BufferPool) {
@@ -66,6 +68,7 @@ export class FrameLender {
         this.#lent.delete(buffer);
         return;
       }
+      if (holders === 0) this.#held++;
       this.#lent.set(buffer, holders + 1);
       found.push(buffer as ArrayBuffer);
     });
@@ -84,15 +87,19 @@ export class FrameLender {
         continue;
       }
       this.#lent.delete(buffer);
+      this.#held--;
       this.#pool.give(buffer);
     }
   }
 
   /** A value put in a reply: the lent buffers it holds are never taken back. */
   sent(value: unknown): void {
-    if (typeof value !== 'object' || value === null) return;
+    if (this.#held === 0 || typeof value !== 'object' || value === null) return;
     const whole = eachBuffer([value], (buffer) => {
+      const holders = this.#lent.get(buffer);
+      if (holders === undefined) return;
       this.#lent.delete(buffer);
+      if (holders > 0) this.#held--;
     });
     if (!whole) this.#forgetAll();
   }
@@ -100,5 +107,6 @@ export class FrameLender {
   /** Nothing lent so far comes back: it is left to the collector. */
   #forgetAll(): void {
     this.#lent = new WeakMap();
+    this.#held = 0;
   }
 }
