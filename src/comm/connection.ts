@@ -6,6 +6,7 @@
  */
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
+import { InvalidArgumentError } from '../errors.js';
 import { formatAddress } from './address.js';
 import { packBatch, splitBatch } from './batch.js';
 import { decode, encode, encodePlain } from './codec.js';
@@ -13,7 +14,6 @@ import type { DirectReads } from './direct-reads.js';
 import { ConnectionClosedError, FrameTooLargeError, UnencodableMessageError } from './errors.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PACKET_SIZE, type FrameMemory, FrameReader, MAX_FRAMES_PER_PACKET, MAX_PACKET_SIZE, writePacket } from './framing.js';
 import { announce, cutPackets, IncomingMessage, readAnnouncement } from './long-message.js';
-import { InvalidArgumentError } from '../errors.js';
 import { envBytes, numberOption } from './options.js';
 
 /** Every message on the wire is an object with a string `op`, a member of some union. */

@@ -1,9 +1,10 @@
 /**
  * Large ArrayBuffers a worker is done with — copies its threads were handed, frames whose
- * values it let go — kept to take the next copies or frames of the same size. Memory the process has touched is cheap to write into again; fresh memory
- * costs a page fault per page (about 16 ms for 64 MiB in huge pages here, and up to 200 ms
- * on a virtual machine whose host backs guest memory on first touch), so arrays of equal
- * chunks — the common case — stop paying it once per task.
+ * values it let go — kept to take the next copies or frames of the same size. Memory the
+ * process has touched is cheap to write into again; fresh memory costs a page fault per
+ * page (about 16 ms for 64 MiB in huge pages here, and up to 200 ms on a virtual machine
+ * whose host backs guest memory on first touch), so arrays of equal chunks — the common
+ * case — stop paying it once per task.
  *
  *   const pool = new BufferPool(128 * 2 ** 20);
  *   const copy = pool.take(n) ?? new ArrayBuffer(n);

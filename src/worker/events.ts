@@ -190,8 +190,10 @@ export type WorkerInstruction =
   | { readonly op: 'execute'; readonly batch: number; readonly tasks: readonly ExecuteTask[]; readonly inputs: readonly string[]; readonly tickets: readonly number[] | null }
   /** Ask `holder` for `keys`; answer with gather-done. */
   | { readonly op: 'gather'; readonly request: number; readonly holder: string; readonly keys: readonly string[] }
-  /** Keep this value (a result computed, fetched or put here). */
-  /** `received`: the value came from elsewhere (a peer, the scheduler, the store), not a thread here. */
+  /**
+   * Keep this value (a result computed, fetched or put here); `received` when it came from
+   * elsewhere (a peer, the scheduler's relay, the store), not from a thread here.
+   */
   | { readonly op: 'store'; readonly key: string; readonly value: unknown; readonly nbytes: number; readonly received?: true }
   /** Drop this value. */
   | { readonly op: 'delete-data'; readonly key: string }

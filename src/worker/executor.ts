@@ -46,7 +46,7 @@ const runners = new AsyncLocalStorage<(nthreads: number) => JobRunner>();
 /** What became of a batch, as the core hears it. */
 export type BatchEvent = Extract<WorkerEvent, { op: 'batch-done' | 'batch-task-failed' | 'batch-thread-died' | 'batch-unrunnable' }>;
 
-/** At most this much memory of finished copies is kept for the next ones, by default: two 64 MiB arrays. */
+/** At most this much memory a worker is done with (threads' copies, fetched frames) is kept for reuse: two 64 MiB arrays. */
 export const RECYCLED_BYTES = 128 * 2 ** 20;
 
 export class Executor {
