@@ -30,6 +30,8 @@ export interface WorkerMetricsInput {
   readonly transferBytesTotal?: number;
   /** Large frames fetched from peers into memory the worker had used before. */
   readonly framesReusedTotal?: number;
+  /** Bytes of large buffers kept for reuse (threads' copies, fetched frames let go). */
+  readonly reusableBytes?: number;
   readonly bytesSpilledTotal?: number;
   /** Seconds since the worker started. */
   readonly uptimeSeconds?: number;
@@ -66,6 +68,7 @@ export function metricsText(worker: WorkerMetricsInput): string {
   if (worker.transfersTotal !== undefined) w.family('tessera_worker_transfers_total', 'counter', 'Data fetched from peers.', one(worker.transfersTotal));
   if (worker.transferBytesTotal !== undefined) w.family('tessera_worker_transfer_bytes_total', 'counter', 'Bytes fetched from peers.', one(worker.transferBytesTotal));
   if (worker.framesReusedTotal !== undefined) w.family('tessera_worker_frames_reused_total', 'counter', 'Large frames fetched from peers into memory used before.', one(worker.framesReusedTotal));
+  if (worker.reusableBytes !== undefined) w.family('tessera_worker_reusable_bytes', 'gauge', 'Bytes of large buffers kept for reuse: copies for threads, fetched frames let go.', one(worker.reusableBytes));
   if (worker.bytesSpilledTotal !== undefined) w.family('tessera_worker_spilled_bytes_total', 'counter', 'Bytes written to disk by spilling.', one(worker.bytesSpilledTotal));
   if (worker.uptimeSeconds !== undefined) w.family('tessera_worker_uptime_seconds', 'gauge', 'Seconds since the worker started.', one(worker.uptimeSeconds));
   return w.text();

@@ -78,6 +78,8 @@ export class Worker extends Resource {
   readonly #peers: DataPeers;
   /** Lends the memory of fetched frames, when tasks run on threads (see FrameLender). */
   readonly #lender: FrameLender | null;
+  /** Large buffers kept for reuse: the threads' copies and fetched frames let go. */
+  readonly #buffers: BufferPool;
   #retiring: Promise<void> | null = null;
   readonly #heartbeat: NodeJS.Timeout;
   readonly #startedAt = performance.now();
@@ -126,7 +128,7 @@ export class Worker extends Resource {
     this.name = options.name;
     // One pool of large buffers the worker is done with, for its threads' copies of inputs
     // and for the frames of values fetched from peers, taken back as those are let go.
-    const buffers = new BufferPool(RECYCLED_BYTES);
+    const buffers = (this.#buffers = new BufferPool(RECYCLED_BYTES));
     const lender = new FrameLender(buffers);
     this.#data = new DataStore({
       memoryTarget: options.memoryTarget,
@@ -321,6 +323,7 @@ export class Worker extends Resource {
       transfersTotal: st.transfersTotal,
       transferBytesTotal: st.transferBytesTotal,
       ...(this.#lender === null ? {} : { framesReusedTotal: this.#lender.reused }),
+      reusableBytes: this.#buffers.bytes,
       uptimeSeconds: (performance.now() - this.#startedAt) / 1000,
     });
   }

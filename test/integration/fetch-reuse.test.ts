@@ -9,12 +9,14 @@ const n = 2 ** 18; // 2 MiB of float64: frames this large are lent
 const filled = (x: number, size: number): Float64Array => new Float64Array(size).fill(x);
 const total = (xs: Float64Array): number => xs.reduce((s, x) => s + x, 0);
 
-async function reusedOn(worker: Worker): Promise<number> {
+async function metric(worker: Worker, name: string): Promise<number> {
   const text = await (await fetch(worker.metricsLink!)).text();
-  const line = text.split('\n').find((l) => l.startsWith('tessera_worker_frames_reused_total{'));
-  assert.ok(line !== undefined, 'the worker reports tessera_worker_frames_reused_total');
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`));
+  assert.ok(line !== undefined, `the worker reports ${name}`);
   return Number(line.split(' ').at(-1));
 }
+
+const reusedOn = (worker: Worker): Promise<number> => metric(worker, 'tessera_worker_frames_reused_total');
 
 void describe('fetched frames in reused memory', () => {
   let scheduler: Scheduler;
@@ -56,23 +58,28 @@ void describe('fetched frames in reused memory', () => {
     for (const f of [kept, first, again]) f.release();
   });
 
-  void test('a fetched value sent on stays whole while fetches of its size come and go', async () => {
+  void test('a fetched value sent on arrives whole, and its memory is never taken back', async () => {
     const [a, b] = [workers.get('a')!, workers.get('b')!];
-    const x = client.submitWith({ workers: ['a'] }, filled, 7, n);
+    // A size of its own, so that the buffers the pool holds of it are this test's.
+    const m = 3 * 2 ** 17;
+    const x = client.submitWith({ workers: ['a'] }, filled, 7, m);
     const onB = client.submitWith({ workers: ['b'], pure: false }, total, x);
-    assert.equal(await onB.result(), 7 * n);
-    // Only b holds x now: c fetches it from there, while b fetches others of its size.
+    assert.equal(await onB.result(), 7 * m);
+    // Only b holds x now: c fetches it from there, while b fetches others of n.
     await a.close();
     workers.delete('a');
     await until(() => !scheduler.workers.includes(a.id), 'a has left');
     const onC = client.submitWith({ workers: ['c'], pure: false }, total, x);
     const churn = [8, 9, 10].map((fill) => hop(fill, 'c', 'b'));
-    assert.equal(await onC.result(), 7 * n, 'what b sent on arrived whole');
+    assert.equal(await onC.result(), 7 * m, 'what b sent on arrived whole');
     await Promise.all(churn);
+    const before = await metric(b, 'tessera_worker_reusable_bytes');
     onB.release();
     onC.release();
     x.release();
     await until(() => !b.keys.includes(x.key), 'b lets x go');
+    const after = await metric(b, 'tessera_worker_reusable_bytes');
+    assert.ok(after - before < m * 8, `x's frame stays out of the pool once sent on (kept for reuse: ${before} → ${after} bytes)`);
     for (const fill of [11, 12, 13]) await hop(fill, 'c', 'b');
   });
 });
